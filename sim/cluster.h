@@ -1,0 +1,140 @@
+// A simulated Raft cluster: N nodes running the real consensus core on virtual time, a
+// network and disk model with faults, and a key-value state machine on every node. The
+// random simulator runs (sim/run.h) and the scenario tests (tests/scenarios/) both drive it.
+// Single-threaded and deterministic: the same options (seed included) give the same run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "raft/raw_node.h"
+#include "sim/check/history.h"
+
+namespace raftkv::sim {
+
+using raft::NodeId;
+using Time = int64_t;  // virtual microseconds since the start of the run
+
+inline constexpr Time kMillisecond = 1000;
+inline constexpr Time kSecond = 1000 * kMillisecond;
+
+struct NetworkOptions {
+  Time min_delay = 200;       // one-way delivery delay is uniform in [min, max]; a spread
+  Time max_delay = 2 * kMillisecond;  // larger than the gap between sends reorders
+  double drop_rate = 0.0;      // probability a message is lost
+  double duplicate_rate = 0.0; // probability a message is delivered twice
+};
+
+struct DiskOptions {
+  Time min_sync = 100;  // latency of one durable write (fsync)
+  Time max_sync = 1 * kMillisecond;
+};
+
+struct ClusterOptions {
+  int nodes = 3;  // ids 1..nodes, all voters
+  uint64_t seed = 1;
+  Time tick_interval = 10 * kMillisecond;
+  int election_tick = 10;
+  int heartbeat_tick = 1;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  raft::Config::ReadOnlyOption read_only = raft::Config::ReadOnlyOption::kSafe;
+  NetworkOptions network;
+  DiskOptions disk;
+  // Keep a readable trace of every event (for --trace and for failure reports).
+  bool trace = false;
+  // How many recent events to keep for failure reports when trace is off.
+  size_t recent_events = 200;
+};
+
+// What a client was told.
+struct ClientReply {
+  enum class Code : uint8_t { kOk, kNotLeader, kTimeout, kBusy };
+  Code code = Code::kTimeout;
+  std::optional<std::string> value;  // get: value read (nullopt: absent)
+  bool cas_succeeded = false;        // cas
+  NodeId leader_hint = raft::kNoNode;
+  bool ok() const { return code == Code::kOk; }
+};
+
+class Cluster {
+ public:
+  explicit Cluster(const ClusterOptions& options);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // ---- virtual time ----
+  Time Now() const;
+  // Processes events until Now() has advanced by `duration`.
+  void RunFor(Time duration);
+  // Processes events until `pred()` holds (checked after every event) or `timeout` passes.
+  // Returns whether it held.
+  bool RunUntil(const std::function<bool()>& pred, Time timeout);
+
+  // ---- inspection ----
+  std::vector<NodeId> NodeIds() const;
+  bool IsUp(NodeId id) const;
+  // The live node that believes it is leader with the highest term; kNoNode if none.
+  NodeId Leader() const;
+  // Runs until some node is leader; returns it, or kNoNode after `timeout`.
+  NodeId WaitForLeader(Time timeout = 10 * kSecond);
+  // Live node's core (nullptr if crashed). Read-only: drive it through this class.
+  const raft::RawNode* Node(NodeId id) const;
+  raft::NodeStatus Status(NodeId id) const;  // requires IsUp(id)
+  // Durable state of a node (what survives a crash), also for crashed nodes.
+  raft::HardState PersistedHardState(NodeId id) const;
+  raft::Index PersistedLastIndex(NodeId id) const;
+  // The node's key-value state machine (applied state).
+  std::optional<std::string> AppliedValue(NodeId id, const std::string& key) const;
+  raft::Index AppliedIndex(NodeId id) const;
+
+  // ---- faults ----
+  void Crash(NodeId id);    // loses volatile state and every write not yet durable
+  void Restart(NodeId id);  // recovers from the node's durable state
+  void Isolate(NodeId id);  // cuts every link to and from `id`
+  // Symmetric partition: nodes in different groups cannot talk. Nodes not listed are
+  // isolated.
+  void Partition(const std::vector<std::vector<NodeId>>& groups);
+  void CutLink(NodeId from, NodeId to);   // one direction only (asymmetric fault)
+  void RestoreLink(NodeId from, NodeId to);
+  void Heal();  // restores every link (does not restart crashed nodes)
+  // Adds `extra` latency to every disk write of `id` (a slow node); 0 restores it.
+  void SetSlowDisk(NodeId id, Time extra);
+  void SetNetwork(const NetworkOptions& network);
+
+  // ---- direct actions on a node's core ----
+  void Campaign(NodeId id);
+  void TransferLeader(NodeId leader, NodeId transferee);
+
+  // ---- client operations ----
+  // Synchronous helpers for scenarios: submit through node `via` and run the cluster until
+  // the reply or the timeout. Writes use a client session (exactly-once on retry, C2).
+  ClientReply Put(NodeId via, const std::string& key, const std::string& value,
+                  Time timeout = 2 * kSecond);
+  ClientReply Get(NodeId via, const std::string& key, Time timeout = 2 * kSecond);  // ReadIndex
+  ClientReply Cas(NodeId via, const std::string& key, const std::string& expected,
+                  const std::string& value, Time timeout = 2 * kSecond);
+  // Every operation submitted through the helpers above (and by random clients), for the
+  // linearizability checker.
+  const check::History& history() const;
+
+  // ---- observation ----
+  // Called for every message the network accepts for delivery (before faults apply).
+  // Returning false drops it. Used by scenarios to watch or intercept traffic.
+  void SetMessageHook(std::function<bool(const raft::Message&)> hook);
+  // Safety violations found so far (the invariant checker runs after every event).
+  const std::vector<std::string>& Violations() const;
+  // The last `n` events, one readable line each.
+  std::vector<std::string> RecentEvents(size_t n) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace raftkv::sim
