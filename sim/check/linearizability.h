@@ -24,6 +24,8 @@ struct LinearizabilityResult {
 struct LinearizabilityOptions {
   // Upper bound on search states per key before giving up (verdict kGaveUp).
   uint64_t max_states_per_key = 20'000'000;
+  // Upper bound on the memory of the explored-states cache of one key (verdict kGaveUp).
+  uint64_t max_cache_bytes = uint64_t{1} << 30;
 };
 
 LinearizabilityResult CheckLinearizable(const History& history,
