@@ -1,0 +1,125 @@
+// Store: the MVCC key-value state machine with etcd v3 semantics.
+//
+// Data model (see docs/kv.md):
+//  - The store revision starts at 1 and is bumped once per write transaction that changes
+//    something (a Put, a DeleteRange that deleted keys, a Txn with at least one change).
+//    Changes inside one transaction share the main revision and get increasing sub-revisions.
+//  - Each key has create_revision, mod_revision and version (puts since creation). A delete
+//    writes a tombstone; the key's next put starts a new generation with version 1.
+//  - `index_` (key -> KeyIndex, ordered) says which revision holds the version of a key seen
+//    at a store revision; `revs_` (revision -> immutable Record) holds the versions. Records
+//    are shared, immutable, so a snapshot can read them while newer revisions are written.
+//  - Reads at revisions below the compaction revision fail; compaction drops every version
+//    not needed for reads at or above it, except what a live snapshot still pins.
+//
+// Thread safety: all operations are meant to be called from one apply thread; a mutex makes
+// them safe against a concurrent snapshot writer (snapshot.h), the only other thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "kv/key_index.h"
+#include "kv/sessions.h"
+#include "kv/types.h"
+
+namespace raftkv::kv {
+
+class SnapshotView;
+
+// One stored version of a key. Immutable once written.
+struct Record {
+  std::string key;
+  std::string value;
+  Revision rev;
+  int64_t create_revision = 0;
+  int64_t version = 0;  // 0 for a tombstone
+  int64_t lease = 0;
+  bool tombstone = false;
+};
+
+class Store {
+ public:
+  // `max_txn_ops`: etcd's --max-txn-ops (128 by default); 0 means unlimited.
+  explicit Store(int64_t max_txn_ops = 128, int64_t session_timeout = 0);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  Result<RangeResponse> Range(const RangeRequest& req);
+  Result<PutResponse> Put(const PutRequest& req);
+  Result<DeleteRangeResponse> DeleteRange(const DeleteRangeRequest& req);
+  Result<TxnResponse> Txn(const TxnRequest& req);
+  Result<CompactionResponse> Compact(const CompactionRequest& req);
+
+  int64_t revision() const;
+  int64_t compact_revision() const;
+
+  // etcd's maintenance Hash: hash of the whole store at the current revision.
+  uint32_t Hash() const;
+  // etcd's HashKV: hash of every version visible between the compaction revision and
+  // `revision` (0 = current). Equal on members that applied the same log.
+  Result<HashKVResponse> HashKV(int64_t revision) const;
+
+  // A consistent read view of the whole store at the current revision, for a snapshot taken
+  // by another thread while writes continue. While the view lives, compaction keeps the
+  // versions it needs. See snapshot.h.
+  std::unique_ptr<SnapshotView> Snapshot();
+
+  // Rebuilds a store from bytes written by SnapshotView::WriteTo.
+  static Result<std::unique_ptr<Store>> Restore(std::string_view data, int64_t max_txn_ops = 128);
+
+  // The exactly-once client-session table; part of snapshots. Only the apply thread uses it.
+  SessionTable& sessions() { return sessions_; }
+
+ private:
+  friend class SnapshotView;
+  friend class TxnExecutor;
+
+  // State of the write transaction being applied (one per Put/DeleteRange/Txn).
+  struct WriteCtx {
+    int64_t begin_rev = 0;  // store revision before the transaction
+    int64_t changes = 0;    // changes so far = next sub-revision
+    // Reads inside a write transaction see its own changes.
+    int64_t readRev() const { return changes > 0 ? begin_rev + 1 : begin_rev; }
+  };
+
+  // *Locked functions require mu_.
+  Result<RangeResponse> rangeLocked(const RangeRequest& req, int64_t cur_rev) const;
+  Status checkRangeRevision(int64_t rev, int64_t cur_rev) const;
+  Status checkPutLocked(const PutRequest& req, int64_t read_rev) const;
+  PutResponse putLocked(const PutRequest& req, WriteCtx* ctx);
+  DeleteRangeResponse deleteRangeLocked(const DeleteRangeRequest& req, WriteCtx* ctx);
+  void endWriteLocked(const WriteCtx& ctx);
+
+  // Visits the live key-values in [key, end) at revision `at`, in key order, until `fn`
+  // returns false. end == "" means only `key`; end == "\0" means no upper bound.
+  void forEachLive(const std::string& key, const std::string& end, int64_t at,
+                   const std::function<bool(const Record&)>& fn) const;
+  KeyValue toKeyValue(const Record& r) const;
+  const Record& recordAt(Revision rev) const;
+
+  void maybeCompactPhysicallyLocked();
+  void unpin(int64_t rev);
+  uint32_t hashLocked(int64_t compacted, int64_t at) const;
+
+  mutable std::mutex mu_;
+  std::map<std::string, KeyIndex> index_;
+  std::map<Revision, std::shared_ptr<const Record>> revs_;
+  int64_t current_rev_ = 1;           // etcd starts at revision 1 with an empty store
+  int64_t compact_rev_ = 0;           // logical: reads below it fail
+  int64_t physical_compact_rev_ = 0;  // history actually dropped up to here
+  std::multiset<int64_t> pins_;       // compaction revisions live snapshots rely on
+  int64_t max_txn_ops_;
+  SessionTable sessions_;
+};
+
+}  // namespace raftkv::kv
