@@ -1,0 +1,73 @@
+// FileSystem: every byte the storage layer reads or writes goes through this interface
+// (LevelDB's Env), so tests and the simulator can swap the POSIX implementation for
+// FaultFileSystem (fault_fs.h), which loses unsynced writes, tears them, flips bits and
+// fails with ENOSPC/EIO on demand.
+//
+// Durability contract, as on Linux: bytes written to a file are durable only after
+// WritableFile::Sync() returns OK; a newly created, renamed or removed name is durable only
+// after SyncDir() of its directory returns OK.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace raftkv::storage {
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // pwrite: writes `data` at `offset` (the file grows if needed). A failure may leave any
+  // prefix of `data` written.
+  virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  // fdatasync: makes the file's data (and its size) durable.
+  virtual Status Sync() = 0;
+  // ftruncate to `size` bytes.
+  virtual Status Truncate(uint64_t size) = 0;
+  // Reserves space so the file is at least `size` bytes long, reading as zeros beyond what
+  // was written (fallocate). ENOSPC here means nothing was written.
+  virtual Status Allocate(uint64_t size) = 0;
+  virtual Status Close() = 0;
+};
+
+// Held while a data directory is in use; released when destroyed (or when the process dies).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // Opens `path` for writing, creating it if missing. `truncate` empties an existing file.
+  virtual Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path,
+                                                             bool truncate) = 0;
+  // The whole current content of a file.
+  virtual Result<std::string> ReadAll(const std::string& path) = 0;
+  virtual Result<uint64_t> FileSize(const std::string& path) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Status Remove(const std::string& path) = 0;
+  // fsync of a directory: makes creations, renames and removals inside it durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  // Names (not paths) of the entries of `dir`, without "." and "..".
+  virtual Result<std::vector<std::string>> List(const std::string& dir) = 0;
+  // Creates `dir` (and its parents); OK if it exists.
+  virtual Status CreateDir(const std::string& dir) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+  // An exclusive, non-blocking lock on `path` (created if missing). Fails with kBusy if
+  // another holder (another process, or another handle in this one) has it.
+  virtual Result<std::unique_ptr<FileLock>> Lock(const std::string& path) = 0;
+};
+
+// The real file system (POSIX calls). Never null; lives for the whole process.
+FileSystem* PosixFileSystem();
+
+inline std::string JoinPath(const std::string& dir, const std::string& name) {
+  return dir + "/" + name;
+}
+
+}  // namespace raftkv::storage

@@ -1,0 +1,434 @@
+#include "storage/wal.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "common/check.h"
+#include "storage/crc32c.h"
+#include "storage/wal_format.h"
+
+namespace raftkv::storage {
+
+namespace wal_format {
+
+std::string SegmentFileName(uint64_t seq, uint64_t first_index) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "wal-%016" PRIx64 "-%016" PRIx64 ".log", seq, first_index);
+  return buf;
+}
+
+bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* first_index) {
+  if (name.size() != 4 + 16 + 1 + 16 + 4 || name.compare(0, 4, "wal-") != 0 || name[20] != '-' ||
+      name.compare(37, 4, ".log") != 0) {
+    return false;
+  }
+  char* end = nullptr;
+  *seq = std::strtoull(name.substr(4, 16).c_str(), &end, 16);
+  if (*end != '\0') return false;
+  *first_index = std::strtoull(name.substr(21, 16).c_str(), &end, 16);
+  return *end == '\0';
+}
+
+}  // namespace wal_format
+
+using namespace wal_format;  // NOLINT: the format's names are this file's vocabulary
+
+namespace {
+
+// Appends one framed record whose payload is `fixed` followed by `data`.
+void AppendRecord(std::string* buf, RecordType type, std::string_view fixed,
+                  std::string_view data = {}) {
+  size_t start = buf->size();
+  uint32_t len = static_cast<uint32_t>(fixed.size() + data.size());
+  PutU32(buf, 0);  // crc, filled below
+  PutU32(buf, len);
+  buf->push_back(static_cast<char>(type));
+  buf->append(3, '\0');
+  buf->append(fixed);
+  buf->append(data);
+  uint32_t crc = crc32c::Value(buf->data() + start + 4, buf->size() - start - 4);
+  for (int i = 0; i < 4; i++) (*buf)[start + i] = static_cast<char>(crc >> (8 * i));
+}
+
+void AppendEntry(std::string* buf, const raft::Entry& e) {
+  std::string fixed;
+  PutU64(&fixed, e.term);
+  PutU64(&fixed, e.index);
+  fixed.push_back(static_cast<char>(e.type));
+  AppendRecord(buf, RecordType::kEntry, fixed, e.data);
+}
+
+void AppendHardState(std::string* buf, const raft::HardState& hs) {
+  std::string p;
+  PutU64(&p, hs.term);
+  PutU64(&p, hs.vote);
+  PutU64(&p, hs.commit);
+  AppendRecord(buf, RecordType::kHardState, p);
+}
+
+void AppendMarker(std::string* buf, const WalMarker& m) {
+  std::string p;
+  PutU64(&p, m.index);
+  PutU64(&p, m.term);
+  p.push_back(m.install ? 1 : 0);
+  AppendRecord(buf, RecordType::kMarker, p);
+}
+
+void AppendTruncate(std::string* buf, raft::Index index) {
+  std::string p;
+  PutU64(&p, index);
+  AppendRecord(buf, RecordType::kTruncate, p);
+}
+
+std::string SegmentHeader(uint64_t seq, raft::Index first_index) {
+  std::string h;
+  PutU32(&h, kSegmentMagic);
+  PutU32(&h, kFormatVersion);
+  PutU64(&h, seq);
+  PutU64(&h, first_index);
+  PutU32(&h, 0);
+  PutU32(&h, crc32c::Value(h.data(), h.size()));
+  return h;
+}
+
+// Replays records into a WalState. The first segment kept may begin after entries that
+// were compacted away with the segments before it: until a marker arrives, its base is only
+// an anchor (index known, term not) and must be covered by a marker by the end.
+class Replayer {
+ public:
+  explicit Replayer(WalState* st) : st_(st) {}
+
+  void StartFirstSegment(raft::Index first_index) {
+    st_->base = WalMarker{first_index - 1, 0, false};
+    base_known_ = first_index == 1;
+  }
+
+  Status Apply(RecordType type, std::string_view payload) {
+    Reader r(payload);
+    switch (type) {
+      case RecordType::kEntry: {
+        raft::Entry e;
+        e.term = r.U64();
+        e.index = r.U64();
+        e.type = static_cast<raft::EntryType>(r.U8());
+        e.data = std::string(r.Rest());
+        if (!r.ok()) return Status::Corruption("short entry record");
+        if (e.index != st_->LastIndex() + 1) {
+          return Status::Corruption("entry index " + std::to_string(e.index) + ", expected " +
+                                    std::to_string(st_->LastIndex() + 1));
+        }
+        st_->entries.push_back(std::move(e));
+        return Status::OK();
+      }
+      case RecordType::kHardState: {
+        raft::HardState hs;
+        hs.term = r.U64();
+        hs.vote = r.U64();
+        hs.commit = r.U64();
+        if (!r.ok() || !r.done()) return Status::Corruption("bad hard state record");
+        st_->hard_state = hs;
+        return Status::OK();
+      }
+      case RecordType::kMarker: {
+        WalMarker m;
+        m.index = r.U64();
+        m.term = r.U64();
+        m.install = r.U8() == 1;
+        if (!r.ok() || !r.done()) return Status::Corruption("bad marker record");
+        return ApplyMarker(m);
+      }
+      case RecordType::kTruncate: {
+        raft::Index t = r.U64();
+        if (!r.ok() || !r.done()) return Status::Corruption("bad truncate record");
+        return ApplyTruncate(t);
+      }
+      case RecordType::kZero: break;
+    }
+    return Status::Corruption("unknown record type " + std::to_string(int(type)));
+  }
+
+  Status Finish() {
+    if (!base_known_) {
+      return Status::Corruption("log starts at index " + std::to_string(st_->base.index + 1) +
+                                " but no compaction marker covers the entries before it");
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status ApplyMarker(const WalMarker& m) {
+    if (m.install) {
+      st_->entries.clear();
+      st_->base = m;
+      base_known_ = true;
+      return Status::OK();
+    }
+    if (base_known_ && m.index < st_->base.index) {
+      return Status::Corruption("compaction marker goes backwards");
+    }
+    if (!base_known_ && m.index < st_->base.index) return Status::OK();  // stale repeat
+    if (m.index > st_->LastIndex()) return Status::Corruption("compaction beyond last entry");
+    size_t drop = m.index - st_->base.index;
+    if (drop > 0 && st_->entries[drop - 1].term != m.term) {
+      return Status::Corruption("compaction marker term differs from the entry's");
+    }
+    st_->entries.erase(st_->entries.begin(), st_->entries.begin() + drop);
+    st_->base = m;
+    base_known_ = true;
+    return Status::OK();
+  }
+
+  Status ApplyTruncate(raft::Index t) {
+    if (t > st_->LastIndex() + 1) return Status::Corruption("truncation beyond the log end");
+    if (t <= st_->base.index) {
+      if (base_known_) return Status::Corruption("truncation of compacted entries");
+      // Truncating into deleted segments; a later marker must cover the gap.
+      st_->entries.clear();
+      st_->base.index = t - 1;
+      return Status::OK();
+    }
+    st_->entries.resize(t - st_->base.index - 1);
+    return Status::OK();
+  }
+
+  WalState* st_;
+  bool base_known_ = true;
+};
+
+bool AllZero(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
+}
+
+// Whether a well-formed record with a valid CRC starts at `off` of `data`.
+bool ValidRecordAt(std::string_view data, uint64_t off) {
+  if (off + kRecordHeaderSize > data.size()) return false;
+  uint32_t len = GetU32(data.data() + off + 4);
+  if (len > kMaxRecordPayload || off + kRecordHeaderSize + len > data.size()) return false;
+  if (AllZero(data.substr(off, kRecordHeaderSize))) return false;
+  uint32_t crc = crc32c::Value(data.data() + off + 4, kRecordHeaderSize - 4 + len);
+  return crc == GetU32(data.data() + off);
+}
+
+// Replays one segment; *end = the offset where its valid records end.
+Status ScanSegment(FileSystem* fs, const std::string& path, uint64_t seq, raft::Index first_index,
+                   bool is_last, Replayer* replay, WalState* state, uint64_t* end) {
+  auto content = fs->ReadAll(path);
+  if (!content.ok()) return content.status();
+  std::string_view data = *content;
+  auto where = [&](uint64_t off) { return path + " at offset " + std::to_string(off); };
+  if (data.size() < kSegmentHeaderSize ||
+      GetU32(data.data() + 28) != crc32c::Value(data.data(), 28) ||
+      GetU32(data.data()) != kSegmentMagic) {
+    return Status::Corruption("bad segment header: " + where(0));
+  }
+  if (GetU32(data.data() + 4) != kFormatVersion) {
+    return Status::Corruption("unsupported WAL format version: " + where(4));
+  }
+  if (GetU64(data.data() + 8) != seq || GetU64(data.data() + 16) != first_index) {
+    return Status::Corruption("segment header does not match its file name: " + where(0));
+  }
+  uint64_t off = kSegmentHeaderSize;
+  while (off < data.size()) {
+    std::string_view rest = data.substr(off);
+    bool fits = rest.size() >= kRecordHeaderSize;
+    if (fits && is_last && AllZero(rest.substr(0, kRecordHeaderSize))) break;  // end of log
+    uint32_t len = fits ? GetU32(rest.data() + 4) : 0;
+    bool whole = fits && len <= kMaxRecordPayload && kRecordHeaderSize + len <= rest.size();
+    bool crc_ok =
+        whole && GetU32(rest.data()) == crc32c::Value(rest.data() + 4, kRecordHeaderSize - 4 + len);
+    if (!crc_ok) {
+      if (!is_last) return Status::Corruption("bad WAL record: " + where(off));
+      if (whole && ValidRecordAt(data, off + kRecordHeaderSize + len)) {
+        return Status::Corruption("bad WAL record followed by valid ones: " + where(off));
+      }
+      state->recovery_note = "truncated torn tail of " + where(off);
+      break;
+    }
+    auto type = static_cast<RecordType>(rest[8]);
+    Status s = replay->Apply(type, rest.substr(kRecordHeaderSize, len));
+    if (!s.ok()) return Status::Corruption(s.message() + ": " + where(off));
+    off += kRecordHeaderSize + len;
+  }
+  *end = off;
+  return Status::OK();
+}
+
+}  // namespace
+
+Wal::Wal(FileSystem* fs, std::string dir, WalOptions options)
+    : fs_(fs), dir_(std::move(dir)), options_(options) {}
+
+Wal::~Wal() = default;
+
+Result<std::unique_ptr<Wal>> Wal::Open(FileSystem* fs, const std::string& dir,
+                                       const WalOptions& options, WalState* state) {
+  std::unique_ptr<Wal> wal(new Wal(fs, dir, options));
+  *state = WalState{};
+  RAFTKV_RETURN_IF_ERROR(wal->Recover(state));
+  return wal;
+}
+
+Status Wal::Recover(WalState* state) {
+  auto names = fs_->List(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    if (name.starts_with("wal-") && name.ends_with(".tmp")) {  // an interrupted create
+      RAFTKV_RETURN_IF_ERROR(fs_->Remove(Path(name)));
+      continue;
+    }
+    Segment s{0, 0, name};
+    if (ParseSegmentFileName(name, &s.seq, &s.first_index)) segments_.push_back(s);
+  }
+  std::sort(segments_.begin(), segments_.end(),
+            [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
+  if (segments_.empty()) {
+    RAFTKV_RETURN_IF_ERROR(CreateSegment(0, 1));
+    return Status::OK();
+  }
+  // Deleting obsolete segments is not atomic: a crash may leave some of them behind, with
+  // a gap in seq. Replay starts after the last gap; if what lies before it was still
+  // needed, the log is not anchored by a marker and Finish() reports it.
+  size_t start = 0;
+  for (size_t i = 1; i < segments_.size(); i++) {
+    if (segments_[i].seq != segments_[i - 1].seq + 1) start = i;
+  }
+  Replayer replay(state);
+  replay.StartFirstSegment(segments_[start].first_index);
+  uint64_t end = 0;
+  for (size_t i = start; i < segments_.size(); i++) {
+    if (segments_[i].first_index != state->LastIndex() + 1) {
+      return Status::Corruption(Path(segments_[i].name) + ": starts at index " +
+                                std::to_string(segments_[i].first_index) +
+                                " but the log before it ends at " +
+                                std::to_string(state->LastIndex()));
+    }
+    bool last = i + 1 == segments_.size();
+    RAFTKV_RETURN_IF_ERROR(ScanSegment(fs_, Path(segments_[i].name), segments_[i].seq,
+                                       segments_[i].first_index, last, &replay, state, &end));
+  }
+  Status anchored = replay.Finish();
+  if (!anchored.ok() && start > 0) {
+    return Status::Corruption(anchored.message() + " (WAL segment missing before " +
+                              Path(segments_[start].name) + ")");
+  }
+  RAFTKV_RETURN_IF_ERROR(anchored);
+  for (size_t i = 0; i < start; i++) RAFTKV_RETURN_IF_ERROR(fs_->Remove(Path(segments_[i].name)));
+  segments_.erase(segments_.begin(), segments_.begin() + start);
+
+  // Reopen the last segment for appending, cutting off any torn tail.
+  const Segment& tail = segments_.back();
+  auto f = fs_->OpenWritable(Path(tail.name), false);
+  if (!f.ok()) return f.status();
+  file_ = std::move(*f);
+  auto size = fs_->FileSize(Path(tail.name));
+  if (!size.ok()) return size.status();
+  if (*size != end) {
+    RAFTKV_RETURN_IF_ERROR(file_->Truncate(end));
+    if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file_->Allocate(options_.segment_bytes));
+    RAFTKV_RETURN_IF_ERROR(file_->Sync());
+  }
+  offset_ = end;
+  hs_ = state->hard_state;
+  marker_ = state->base;
+  last_index_ = state->LastIndex();
+  return Status::OK();
+}
+
+Status Wal::Fail(Status s) {
+  if (error_.ok()) error_ = s;
+  return s;
+}
+
+// Writes the segment under a temporary name with its header and leading records, syncs
+// it, renames it into place and syncs the directory: a segment file either exists whole
+// or not at all.
+Status Wal::CreateSegment(uint64_t seq, raft::Index first_index) {
+  std::string name = SegmentFileName(seq, first_index);
+  std::string tmp = Path(name + ".tmp");
+  std::string buf = SegmentHeader(seq, first_index);
+  if (marker_.index > 0) AppendMarker(&buf, marker_);
+  if (!hs_.IsEmpty()) AppendHardState(&buf, hs_);
+  auto f = fs_->OpenWritable(tmp, true);
+  if (!f.ok()) return f.status();
+  std::unique_ptr<WritableFile> file = std::move(*f);
+  if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file->Allocate(options_.segment_bytes));
+  RAFTKV_RETURN_IF_ERROR(file->WriteAt(0, buf));
+  RAFTKV_RETURN_IF_ERROR(file->Sync());
+  RAFTKV_RETURN_IF_ERROR(fs_->Rename(tmp, Path(name)));
+  RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  syncs_ += 2;
+  if (file_) RAFTKV_RETURN_IF_ERROR(file_->Close());
+  file_ = std::move(file);
+  offset_ = buf.size();
+  segments_.push_back(Segment{seq, first_index, name});
+  return Status::OK();
+}
+
+// Starts a new segment if this batch would overflow the current one. The old segment is
+// cut to its used length first, so only the last segment ever has a zero tail.
+Status Wal::maybeRotate(size_t batch_bytes) {
+  uint64_t used = offset_;
+  if (used + batch_bytes <= options_.segment_bytes || used <= kSegmentHeaderSize + 64) {
+    return Status::OK();
+  }
+  if (options_.preallocate) {
+    RAFTKV_RETURN_IF_ERROR(file_->Truncate(offset_));
+    RAFTKV_RETURN_IF_ERROR(file_->Sync());
+  }
+  return CreateSegment(segments_.back().seq + 1, last_index_ + 1);
+}
+
+Status Wal::Write(const raft::HardState* hs, const std::vector<raft::Entry>& entries,
+                  const WalMarker* marker) {
+  if (!error_.ok()) return error_;
+  std::string buf;
+  WalMarker new_marker = marker_;
+  raft::Index last = last_index_;
+  if (marker != nullptr) {
+    AppendMarker(&buf, *marker);
+    new_marker = *marker;
+    if (marker->install) last = marker->index;
+  }
+  if (!entries.empty()) {
+    raft::Index first = entries.front().index;
+    RAFTKV_CHECK(first > new_marker.index && first <= last + 1,
+                 "appended entries must continue the log after the compaction point (§5.3)");
+    if (first <= last) AppendTruncate(&buf, first);
+    for (size_t i = 0; i < entries.size(); i++) {
+      RAFTKV_CHECK(entries[i].index == first + i, "a batch of entries must be contiguous");
+      AppendEntry(&buf, entries[i]);
+    }
+    last = entries.back().index;
+  }
+  if (hs != nullptr) AppendHardState(&buf, *hs);
+  if (buf.empty()) return Status::OK();
+
+  Status s = maybeRotate(buf.size());
+  if (s.ok()) s = file_->WriteAt(offset_, buf);
+  if (s.ok()) s = file_->Sync();
+  if (!s.ok()) return Fail(s);
+  syncs_++;
+  offset_ += buf.size();
+  marker_ = new_marker;
+  last_index_ = last;
+  if (hs != nullptr) hs_ = *hs;
+  return Status::OK();
+}
+
+Status Wal::RemoveSegmentsThrough(raft::Index compacted) {
+  if (!error_.ok()) return error_;
+  size_t n = 0;
+  while (n + 1 < segments_.size() && segments_[n + 1].first_index <= compacted + 1) n++;
+  if (n == 0) return Status::OK();
+  for (size_t i = 0; i < n; i++) {
+    Status s = fs_->Remove(Path(segments_[i].name));
+    if (!s.ok()) return Fail(s);
+  }
+  segments_.erase(segments_.begin(), segments_.begin() + n);
+  Status s = fs_->SyncDir(dir_);
+  if (!s.ok()) return Fail(s);
+  return Status::OK();
+}
+
+}  // namespace raftkv::storage

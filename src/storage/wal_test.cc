@@ -1,0 +1,255 @@
+#include "storage/wal.h"
+
+#include <gtest/gtest.h>
+
+#include "storage/fault_fs.h"
+#include "storage/wal_format.h"
+
+namespace raftkv::storage {
+namespace {
+
+using raft::Entry;
+using raft::HardState;
+
+constexpr const char* kDir = "/d";
+
+std::vector<Entry> MakeEntries(raft::Index first, raft::Index last, raft::Term term,
+                               size_t size = 10) {
+  std::vector<Entry> out;
+  for (raft::Index i = first; i <= last; i++) {
+    out.push_back(Entry{term, i, raft::EntryType::kNormal,
+                        std::string(size, static_cast<char>('a' + i % 26))});
+  }
+  return out;
+}
+
+class WalTest : public ::testing::Test {
+ protected:
+  WalTest() : fs_(1) { (void)fs_.CreateDir(kDir); }
+
+  std::unique_ptr<Wal> OpenOk(WalOptions opts = SmallSegments()) {
+    auto w = Wal::Open(&fs_, kDir, opts, &state_);
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    return w.ok() ? std::move(*w) : nullptr;
+  }
+  Status OpenStatus(WalOptions opts = SmallSegments()) {
+    auto w = Wal::Open(&fs_, kDir, opts, &state_);
+    return w.ok() ? Status::OK() : w.status();
+  }
+  static WalOptions SmallSegments() {
+    WalOptions o;
+    o.segment_bytes = 4096;
+    return o;
+  }
+  std::vector<std::string> Segments() {
+    std::vector<std::string> out;
+    auto names = fs_.List(kDir);
+    for (auto& n : *names) {
+      if (n.ends_with(".log")) out.push_back(JoinPath(kDir, n));
+    }
+    return out;
+  }
+
+  FaultFileSystem fs_;
+  WalState state_;
+};
+
+TEST_F(WalTest, open_emptyDir_createsFirstSegmentDurably) {
+  auto w = OpenOk();
+  EXPECT_EQ(state_.LastIndex(), 0u);
+  fs_.PowerLoss(false);
+  ASSERT_EQ(Segments().size(), 1u);
+  EXPECT_EQ(Segments()[0], "/d/wal-0000000000000000-0000000000000001.log");
+}
+
+TEST_F(WalTest, write_thenReopen_recoversEntriesAndHardState) {
+  {
+    auto w = OpenOk();
+    HardState hs{3, 2, 4};
+    ASSERT_TRUE(w->Write(&hs, MakeEntries(1, 5, 3), nullptr).ok());
+    EXPECT_EQ(w->sync_count(), 3u);  // 2 for creating the segment, 1 for the batch
+  }
+  fs_.PowerLoss(false);
+  auto w = OpenOk();
+  EXPECT_EQ(state_.entries, MakeEntries(1, 5, 3));
+  EXPECT_EQ(state_.hard_state, (HardState{3, 2, 4}));
+  EXPECT_EQ(state_.recovery_note, "");
+}
+
+TEST_F(WalTest, write_batchIsOneSync) {
+  auto w = OpenOk(WalOptions{});
+  uint64_t before = fs_.sync_count();
+  HardState hs{1, 1, 0};
+  ASSERT_TRUE(w->Write(&hs, MakeEntries(1, 100, 1), nullptr).ok());
+  EXPECT_EQ(fs_.sync_count() - before, 1u);
+}
+
+TEST_F(WalTest, truncate_conflictingSuffix_survivesRecovery) {
+  {
+    auto w = OpenOk();
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 6, 1), nullptr).ok());
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(4, 5, 2), nullptr).ok());
+  }
+  fs_.PowerLoss(false);
+  OpenOk();
+  auto want = MakeEntries(1, 3, 1);
+  for (auto& e : MakeEntries(4, 5, 2)) want.push_back(e);
+  EXPECT_EQ(state_.entries, want);
+}
+
+TEST_F(WalTest, rotate_manySegments_recoversAll) {
+  {
+    auto w = OpenOk();
+    for (raft::Index i = 1; i <= 300; i += 10) {
+      ASSERT_TRUE(w->Write(nullptr, MakeEntries(i, i + 9, 1, 100), nullptr).ok());
+    }
+    EXPECT_GT(w->segment_count(), 5u);
+  }
+  fs_.PowerLoss(false);
+  OpenOk();
+  EXPECT_EQ(state_.entries, MakeEntries(1, 300, 1, 100));
+}
+
+TEST_F(WalTest, recover_tornTail_isTruncatedAndAppendable) {
+  {
+    auto w = OpenOk(WalOptions{});
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 3, 1), nullptr).ok());
+    fs_.FailSyncAfter(0, FaultFileSystem::Fault::kIOError);
+    EXPECT_FALSE(w->Write(nullptr, MakeEntries(4, 4, 1, 3000), nullptr).ok());
+    // Sticky: even a write that could succeed is refused.
+    EXPECT_FALSE(w->Write(nullptr, MakeEntries(4, 4, 1), nullptr).ok());
+  }
+  // Keep a torn prefix of the failed record in the durable content.
+  std::string path = Segments()[0];
+  auto w2 = OpenOk(WalOptions{});  // page cache still has the whole record: recovered
+  EXPECT_EQ(state_.LastIndex(), 4u);
+  w2.reset();
+  fs_.PowerLoss(false);
+  {
+    auto f = fs_.OpenWritable(path, false);
+    std::string rec(20, 'x');  // a record header claiming a length that is not there
+    ASSERT_TRUE((*f)->WriteAt(wal_format::kSegmentHeaderSize + 3 * (12 + 17 + 10), rec).ok());
+    ASSERT_TRUE((*f)->Sync().ok());
+  }
+  auto w = OpenOk(WalOptions{});
+  EXPECT_EQ(state_.entries, MakeEntries(1, 3, 1));
+  EXPECT_NE(state_.recovery_note.find(path), std::string::npos) << state_.recovery_note;
+  ASSERT_TRUE(w->Write(nullptr, MakeEntries(4, 6, 2), nullptr).ok());
+  w.reset();
+  fs_.PowerLoss(false);
+  OpenOk(WalOptions{});
+  EXPECT_EQ(state_.LastIndex(), 6u);
+  EXPECT_EQ(state_.recovery_note, "");
+}
+
+TEST_F(WalTest, recover_bitFlipInOlderSegment_refusesWithFileAndOffset) {
+  {
+    auto w = OpenOk();
+    for (raft::Index i = 1; i <= 100; i += 10) {
+      ASSERT_TRUE(w->Write(nullptr, MakeEntries(i, i + 9, 1, 100), nullptr).ok());
+    }
+  }
+  std::string first = Segments()[0];
+  uint64_t off = wal_format::kSegmentHeaderSize + 2 * (12 + 17 + 100) + 30;
+  ASSERT_TRUE(fs_.FlipBit(first, off, 3).ok());
+  Status s = OpenStatus();
+  EXPECT_TRUE(s.Is(Status::Code::kCorruption)) << s.ToString();
+  EXPECT_NE(s.message().find(first + " at offset " +
+                             std::to_string(wal_format::kSegmentHeaderSize + 2 * (12 + 17 + 100))),
+            std::string::npos)
+      << s.ToString();
+}
+
+TEST_F(WalTest, recover_bitFlipInLastSegmentMiddle_refuses) {
+  {
+    auto w = OpenOk(WalOptions{});
+    for (raft::Index i = 1; i <= 5; i++) {
+      ASSERT_TRUE(w->Write(nullptr, MakeEntries(i, i, 1), nullptr).ok());
+    }
+  }
+  ASSERT_TRUE(fs_.FlipBit(Segments()[0], wal_format::kSegmentHeaderSize + 12 + 20, 0).ok());
+  Status s = OpenStatus(WalOptions{});
+  EXPECT_TRUE(s.Is(Status::Code::kCorruption)) << s.ToString();
+  EXPECT_NE(s.message().find("offset 32"), std::string::npos) << s.ToString();
+}
+
+TEST_F(WalTest, recover_badSegmentHeader_refuses) {
+  {
+    auto w = OpenOk();
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 1, 1), nullptr).ok());
+  }
+  ASSERT_TRUE(fs_.FlipBit(Segments()[0], 9, 1).ok());
+  Status s = OpenStatus();
+  EXPECT_TRUE(s.Is(Status::Code::kCorruption)) << s.ToString();
+  EXPECT_NE(s.message().find("offset 0"), std::string::npos) << s.ToString();
+}
+
+TEST_F(WalTest, recover_missingMiddleSegment_refuses) {
+  {
+    auto w = OpenOk();
+    for (raft::Index i = 1; i <= 100; i += 10) {
+      ASSERT_TRUE(w->Write(nullptr, MakeEntries(i, i + 9, 1, 100), nullptr).ok());
+    }
+  }
+  auto segs = Segments();
+  ASSERT_GE(segs.size(), 3u);
+  ASSERT_TRUE(fs_.Remove(segs[1]).ok());
+  Status s = OpenStatus();
+  EXPECT_TRUE(s.Is(Status::Code::kCorruption)) << s.ToString();
+  EXPECT_NE(s.message().find("missing"), std::string::npos) << s.ToString();
+}
+
+TEST_F(WalTest, removeSegments_afterCompaction_recoveryStartsAtMarker) {
+  {
+    auto w = OpenOk();
+    HardState hs{1, 1, 100};
+    for (raft::Index i = 1; i <= 100; i += 10) {
+      ASSERT_TRUE(w->Write(&hs, MakeEntries(i, i + 9, 1, 100), nullptr).ok());
+    }
+    size_t before = w->segment_count();
+    WalMarker m{80, 1, false};
+    ASSERT_TRUE(w->Write(nullptr, {}, &m).ok());
+    ASSERT_TRUE(w->RemoveSegmentsThrough(80).ok());
+    EXPECT_LT(w->segment_count(), before);
+    ASSERT_TRUE(w->Write(&hs, MakeEntries(101, 110, 1, 100), nullptr).ok());
+  }
+  fs_.PowerLoss(false);
+  OpenOk();
+  EXPECT_EQ(state_.base, (WalMarker{80, 1, false}));
+  EXPECT_EQ(state_.entries, MakeEntries(81, 110, 1, 100));
+  EXPECT_EQ(state_.hard_state, (HardState{1, 1, 100}));
+}
+
+TEST_F(WalTest, installMarker_replacesLog) {
+  {
+    auto w = OpenOk();
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+    WalMarker m{50, 3, true};
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(51, 52, 3), &m).ok());
+  }
+  fs_.PowerLoss(false);
+  OpenOk();
+  EXPECT_EQ(state_.base, (WalMarker{50, 3, true}));
+  EXPECT_EQ(state_.entries, MakeEntries(51, 52, 3));
+}
+
+TEST_F(WalTest, noSpaceOnRotation_failsCleanly_thenRecovers) {
+  WalOptions o = SmallSegments();
+  auto w = OpenOk(o);
+  ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 20, 1, 100), nullptr).ok());
+  fs_.SetSpaceLimit(fs_.FileSize(Segments()[0]).value() + 10);
+  Status s;
+  raft::Index next = 21;
+  for (; next < 200 && s.ok(); next++)
+    s = w->Write(nullptr, MakeEntries(next, next, 1, 100), nullptr);
+  EXPECT_NE(s.message().find("No space"), std::string::npos) << s.ToString();
+  raft::Index acked = next - 2;
+  w.reset();
+  fs_.ClearFaults();
+  w = OpenOk(o);
+  EXPECT_EQ(state_.LastIndex(), acked);
+  ASSERT_TRUE(w->Write(nullptr, MakeEntries(acked + 1, acked + 1, 1, 100), nullptr).ok());
+}
+
+}  // namespace
+}  // namespace raftkv::storage
