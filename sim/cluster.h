@@ -13,8 +13,13 @@
 
 #include "raft/raw_node.h"
 #include "sim/check/history.h"
+#include "sim/command.h"
 
 namespace raftkv::sim {
+
+class Rng;
+struct TraceEvent;
+struct NetworkStats;
 
 using raft::NodeId;
 using Time = int64_t;  // virtual microseconds since the start of the run
@@ -23,10 +28,14 @@ inline constexpr Time kMillisecond = 1000;
 inline constexpr Time kSecond = 1000 * kMillisecond;
 
 struct NetworkOptions {
-  Time min_delay = 200;       // one-way delivery delay is uniform in [min, max]; a spread
+  Time min_delay = 200;               // one-way delivery delay is uniform in [min, max]; a spread
   Time max_delay = 2 * kMillisecond;  // larger than the gap between sends reorders
-  double drop_rate = 0.0;      // probability a message is lost
-  double duplicate_rate = 0.0; // probability a message is delivered twice
+  double drop_rate = 0.0;             // probability a message is lost
+  double duplicate_rate = 0.0;        // probability a message is delivered twice
+  // Occasional long delays (a congested or flapping link): with this probability a message
+  // gets an extra delay uniform in [0, long_delay_max].
+  double long_delay_rate = 0.0;
+  Time long_delay_max = 0;
 };
 
 struct DiskOptions {
@@ -100,7 +109,7 @@ class Cluster {
   // Symmetric partition: nodes in different groups cannot talk. Nodes not listed are
   // isolated.
   void Partition(const std::vector<std::vector<NodeId>>& groups);
-  void CutLink(NodeId from, NodeId to);   // one direction only (asymmetric fault)
+  void CutLink(NodeId from, NodeId to);  // one direction only (asymmetric fault)
   void RestoreLink(NodeId from, NodeId to);
   void Heal();  // restores every link (does not restart crashed nodes)
   // Adds `extra` latency to every disk write of `id` (a slow node); 0 restores it.
@@ -131,6 +140,33 @@ class Cluster {
   const std::vector<std::string>& Violations() const;
   // The last `n` events, one readable line each.
   std::vector<std::string> RecentEvents(size_t n) const;
+
+  // ---- for the random runs (sim/run.h) and tools; additions to the scenario API ----
+  // Schedules `fn` as an event `delay` from now.
+  void After(Time delay, std::function<void()> fn);
+  // Asynchronous client requests through node `via` (nothing happens if it is down: the
+  // caller times out). Not recorded in the history: the caller records its own operations.
+  void SubmitWrite(NodeId via, const Command& cmd, std::function<void(const ClientReply&)> done);
+  void SubmitRead(NodeId via, const std::string& key, std::function<void(const ClientReply&)> done);
+  check::History* mutable_history();
+  // The run's random source (the same one the cores and the network use).
+  Rng& rng();
+  // Records a violation found outside the safety checker ("liveness", "linearizability"...).
+  void AddViolation(const std::string& property, const std::string& description);
+  // Runs the checker's full re-check of every live node's log.
+  void FullCheck();
+  // The events that preceded the first violation (empty if none).
+  const std::vector<std::string>& EventsBeforeFirstViolation() const;
+  // Adds a line to the trace (faults, client actions, phases).
+  void Note(NodeId node, const std::string& text);
+  // Called for every traced event (the demo's timeline watches role changes).
+  void SetEventListener(std::function<void(const TraceEvent&)> listener);
+  // Every key/value the node's state machine holds.
+  std::vector<std::pair<std::string, std::string>> AppliedState(NodeId id) const;
+  uint64_t EventsProcessed() const;
+  uint64_t TraceHash() const;
+  const NetworkStats& network_stats() const;
+  const NetworkOptions& network_options() const;
 
  private:
   struct Impl;

@@ -1,0 +1,238 @@
+#include "sim/nemesis.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace raftkv::sim {
+
+FaultSet FaultSet::All() {
+  FaultSet f;
+  f.crash = f.partition = f.asym = f.drop = f.dup = f.reorder = f.delay = f.slow = true;
+  return f;
+}
+
+Result<FaultSet> FaultSet::Parse(const std::string& list) {
+  FaultSet f;
+  std::stringstream ss(list);
+  std::string name;
+  while (std::getline(ss, name, ',')) {
+    if (name == "all")
+      f = All();
+    else if (name == "none")
+      f = None();
+    else if (name == "crash")
+      f.crash = true;
+    else if (name == "partition")
+      f.partition = true;
+    else if (name == "asym")
+      f.asym = true;
+    else if (name == "drop")
+      f.drop = true;
+    else if (name == "dup")
+      f.dup = true;
+    else if (name == "reorder")
+      f.reorder = true;
+    else if (name == "delay")
+      f.delay = true;
+    else if (name == "slow")
+      f.slow = true;
+    else
+      return Status::InvalidArgument("unknown fault '" + name +
+                                     "' (crash, partition, asym, drop, dup, reorder, "
+                                     "delay, slow, all, none)");
+  }
+  return f;
+}
+
+std::string FaultSet::ToString() const {
+  std::string s;
+  auto add = [&](bool on, const char* name) {
+    if (!on) return;
+    if (!s.empty()) s += ",";
+    s += name;
+  };
+  add(crash, "crash");
+  add(partition, "partition");
+  add(asym, "asym");
+  add(drop, "drop");
+  add(dup, "dup");
+  add(reorder, "reorder");
+  add(delay, "delay");
+  add(slow, "slow");
+  return s.empty() ? "none" : s;
+}
+
+Nemesis::Nemesis(Cluster* cluster, const FaultSet& faults)
+    : cluster_(cluster),
+      rng_(&cluster->rng()),
+      faults_set_(faults),
+      base_network_(cluster->network_options()),
+      ids_(cluster->NodeIds()) {}
+
+void Nemesis::Start() {
+  if (faults_set_.Any()) scheduleNext();
+}
+
+void Nemesis::scheduleNext() {
+  cluster_->After(rng_->Range(50, 600) * kMillisecond, [this]() {
+    if (stopped_) return;
+    act();
+    scheduleNext();
+  });
+}
+
+void Nemesis::act() {
+  std::vector<void (Nemesis::*)()> actions;
+  if (faults_set_.crash) actions.push_back(&Nemesis::crashSome);
+  if (faults_set_.partition) actions.push_back(&Nemesis::partitionSome);
+  if (faults_set_.asym) actions.push_back(&Nemesis::cutSomeLinks);
+  if (faults_set_.drop || faults_set_.dup || faults_set_.reorder || faults_set_.delay) {
+    actions.push_back(&Nemesis::changeWeather);
+  }
+  if (faults_set_.slow) actions.push_back(&Nemesis::slowSomeDisk);
+  ++faults_;
+  (this->*actions[rng_->Uniform(actions.size())])();
+}
+
+std::vector<NodeId> Nemesis::upNodes() const {
+  std::vector<NodeId> up;
+  for (NodeId id : ids_) {
+    if (cluster_->IsUp(id)) up.push_back(id);
+  }
+  return up;
+}
+
+std::vector<NodeId> Nemesis::shuffled(std::vector<NodeId> v) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng_->Uniform(i)]);
+  return v;
+}
+
+void Nemesis::crashSome() {
+  std::vector<NodeId> up = upNodes();
+  if (up.empty()) return;
+  // Usually one node, sometimes several at once; a third of the time the leader.
+  size_t count = rng_->Chance(0.2) ? rng_->Range(2, std::max<int64_t>(2, ids_.size() / 2 + 1)) : 1;
+  std::vector<NodeId> victims;
+  NodeId leader = cluster_->Leader();
+  if (leader != raft::kNoNode && rng_->Chance(0.35)) victims.push_back(leader);
+  for (NodeId id : shuffled(up)) {
+    if (victims.size() >= count) break;
+    if (std::find(victims.begin(), victims.end(), id) == victims.end()) victims.push_back(id);
+  }
+  uint64_t epoch = epoch_;
+  for (NodeId id : victims) {
+    cluster_->Crash(id);
+    // A quick bounce, or a long absence.
+    Time down = rng_->Chance(0.5) ? rng_->Range(1, 100) * kMillisecond
+                                  : rng_->Range(100, 3000) * kMillisecond;
+    cluster_->After(down, [this, id, epoch]() {
+      if (epoch == epoch_ && !cluster_->IsUp(id)) cluster_->Restart(id);
+    });
+  }
+}
+
+void Nemesis::partitionSome() {
+  std::vector<NodeId> order = shuffled(ids_);
+  NodeId leader = cluster_->Leader();
+  int shape = static_cast<int>(rng_->Uniform(3));
+  size_t n = order.size();
+  if (n < 2) return;
+  if (shape == 1 && leader != raft::kNoNode) {
+    // The leader isolated in a minority.
+    std::vector<NodeId> minority{leader};
+    std::vector<NodeId> majority;
+    size_t minority_size = rng_->Range(1, std::max<int64_t>(1, (n - 1) / 2));
+    for (NodeId id : order) {
+      if (id == leader) continue;
+      (minority.size() < minority_size ? minority : majority).push_back(id);
+    }
+    cluster_->Partition({minority, majority});
+  } else if (shape == 2 && n >= 3) {
+    // A bridge node that sees both sides, which cannot see each other.
+    NodeId bridge = order[0];
+    size_t split = rng_->Range(2, n - 1);
+    std::vector<NodeId> a(order.begin() + 1, order.begin() + split);
+    std::vector<NodeId> b(order.begin() + split, order.end());
+    a.push_back(bridge);
+    b.push_back(bridge);
+    cluster_->Heal();
+    cluster_->Note(raft::kNoNode, "BRIDGE n" + std::to_string(bridge));
+    for (NodeId x : a) {
+      for (NodeId y : b) {
+        if (x == bridge || y == bridge) continue;
+        cluster_->CutLink(x, y);
+        cluster_->CutLink(y, x);
+      }
+    }
+  } else {
+    size_t split = rng_->Range(1, n - 1);
+    cluster_->Partition({std::vector<NodeId>(order.begin(), order.begin() + split),
+                         std::vector<NodeId>(order.begin() + split, order.end())});
+  }
+  uint64_t epoch = epoch_;
+  cluster_->After(rng_->Range(100, 3000) * kMillisecond, [this, epoch]() {
+    if (epoch == epoch_) cluster_->Heal();
+  });
+}
+
+void Nemesis::cutSomeLinks() {
+  int cuts = static_cast<int>(rng_->Range(1, ids_.size()));
+  NodeId leader = cluster_->Leader();
+  uint64_t epoch = epoch_;
+  for (int i = 0; i < cuts; ++i) {
+    NodeId from =
+        (leader != raft::kNoNode && rng_->Chance(0.4)) ? leader : ids_[rng_->Uniform(ids_.size())];
+    NodeId to = ids_[rng_->Uniform(ids_.size())];
+    if (from == to) continue;
+    cluster_->CutLink(from, to);
+    cluster_->After(rng_->Range(100, 2000) * kMillisecond, [this, from, to, epoch]() {
+      if (epoch == epoch_) cluster_->RestoreLink(from, to);
+    });
+  }
+}
+
+void Nemesis::changeWeather() {
+  NetworkOptions net = base_network_;
+  std::string text = "NETWORK";
+  if (faults_set_.drop && rng_->Chance(0.6)) {
+    net.drop_rate = rng_->Range(1, 20) / 100.0;
+    text += " drop=" + std::to_string(static_cast<int>(net.drop_rate * 100)) + "%";
+  }
+  if (faults_set_.dup && rng_->Chance(0.6)) {
+    net.duplicate_rate = rng_->Range(1, 20) / 100.0;
+    text += " dup=" + std::to_string(static_cast<int>(net.duplicate_rate * 100)) + "%";
+  }
+  if (faults_set_.reorder && rng_->Chance(0.6)) {
+    net.max_delay = rng_->Range(5, 30) * kMillisecond;
+    text += " delay<=" + std::to_string(net.max_delay / kMillisecond) + "ms";
+  }
+  if (faults_set_.delay && rng_->Chance(0.5)) {
+    net.long_delay_rate = rng_->Range(1, 5) / 100.0;
+    net.long_delay_max = rng_->Range(50, 500) * kMillisecond;
+    text += " long-delays";
+  }
+  if (text == "NETWORK") text += " clean";
+  cluster_->Note(raft::kNoNode, text);
+  cluster_->SetNetwork(net);
+}
+
+void Nemesis::slowSomeDisk() {
+  NodeId id = ids_[rng_->Uniform(ids_.size())];
+  cluster_->SetSlowDisk(id, rng_->Range(5, 80) * kMillisecond);
+  uint64_t epoch = epoch_;
+  cluster_->After(rng_->Range(200, 3000) * kMillisecond, [this, id, epoch]() {
+    if (epoch == epoch_) cluster_->SetSlowDisk(id, 0);
+  });
+}
+
+void Nemesis::HealAll() {
+  ++epoch_;
+  cluster_->Heal();
+  cluster_->SetNetwork(base_network_);
+  for (NodeId id : ids_) {
+    cluster_->SetSlowDisk(id, 0);
+    if (!cluster_->IsUp(id)) cluster_->Restart(id);
+  }
+}
+
+}  // namespace raftkv::sim

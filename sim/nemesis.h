@@ -1,0 +1,67 @@
+// Nemesis: schedules random faults during the chaos phase of a run, and heals everything
+// for the final phase. Each kind of fault can be switched on or off (FaultSet).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "sim/cluster.h"
+#include "sim/random.h"
+
+namespace raftkv::sim {
+
+struct FaultSet {
+  bool crash = false;      // crash and later restart nodes, the leader included
+  bool partition = false;  // symmetric splits, leader in a minority, a bridge node
+  bool asym = false;       // one-way link cuts
+  bool drop = false;       // random message loss
+  bool dup = false;        // random duplication
+  bool reorder = false;    // a wide delay spread
+  bool delay = false;      // occasional long delays
+  bool slow = false;       // a slow disk on a node
+
+  static FaultSet All();
+  static FaultSet None() { return FaultSet{}; }
+  // "all", "none" or a comma list of the names above.
+  static Result<FaultSet> Parse(const std::string& list);
+  std::string ToString() const;
+  bool Any() const { return crash || partition || asym || drop || dup || reorder || delay || slow; }
+};
+
+class Nemesis {
+ public:
+  Nemesis(Cluster* cluster, const FaultSet& faults);
+
+  // Starts scheduling faults at random intervals.
+  void Start();
+  // Stops scheduling new faults (pending repairs still run but do nothing after HealAll).
+  void Stop() { stopped_ = true; }
+  // Heals every link, restores a clean network and normal disks, restarts crashed nodes.
+  void HealAll();
+
+  uint64_t faults_injected() const { return faults_; }
+
+ private:
+  void scheduleNext();
+  void act();
+  void crashSome();
+  void partitionSome();
+  void cutSomeLinks();
+  void changeWeather();
+  void slowSomeDisk();
+  std::vector<NodeId> upNodes() const;
+  std::vector<NodeId> shuffled(std::vector<NodeId> v);
+
+  Cluster* cluster_;
+  Rng* rng_;
+  FaultSet faults_set_;
+  NetworkOptions base_network_;
+  std::vector<NodeId> ids_;
+  bool stopped_ = false;
+  uint64_t epoch_ = 0;  // bumped by HealAll: older scheduled repairs do nothing
+  uint64_t faults_ = 0;
+};
+
+}  // namespace raftkv::sim

@@ -1,0 +1,69 @@
+// Network: the simulated message network between nodes. Each accepted message is delivered
+// once (or twice, if duplicated) after a random delay in [min_delay, max_delay], so messages
+// sent close together may arrive out of order. Links can be cut one direction at a time; a
+// cut link drops what is sent over it and what arrives over it while it is cut. Whether the
+// receiver is alive is the receiver's business (the cluster drops messages to crashed nodes);
+// messages a node sent before it crashed stay in flight, as on a real network.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "raft/types.h"
+#include "sim/cluster.h"
+#include "sim/event_queue.h"
+#include "sim/random.h"
+
+namespace raftkv::sim {
+
+struct NetworkStats {
+  uint64_t sent = 0;        // messages handed to Send
+  uint64_t dropped = 0;     // lost: random drop, hook, or a cut link (at send or arrival)
+  uint64_t duplicated = 0;  // extra copies scheduled
+  uint64_t delivered = 0;   // copies handed to the receiver
+};
+
+class Network {
+ public:
+  using DeliverFn = std::function<void(const raft::Message&)>;
+  using HookFn = std::function<bool(const raft::Message&)>;
+
+  // Nodes are 1..nodes. `deliver` is called at arrival time for every delivered copy.
+  Network(int nodes, EventQueue* queue, Rng* rng, const NetworkOptions& options, DeliverFn deliver);
+
+  void Send(raft::Message msg);
+
+  void SetOptions(const NetworkOptions& options) { options_ = options; }
+  const NetworkOptions& options() const { return options_; }
+  void SetHook(HookFn hook) { hook_ = std::move(hook); }
+
+  void CutLink(raft::NodeId from, raft::NodeId to) { setLink(from, to, false); }
+  void RestoreLink(raft::NodeId from, raft::NodeId to) { setLink(from, to, true); }
+  bool LinkUp(raft::NodeId from, raft::NodeId to) const;
+  // Symmetric partition into groups; nodes in no group are cut from everyone.
+  void Partition(const std::vector<std::vector<raft::NodeId>>& groups);
+  void Isolate(raft::NodeId id);
+  void HealAll();
+  // Number of directed links currently cut.
+  int CutLinks() const;
+
+  const NetworkStats& stats() const { return stats_; }
+
+ private:
+  void setLink(raft::NodeId from, raft::NodeId to, bool up);
+  size_t slot(raft::NodeId from, raft::NodeId to) const { return from * (nodes_ + 1) + to; }
+  Time randomDelay();
+  void scheduleCopy(const raft::Message& msg);
+
+  int nodes_;
+  EventQueue* queue_;
+  Rng* rng_;
+  NetworkOptions options_;
+  DeliverFn deliver_;
+  HookFn hook_;
+  std::vector<bool> up_;  // (nodes+1)^2 directed links
+  NetworkStats stats_;
+};
+
+}  // namespace raftkv::sim

@@ -1,0 +1,115 @@
+#include "sim/run.h"
+
+#include "sim/check/linearizability.h"
+#include "sim/workload.h"
+
+namespace raftkv::sim {
+namespace {
+
+// Chaos lasts until the clients have started their operations, but never longer than this
+// (a cluster kept leaderless by faults must not make a seed run forever).
+Time chaosCap(const RunOptions& o) {
+  return 60 * kSecond + static_cast<Time>(o.ops) * 50 * kMillisecond;
+}
+
+// After healing: some node must become leader and a write must commit within the bound.
+void checkLiveness(Cluster& c, const RunOptions& o) {
+  Time deadline = c.Now() + o.liveness_bound;
+  int attempt = 0;
+  while (c.Now() < deadline) {
+    NodeId leader = c.WaitForLeader(deadline - c.Now());
+    if (leader == raft::kNoNode) break;
+    Time left = deadline - c.Now();
+    ClientReply r =
+        c.Put(leader, "live", "x" + std::to_string(++attempt), std::min<Time>(left, 1 * kSecond));
+    if (r.ok()) return;
+    c.RunFor(std::min<Time>(deadline - c.Now(), 20 * kMillisecond));
+  }
+  c.AddViolation("liveness", "no write committed within " +
+                                 std::to_string(o.liveness_bound / kSecond) +
+                                 "s of virtual time after healing (leader n" +
+                                 std::to_string(c.Leader()) + ")");
+}
+
+}  // namespace
+
+Violation ParseViolation(const std::string& text) {
+  size_t colon = text.find(':');
+  if (colon == std::string::npos || colon > 40) return Violation{"safety", text};
+  size_t start = text.find_first_not_of(' ', colon + 1);
+  return Violation{text.substr(0, colon), start == std::string::npos ? "" : text.substr(start)};
+}
+
+RunResult RunSeed(const RunOptions& options) {
+  ClusterOptions co;
+  co.nodes = options.nodes;
+  co.seed = options.seed;
+  co.trace = options.trace;
+  co.recent_events = options.last_events;
+  Cluster cluster(co);
+
+  WorkloadOptions wo;
+  wo.clients = options.clients;
+  wo.keys = options.keys;
+  wo.ops = options.ops;
+  Workload workload(&cluster, wo);
+  Nemesis nemesis(&cluster, options.faults);
+
+  auto violated = [&]() { return !cluster.Violations().empty(); };
+  cluster.Note(raft::kNoNode, "PHASE chaos (faults: " + options.faults.ToString() + ")");
+  workload.Start();
+  nemesis.Start();
+  cluster.RunUntil([&]() { return violated() || (workload.AllStarted() && workload.Idle()); },
+                   chaosCap(options));
+
+  if (!violated()) {
+    cluster.Note(raft::kNoNode, "PHASE heal");
+    nemesis.Stop();
+    nemesis.HealAll();
+    workload.Stop();
+    checkLiveness(cluster, options);
+  }
+  if (!violated()) {
+    // Operations still in flight finish (answer or give up) before the final reads.
+    cluster.RunUntil([&]() { return violated() || workload.Idle(); }, 30 * kSecond);
+    cluster.Note(raft::kNoNode, "PHASE final reads");
+    workload.StartFinalReads();
+    cluster.RunUntil([&]() { return violated() || workload.Idle(); }, 60 * kSecond);
+    if (!violated() && (!workload.Idle() || workload.final_reads_failed() > 0)) {
+      cluster.AddViolation("liveness",
+                           "final reads of every key did not all complete after "
+                           "healing");
+    }
+  }
+  if (!violated()) cluster.FullCheck();
+
+  RunResult result;
+  result.seed = options.seed;
+  if (!violated()) {
+    check::LinearizabilityResult lin = check::CheckLinearizable(cluster.history());
+    if (lin.verdict == check::LinearizabilityResult::Verdict::kViolation) {
+      cluster.AddViolation("linearizability", "key " + lin.key + ": " + lin.explanation);
+    } else if (lin.verdict == check::LinearizabilityResult::Verdict::kGaveUp) {
+      result.linearizability_gave_up = true;
+      cluster.AddViolation("linearizability-gave-up", "the checker gave up after " +
+                                                          std::to_string(lin.states_explored) +
+                                                          " states (not a pass)");
+    }
+  }
+
+  for (const check::Operation& op : cluster.history().ops) {
+    if (op.outcome != check::Outcome::kUnknown || op.return_time != check::kNever) {
+      ++result.ops_done;
+    }
+    if (op.outcome == check::Outcome::kOk) ++result.ops_ok;
+  }
+  result.events = cluster.EventsProcessed();
+  result.virtual_time = cluster.Now();
+  result.trace_hash = cluster.TraceHash();
+  result.faults = nemesis.faults_injected();
+  for (const std::string& v : cluster.Violations()) result.violations.push_back(ParseViolation(v));
+  result.last_events = cluster.EventsBeforeFirstViolation();
+  return result;
+}
+
+}  // namespace raftkv::sim

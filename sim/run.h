@@ -1,0 +1,52 @@
+// One random simulated run (one seed): a cluster, random clients, a nemesis injecting
+// faults; then the faults heal and the run checks liveness, reads every key, and checks the
+// client history for linearizability and the logs for Raft's safety properties.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/cluster.h"
+#include "sim/nemesis.h"
+
+namespace raftkv::sim {
+
+struct RunOptions {
+  int nodes = 3;
+  uint64_t seed = 1;
+  FaultSet faults = FaultSet::All();
+  uint64_t ops = 300;  // client operations in the chaos phase
+  int clients = 4;
+  int keys = 4;
+  bool trace = false;       // print every event as it happens
+  size_t last_events = 40;  // events kept for the failure report
+  Time liveness_bound = 10 * kSecond;
+};
+
+struct Violation {
+  std::string property;  // e.g. "election-safety", "linearizability", "liveness"
+  std::string description;
+};
+
+struct RunResult {
+  uint64_t seed = 0;
+  uint64_t ops_done = 0;  // operations that finished (any outcome), final reads included
+  uint64_t ops_ok = 0;    // of which acknowledged
+  uint64_t events = 0;    // simulator events processed
+  Time virtual_time = 0;
+  uint64_t trace_hash = 0;  // fingerprint of the whole run (determinism)
+  uint64_t faults = 0;
+  bool linearizability_gave_up = false;
+  std::vector<Violation> violations;
+  std::vector<std::string> last_events;  // before the first violation
+
+  bool ok() const { return violations.empty(); }
+};
+
+RunResult RunSeed(const RunOptions& options);
+
+// Splits "property: description" as the checkers write their violations.
+Violation ParseViolation(const std::string& text);
+
+}  // namespace raftkv::sim

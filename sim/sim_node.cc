@@ -1,0 +1,257 @@
+#include "sim/sim_node.h"
+
+#include "common/check.h"
+#include "sim/conf_change_apply.h"
+
+namespace raftkv::sim {
+
+SimNode::SimNode(raft::NodeId id, std::vector<raft::NodeId> peers, SimContext* ctx)
+    : id_(id), peers_(std::move(peers)), ctx_(ctx) {}
+
+SimNode::~SimNode() = default;
+
+void SimNode::Start() {
+  boot(true);
+}
+
+void SimNode::Restart() {
+  RAFTKV_CHECK(!up(), "restart of a node that is up");
+  // A node that crashed before its bootstrap entries were durable has an empty disk and
+  // boots as new again; otherwise it recovers from the disk.
+  bool empty = disk_.LastIndex() == 0 && disk_.hard_state().IsEmpty();
+  boot(empty);
+}
+
+void SimNode::boot(bool bootstrap) {
+  raft::Config cfg;
+  cfg.id = id_;
+  cfg.election_tick = ctx_->options->election_tick;
+  cfg.heartbeat_tick = ctx_->options->heartbeat_tick;
+  cfg.storage = &disk_;
+  cfg.random = ctx_->rng;
+  cfg.applied = 0;  // the state machine is volatile: replay the committed log
+  cfg.pre_vote = ctx_->options->pre_vote;
+  cfg.check_quorum = ctx_->options->check_quorum;
+  cfg.read_only = ctx_->options->read_only;
+  auto created = raft::RawNode::Create(cfg, bootstrap ? peers_ : std::vector<raft::NodeId>{});
+  RAFTKV_CHECK(created.ok(), "the simulator builds a valid core from its own disk");
+  core_ = std::move(created).value();
+  ++incarnation_;
+  write_pending_ = false;
+  sm_.Clear();
+  applied_ = 0;
+  lead_ = raft::kNoNode;
+  role_ = raft::Role::kFollower;
+  term_ = disk_.hard_state().term;
+  afterInput();
+}
+
+void SimNode::Crash() {
+  RAFTKV_CHECK(up(), "crash of a node that is down");
+  core_.reset();
+  ++incarnation_;
+  write_pending_ = false;
+  pending_ = raft::Ready{};
+  sm_.Clear();
+  applied_ = 0;
+  lead_ = raft::kNoNode;
+  role_ = raft::Role::kFollower;
+  write_waiters_.clear();
+  reads_.clear();
+  ctx_->checker->ObserveCrash(id_);
+}
+
+void SimNode::Tick() {
+  core_->Tick();
+  afterInput();
+}
+
+void SimNode::Receive(const raft::Message& msg) {
+  TraceEvent ev;
+  ev.at = ctx_->queue->Now();
+  ev.kind = TraceEvent::Kind::kDeliver;
+  ev.node = id_;
+  ev.peer = msg.from;
+  ev.msg = msg.type;
+  ev.term = msg.term;
+  ev.index = msg.index;
+  ev.extra = msg.entries.empty() ? msg.commit : msg.entries.size();
+  ev.reject = msg.reject;
+  ctx_->tracer->Record(std::move(ev));
+  (void)core_->Step(msg);  // a refused message is the core's decision, nothing to do here
+  afterInput();
+}
+
+void SimNode::Campaign() {
+  (void)core_->Campaign();
+  afterInput();
+}
+
+void SimNode::TransferLeader(raft::NodeId transferee) {
+  core_->TransferLeader(transferee);
+  afterInput();
+}
+
+ClientReply SimNode::refusal(const Status& s) const {
+  ClientReply r;
+  r.code = s.Is(Status::Code::kBusy) ? ClientReply::Code::kBusy : ClientReply::Code::kNotLeader;
+  r.leader_hint = lead_;
+  return r;
+}
+
+void SimNode::SubmitWrite(const Command& cmd, ReplyFn done) {
+  Status s = core_->Propose(EncodeCommand(cmd));
+  if (!s.ok()) {
+    reply(std::move(done), refusal(s));
+    return;
+  }
+  write_waiters_[{cmd.client, cmd.seq}].push_back(std::move(done));
+  afterInput();
+}
+
+void SimNode::SubmitRead(const std::string& key, ReplyFn done) {
+  if (lead_ == raft::kNoNode) {
+    // The core would drop the request silently; a real server answers "no leader".
+    reply(std::move(done), refusal(Status::NotLeader("no leader known")));
+    return;
+  }
+  std::string ctx =
+      std::to_string(id_) + "/" + std::to_string(incarnation_) + "/" + std::to_string(next_read_++);
+  reads_[ctx] = PendingRead{key, std::move(done)};
+  core_->ReadIndex(ctx);
+  afterInput();
+}
+
+void SimNode::reply(ReplyFn done, ClientReply r) {
+  // Answers travel as their own event, so a client reacting to one never re-enters this
+  // node in the middle of handling a Ready.
+  ctx_->queue->After(0, [done = std::move(done), r]() { done(r); });
+}
+
+void SimNode::afterInput() {
+  ctx_->checker->Observe(id_, *core_);
+  maybeHandleReady();
+}
+
+void SimNode::sendAll(const std::vector<raft::Message>& msgs) {
+  for (const raft::Message& m : msgs) ctx_->network->Send(m);
+}
+
+void SimNode::maybeHandleReady() {
+  if (!up() || write_pending_ || !core_->HasReady()) return;
+  pending_ = core_->GetReady();
+  if (pending_.soft_state) {
+    const raft::SoftState& ss = *pending_.soft_state;
+    if (ss.lead != lead_ || ss.role != role_) {
+      TraceEvent ev;
+      ev.at = ctx_->queue->Now();
+      ev.kind = TraceEvent::Kind::kRole;
+      ev.node = id_;
+      ev.peer = ss.lead;
+      ev.term = core_->GetStatus().hard_state.term;
+      ev.text = raft::RoleName(ss.role);
+      ctx_->tracer->Record(std::move(ev));
+    }
+    lead_ = ss.lead;
+    role_ = ss.role;
+  }
+  if (pending_.hard_state) term_ = pending_.hard_state->term;
+  // The leader's appends go out while its own write is in flight (thesis §10.2.1).
+  sendAll(pending_.leader_messages);
+  const bool needs_sync =
+      pending_.must_sync || pending_.snapshot.has_value() || !pending_.entries.empty();
+  if (!needs_sync) {
+    finishReady();
+    return;
+  }
+  write_pending_ = true;
+  const DiskOptions& disk = ctx_->options->disk;
+  Time latency = ctx_->rng->Range(disk.min_sync, disk.max_sync) + slow_extra_;
+  uint64_t life = incarnation_;
+  ctx_->queue->After(latency, [this, life]() {
+    if (incarnation_ != life) return;  // crashed meanwhile: the write never happened
+    finishReady();
+  });
+}
+
+void SimNode::finishReady() {
+  raft::Ready rd = std::move(pending_);
+  pending_ = raft::Ready{};
+  if (rd.snapshot) {
+    Status s = disk_.ApplySnapshot(*rd.snapshot);
+    RAFTKV_CHECK(s.ok(), "the core hands out only snapshots newer than the disk's");
+  }
+  if (!rd.entries.empty()) {
+    Status s = disk_.Append(rd.entries);
+    RAFTKV_CHECK(s.ok(), "Ready entries are contiguous with the durable log");
+  }
+  if (rd.hard_state) disk_.SetHardState(*rd.hard_state);
+  if (rd.must_sync || !rd.entries.empty() || rd.hard_state) {
+    TraceEvent ev;
+    ev.at = ctx_->queue->Now();
+    ev.kind = TraceEvent::Kind::kPersist;
+    ev.node = id_;
+    ev.term = disk_.hard_state().term;
+    ev.index = disk_.LastIndex();
+    ev.extra = disk_.hard_state().commit;
+    ctx_->tracer->Record(std::move(ev));
+  }
+  // Votes and acknowledgements only now that what they promise is durable (§5.1).
+  sendAll(rd.messages);
+  // The simulator's state machine takes no snapshots, so nobody sends one.
+  RAFTKV_CHECK(!rd.snapshot, "snapshots are not used by the simulator yet");
+  applyEntries(rd.committed_entries);
+  for (const raft::ReadState& rs : rd.read_states) {
+    auto it = reads_.find(rs.context);
+    if (it == reads_.end()) continue;
+    it->second.index = rs.index;
+    it->second.has_index = true;
+  }
+  maybeServeReads();
+  core_->Advance();
+  write_pending_ = false;
+  afterInput();
+}
+
+void SimNode::applyEntries(const std::vector<raft::Entry>& entries) {
+  for (const raft::Entry& e : entries) {
+    RAFTKV_CHECK(e.index == applied_ + 1, "committed entries are applied in order, no gaps");
+    ctx_->checker->ObserveApply(id_, e);
+    applied_ = e.index;
+    ++entries_applied_;
+    if (e.type == raft::EntryType::kConfChange) {
+      ApplyConfChangeEntry(core_.get(), e);
+      continue;
+    }
+    if (e.data.empty()) continue;  // a new leader's no-op (§8)
+    auto cmd = DecodeCommand(e.data);
+    RAFTKV_CHECK(cmd.ok(), "every non-empty normal entry is a command the simulator wrote");
+    ApplyResult res = sm_.Apply(*cmd);
+    if (res.stale) continue;
+    auto it = write_waiters_.find({cmd->client, cmd->seq});
+    if (it == write_waiters_.end()) continue;
+    ClientReply r;
+    r.code = ClientReply::Code::kOk;
+    r.cas_succeeded = res.cas_succeeded;
+    r.leader_hint = lead_;
+    for (ReplyFn& done : it->second) reply(std::move(done), r);
+    write_waiters_.erase(it);
+  }
+}
+
+void SimNode::maybeServeReads() {
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (!it->second.has_index || it->second.index > applied_) {
+      ++it;
+      continue;
+    }
+    ClientReply r;
+    r.code = ClientReply::Code::kOk;
+    r.value = sm_.Get(it->second.key);
+    r.leader_hint = lead_;
+    reply(std::move(it->second.done), r);
+    it = reads_.erase(it);
+  }
+}
+
+}  // namespace raftkv::sim

@@ -1,0 +1,126 @@
+// SimNode: one simulated server. It runs the real consensus core (raft::RawNode) with a
+// raft::MemoryStorage playing the DISK (what survives a crash), a volatile key-value state
+// machine with client sessions, and the runtime loop of raw_node.h on virtual time:
+//
+//   GetReady -> send leader_messages now -> durable write (takes the disk latency) ->
+//   write hard state/entries/snapshot to the disk -> send messages -> apply committed
+//   entries -> serve read states -> Advance
+//
+// While a write is pending no new Ready is taken. A crash throws away the core, the pending
+// write and the state machine; a restart builds a new core from the disk and replays the
+// committed log into a fresh state machine (applied index restarts at 0).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "raft/memory_storage.h"
+#include "raft/raw_node.h"
+#include "sim/check/invariants.h"
+#include "sim/cluster.h"
+#include "sim/command.h"
+#include "sim/event_queue.h"
+#include "sim/network.h"
+#include "sim/random.h"
+#include "sim/trace.h"
+
+namespace raftkv::sim {
+
+// What every node shares: the clock, the network, the randomness, the checker, the trace.
+struct SimContext {
+  const ClusterOptions* options = nullptr;
+  EventQueue* queue = nullptr;
+  Network* network = nullptr;
+  Rng* rng = nullptr;
+  check::SafetyChecker* checker = nullptr;
+  Tracer* tracer = nullptr;
+};
+
+using ReplyFn = std::function<void(const ClientReply&)>;
+
+class SimNode {
+ public:
+  SimNode(raft::NodeId id, std::vector<raft::NodeId> peers, SimContext* ctx);
+  ~SimNode();
+
+  void Start();    // first boot: bootstraps the initial configuration
+  void Crash();    // loses the core, the unsynced write, the state machine, the waiters
+  void Restart();  // recovers from the disk
+
+  raft::NodeId id() const { return id_; }
+  bool up() const { return core_ != nullptr; }
+  // Changes on every crash and restart: events scheduled for an earlier life check it.
+  uint64_t incarnation() const { return incarnation_; }
+  const raft::RawNode* core() const { return core_.get(); }
+  const raft::MemoryStorage& disk() const { return disk_; }
+  const KvStateMachine& state() const { return sm_; }
+  raft::Index applied() const { return applied_; }
+  // Leader and role as of the last Ready's soft state.
+  raft::NodeId lead() const { return lead_; }
+  raft::Role role() const { return role_; }
+  raft::Term term() const { return term_; }
+
+  // Inputs. Each requires up().
+  void Tick();
+  void Receive(const raft::Message& msg);
+  void Campaign();
+  void TransferLeader(raft::NodeId transferee);
+  // Proposes a session write. `done` gets the answer once this node applies it, or at once
+  // if the core refuses it; nothing if the node crashes or the entry is lost (the client
+  // times out).
+  void SubmitWrite(const Command& cmd, ReplyFn done);
+  // A linearizable read through ReadIndex, served once applied >= the read index.
+  void SubmitRead(const std::string& key, ReplyFn done);
+
+  void SetSlowDisk(Time extra) { slow_extra_ = extra; }
+
+  // Counters for reports.
+  uint64_t entries_applied() const { return entries_applied_; }
+
+ private:
+  struct PendingRead {
+    std::string key;
+    ReplyFn done;
+    raft::Index index = 0;
+    bool has_index = false;
+  };
+
+  void boot(bool bootstrap);
+  void afterInput();
+  void maybeHandleReady();
+  void finishReady();
+  void applyEntries(const std::vector<raft::Entry>& entries);
+  void maybeServeReads();
+  void sendAll(const std::vector<raft::Message>& msgs);
+  void reply(ReplyFn done, ClientReply r);
+  ClientReply refusal(const Status& s) const;
+
+  raft::NodeId id_;
+  std::vector<raft::NodeId> peers_;
+  SimContext* ctx_;
+  raft::MemoryStorage disk_;  // durable: survives crashes
+
+  // Volatile state (gone on crash).
+  std::unique_ptr<raft::RawNode> core_;
+  uint64_t incarnation_ = 0;
+  bool write_pending_ = false;
+  raft::Ready pending_;
+  KvStateMachine sm_;
+  raft::Index applied_ = 0;
+  raft::NodeId lead_ = raft::kNoNode;
+  raft::Role role_ = raft::Role::kFollower;
+  raft::Term term_ = 0;
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<ReplyFn>> write_waiters_;
+  std::map<std::string, PendingRead> reads_;
+  uint64_t next_read_ = 0;
+
+  Time slow_extra_ = 0;
+  uint64_t entries_applied_ = 0;
+};
+
+}  // namespace raftkv::sim
