@@ -82,9 +82,9 @@ struct Config {
   bool check_quorum = true;
 
   enum class ReadOnlyOption : uint8_t {
-    kSafe = 0,      // ReadIndex confirmed by a heartbeat round (thesis §6.4)
-    kLeaseBased = 1 // trust the leader lease (thesis §6.4.1): needs check_quorum and
-                    // bounded clock drift; opt-in
+    kSafe = 0,       // ReadIndex confirmed by a heartbeat round (thesis §6.4)
+    kLeaseBased = 1  // trust the leader lease (thesis §6.4.1): needs check_quorum and
+                     // bounded clock drift; opt-in
   };
   ReadOnlyOption read_only = ReadOnlyOption::kSafe;
 
@@ -136,9 +136,8 @@ struct Ready {
   bool must_sync = false;
 
   bool Empty() const {
-    return !soft_state && !hard_state && !snapshot && entries.empty() &&
-           leader_messages.empty() && messages.empty() && committed_entries.empty() &&
-           read_states.empty();
+    return !soft_state && !hard_state && !snapshot && entries.empty() && leader_messages.empty() &&
+           messages.empty() && committed_entries.empty() && read_states.empty();
   }
 };
 
@@ -235,8 +234,15 @@ class RawNode {
   Result<std::vector<Entry>> Entries(Index lo, Index hi) const;
 
  private:
+  struct Pending;  // what the outstanding Ready holds, for Advance()
+
   explicit RawNode(std::unique_ptr<Raft> raft);
+  HardState ReadyHardState() const;
+  Index CommittedUpTo() const;
+
   std::unique_ptr<Raft> raft_;
+  std::unique_ptr<Pending> pending_;
+  uint64_t max_committed_size_per_ready_ = 0;
   // State as of the last Ready, to tell what changed.
   SoftState prev_soft_;
   HardState prev_hard_;

@@ -108,22 +108,22 @@ struct Snapshot {
 enum class MessageType : uint8_t {
   // Local messages: never sent over the network, only passed to Step() by the runtime
   // or generated internally.
-  kHup = 0,         // start an election (as if the election timer fired)
-  kBeat = 1,        // leader: send heartbeats now
-  kPropose = 2,     // a client proposal; followers forward it to the leader
-  kCheckQuorum = 3, // leader: check it heard from a quorum in the last election timeout
+  kHup = 0,          // start an election (as if the election timer fired)
+  kBeat = 1,         // leader: send heartbeats now
+  kPropose = 2,      // a client proposal; followers forward it to the leader
+  kCheckQuorum = 3,  // leader: check it heard from a quorum in the last election timeout
 
   // Network messages.
-  kAppend = 10,          // AppendEntries (§5.3)
+  kAppend = 10,  // AppendEntries (§5.3)
   kAppendResponse = 11,
-  kVote = 12,            // RequestVote (§5.2)
+  kVote = 12,  // RequestVote (§5.2)
   kVoteResponse = 13,
-  kPreVote = 14,         // thesis §9.6: would you vote for me? (does not change terms)
+  kPreVote = 14,  // thesis §9.6: would you vote for me? (does not change terms)
   kPreVoteResponse = 15,
-  kSnapshot = 16,        // InstallSnapshot (§7, thesis ch. 5)
-  kHeartbeat = 17,       // empty AppendEntries carrying the commit index
+  kSnapshot = 16,   // InstallSnapshot (§7, thesis ch. 5)
+  kHeartbeat = 17,  // empty AppendEntries carrying the commit index
   kHeartbeatResponse = 18,
-  kReadIndex = 19,       // follower asks the leader for a read index (thesis §6.4)
+  kReadIndex = 19,  // follower asks the leader for a read index (thesis §6.4)
   kReadIndexResponse = 20,
   kTimeoutNow = 21,      // leadership transfer: start an election now (thesis §3.10)
   kTransferLeader = 22,  // ask the leader to transfer leadership (may be forwarded)

@@ -1,0 +1,517 @@
+#include "raft/raft.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/check.h"
+#include "raft/conf_change.h"
+
+namespace raftkv::raft {
+
+Raft::Raft(const Config& c)
+    : id_(c.id),
+      log_(c.storage),
+      election_tick_(c.election_tick),
+      heartbeat_tick_(c.heartbeat_tick),
+      random_(c.random),
+      max_size_per_msg_(c.max_size_per_msg),
+      max_inflight_(static_cast<size_t>(c.max_inflight_msgs)),
+      max_uncommitted_size_(c.max_uncommitted_entries_size),
+      pre_vote_(c.pre_vote),
+      check_quorum_(c.check_quorum),
+      read_only_option_(c.read_only),
+      disable_proposal_forwarding_(c.disable_proposal_forwarding) {}
+
+Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<NodeId>& peers) {
+  RAFTKV_RETURN_IF_ERROR(config.Validate());
+  for (NodeId p : peers) {
+    if (p == kNoNode) return Status::InvalidArgument("peers: node id 0 is reserved");
+  }
+  std::unique_ptr<Raft> r(new Raft(config));
+  LogStorage* storage = config.storage;
+  auto init = storage->GetInitialState();
+  if (!init.ok()) return init.status();
+  ConfState cs = init->conf_state;
+  bool empty = storage->LastIndex() == 0 && init->hard_state.IsEmpty();
+  if (empty && !peers.empty()) {
+    // Bootstrap (etcd's Bootstrap): the initial configuration as committed log entries at
+    // term 1, so every member's log starts identical.
+    std::set<NodeId> uniq(peers.begin(), peers.end());
+    std::vector<Entry> ents;
+    for (NodeId p : uniq) {
+      ConfChange cc;
+      cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddNode, p});
+      ents.push_back(Entry{1, ents.size() + 1, EntryType::kConfChange, EncodeConfChange(cc)});
+    }
+    r->log_.Append(ents);
+    r->term_ = 1;
+    r->log_.CommitTo(ents.size());
+    cs = ConfState{};
+    cs.voters.assign(uniq.begin(), uniq.end());
+  } else {
+    const HardState& hs = init->hard_state;
+    if (hs.commit < r->log_.committed() || hs.commit > r->log_.LastIndex()) {
+      return Status::Corruption("hard state commit index outside the stored log");
+    }
+    r->term_ = hs.term;
+    r->vote_ = hs.vote;
+    r->log_.CommitTo(hs.commit);
+    if (cs.voters.empty() && !peers.empty()) cs.voters = peers;
+  }
+  if (cs.voters.empty()) return Status::InvalidArgument("no voters in the configuration");
+  r->conf_ = cs;
+  r->InitProgress(cs.voters, cs.learners);
+  if (config.applied > 0) {
+    if (config.applied > r->log_.committed()) {
+      return Status::InvalidArgument("config.applied is beyond the commit index");
+    }
+    r->log_.AppliedTo(config.applied);
+  }
+  r->BecomeFollower(r->term_, kNoNode);
+  return r;
+}
+
+void Raft::InitProgress(const std::vector<NodeId>& voters, const std::vector<NodeId>& learners) {
+  prs_.clear();
+  std::set<NodeId> v(voters.begin(), voters.end());
+  voters_ = JointConfig{MajorityConfig(v), MajorityConfig()};
+  for (NodeId id : v) prs_.emplace(id, Progress(log_.LastIndex() + 1, max_inflight_));
+  for (NodeId id : learners) {
+    if (!v.count(id)) prs_.emplace(id, Progress(log_.LastIndex() + 1, max_inflight_, true));
+  }
+}
+
+// ---- Role transitions ----
+
+void Raft::ResetRandomizedElectionTimeout() {
+  // §5.2 / thesis §9.3: spread timeouts in [election_tick, 2*election_tick) so that split
+  // votes are rare.
+  randomized_election_timeout_ =
+      election_tick_ + static_cast<int>(random_->Uniform(static_cast<uint64_t>(election_tick_)));
+}
+
+void Raft::Reset(Term term) {
+  RAFTKV_CHECK(term >= term_, "§5.1 the current term never decreases");
+  if (term != term_) {
+    term_ = term;
+    vote_ = kNoNode;
+  }
+  lead_ = kNoNode;
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  ResetRandomizedElectionTimeout();
+  lead_transferee_ = kNoNode;
+  votes_.clear();
+  for (auto& [id, pr] : prs_) {
+    bool learner = pr.is_learner;
+    pr = Progress(log_.LastIndex() + 1, max_inflight_, learner);
+  }
+  read_only_.Reset();
+  uncommitted_size_ = 0;
+}
+
+void Raft::BecomeFollower(Term term, NodeId lead) {
+  Reset(term);
+  lead_ = lead;
+  role_ = Role::kFollower;
+}
+
+void Raft::BecomePreCandidate() {
+  RAFTKV_CHECK(role_ != Role::kLeader, "a leader never becomes a pre-candidate");
+  // Thesis §9.6: no term change and no vote: a pre-candidate only asks.
+  votes_.clear();
+  lead_ = kNoNode;
+  role_ = Role::kPreCandidate;
+}
+
+void Raft::BecomeCandidate() {
+  RAFTKV_CHECK(role_ != Role::kLeader, "a leader never becomes a candidate");
+  Reset(term_ + 1);
+  vote_ = id_;  // §5.2: a candidate votes for itself
+  role_ = Role::kCandidate;
+}
+
+void Raft::BecomeLeader() {
+  // §5.2 Election Safety: only a candidate that won a vote quorum in this term leads it.
+  RAFTKV_CHECK(role_ == Role::kCandidate, "§5.2 Election Safety: leader must come from candidate");
+  RAFTKV_CHECK(voters_.Vote(votes_) == VoteResult::kWon,
+               "§5.2 Election Safety: leader needs a vote quorum in its term");
+  RAFTKV_CHECK(vote_ == id_, "§5.2 a candidate voted for itself in its term");
+  Reset(term_);
+  lead_ = id_;
+  role_ = Role::kLeader;
+  Progress& self = prs_.at(id_);
+  self.BecomeReplicate();
+  // Thesis §10.2.1: our own copy counts only once durable.
+  self.match = log_.LastStableIndex();
+  self.next = log_.LastIndex() + 1;
+  self.recent_active = true;
+  // §8: an empty entry of the new term lets the leader commit (and learn the commit
+  // index of) everything before it.
+  Status st = AppendEntries({Entry{}});
+  RAFTKV_CHECK(st.ok(), "a new leader's empty entry is never refused");
+}
+
+// ---- Elections ----
+
+bool Raft::Promotable() const {
+  auto it = prs_.find(id_);
+  return it != prs_.end() && !it->second.is_learner && voters_.Contains(id_);
+}
+
+bool Raft::InLease() const {
+  return check_quorum_ && lead_ != kNoNode && election_elapsed_ < election_tick_;
+}
+
+void Raft::Hup(bool transfer) {
+  if (role_ == Role::kLeader || !Promotable()) return;
+  Campaign(pre_vote_ && !transfer, transfer);
+}
+
+VoteResult Raft::Poll(NodeId id, bool granted) {
+  votes_.emplace(id, granted);  // the first answer of each voter counts
+  return voters_.Vote(votes_);
+}
+
+void Raft::Campaign(bool pre_vote, bool transfer) {
+  MessageType type;
+  Term term;
+  if (pre_vote) {
+    BecomePreCandidate();
+    type = MessageType::kPreVote;
+    term = term_ + 1;  // the term we would campaign in; ours is unchanged
+  } else {
+    BecomeCandidate();
+    type = MessageType::kVote;
+    term = term_;
+  }
+  if (Poll(id_, true) == VoteResult::kWon) {
+    // A single-voter cluster wins at once.
+    if (pre_vote) {
+      Campaign(false, transfer);
+    } else {
+      BecomeLeader();
+    }
+    return;
+  }
+  for (NodeId id : voters_.Ids()) {
+    if (id == id_) continue;
+    Message m;
+    m.type = type;
+    m.to = id;
+    m.term = term;
+    m.index = log_.LastIndex();
+    m.log_term = log_.LastTerm();
+    if (transfer) m.context = kTransferContext;
+    Send(std::move(m));
+  }
+}
+
+void Raft::HandleVoteRequest(const Message& m) {
+  Message resp;
+  resp.to = m.from;
+  resp.type =
+      m.type == MessageType::kVote ? MessageType::kVoteResponse : MessageType::kPreVoteResponse;
+  // §5.2: one vote per term (re-granting to the same candidate is fine). A pre-vote for a
+  // later term may be granted even though we voted in ours: it changes nothing.
+  bool can_vote = vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) ||
+                  (m.type == MessageType::kPreVote && m.term > term_);
+  bool up_to_date = log_.IsUpToDate(m.index, m.log_term);
+  if constexpr (kPlantedBug == 2) up_to_date = true;
+  if (!can_vote || !up_to_date) {
+    resp.term = term_;
+    resp.reject = true;
+    Send(std::move(resp));
+    return;
+  }
+  // §5.4.1 election restriction: grant only to a candidate whose log is at least as
+  // up-to-date as ours, so every leader holds every committed entry.
+  if constexpr (kPlantedBug != 2) {
+    RAFTKV_CHECK(log_.IsUpToDate(m.index, m.log_term), "§5.4.1 election restriction");
+  }
+  resp.term = m.term;  // for a pre-vote, the future term the candidate asked about
+  if (m.type == MessageType::kVote) {
+    RAFTKV_CHECK(vote_ == kNoNode || vote_ == m.from, "§5.2 at most one vote per term");
+    RAFTKV_CHECK(m.term == term_, "a vote is granted only in the current term");
+    election_elapsed_ = 0;
+    vote_ = m.from;
+    if constexpr (kPlantedBug == 3) {
+      // BUG: the grant goes out before the vote is durable.
+      vote_unpersisted_ = true;
+      resp.from = id_;
+      leader_msgs_.push_back(std::move(resp));
+      return;
+    }
+  }
+  // The grant is in msgs_: sent only after the Ready holding the vote is durable (§5.1).
+  Send(std::move(resp));
+}
+
+// ---- Step ----
+
+Status Raft::Validate(const Message& m) const {
+  switch (m.type) {
+    case MessageType::kHup:
+    case MessageType::kBeat:
+    case MessageType::kCheckQuorum: return Status::OK();
+    case MessageType::kPropose:
+      if (m.from != id_ && !IsMember(m.from)) return Status::InvalidArgument("unknown sender");
+      if (m.entries.empty()) return Status::InvalidArgument("proposal without entries");
+      for (const Entry& e : m.entries) {
+        if (e.type != EntryType::kNormal && e.type != EntryType::kConfChange) {
+          return Status::InvalidArgument("proposal with an unknown entry type");
+        }
+      }
+      return Status::OK();
+    case MessageType::kReadIndex:
+      if (m.from != id_ && !IsMember(m.from)) return Status::InvalidArgument("unknown sender");
+      return Status::OK();
+    case MessageType::kTransferLeader:
+      if (!IsMember(m.from)) return Status::InvalidArgument("unknown transferee");
+      return Status::OK();
+    case MessageType::kUnreachable:
+    case MessageType::kSnapshotStatus:
+      if (m.from == id_ || !IsMember(m.from)) return Status::InvalidArgument("unknown peer");
+      return Status::OK();
+    case MessageType::kAppend:
+    case MessageType::kAppendResponse:
+    case MessageType::kVote:
+    case MessageType::kVoteResponse:
+    case MessageType::kPreVote:
+    case MessageType::kPreVoteResponse:
+    case MessageType::kSnapshot:
+    case MessageType::kHeartbeat:
+    case MessageType::kHeartbeatResponse:
+    case MessageType::kReadIndexResponse:
+    case MessageType::kTimeoutNow: break;
+    default: return Status::InvalidArgument("unknown message type");
+  }
+  if (m.from == id_ || !IsMember(m.from)) return Status::InvalidArgument("unknown sender");
+  if (m.to != id_) return Status::InvalidArgument("message addressed to another node");
+  if (m.term == 0) return Status::InvalidArgument("network message without a term");
+  if (m.type == MessageType::kAppend) {
+    if (m.log_term > m.term) return Status::InvalidArgument("append: log_term above term");
+    if (m.index > kNoLimit - m.entries.size() - 1) return Status::InvalidArgument("append: index");
+    Term prev = m.log_term;
+    for (size_t i = 0; i < m.entries.size(); i++) {
+      const Entry& e = m.entries[i];
+      if (e.index != m.index + 1 + i) return Status::InvalidArgument("append: not contiguous");
+      if (e.term < prev || e.term > m.term) return Status::InvalidArgument("append: bad term");
+      if (e.type != EntryType::kNormal && e.type != EntryType::kConfChange) {
+        return Status::InvalidArgument("append: unknown entry type");
+      }
+      prev = e.term;
+    }
+  }
+  if (m.type == MessageType::kSnapshot && (!m.snapshot || m.snapshot->IsEmpty())) {
+    return Status::InvalidArgument("snapshot message without a snapshot");
+  }
+  return Status::OK();
+}
+
+Status Raft::Step(const Message& m) {
+  RAFTKV_RETURN_IF_ERROR(Validate(m));
+  if (m.term == 0) {
+    // Local message.
+  } else if (m.term > term_) {
+    if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
+      // Thesis §4.2.3/§6.2: while we hear from a leader, a vote request is a disruption
+      // (e.g. a partitioned node rejoining); ignore it unless the leader itself asked for
+      // it (leadership transfer).
+      bool force = m.context == kTransferContext;
+      if (!force && InLease()) return Status::OK();
+    }
+    if (m.type == MessageType::kPreVote) {
+      // Thesis §9.6: a pre-vote never changes our term.
+    } else if (m.type == MessageType::kPreVoteResponse && !m.reject) {
+      // A granted pre-vote carries the future term; we adopt it only when we campaign.
+    } else {
+      bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                         m.type == MessageType::kSnapshot;
+      // §5.1: a server that sees a higher term adopts it and becomes a follower.
+      BecomeFollower(m.term, from_leader ? m.from : kNoNode);
+    }
+  } else if (m.term < term_) {
+    if ((check_quorum_ || pre_vote_) &&
+        (m.type == MessageType::kHeartbeat || m.type == MessageType::kAppend)) {
+      // A stale leader (e.g. one we stopped hearing under check-quorum) learns our term
+      // and steps down, instead of being ignored forever.
+      Message resp;
+      resp.type = MessageType::kAppendResponse;
+      resp.to = m.from;
+      Send(std::move(resp));
+    } else if (m.type == MessageType::kPreVote) {
+      Message resp;
+      resp.type = MessageType::kPreVoteResponse;
+      resp.to = m.from;
+      resp.term = term_;
+      resp.reject = true;
+      Send(std::move(resp));
+    }
+    return Status::OK();  // §5.1: stale terms are ignored
+  }
+
+  switch (m.type) {
+    case MessageType::kHup: Hup(false); return Status::OK();
+    case MessageType::kVote:
+    case MessageType::kPreVote: HandleVoteRequest(m); return Status::OK();
+    default: break;
+  }
+  switch (role_) {
+    case Role::kLeader: return StepLeader(m);
+    case Role::kCandidate:
+    case Role::kPreCandidate: return StepCandidate(m);
+    case Role::kFollower: return StepFollower(m);
+  }
+  return Status::OK();
+}
+
+Status Raft::StepCandidate(const Message& m) {
+  MessageType resp_type =
+      role_ == Role::kPreCandidate ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
+  switch (m.type) {
+    case MessageType::kPropose: return Status::NotLeader("no leader: election in progress");
+    case MessageType::kAppend:
+      // §5.2: a candidate that hears from a leader of its term (or later) steps down.
+      BecomeFollower(m.term, m.from);
+      HandleAppendEntries(m);
+      return Status::OK();
+    case MessageType::kHeartbeat:
+      BecomeFollower(m.term, m.from);
+      HandleHeartbeat(m);
+      return Status::OK();
+    case MessageType::kSnapshot:
+      BecomeFollower(m.term, m.from);
+      HandleSnapshot(m);
+      return Status::OK();
+    default: break;
+  }
+  if (m.type == resp_type) {
+    switch (Poll(m.from, !m.reject)) {
+      case VoteResult::kWon:
+        if (role_ == Role::kPreCandidate) {
+          Campaign(false, false);
+        } else {
+          BecomeLeader();
+          BcastAppend();
+        }
+        break;
+      case VoteResult::kLost: BecomeFollower(term_, kNoNode); break;
+      case VoteResult::kPending: break;
+    }
+  }
+  return Status::OK();
+}
+
+Status Raft::StepFollower(const Message& m) {
+  switch (m.type) {
+    case MessageType::kPropose: {
+      if (lead_ == kNoNode) return Status::NotLeader("no leader known");
+      if (disable_proposal_forwarding_) return Status::NotLeader("proposal forwarding disabled");
+      Message fwd = m;
+      fwd.from = kNoNode;
+      fwd.to = lead_;
+      Send(std::move(fwd));
+      return Status::OK();
+    }
+    case MessageType::kAppend:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleAppendEntries(m);
+      return Status::OK();
+    case MessageType::kHeartbeat:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleHeartbeat(m);
+      return Status::OK();
+    case MessageType::kSnapshot:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleSnapshot(m);
+      return Status::OK();
+    case MessageType::kTransferLeader:
+    case MessageType::kReadIndex: {
+      if (lead_ == kNoNode) return Status::NotLeader("no leader known");
+      Message fwd = m;
+      if (m.type == MessageType::kReadIndex) fwd.from = kNoNode;
+      fwd.to = lead_;
+      fwd.term = 0;
+      Send(std::move(fwd));
+      return Status::OK();
+    }
+    case MessageType::kTimeoutNow:
+      // Thesis §3.10: the leader asked us to take over: campaign now, skipping pre-vote.
+      if (Promotable()) Campaign(false, true);
+      return Status::OK();
+    case MessageType::kReadIndexResponse:
+      read_states_.push_back(ReadState{m.index, m.context});
+      return Status::OK();
+    default: return Status::OK();
+  }
+}
+
+// ---- Output ----
+
+void Raft::Send(Message m) {
+  if (m.from == kNoNode) m.from = id_;
+  bool vote_kind = m.type == MessageType::kVote || m.type == MessageType::kPreVote ||
+                   m.type == MessageType::kVoteResponse || m.type == MessageType::kPreVoteResponse;
+  if (vote_kind) {
+    RAFTKV_CHECK(m.term != 0, "vote messages carry an explicit term");
+  } else if (m.type != MessageType::kPropose && m.type != MessageType::kReadIndex &&
+             m.type != MessageType::kTransferLeader) {
+    m.term = term_;
+  }
+  // A leader's appends, heartbeats and snapshots depend only on state that is durable
+  // already (its term and vote) and may leave before the Ready is persisted (§10.2.1).
+  if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+      m.type == MessageType::kSnapshot) {
+    leader_msgs_.push_back(std::move(m));
+  } else {
+    msgs_.push_back(std::move(m));
+  }
+}
+
+// ---- Configuration (static; joint consensus is not implemented yet) ----
+
+ConfState Raft::ApplyConfChange(const ConfChange& cc) {
+  std::set<NodeId> voters(conf_.voters.begin(), conf_.voters.end());
+  std::set<NodeId> learners(conf_.learners.begin(), conf_.learners.end());
+  for (const ConfChangeSingle& c : cc.changes) {
+    if (c.node_id == kNoNode) continue;
+    switch (c.type) {
+      case ConfChangeType::kAddNode:
+        voters.insert(c.node_id);
+        learners.erase(c.node_id);
+        break;
+      case ConfChangeType::kRemoveNode:
+        voters.erase(c.node_id);
+        learners.erase(c.node_id);
+        break;
+      case ConfChangeType::kAddLearnerNode:
+        voters.erase(c.node_id);
+        learners.insert(c.node_id);
+        break;
+    }
+  }
+  if (voters.empty()) return conf_;  // refuse to remove the last voter
+  conf_.voters.assign(voters.begin(), voters.end());
+  conf_.learners.assign(learners.begin(), learners.end());
+  voters_ = JointConfig{MajorityConfig(voters), MajorityConfig()};
+  for (auto it = prs_.begin(); it != prs_.end();) {
+    if (!voters.count(it->first) && !learners.count(it->first)) {
+      it = prs_.erase(it);
+    } else {
+      it->second.is_learner = learners.count(it->first) != 0;
+      ++it;
+    }
+  }
+  for (NodeId id : voters) prs_.try_emplace(id, Progress(log_.LastIndex() + 1, max_inflight_));
+  for (NodeId id : learners) {
+    prs_.try_emplace(id, Progress(log_.LastIndex() + 1, max_inflight_, true));
+  }
+  if (role_ == Role::kLeader && MaybeCommit()) BcastAppend();
+  return conf_;
+}
+
+}  // namespace raftkv::raft

@@ -1,0 +1,170 @@
+// Raft: the protocol state machine (etcd's raft.go). Step() plus one step function per
+// role; everything it wants done (persist, send, apply) is collected for the next Ready by
+// RawNode. Deterministic: time is Tick(), randomness comes from Config::random.
+//
+// Files: raft.cc (Step, roles, elections), raft_replication.cc (AppendEntries, commit,
+// heartbeats, check-quorum), raft_read.cc (ReadIndex).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "raft/planted_bugs.h"
+#include "raft/progress.h"
+#include "raft/quorum.h"
+#include "raft/raft_log.h"
+#include "raft/raw_node.h"
+#include "raft/read_only.h"
+#include "raft/types.h"
+
+namespace raftkv::raft {
+
+inline constexpr char kTransferContext[] = "transfer";
+
+class Raft {
+ public:
+  // Builds the state machine from `config` and the storage's initial state. `peers` is the
+  // bootstrap configuration if the storage is empty (see RawNode::Create).
+  static Result<std::unique_ptr<Raft>> New(const Config& config, const std::vector<NodeId>& peers);
+
+  void Tick();
+  Status Step(const Message& m);
+
+  // Inspection.
+  NodeId id() const { return id_; }
+  Term term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  NodeId lead() const { return lead_; }
+  Role role() const { return role_; }
+  SoftState soft_state() const { return SoftState{lead_, role_}; }
+  HardState hard_state() const { return HardState{term_, vote_, log_.committed()}; }
+  const RaftLog& log() const { return log_; }
+  RaftLog& mutable_log() { return log_; }
+  const ConfState& conf_state() const { return conf_; }
+  const std::map<NodeId, Progress>& progress() const { return prs_; }
+  NodeId lead_transferee() const { return lead_transferee_; }
+  int randomized_election_timeout() const { return randomized_election_timeout_; }
+  uint64_t uncommitted_size() const { return uncommitted_size_; }
+
+  // Output for the next Ready.
+  std::vector<Message> TakeMessages() { return std::move(msgs_); }
+  std::vector<Message> TakeLeaderMessages() { return std::move(leader_msgs_); }
+  std::vector<ReadState> TakeReadStates() { return std::move(read_states_); }
+  bool HasMessages() const { return !msgs_.empty() || !leader_msgs_.empty(); }
+  bool HasReadStates() const { return !read_states_.empty(); }
+
+  // The runtime made entries up to (index, term) durable (Advance()). The leader counts
+  // its own copy toward commitment only now (thesis §10.2.1).
+  void OnStable(Index index, Term term);
+  void OnSnapshotStable(Index index);
+  // Committed entries up to `index` were applied; they no longer count as uncommitted.
+  void OnApplied(Index index, uint64_t applied_bytes);
+
+  // ReadIndex: starts one heartbeat round for all reads queued since the last one, if
+  // reads are waiting and allowed (leader that committed in its term). Called by RawNode
+  // when it collects a Ready.
+  void MaybeStartReadRound();
+  bool HasReadWork() const;
+
+  // Planted bug 3: the vote granted last is not yet reported for persistence.
+  bool vote_unpersisted() const { return vote_unpersisted_; }
+  void clear_vote_unpersisted() { vote_unpersisted_ = false; }
+
+  ConfState ApplyConfChange(const ConfChange& cc);
+
+ private:
+  explicit Raft(const Config& c);
+
+  // Role transitions.
+  void BecomeFollower(Term term, NodeId lead);
+  void BecomePreCandidate();
+  void BecomeCandidate();
+  void BecomeLeader();
+  void Reset(Term term);
+  void ResetRandomizedElectionTimeout();
+
+  // Elections (raft.cc).
+  void Hup(bool transfer);
+  void Campaign(bool pre_vote, bool transfer);
+  VoteResult Poll(NodeId id, bool granted);
+  void HandleVoteRequest(const Message& m);
+  bool Promotable() const;
+  bool InLease() const;
+
+  Status StepLeader(const Message& m);
+  Status StepCandidate(const Message& m);
+  Status StepFollower(const Message& m);
+
+  // Replication (raft_replication.cc).
+  Status AppendEntries(std::vector<Entry> ents);
+  bool MaybeSendAppend(NodeId to, bool send_if_empty);
+  void SendAppend(NodeId to) { MaybeSendAppend(to, true); }
+  void BcastAppend();
+  void BcastHeartbeat();
+  void SendHeartbeat(NodeId to, const std::string& ctx);
+  bool MaybeCommit();
+  void HandleAppendEntries(const Message& m);
+  void HandleHeartbeat(const Message& m);
+  void HandleSnapshot(const Message& m);
+  bool Restore(const Snapshot& s);
+  bool MaybeSendSnapshot(NodeId to, Progress& pr);
+  void HandleAppendResponse(const Message& m, Progress& pr);
+  void HandleHeartbeatResponse(const Message& m, Progress& pr);
+  bool QuorumActive();
+  bool CommittedEntryInCurrentTerm() const;
+  void TickElection();
+  void TickHeartbeat();
+
+  // Reads (raft_read.cc).
+  void HandleReadIndex(const Message& m);
+  void CompleteRead(Index index, const ReadRequest& req);
+
+  void Send(Message m);
+  bool IsVoter(NodeId id) const { return voters_.Contains(id); }
+  bool IsMember(NodeId id) const { return prs_.count(id) != 0; }
+  Status Validate(const Message& m) const;
+  void InitProgress(const std::vector<NodeId>& voters, const std::vector<NodeId>& learners);
+
+  NodeId id_;
+  Term term_ = 0;
+  NodeId vote_ = kNoNode;
+  RaftLog log_;
+
+  Role role_ = Role::kFollower;
+  NodeId lead_ = kNoNode;
+  NodeId lead_transferee_ = kNoNode;
+
+  ConfState conf_;
+  JointConfig voters_;
+  std::map<NodeId, Progress> prs_;
+  std::map<NodeId, bool> votes_;
+
+  ReadOnly read_only_;
+  std::vector<ReadState> read_states_;
+
+  std::vector<Message> msgs_;         // send after the Ready is durable
+  std::vector<Message> leader_msgs_;  // may be sent before (the leader's appends)
+
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_election_timeout_ = 0;
+  uint64_t uncommitted_size_ = 0;
+  bool vote_unpersisted_ = false;
+
+  // Config.
+  int election_tick_;
+  int heartbeat_tick_;
+  RandomSource* random_;
+  uint64_t max_size_per_msg_;
+  size_t max_inflight_;
+  uint64_t max_uncommitted_size_;
+  bool pre_vote_;
+  bool check_quorum_;
+  Config::ReadOnlyOption read_only_option_;
+  bool disable_proposal_forwarding_;
+};
+
+}  // namespace raftkv::raft

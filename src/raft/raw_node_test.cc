@@ -1,0 +1,243 @@
+#include "raft/raw_node.h"
+
+#include <gtest/gtest.h>
+
+#include "raft/raft_test_util.h"
+
+namespace raftkv::raft {
+namespace {
+
+using testing::Network;
+using testing::SeededRandom;
+
+TEST(RawNode, create_rejectsInvalidConfig) {
+  MemoryStorage s;
+  SeededRandom r(1);
+  Config c = testing::TestConfig(0, &s, &r);
+  EXPECT_FALSE(RawNode::Create(c, {1}).ok());
+  c = testing::TestConfig(1, &s, &r);
+  c.read_only = Config::ReadOnlyOption::kLeaseBased;
+  c.check_quorum = false;
+  EXPECT_FALSE(RawNode::Create(c, {1}).ok());
+  c = testing::TestConfig(1, &s, &r);
+  EXPECT_FALSE(RawNode::Create(c, {}).ok());  // empty storage and no peers: no config
+}
+
+TEST(RawNode, bootstrap_firstReadyHoldsCommittedConfEntries) {
+  MemoryStorage s;
+  SeededRandom r(1);
+  auto n = RawNode::Create(testing::TestConfig(1, &s, &r), {1, 2, 3});
+  ASSERT_TRUE(n.ok());
+  ASSERT_TRUE((*n)->HasReady());
+  Ready rd = (*n)->GetReady();
+  ASSERT_EQ(rd.entries.size(), 3u);
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->commit, 3u);
+  EXPECT_EQ(rd.committed_entries.size(), 3u);
+  EXPECT_EQ(rd.entries[0].type, EntryType::kConfChange);
+  (*n)->Advance();
+}
+
+TEST(RawNode, singleNode_commitsOnlyAfterAdvance) {
+  Network net(1);
+  RawNode& n = net.node(1);
+  ASSERT_TRUE(n.Campaign().ok());
+  // Leader at once; its empty entry is not committed before it is durable (§10.2.1).
+  ASSERT_TRUE(n.HasReady());
+  Ready rd = n.GetReady();
+  ASSERT_TRUE(rd.soft_state.has_value());
+  EXPECT_EQ(rd.soft_state->role, Role::kLeader);
+  ASSERT_EQ(rd.entries.size(), 1u);
+  Index idx = rd.entries[0].index;
+  EXPECT_LT(n.GetStatus().hard_state.commit, idx);
+  EXPECT_TRUE(rd.committed_entries.empty());
+  ASSERT_TRUE(net.test_node(1).storage->Append(rd.entries).ok());
+  n.Advance();
+  EXPECT_EQ(n.GetStatus().hard_state.commit, idx);
+  net.Stabilize();
+  ASSERT_TRUE(n.Propose("x").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.test_node(1).applied.back().data, "x");
+  EXPECT_EQ(n.GetStatus().applied, n.LastIndex());
+}
+
+TEST(RawNode, threeNodes_electReplicateApply) {
+  Network net(3);
+  net.Elect(1);
+  EXPECT_EQ(net.Leader(), 1u);
+  ASSERT_TRUE(net.node(1).Propose("a").ok());
+  ASSERT_TRUE(net.node(1).Propose("b").ok());
+  net.Stabilize();
+  for (NodeId id : net.ids()) {
+    auto& applied = net.test_node(id).applied;
+    ASSERT_GE(applied.size(), 2u) << id;
+    EXPECT_EQ(applied[applied.size() - 2].data, "a");
+    EXPECT_EQ(applied.back().data, "b");
+  }
+}
+
+TEST(RawNode, electionByTicks_oneLeaderEmerges) {
+  Network net(3);
+  for (int i = 0; i < 40 && net.Leader() == kNoNode; i++) net.TickAll();
+  EXPECT_NE(net.Leader(), kNoNode);
+}
+
+TEST(RawNode, follower_forwardsProposal) {
+  Network net(3);
+  net.Elect(1);
+  ASSERT_TRUE(net.node(2).Propose("fwd").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.test_node(3).applied.back().data, "fwd");
+}
+
+TEST(RawNode, follower_forwardingDisabled_refuses) {
+  Network net(3, [](Config& c) { c.disable_proposal_forwarding = true; });
+  net.Elect(1);
+  EXPECT_TRUE(net.node(2).Propose("x").Is(Status::Code::kNotLeader));
+}
+
+TEST(RawNode, noLeader_proposalRefused) {
+  Network net(3);
+  EXPECT_TRUE(net.node(1).Propose("x").Is(Status::Code::kNotLeader));
+}
+
+TEST(RawNode, uncommittedLimit_returnsBusy) {
+  Network net(3, [](Config& c) { c.max_uncommitted_entries_size = 10; });
+  net.Elect(1);
+  net.Isolate(2);
+  net.Isolate(3);
+  ASSERT_TRUE(net.node(1).Propose("123456").ok());
+  EXPECT_TRUE(net.node(1).Propose("123456").Is(Status::Code::kBusy));
+  net.Heal();
+  net.TickAll(2);
+  net.Stabilize();
+  EXPECT_TRUE(net.node(1).Propose("123456").ok());
+}
+
+TEST(RawNode, step_refusesGarbage) {
+  Network net(3);
+  net.Elect(1);
+  RawNode& n = net.node(2);
+  Message m;
+  m.type = MessageType::kAppend;
+  m.from = 99;  // unknown sender
+  m.to = 2;
+  m.term = 5;
+  EXPECT_FALSE(n.Step(m).ok());
+  m.from = 1;
+  m.term = 0;
+  EXPECT_FALSE(n.Step(m).ok());  // no term
+  m.term = n.GetStatus().hard_state.term;
+  m.index = 1000;
+  m.entries = {Entry{m.term, 5, EntryType::kNormal, ""}};  // not contiguous
+  EXPECT_FALSE(n.Step(m).ok());
+  m.type = static_cast<MessageType>(200);
+  EXPECT_FALSE(n.Step(m).ok());
+  m.type = MessageType::kHup;
+  EXPECT_FALSE(n.Step(m).ok());  // local type from the network
+  // Out-of-range but well-formed: ignored or refused, never a crash.
+  Message hb;
+  hb.type = MessageType::kHeartbeat;
+  hb.from = 1;
+  hb.to = 2;
+  hb.term = n.GetStatus().hard_state.term;
+  hb.commit = 1u << 30;
+  EXPECT_TRUE(n.Step(hb).ok());
+  EXPECT_LE(n.GetStatus().hard_state.commit, n.LastIndex());
+  Message resp;
+  resp.type = MessageType::kAppendResponse;
+  resp.from = 2;
+  resp.to = 1;
+  resp.term = hb.term;
+  resp.index = 1u << 30;
+  EXPECT_TRUE(net.node(1).Step(resp).ok());
+  EXPECT_LE(net.node(1).GetStatus().hard_state.commit, net.node(1).LastIndex());
+  resp.reject = true;
+  resp.reject_hint = 1u << 30;
+  resp.log_term = 77;
+  EXPECT_TRUE(net.node(1).Step(resp).ok());
+  net.Stabilize();
+  ASSERT_TRUE(net.node(1).Propose("still fine").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.test_node(2).applied.back().data, "still fine");
+}
+
+TEST(RawNode, readIndex_leaderServesAfterHeartbeatRound) {
+  Network net(3);
+  net.Elect(1);
+  net.node(1).ReadIndex("r1");
+  net.Stabilize();
+  auto& rs = net.test_node(1).read_states;
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].context, "r1");
+  EXPECT_EQ(rs[0].index, net.node(1).GetStatus().hard_state.commit);
+}
+
+TEST(RawNode, readIndex_followerGetsResponseFromLeader) {
+  Network net(3);
+  net.Elect(1);
+  net.node(2).ReadIndex("f");
+  net.Stabilize();
+  auto& rs = net.test_node(2).read_states;
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].context, "f");
+}
+
+TEST(RawNode, readIndex_singleNode) {
+  Network net(1);
+  net.Elect(1);
+  net.node(1).ReadIndex("s");
+  net.Stabilize();
+  ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
+}
+
+TEST(RawNode, readIndex_leaseBasedAnswersWithoutHeartbeat) {
+  Network net(3, [](Config& c) { c.read_only = Config::ReadOnlyOption::kLeaseBased; });
+  net.Elect(1);
+  net.ClearSent();
+  net.node(1).ReadIndex("lease");
+  net.Stabilize();
+  EXPECT_EQ(net.CountSent(MessageType::kHeartbeat), 0);
+  ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
+}
+
+TEST(RawNode, readIndex_lostWhenPartitionedLeaderStepsDown) {
+  Network net(3);
+  net.Elect(1);
+  net.Isolate(1);
+  net.node(1).ReadIndex("x");
+  net.TickAll(30);
+  EXPECT_TRUE(net.test_node(1).read_states.empty());
+}
+
+TEST(RawNode, reportUnreachable_movesFollowerToProbe) {
+  Network net(3);
+  net.Elect(1);
+  ASSERT_TRUE(net.node(1).Propose("a").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).GetStatus().progress.at(2).state, ProgressState::kReplicate);
+  net.node(1).ReportUnreachable(2);
+  EXPECT_EQ(net.node(1).GetStatus().progress.at(2).state, ProgressState::kProbe);
+}
+
+TEST(RawNode, proposeConfChange_notYetSupported) {
+  Network net(1);
+  net.Elect(1);
+  EXPECT_TRUE(net.node(1).ProposeConfChange(ConfChange{}).Is(Status::Code::kFailedPrecondition));
+}
+
+TEST(RawNode, restart_recoversFromStorage) {
+  Network net(3);
+  net.Elect(1);
+  ASSERT_TRUE(net.node(1).Propose("p").ok());
+  net.Stabilize();
+  auto& tn = net.test_node(2);
+  Config c = testing::TestConfig(2, tn.storage.get(), tn.random.get());
+  auto r = RawNode::Create(c, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->LastIndex(), net.node(2).LastIndex());
+  EXPECT_EQ((*r)->GetStatus().hard_state, tn.storage->hard_state());
+}
+
+}  // namespace
+}  // namespace raftkv::raft
