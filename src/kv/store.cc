@@ -29,6 +29,11 @@ int64_t Store::compact_revision() const {
   return compact_rev_;
 }
 
+size_t Store::version_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return revs_.size();
+}
+
 const Record& Store::recordAt(Revision rev) const {
   auto it = revs_.find(rev);
   RAFTKV_CHECK(it != revs_.end(), "the key index only points at stored revisions");

@@ -62,6 +62,8 @@ class Store {
 
   int64_t revision() const;
   int64_t compact_revision() const;
+  // Number of stored versions (tombstones included): what compaction shrinks.
+  size_t version_count() const;
 
   // etcd's maintenance Hash: hash of the whole store at the current revision.
   uint32_t Hash() const;
