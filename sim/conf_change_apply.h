@@ -8,10 +8,11 @@
 
 namespace raftkv::sim {
 
-inline void ApplyConfChangeEntry(raft::RawNode* core, const raft::Entry& e) {
+// Returns the configuration after the change, for the runtime to persist.
+inline raft::ConfState ApplyConfChangeEntry(raft::RawNode* core, const raft::Entry& e) {
   auto cc = raft::DecodeConfChange(e.data);
   RAFTKV_CHECK(cc.ok(), "a committed configuration change entry decodes");
-  core->ApplyConfChange(*cc);
+  return core->ApplyConfChange(*cc);
 }
 
 }  // namespace raftkv::sim

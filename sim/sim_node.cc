@@ -1,5 +1,7 @@
 #include "sim/sim_node.h"
 
+#include <cstdio>
+
 #include "common/check.h"
 #include "sim/conf_change_apply.h"
 
@@ -34,8 +36,20 @@ void SimNode::boot(bool bootstrap) {
   cfg.check_quorum = ctx_->options->check_quorum;
   cfg.read_only = ctx_->options->read_only;
   auto created = raft::RawNode::Create(cfg, bootstrap ? peers_ : std::vector<raft::NodeId>{});
+  if (!created.ok()) {
+    std::fprintf(stderr, "n%llu: %s\n", static_cast<unsigned long long>(id_),
+                 created.status().ToString().c_str());
+  }
   RAFTKV_CHECK(created.ok(), "the simulator builds a valid core from its own disk");
   core_ = std::move(created).value();
+  if (bootstrap) {
+    // The initial configuration is committed by definition; the runtime records it as the
+    // durable configuration right away, so a restart before the bootstrap entries are
+    // applied still knows its peers. Applied configuration changes update it.
+    raft::ConfState cs;
+    cs.voters = peers_;
+    disk_.SetConfState(cs);
+  }
   ++incarnation_;
   write_pending_ = false;
   sm_.Clear();
@@ -220,7 +234,7 @@ void SimNode::applyEntries(const std::vector<raft::Entry>& entries) {
     applied_ = e.index;
     ++entries_applied_;
     if (e.type == raft::EntryType::kConfChange) {
-      ApplyConfChangeEntry(core_.get(), e);
+      disk_.SetConfState(ApplyConfChangeEntry(core_.get(), e));
       continue;
     }
     if (e.data.empty()) continue;  // a new leader's no-op (§8)

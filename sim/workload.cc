@@ -86,6 +86,8 @@ void Workload::begin(Client& c, bool final_read, const std::string& final_key) {
   }
   c.history_index = cluster_->mutable_history()->ops.size();
   cluster_->mutable_history()->ops.push_back(std::move(op));
+  cluster_->Note(raft::kNoNode,
+                 "client " + check::Describe(cluster_->history().ops[c.history_index]));
   sendAttempt(c);
 }
 
@@ -165,6 +167,7 @@ void Workload::finish(Client& c, check::Outcome outcome, const ClientReply* r) {
       last_seen_[k] = c.cmd.value;
     }
   }
+  cluster_->Note(raft::kNoNode, "client done " + check::Describe(op));
   if (c.final_read && outcome != check::Outcome::kOk) ++final_reads_failed_;
   c.busy = false;
   --busy_;
