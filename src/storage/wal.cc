@@ -326,8 +326,12 @@ Status Wal::Recover(WalState* state) {
   if (*size != end) {
     RAFTKV_RETURN_IF_ERROR(file_->Truncate(end));
     if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file_->Allocate(options_.segment_bytes));
-    RAFTKV_RETURN_IF_ERROR(file_->Sync());
   }
+  // What was just read may be only in the page cache: the previous process may have died
+  // after a failed or before a completed fdatasync. Make it durable before anything built
+  // on it is acknowledged; the same for the names in the directory.
+  RAFTKV_RETURN_IF_ERROR(file_->Sync());
+  RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   offset_ = end;
   hs_ = state->hard_state;
   marker_ = state->base;
@@ -347,7 +351,9 @@ Status Wal::CreateSegment(uint64_t seq, raft::Index first_index) {
   std::string name = SegmentFileName(seq, first_index);
   std::string tmp = Path(name + ".tmp");
   std::string buf = SegmentHeader(seq, first_index);
-  if (marker_.index > 0) AppendMarker(&buf, marker_);
+  // Repeated as a compaction point: replaying an install again would wipe the entries
+  // appended after it in earlier segments.
+  if (marker_.index > 0) AppendMarker(&buf, WalMarker{marker_.index, marker_.term, false});
   if (!hs_.IsEmpty()) AppendHardState(&buf, hs_);
   auto f = fs_->OpenWritable(tmp, true);
   if (!f.ok()) return f.status();

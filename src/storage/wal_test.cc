@@ -36,6 +36,11 @@ class WalTest : public ::testing::Test {
     auto w = Wal::Open(&fs_, kDir, opts, &state_);
     return w.ok() ? Status::OK() : w.status();
   }
+  static WalOptions OneSegment() {
+    WalOptions o;
+    o.segment_bytes = 1 << 20;
+    return o;
+  }
   static WalOptions SmallSegments() {
     WalOptions o;
     o.segment_bytes = 4096;
@@ -77,7 +82,7 @@ TEST_F(WalTest, write_thenReopen_recoversEntriesAndHardState) {
 }
 
 TEST_F(WalTest, write_batchIsOneSync) {
-  auto w = OpenOk(WalOptions{});
+  auto w = OpenOk(OneSegment());
   uint64_t before = fs_.sync_count();
   HardState hs{1, 1, 0};
   ASSERT_TRUE(w->Write(&hs, MakeEntries(1, 100, 1), nullptr).ok());
@@ -112,7 +117,7 @@ TEST_F(WalTest, rotate_manySegments_recoversAll) {
 
 TEST_F(WalTest, recover_tornTail_isTruncatedAndAppendable) {
   {
-    auto w = OpenOk(WalOptions{});
+    auto w = OpenOk(OneSegment());
     ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 3, 1), nullptr).ok());
     fs_.FailSyncAfter(0, FaultFileSystem::Fault::kIOError);
     EXPECT_FALSE(w->Write(nullptr, MakeEntries(4, 4, 1, 3000), nullptr).ok());
@@ -121,7 +126,7 @@ TEST_F(WalTest, recover_tornTail_isTruncatedAndAppendable) {
   }
   // Keep a torn prefix of the failed record in the durable content.
   std::string path = Segments()[0];
-  auto w2 = OpenOk(WalOptions{});  // page cache still has the whole record: recovered
+  auto w2 = OpenOk(OneSegment());  // page cache still has the whole record: recovered
   EXPECT_EQ(state_.LastIndex(), 4u);
   w2.reset();
   fs_.PowerLoss(false);
@@ -131,13 +136,13 @@ TEST_F(WalTest, recover_tornTail_isTruncatedAndAppendable) {
     ASSERT_TRUE((*f)->WriteAt(wal_format::kSegmentHeaderSize + 3 * (12 + 17 + 10), rec).ok());
     ASSERT_TRUE((*f)->Sync().ok());
   }
-  auto w = OpenOk(WalOptions{});
+  auto w = OpenOk(OneSegment());
   EXPECT_EQ(state_.entries, MakeEntries(1, 3, 1));
   EXPECT_NE(state_.recovery_note.find(path), std::string::npos) << state_.recovery_note;
   ASSERT_TRUE(w->Write(nullptr, MakeEntries(4, 6, 2), nullptr).ok());
   w.reset();
   fs_.PowerLoss(false);
-  OpenOk(WalOptions{});
+  OpenOk(OneSegment());
   EXPECT_EQ(state_.LastIndex(), 6u);
   EXPECT_EQ(state_.recovery_note, "");
 }
@@ -162,13 +167,13 @@ TEST_F(WalTest, recover_bitFlipInOlderSegment_refusesWithFileAndOffset) {
 
 TEST_F(WalTest, recover_bitFlipInLastSegmentMiddle_refuses) {
   {
-    auto w = OpenOk(WalOptions{});
+    auto w = OpenOk(OneSegment());
     for (raft::Index i = 1; i <= 5; i++) {
       ASSERT_TRUE(w->Write(nullptr, MakeEntries(i, i, 1), nullptr).ok());
     }
   }
   ASSERT_TRUE(fs_.FlipBit(Segments()[0], wal_format::kSegmentHeaderSize + 12 + 20, 0).ok());
-  Status s = OpenStatus(WalOptions{});
+  Status s = OpenStatus(OneSegment());
   EXPECT_TRUE(s.Is(Status::Code::kCorruption)) << s.ToString();
   EXPECT_NE(s.message().find("offset 32"), std::string::npos) << s.ToString();
 }

@@ -1,0 +1,246 @@
+#include "storage/disk_storage.h"
+
+#include "common/check.h"
+#include "storage/wal_format.h"
+
+namespace raftkv::storage {
+
+using raft::Entry;
+using raft::Index;
+using raft::Term;
+
+DiskStorage::DiskStorage(FileSystem* fs, std::string dir, const DiskStorageOptions& options)
+    : fs_(fs),
+      dir_(std::move(dir)),
+      options_(options),
+      snapshots_(fs, dir_, options.keep_snapshots),
+      entries_(1) {}
+
+DiskStorage::~DiskStorage() = default;
+
+Result<std::unique_ptr<DiskStorage>> DiskStorage::Open(const std::string& dir,
+                                                       const DiskStorageOptions& options) {
+  FileSystem* fs = options.fs != nullptr ? options.fs : PosixFileSystem();
+  std::unique_ptr<DiskStorage> s(new DiskStorage(fs, dir, options));
+  RAFTKV_RETURN_IF_ERROR(s->Recover());
+  return s;
+}
+
+// A new directory gets its VERSION marker before anything else; an existing one must carry
+// the version this code writes.
+Status DiskStorage::maybeWriteVersion() {
+  std::string path = JoinPath(dir_, "VERSION");
+  if (fs_->Exists(path)) {
+    auto content = fs_->ReadAll(path);
+    if (!content.ok()) return content.status();
+    if (*content != wal_format::kVersionFileContent) {
+      return Status::FailedPrecondition(path + ": unsupported storage version \"" + *content +
+                                        "\"");
+    }
+    return Status::OK();
+  }
+  auto names = fs_->List(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& n : *names) {
+    if (n.ends_with(".log") || n.ends_with(".snap")) {
+      return Status::Corruption(path + " is missing but the directory holds data (" + n + ")");
+    }
+  }
+  auto f = fs_->OpenWritable(path + ".tmp", true);
+  if (!f.ok()) return f.status();
+  RAFTKV_RETURN_IF_ERROR((*f)->WriteAt(0, wal_format::kVersionFileContent));
+  RAFTKV_RETURN_IF_ERROR((*f)->Sync());
+  RAFTKV_RETURN_IF_ERROR(fs_->Rename(path + ".tmp", path));
+  return fs_->SyncDir(dir_);
+}
+
+Status DiskStorage::Recover() {
+  RAFTKV_RETURN_IF_ERROR(fs_->CreateDir(dir_));
+  auto lock = fs_->Lock(JoinPath(dir_, "LOCK"));
+  if (!lock.ok()) return lock.status();
+  lock_ = std::move(*lock);
+  RAFTKV_RETURN_IF_ERROR(maybeWriteVersion());
+
+  // Snapshot files are synced before their rename, but the rename may not be durable yet
+  // if the previous process died before its directory fsync.
+  RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  auto snap = snapshots_.LoadNewest(&recovery_note_);
+  if (!snap.ok()) return snap.status();
+  snapshot_ = std::move(*snap);
+
+  WalState st;
+  auto wal = Wal::Open(fs_, dir_, options_.wal, &st);
+  if (!wal.ok()) return wal.status();
+  wal_ = std::move(*wal);
+  if (!st.recovery_note.empty()) {
+    recovery_note_ += (recovery_note_.empty() ? "" : "; ") + st.recovery_note;
+  }
+  // The WAL may only be compacted through entries a snapshot file holds.
+  if (st.base.index > snapshot_.meta.index) {
+    return Status::Corruption(
+        "WAL in " + dir_ + " is compacted through index " + std::to_string(st.base.index) +
+        " but the newest valid snapshot file covers only " + std::to_string(snapshot_.meta.index));
+  }
+  hard_state_ = st.hard_state;
+  entries_.assign(1, Entry{st.base.term, st.base.index, raft::EntryType::kNormal, ""});
+  entries_.reserve(st.entries.size() + 1);
+  for (Entry& e : st.entries) entries_.push_back(std::move(e));
+  return Status::OK();
+}
+
+Status DiskStorage::Fail(Status s) {
+  if (error_.ok()) error_ = s;
+  return s;
+}
+
+Result<raft::InitialState> DiskStorage::GetInitialState() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return raft::InitialState{hard_state_, snapshot_.meta.conf};
+}
+
+Result<std::vector<Entry>> DiskStorage::Entries(Index lo, Index hi, uint64_t max_bytes) const {
+  std::lock_guard<std::mutex> l(mu_);
+  Index offset = entries_[0].index;
+  if (lo <= offset) return Status::Compacted("entries before " + std::to_string(offset + 1));
+  if (hi > LastIndexLocked() + 1) {
+    return Status::Unavailable("entries up to " + std::to_string(hi - 1) + " beyond last " +
+                               std::to_string(LastIndexLocked()));
+  }
+  std::vector<Entry> out;
+  uint64_t bytes = 0;
+  for (Index i = lo; i < hi; i++) {
+    const Entry& e = entries_[i - offset];
+    bytes += e.SizeBytes();
+    if (!out.empty() && bytes > max_bytes) break;
+    out.push_back(e);
+  }
+  return out;
+}
+
+Result<Term> DiskStorage::TermAt(Index i) const {
+  std::lock_guard<std::mutex> l(mu_);
+  Index offset = entries_[0].index;
+  if (i < offset) return Status::Compacted("term of compacted entry " + std::to_string(i));
+  if (i > LastIndexLocked()) return Status::Unavailable("term of entry " + std::to_string(i));
+  return entries_[i - offset].term;
+}
+
+Index DiskStorage::FirstIndex() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return entries_[0].index + 1;
+}
+
+Index DiskStorage::LastIndex() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return LastIndexLocked();
+}
+
+Result<raft::Snapshot> DiskStorage::GetSnapshot() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return snapshot_;
+}
+
+raft::HardState DiskStorage::hard_state() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return hard_state_;
+}
+
+// Appends to the in-memory log, replacing a conflicting suffix. Entries are contiguous and
+// start after the compaction point, at or before LastIndex() + 1 (checked by Save).
+void DiskStorage::AppendInMemory(const std::vector<Entry>& entries) {
+  if (entries.empty()) return;
+  Index offset = entries_[0].index;
+  entries_.resize(entries.front().index - offset);
+  entries_.insert(entries_.end(), entries.begin(), entries.end());
+}
+
+Status DiskStorage::Save(const raft::HardState* hs, const std::vector<Entry>& entries,
+                         const raft::Snapshot* snap) {
+  if (!error_.ok()) return error_;
+  bool install = snap != nullptr && !snap->IsEmpty();
+  Index base = entries_[0].index;  // only this thread writes entries_
+  Index last = LastIndexLocked();
+  WalMarker marker;
+  if (install) {
+    if (snap->meta.index <= snapshot_.meta.index) {
+      return Status::FailedPrecondition("snapshot at " + std::to_string(snap->meta.index) +
+                                        " is not newer than " +
+                                        std::to_string(snapshot_.meta.index));
+    }
+    marker = WalMarker{snap->meta.index, snap->meta.term, true};
+    base = last = snap->meta.index;
+  }
+  // Entries at or below the compaction point are already covered; skip them.
+  size_t skip = 0;
+  while (skip < entries.size() && entries[skip].index <= base) skip++;
+  std::vector<Entry> fresh(entries.begin() + skip, entries.end());
+  if (!fresh.empty() && fresh.front().index > last + 1) {
+    return Status::InvalidArgument("entries start at " + std::to_string(fresh.front().index) +
+                                   " leaving a gap after " + std::to_string(last));
+  }
+  for (size_t i = 1; i < fresh.size(); i++) {
+    if (fresh[i].index != fresh[i - 1].index + 1) {
+      return Status::InvalidArgument("entries are not contiguous");
+    }
+  }
+  if (install) {
+    Status s = snapshots_.Save(*snap);
+    if (!s.ok()) return Fail(s);
+  }
+  Status s = wal_->Write(hs, fresh, install ? &marker : nullptr);
+  if (!s.ok()) return Fail(s);
+
+  std::lock_guard<std::mutex> l(mu_);
+  if (install) {
+    snapshot_ = *snap;
+    entries_.assign(1, Entry{snap->meta.term, snap->meta.index, raft::EntryType::kNormal, ""});
+  }
+  AppendInMemory(fresh);
+  if (hs != nullptr) hard_state_ = *hs;
+  return Status::OK();
+}
+
+Status DiskStorage::SaveSnapshot(const raft::Snapshot& snap) {
+  if (!error_.ok()) return error_;
+  if (snap.meta.index <= snapshot_.meta.index) {
+    return Status::FailedPrecondition("snapshot at " + std::to_string(snap.meta.index) +
+                                      " is not newer than " + std::to_string(snapshot_.meta.index));
+  }
+  auto term = TermAt(snap.meta.index);
+  if (!term.ok()) return term.status();
+  RAFTKV_CHECK(*term == snap.meta.term, "a snapshot's term is the term of its last entry");
+  Status s = snapshots_.Save(snap);
+  if (!s.ok()) return Fail(s);
+  std::lock_guard<std::mutex> l(mu_);
+  snapshot_ = snap;
+  return Status::OK();
+}
+
+Status DiskStorage::Compact(Index compact_index) {
+  if (!error_.ok()) return error_;
+  Index base = entries_[0].index;
+  if (compact_index <= base) {
+    return Status::Compacted("already compacted through " + std::to_string(base));
+  }
+  if (compact_index > snapshot_.meta.index) {
+    return Status::FailedPrecondition("compaction to " + std::to_string(compact_index) +
+                                      " beyond the saved snapshot at " +
+                                      std::to_string(snapshot_.meta.index));
+  }
+  RAFTKV_CHECK(compact_index <= LastIndexLocked(), "a snapshot covers only existing entries");
+  Term term = entries_[compact_index - base].term;
+  WalMarker marker{compact_index, term, false};
+  Status s = wal_->Write(nullptr, {}, &marker);
+  if (!s.ok()) return Fail(s);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    entries_.erase(entries_.begin(), entries_.begin() + (compact_index - base));
+    entries_[0].data.clear();
+    entries_[0].type = raft::EntryType::kNormal;
+  }
+  s = wal_->RemoveSegmentsThrough(compact_index);
+  if (!s.ok()) return Fail(s);
+  return Status::OK();
+}
+
+}  // namespace raftkv::storage

@@ -1,0 +1,93 @@
+// DiskStorage: the core's LogStorage kept durably in a data directory (WAL + snapshot
+// files), with the same read semantics as raft::MemoryStorage.
+//
+// The live suffix of the log (entries after the last compaction) is held in memory for
+// reads; the WAL is only read at Open(), which recovers the state (see wal_format.h).
+//
+// Writes come from one thread (the runtime's raft loop); reads may come from any thread.
+// After a write error (ENOSPC, EIO) every later write fails with the same error until the
+// directory is reopened: nothing half-written is acknowledged, and reopening truncates it.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "raft/log_storage.h"
+#include "storage/file_system.h"
+#include "storage/snapshot_file.h"
+#include "storage/wal.h"
+
+namespace raftkv::storage {
+
+struct DiskStorageOptions {
+  WalOptions wal;
+  int keep_snapshots = 2;    // snapshot files kept (the newest ones)
+  FileSystem* fs = nullptr;  // nullptr: the real file system
+};
+
+class DiskStorage final : public raft::LogStorage {
+ public:
+  // Locks `dir` (creating it if needed), checks its VERSION marker, loads the newest valid
+  // snapshot and replays the WAL after it. Fails with kBusy if another process has the
+  // directory open, kCorruption (naming file and offset) if data is damaged.
+  static Result<std::unique_ptr<DiskStorage>> Open(const std::string& dir,
+                                                   const DiskStorageOptions& options);
+  ~DiskStorage() override;
+
+  // LogStorage.
+  Result<raft::InitialState> GetInitialState() const override;
+  Result<std::vector<raft::Entry>> Entries(raft::Index lo, raft::Index hi,
+                                           uint64_t max_bytes) const override;
+  Result<raft::Term> TermAt(raft::Index i) const override;
+  raft::Index FirstIndex() const override;
+  raft::Index LastIndex() const override;
+  Result<raft::Snapshot> GetSnapshot() const override;
+
+  // Persists one Ready: `snap` (a leader's snapshot to install: it replaces the whole log),
+  // then `entries` (replacing any conflicting suffix, §5.3; entries at or below the
+  // compaction point are ignored), then `hs`. One fdatasync for the WAL part (the snapshot
+  // file, when there is one, is synced first). Any argument may be null or empty. When it
+  // returns OK, everything is durable.
+  Status Save(const raft::HardState* hs, const std::vector<raft::Entry>& entries,
+              const raft::Snapshot* snap);
+  // Records the application's snapshot (index <= LastIndex(), newer than the current one).
+  // Does not compact the log.
+  Status SaveSnapshot(const raft::Snapshot& snap);
+  // Discards entries up to and including `compact_index`, which must be covered by the
+  // saved snapshot; afterwards FirstIndex() == compact_index + 1. Deletes WAL segments
+  // wholly below it.
+  Status Compact(raft::Index compact_index);
+
+  raft::HardState hard_state() const;
+  // What recovery had to repair or skip (a torn tail, an invalid snapshot), or empty.
+  const std::string& recovery_note() const { return recovery_note_; }
+  size_t wal_segment_count() const { return wal_->segment_count(); }
+
+ private:
+  DiskStorage(FileSystem* fs, std::string dir, const DiskStorageOptions& options);
+  Status Recover();
+  Status maybeWriteVersion();
+  Status Fail(Status s);
+  void AppendInMemory(const std::vector<raft::Entry>& entries);
+  raft::Index LastIndexLocked() const { return entries_[0].index + entries_.size() - 1; }
+
+  FileSystem* fs_;
+  std::string dir_;
+  DiskStorageOptions options_;
+  std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<Wal> wal_;
+  SnapshotStore snapshots_;
+  std::string recovery_note_;
+  Status error_;  // sticky write error
+
+  mutable std::mutex mu_;  // guards the fields below against concurrent readers
+  raft::HardState hard_state_;
+  raft::Snapshot snapshot_;
+  // entries_[0] is a dummy holding the index and term of the last compacted entry, as in
+  // MemoryStorage, so TermAt(FirstIndex() - 1) works.
+  std::vector<raft::Entry> entries_;
+};
+
+}  // namespace raftkv::storage

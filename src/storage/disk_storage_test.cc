@@ -1,0 +1,377 @@
+#include "storage/disk_storage.h"
+
+#include <gtest/gtest.h>
+
+#include "storage/fault_fs.h"
+
+namespace raftkv::storage {
+namespace {
+
+using raft::Entry;
+using raft::HardState;
+using raft::Index;
+using raft::Snapshot;
+
+constexpr const char* kDir = "/data";
+
+std::vector<Entry> MakeEntries(Index first, Index last, raft::Term term, size_t size = 20) {
+  std::vector<Entry> out;
+  for (Index i = first; i <= last; i++) {
+    out.push_back(Entry{term, i, raft::EntryType::kNormal,
+                        std::to_string(term) + ":" + std::to_string(i) + std::string(size, 'p')});
+  }
+  return out;
+}
+
+Snapshot MakeSnapshot(Index index, raft::Term term) {
+  Snapshot s;
+  s.meta.index = index;
+  s.meta.term = term;
+  s.meta.conf.voters = {1, 2, 3};
+  s.data = "state@" + std::to_string(index);
+  return s;
+}
+
+class DiskStorageTest : public ::testing::Test {
+ protected:
+  DiskStorageTest() : fs_(7) {
+    opts_.fs = &fs_;
+    opts_.wal.segment_bytes = 2048;
+  }
+  std::unique_ptr<DiskStorage> OpenOk() {
+    auto s = DiskStorage::Open(kDir, opts_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  Status OpenStatus() {
+    auto s = DiskStorage::Open(kDir, opts_);
+    return s.ok() ? Status::OK() : s.status();
+  }
+  std::vector<Entry> All(const DiskStorage& s) {
+    if (s.LastIndex() < s.FirstIndex()) return {};
+    return s.Entries(s.FirstIndex(), s.LastIndex() + 1, raft::kNoLimit).value();
+  }
+
+  FaultFileSystem fs_;
+  DiskStorageOptions opts_;
+};
+
+TEST_F(DiskStorageTest, open_new_isEmptyLikeMemoryStorage) {
+  auto s = OpenOk();
+  EXPECT_EQ(s->FirstIndex(), 1u);
+  EXPECT_EQ(s->LastIndex(), 0u);
+  EXPECT_EQ(s->TermAt(0).value(), 0u);
+  EXPECT_TRUE(s->TermAt(1).status().Is(Status::Code::kUnavailable));
+  EXPECT_TRUE(s->GetInitialState()->hard_state.IsEmpty());
+  EXPECT_TRUE(s->GetSnapshot()->IsEmpty());
+}
+
+TEST_F(DiskStorageTest, open_twice_secondIsRefusedByLock) {
+  auto s = OpenOk();
+  Status st = OpenStatus();
+  EXPECT_TRUE(st.Is(Status::Code::kBusy)) << st.ToString();
+  s.reset();
+  EXPECT_TRUE(OpenStatus().ok());
+}
+
+TEST_F(DiskStorageTest, open_wrongVersionMarker_refuses) {
+  OpenOk().reset();
+  auto f = fs_.OpenWritable("/data/VERSION", true);
+  ASSERT_TRUE((*f)->WriteAt(0, "raftkv-storage 99\n").ok());
+  Status st = OpenStatus();
+  EXPECT_TRUE(st.Is(Status::Code::kFailedPrecondition)) << st.ToString();
+}
+
+TEST_F(DiskStorageTest, save_thenPowerLoss_recoversEverythingAcknowledged) {
+  {
+    auto s = OpenOk();
+    HardState hs{2, 1, 3};
+    ASSERT_TRUE(s->Save(&hs, MakeEntries(1, 5, 2), nullptr).ok());
+  }
+  fs_.PowerLoss(true);
+  auto s = OpenOk();
+  EXPECT_EQ(All(*s), MakeEntries(1, 5, 2));
+  EXPECT_EQ(s->hard_state(), (HardState{2, 1, 3}));
+  auto got = s->Entries(2, 6, 1);  // max_bytes: at least one entry
+  EXPECT_EQ(got->size(), 1u);
+}
+
+TEST_F(DiskStorageTest, truncateThenCrash_truncationIsDurable) {
+  {
+    auto s = OpenOk();
+    ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 8, 1), nullptr).ok());
+    HardState hs{2, 2, 3};
+    ASSERT_TRUE(s->Save(&hs, MakeEntries(4, 4, 2), nullptr).ok());
+    EXPECT_EQ(s->LastIndex(), 4u);
+  }
+  fs_.PowerLoss(true);
+  auto s = OpenOk();
+  auto want = MakeEntries(1, 3, 1);
+  want.push_back(MakeEntries(4, 4, 2)[0]);
+  EXPECT_EQ(All(*s), want);
+}
+
+TEST_F(DiskStorageTest, snapshotAndCompact_removesSegments_recoveryReadsOnlySuffix) {
+  {
+    auto s = OpenOk();
+    for (Index i = 1; i <= 200; i += 10) {
+      HardState hs{1, 1, i + 9};
+      ASSERT_TRUE(s->Save(&hs, MakeEntries(i, i + 9, 1), nullptr).ok());
+    }
+    size_t before = s->wal_segment_count();
+    ASSERT_TRUE(s->SaveSnapshot(MakeSnapshot(150, 1)).ok());
+    ASSERT_TRUE(s->Compact(150).ok());
+    EXPECT_LT(s->wal_segment_count(), before);
+    EXPECT_EQ(s->FirstIndex(), 151u);
+    EXPECT_EQ(s->TermAt(150).value(), 1u);
+    EXPECT_TRUE(s->Entries(150, 160, raft::kNoLimit).status().Is(Status::Code::kCompacted));
+  }
+  fs_.PowerLoss(false);
+  auto s = OpenOk();
+  EXPECT_EQ(s->FirstIndex(), 151u);
+  EXPECT_EQ(All(*s), MakeEntries(151, 200, 1));
+  EXPECT_EQ(s->GetSnapshot().value(), MakeSnapshot(150, 1));
+  EXPECT_EQ(s->GetInitialState()->conf_state.voters, (std::vector<raft::NodeId>{1, 2, 3}));
+}
+
+TEST_F(DiskStorageTest, compact_beyondSnapshot_isRefused) {
+  auto s = OpenOk();
+  ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+  EXPECT_TRUE(s->Compact(5).Is(Status::Code::kFailedPrecondition));
+}
+
+TEST_F(DiskStorageTest, oldSnapshots_prunedToKeepCount) {
+  auto s = OpenOk();
+  ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+  for (Index i = 2; i <= 8; i += 2) ASSERT_TRUE(s->SaveSnapshot(MakeSnapshot(i, 1)).ok());
+  int snaps = 0;
+  auto names = fs_.List(kDir);
+  for (auto& n : *names) snaps += n.ends_with(".snap");
+  EXPECT_EQ(snaps, opts_.keep_snapshots);
+}
+
+TEST_F(DiskStorageTest, installSnapshot_replacesLog_andSurvivesCrash) {
+  {
+    auto s = OpenOk();
+    ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+    Snapshot snap = MakeSnapshot(40, 3);
+    HardState hs{3, 0, 40};
+    ASSERT_TRUE(s->Save(&hs, MakeEntries(41, 42, 3), &snap).ok());
+    EXPECT_EQ(s->FirstIndex(), 41u);
+  }
+  fs_.PowerLoss(true);
+  auto s = OpenOk();
+  EXPECT_EQ(s->FirstIndex(), 41u);
+  EXPECT_EQ(s->TermAt(40).value(), 3u);
+  EXPECT_EQ(All(*s), MakeEntries(41, 42, 3));
+  EXPECT_EQ(s->GetSnapshot()->meta.index, 40u);
+}
+
+TEST_F(DiskStorageTest, corruptNewestSnapshot_fallsBackWhenWalAllows) {
+  {
+    auto s = OpenOk();
+    ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+    ASSERT_TRUE(s->SaveSnapshot(MakeSnapshot(4, 1)).ok());
+    ASSERT_TRUE(s->SaveSnapshot(MakeSnapshot(8, 1)).ok());
+  }
+  ASSERT_TRUE(fs_.FlipBit("/data/snap-0000000000000001-0000000000000008.snap", 30, 2).ok());
+  auto s = OpenOk();
+  EXPECT_EQ(s->GetSnapshot()->meta.index, 4u);
+  EXPECT_NE(s->recovery_note().find("checksum"), std::string::npos) << s->recovery_note();
+}
+
+TEST_F(DiskStorageTest, corruptSnapshotNeededByWal_refuses) {
+  {
+    auto s = OpenOk();
+    ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+    ASSERT_TRUE(s->SaveSnapshot(MakeSnapshot(8, 1)).ok());
+    ASSERT_TRUE(s->Compact(8).ok());
+  }
+  ASSERT_TRUE(fs_.FlipBit("/data/snap-0000000000000001-0000000000000008.snap", 30, 2).ok());
+  Status st = OpenStatus();
+  EXPECT_TRUE(st.Is(Status::Code::kCorruption)) << st.ToString();
+}
+
+TEST_F(DiskStorageTest, eio_isSticky_andReopenRecovers) {
+  auto s = OpenOk();
+  ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 3, 1), nullptr).ok());
+  fs_.FailWriteAfter(0, FaultFileSystem::Fault::kIOError);
+  Status st = s->Save(nullptr, MakeEntries(4, 6, 1), nullptr);
+  EXPECT_TRUE(st.Is(Status::Code::kIOError));
+  EXPECT_NE(st.message().find("Input/output"), std::string::npos);
+  EXPECT_TRUE(s->Save(nullptr, MakeEntries(4, 6, 1), nullptr).Is(Status::Code::kIOError));
+  EXPECT_EQ(s->LastIndex(), 3u);  // nothing unacknowledged is visible
+  s.reset();
+  fs_.PowerLoss(false);  // drops the unsynced half batch
+  s = OpenOk();
+  EXPECT_EQ(All(*s), MakeEntries(1, 3, 1));
+  ASSERT_TRUE(s->Save(nullptr, MakeEntries(4, 6, 1), nullptr).ok());
+}
+
+// --- Property test -----------------------------------------------------------------------
+
+// The observable durable state, as a model.
+struct Model {
+  Index base = 0;
+  raft::Term base_term = 0;
+  std::vector<Entry> entries;
+  HardState hs;
+
+  Index Last() const { return base + entries.size(); }
+  raft::Term TermAt(Index i) const { return i == base ? base_term : entries[i - base - 1].term; }
+  bool operator==(const Model&) const = default;
+};
+
+Model Observe(const DiskStorage& s) {
+  Model m;
+  m.base = s.FirstIndex() - 1;
+  m.base_term = s.TermAt(m.base).value();
+  if (s.LastIndex() >= s.FirstIndex()) {
+    m.entries = s.Entries(s.FirstIndex(), s.LastIndex() + 1, raft::kNoLimit).value();
+  }
+  m.hs = s.hard_state();
+  return m;
+}
+
+std::string Describe(const Model& m) {
+  return "base=" + std::to_string(m.base) + " last=" + std::to_string(m.Last()) +
+         " hs.commit=" + std::to_string(m.hs.commit) + " hs.term=" + std::to_string(m.hs.term);
+}
+
+// One random life of a data directory: saves, snapshots, compactions, installs, faults and
+// crashes. After every crash the recovered state must be the acknowledged state, or (if a
+// write was in flight) one of the states the in-flight write passes through — a prefix of
+// its records. Nothing acknowledged is lost; nothing is invented.
+void RunSequence(uint64_t seed) {
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  auto chance = [&](int pct) { return static_cast<int>(rng() % 100) < pct; };
+  FaultFileSystem fs(seed);
+  DiskStorageOptions opts;
+  opts.fs = &fs;
+  opts.wal.segment_bytes = 512 + rng() % 2048;
+  opts.keep_snapshots = 1 + rng() % 2;
+  auto s = std::move(DiskStorage::Open(kDir, opts).value());
+  Model acked;
+  Index snap_index = 0;
+  raft::Term term = 1;
+
+  for (int step = 0; step < 40; step++) {
+    std::vector<Model> candidates = {acked};
+    Status st;
+    int op = static_cast<int>(rng() % 100);
+    bool fault = chance(15);
+    if (fault) {
+      auto kind = chance(50) ? FaultFileSystem::Fault::kIOError : FaultFileSystem::Fault::kNoSpace;
+      if (chance(50))
+        fs.FailWriteAfter(rng() % 3, kind);
+      else
+        fs.FailSyncAfter(rng() % 3, kind);
+    }
+    if (op < 75 || acked.Last() == acked.base) {
+      // Append, sometimes replacing a suffix; sometimes with a new hard state.
+      Index first = acked.Last() + 1;
+      // Like Raft, never replace what a snapshot covers (it is committed, §5.4).
+      Index floor = std::max(acked.base, snap_index);
+      if (acked.Last() > floor && chance(25)) {
+        first = floor + 1 + rng() % (acked.Last() - floor);
+        term++;
+      }
+      auto ents = MakeEntries(first, first + rng() % 6, term, rng() % 200);
+      if (chance(20)) ents.clear();
+      HardState hs{term, rng() % 4, 0};
+      Index new_last = ents.empty() ? acked.Last() : ents.back().index;
+      hs.commit = std::min(acked.hs.commit + rng() % 3, new_last);
+      bool with_hs = chance(60) || ents.empty();
+      Model m = acked;
+      if (!ents.empty() && first <= m.Last()) {
+        m.entries.resize(first - m.base - 1);
+        candidates.push_back(m);
+      }
+      for (const Entry& e : ents) {
+        m.entries.push_back(e);
+        candidates.push_back(m);
+      }
+      if (with_hs) {
+        m.hs = hs;
+        candidates.push_back(m);
+      }
+      st = s->Save(with_hs ? &hs : nullptr, ents, nullptr);
+      if (st.ok()) acked = m;
+    } else if (op < 90) {
+      // The application snapshots and compacts.
+      Index i = acked.base + 1 + rng() % (acked.Last() - acked.base);
+      if (i > snap_index) {
+        st = s->SaveSnapshot(MakeSnapshot(i, acked.TermAt(i)));
+        if (st.ok()) snap_index = i;
+      }
+      if (st.ok() && std::min(snap_index, acked.Last()) > acked.base) {
+        Model m = acked;
+        Index c = acked.base + 1 + rng() % (std::min(snap_index, acked.Last()) - acked.base);
+        m.base_term = m.TermAt(c);
+        m.entries.erase(m.entries.begin(), m.entries.begin() + (c - m.base));
+        m.base = c;
+        candidates.push_back(m);
+        st = s->Compact(c);
+        if (st.ok()) acked = m;
+      }
+    } else {
+      // A leader's snapshot is installed.
+      Index i = std::max(acked.Last(), snap_index) + 1 + rng() % 5;
+      term++;
+      Snapshot snap = MakeSnapshot(i, term);
+      auto ents = MakeEntries(i + 1, i + rng() % 3, term);
+      HardState hs{term, 0, i};
+      Model m;
+      m.base = i;
+      m.base_term = term;
+      m.hs = acked.hs;
+      candidates.push_back(m);
+      for (const Entry& e : ents) {
+        m.entries.push_back(e);
+        candidates.push_back(m);
+      }
+      m.hs = hs;
+      candidates.push_back(m);
+      st = s->Save(&hs, ents, &snap);
+      if (st.ok()) {
+        acked = m;
+        snap_index = i;
+      }
+    }
+    fs.ClearFaults();
+    if (st.ok()) {
+      ASSERT_EQ(Observe(*s), acked) << "step " << step;
+      if (!chance(10)) continue;
+      candidates = {acked};  // a crash with nothing in flight
+    } else {
+      ASSERT_TRUE(fault) << "step " << step << ": " << st.ToString();
+      ASSERT_EQ(Observe(*s), acked) << "failed write must not change the visible state";
+    }
+    // Crash: process death (page cache survives) or power loss (torn or clean).
+    s.reset();
+    int crash = static_cast<int>(rng() % 3);
+    if (crash > 0) fs.PowerLoss(crash == 2);
+    auto reopened = DiskStorage::Open(kDir, opts);
+    ASSERT_TRUE(reopened.ok()) << "step " << step << ": " << reopened.status().ToString();
+    s = std::move(*reopened);
+    Model got = Observe(*s);
+    bool found = std::find(candidates.begin(), candidates.end(), got) != candidates.end();
+    ASSERT_TRUE(found) << "step " << step << ": recovered " << Describe(got) << ", acked "
+                       << Describe(acked) << ", in-flight " << Describe(candidates.back());
+    acked = got;
+    snap_index = std::max(snap_index, s->GetSnapshot()->meta.index);
+    snap_index = s->GetSnapshot()->meta.index;
+    term = std::max({term, acked.hs.term, acked.entries.empty() ? 0 : acked.entries.back().term});
+  }
+}
+
+TEST(DiskStorageProperty, randomWritesAndCrashes_neverLoseAcknowledgedEntries) {
+  for (uint64_t seed = 1; seed <= 2000; seed++) {
+    RunSequence(seed);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace raftkv::storage
