@@ -53,6 +53,29 @@ inline Config TestConfig(NodeId id, MemoryStorage* s, RandomSource* r) {
   return c;
 }
 
+// A node restarted from a storage holding `terms[i]` at index i+1, hard state term `term`
+// and voters `voters` (no bootstrap).
+inline TestNode MakeNodeWithLog(NodeId id, std::vector<NodeId> voters, std::vector<Term> terms,
+                                Term term, std::function<void(Config&)> tweak = {}) {
+  TestNode tn;
+  tn.storage = std::make_unique<MemoryStorage>();
+  tn.random = std::make_unique<SeededRandom>(id * 7919);
+  std::vector<Entry> ents;
+  for (size_t i = 0; i < terms.size(); i++) {
+    ents.push_back(Entry{terms[i], i + 1, EntryType::kNormal, ""});
+  }
+  EXPECT_TRUE(tn.storage->Append(ents).ok());
+  tn.storage->SetHardState(HardState{term, kNoNode, 0});
+  tn.conf.voters = voters;
+  tn.storage->SetConfState(tn.conf);
+  Config c = TestConfig(id, tn.storage.get(), tn.random.get());
+  if (tweak) tweak(c);
+  auto r = RawNode::Create(c, {});
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  tn.node = std::move(*r);
+  return tn;
+}
+
 class Network {
  public:
   using Tweak = std::function<void(Config&)>;
@@ -72,6 +95,9 @@ class Network {
     }
     Stabilize();
   }
+
+  // A network of nodes built by the caller (e.g. with MakeNodeWithLog).
+  explicit Network(std::map<NodeId, TestNode> nodes) : nodes_(std::move(nodes)) {}
 
   RawNode& node(NodeId id) { return *nodes_.at(id).node; }
   TestNode& test_node(NodeId id) { return nodes_.at(id); }
@@ -107,8 +133,12 @@ class Network {
     if (!tn.node->HasReady()) return false;
     Ready rd = tn.node->GetReady();
     for (auto& m : rd.leader_messages) queue_.push_back(m);
-    if (rd.snapshot) EXPECT_TRUE(tn.storage->ApplySnapshot(*rd.snapshot).ok());
-    if (!rd.entries.empty()) EXPECT_TRUE(tn.storage->Append(rd.entries).ok());
+    if (rd.snapshot) {
+      EXPECT_TRUE(tn.storage->ApplySnapshot(*rd.snapshot).ok());
+    }
+    if (!rd.entries.empty()) {
+      EXPECT_TRUE(tn.storage->Append(rd.entries).ok());
+    }
     if (rd.hard_state) tn.storage->SetHardState(*rd.hard_state);
     for (auto& m : rd.messages) queue_.push_back(m);
     for (const Entry& e : rd.committed_entries) {

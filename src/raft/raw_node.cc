@@ -129,6 +129,7 @@ Index RawNode::CommittedUpTo() const {
 }
 
 bool RawNode::HasReady() const {
+  if (ready_outstanding_) return false;  // one Ready at a time
   const RaftLog& log = raft_->log();
   if (raft_->soft_state() != prev_soft_) return true;
   HardState hs = ReadyHardState();

@@ -218,6 +218,7 @@ class RawNode {
   void ReportUnreachable(NodeId id);
   void ReportSnapshot(NodeId id, bool success);
 
+  // False while a Ready is outstanding (between GetReady() and Advance()).
   bool HasReady() const;
   // Collects pending work. Requires that the previous Ready was Advance()d.
   Ready GetReady();
