@@ -9,6 +9,7 @@ namespace raftkv::raft {
 void Progress::ResetState(ProgressState s) {
   probe_sent = false;
   pending_snapshot = 0;
+  snapshot_heartbeats = 0;
   state = s;
   inflights.Reset();
 }

@@ -25,6 +25,8 @@ class Progress {
   ProgressState state = ProgressState::kProbe;
   // In snapshot state: the index of the snapshot being sent.
   Index pending_snapshot = 0;
+  // In snapshot state: heartbeat answers received since the snapshot was sent.
+  int snapshot_heartbeats = 0;
   // Heard from since the last check-quorum round (thesis §6.2).
   bool recent_active = false;
   // In probe state: one probe is outstanding, send nothing more until it is answered.

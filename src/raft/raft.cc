@@ -62,10 +62,12 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
   r->conf_ = cs;
   r->InitProgress(cs.voters, cs.learners);
   if (config.applied > 0) {
-    if (config.applied > r->log_.committed()) {
+    Index applied = config.applied;
+    if constexpr (kPlantedBug == 4) applied = std::min(applied, r->log_.committed());
+    if (applied > r->log_.committed()) {
       return Status::InvalidArgument("config.applied is beyond the commit index");
     }
-    r->log_.AppliedTo(config.applied);
+    r->log_.AppliedTo(applied);
   }
   r->BecomeFollower(r->term_, kNoNode);
   return r;

@@ -287,6 +287,10 @@ void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.probe_sent = false;
   if (pr.state == ProgressState::kReplicate && pr.inflights.Full()) pr.inflights.FreeFirstOne();
+  // The follower is alive but the snapshot seems lost (nobody reported it): retry.
+  if (pr.state == ProgressState::kSnapshot && ++pr.snapshot_heartbeats >= election_tick_) {
+    pr.BecomeProbe();
+  }
   if (pr.match < log_.LastIndex()) SendAppend(m.from);
   if (read_only_option_ != Config::ReadOnlyOption::kSafe || m.context.empty()) return;
   for (const CompletedRead& r : read_only_.RecvAck(m.from, m.context, voters_)) {

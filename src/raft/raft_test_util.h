@@ -80,7 +80,7 @@ class Network {
  public:
   using Tweak = std::function<void(Config&)>;
 
-  explicit Network(int n, Tweak tweak = {}) {
+  explicit Network(int n, Tweak tweak = {}) : tweak_(tweak) {
     std::vector<NodeId> peers;
     for (int i = 1; i <= n; i++) peers.push_back(i);
     for (NodeId id : peers) {
@@ -127,6 +127,21 @@ class Network {
     return delivered;
   }
 
+  // Random-order delivery for randomized tests: handles Readies, then delivers (or drops,
+  // with probability drop_pct%) up to `n` queued messages picked at random.
+  void Shuffle(RandomSource& rnd, int n, int drop_pct) {
+    for (auto& [id, tn] : nodes_) HandleReady(id);
+    for (int i = 0; i < n && !queue_.empty(); i++) {
+      size_t k = rnd.Uniform(queue_.size());
+      Message m = std::move(queue_[k]);
+      queue_.erase(queue_.begin() + k);
+      if (!Deliverable(m) || static_cast<int>(rnd.Uniform(100)) < drop_pct) continue;
+      sent_.push_back(m);
+      (void)nodes_.at(m.to).node->Step(m);
+      HandleReady(m.to);
+    }
+  }
+
   // Persists, sends, applies one Ready of `id`, as a runtime must.
   bool HandleReady(NodeId id) {
     TestNode& tn = nodes_.at(id);
@@ -170,6 +185,20 @@ class Network {
     Stabilize();
   }
 
+  // Crash and restart `id`: unpersisted state (none: MemoryStorage writes at once) and the
+  // in-memory state machine are lost; the node recovers from its storage.
+  void Restart(NodeId id, std::vector<NodeId> peers = {}) {
+    TestNode& tn = nodes_.at(id);
+    tn.node.reset();
+    tn.applied.clear();
+    tn.read_states.clear();
+    Config c = TestConfig(id, tn.storage.get(), tn.random.get());
+    if (tweak_) tweak_(c);
+    auto r = RawNode::Create(c, peers);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    tn.node = std::move(*r);
+  }
+
   void Isolate(NodeId id) { isolated_.insert(id); }
   void Cut(NodeId a, NodeId b) {
     cut_.insert({a, b});
@@ -206,6 +235,7 @@ class Network {
     return true;
   }
 
+  Tweak tweak_;
   std::map<NodeId, TestNode> nodes_;
   std::deque<Message> queue_;
   std::vector<Message> sent_;

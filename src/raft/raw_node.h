@@ -1,5 +1,22 @@
 // RawNode: the public, single-threaded API of the consensus core (etcd raft's shape).
 //
+// Usage notes (what the implementation adds to the contract below):
+//  - Bootstrap: Create(config, peers) on EMPTY storage writes one kConfChange entry per peer
+//    (term 1, committed) into the first Ready; apply them with DecodeConfChange
+//    (conf_change.h) + ApplyConfChange, and persist the returned ConfState (SetConfState).
+//    On restart pass peers = {} (or the same peers: they are used only if the stored
+//    ConfState has no voters).
+//  - HasReady() is false while a Ready is outstanding; GetReady() twice without Advance()
+//    is an invariant violation. A leader's own entries count toward commit only after the
+//    Advance() of the Ready that held them (so a 1-node cluster commits after Advance()).
+//  - Step() refuses (non-OK Status, no state change) messages from unknown senders, not
+//    addressed to this node, without a term, of local types (kHup/kBeat/kCheckQuorum), or
+//    with malformed entries. Messages with stale terms are ignored with OK.
+//  - ReadIndex(): reads issued before the next GetReady() share one heartbeat round.
+//  - If a follower's snapshot was lost, call ReportSnapshot(id, false); the leader also
+//    falls back to probing after an election timeout of heartbeat answers.
+//  - ProposeConfChange() returns kFailedPrecondition (membership changes: not yet).
+//
 // The core is a pure state machine. It never blocks, reads a clock, spawns a thread or does
 // I/O. The runtime (the simulator, or raftkvd's raft loop) drives it:
 //
