@@ -147,7 +147,7 @@ raft::HardState DiskStorage::hard_state() const {
 
 // Appends to the in-memory log, replacing a conflicting suffix. Entries are contiguous and
 // start after the compaction point, at or before LastIndex() + 1 (checked by Save).
-void DiskStorage::AppendInMemory(const std::vector<Entry>& entries) {
+void DiskStorage::AppendInMemory(std::span<const Entry> entries) {
   if (entries.empty()) return;
   Index offset = entries_[0].index;
   entries_.resize(entries.front().index - offset);
@@ -173,7 +173,7 @@ Status DiskStorage::Save(const raft::HardState* hs, const std::vector<Entry>& en
   // Entries at or below the compaction point are already covered; skip them.
   size_t skip = 0;
   while (skip < entries.size() && entries[skip].index <= base) skip++;
-  std::vector<Entry> fresh(entries.begin() + skip, entries.end());
+  std::span<const Entry> fresh(entries.data() + skip, entries.size() - skip);
   if (!fresh.empty() && fresh.front().index > last + 1) {
     return Status::InvalidArgument("entries start at " + std::to_string(fresh.front().index) +
                                    " leaving a gap after " + std::to_string(last));

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -70,7 +71,7 @@ class DiskStorage final : public raft::LogStorage {
   Status Recover();
   Status maybeWriteVersion();
   Status Fail(Status s);
-  void AppendInMemory(const std::vector<raft::Entry>& entries);
+  void AppendInMemory(std::span<const raft::Entry> entries);
   raft::Index LastIndexLocked() const { return entries_[0].index + entries_.size() - 1; }
 
   FileSystem* fs_;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,7 @@ class Wal {
   // One durable write: [marker] [truncate] entries... [hard state], then one fdatasync.
   // `entries` must be contiguous; if the first one is <= the last index, the suffix from it
   // is truncated first (durably, in the same batch). Any argument may be null/empty.
-  Status Write(const raft::HardState* hs, const std::vector<raft::Entry>& entries,
+  Status Write(const raft::HardState* hs, std::span<const raft::Entry> entries,
                const WalMarker* marker);
 
   // Deletes the segments all of whose entries are <= `compacted` (never the last one).

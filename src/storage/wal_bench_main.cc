@@ -1,0 +1,30 @@
+// raftkv-bench-wal [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick]
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "storage/wal_bench.h"
+
+int main(int argc, char** argv) {
+  raftkv::storage::WalBenchOptions o;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a.rfind("--dir=", 0) == 0) {
+      o.dir = a.substr(6);
+    } else if (a.rfind("--seconds=", 0) == 0) {
+      o.seconds_per_case = std::atof(a.c_str() + 10);
+    } else if (a.rfind("--recovery-mib=", 0) == 0) {
+      o.recovery_bytes = std::strtoull(a.c_str() + 15, nullptr, 10) << 20;
+    } else if (a == "--quick") {
+      o.seconds_per_case = 0.3;
+      o.batch_sizes = {1, 64, 1024};
+      o.recovery_bytes = 64 << 20;
+    } else {
+      std::fprintf(stderr, "usage: %s [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  return raftkv::storage::RunWalBenchmark(o);
+}
