@@ -33,7 +33,7 @@ RangeResponse mustRange(Store& s, RangeRequest req) {
   return r.ok() ? r.value() : RangeResponse{};
 }
 
-TEST(Range, SingleKeyAndHalfOpenRange) {
+TEST(Range, Range_singleKeyAndHalfOpenRange) {
   Store s;
   fill(s);
   EXPECT_EQ(Keys(MustRange(s, "b")), "b");
@@ -45,13 +45,13 @@ TEST(Range, SingleKeyAndHalfOpenRange) {
   EXPECT_EQ(MustRange(s, "a", "c").count, 2);
 }
 
-TEST(Range, EmptyKeyIsAnError) {
+TEST(Range, Range_emptyKeyIsAnError) {
   Store s;
   RangeRequest req;
   EXPECT_EQ(s.Range(req).status().message(), kErrEmptyKey);
 }
 
-TEST(Range, LimitSetsMoreAndCountIsTotal) {
+TEST(Range, Range_limitSetsMoreAndCountIsTotal) {
   Store s;
   fill(s);
   RangeRequest req;
@@ -68,7 +68,7 @@ TEST(Range, LimitSetsMoreAndCountIsTotal) {
   EXPECT_EQ(r.kvs.size(), 4u);
 }
 
-TEST(Range, PastRevisionFutureAndCompacted) {
+TEST(Range, Range_pastRevisionFutureAndCompacted) {
   Store s;
   fill(s);  // revision 8
   EXPECT_EQ(Keys(MustRange(s, "a", kAll, 3)), "a,b");
@@ -86,7 +86,7 @@ TEST(Range, PastRevisionFutureAndCompacted) {
   EXPECT_EQ(mustRange(s, req).kvs[0].value, "111");
 }
 
-TEST(Range, KeysOnlyAndCountOnly) {
+TEST(Range, Range_keysOnlyAndCountOnly) {
   Store s;
   fill(s);
   RangeRequest req;
@@ -106,7 +106,7 @@ TEST(Range, KeysOnlyAndCountOnly) {
   EXPECT_EQ(r.count, 4);
 }
 
-TEST(Range, SortEveryTargetAndOrder) {
+TEST(Range, Range_sortEveryTargetAndOrder) {
   Store s;
   fill(s);
   RangeRequest req;
@@ -139,7 +139,7 @@ TEST(Range, SortEveryTargetAndOrder) {
   EXPECT_TRUE(r.more);
 }
 
-TEST(Range, RevisionFilters) {
+TEST(Range, Range_revisionFilters) {
   Store s;
   fill(s);  // mod: a5 b8 c4 d6, create: a2 b8 c4 d6
   RangeRequest req;
@@ -189,17 +189,27 @@ class Model {
     }
     return best && !best->tombstone ? best : nullptr;
   }
+  // Writes at revision `at` (rev + 1); the caller bumps `rev` when the write transaction
+  // changed something.
+  void putAt(const std::string& k, const std::string& v, int64_t lease, int64_t at) {
+    const ModelVersion* prev = latest(k, at);
+    all.push_back({k, v, at, prev ? prev->create : at, prev ? prev->version + 1 : 1, lease, false});
+  }
+  bool delAt(const std::string& k, const std::string& end, int64_t at) {
+    std::vector<std::string> keys = liveKeys(k, end, at);
+    for (const auto& key : keys) all.push_back({key, "", at, 0, 0, 0, true});
+    return !keys.empty();
+  }
   void put(const std::string& k, const std::string& v, int64_t lease) {
+    putAt(k, v, lease, rev + 1);
     ++rev;
-    const ModelVersion* prev = latest(k, rev);
-    all.push_back(
-        {k, v, rev, prev ? prev->create : rev, prev ? prev->version + 1 : 1, lease, false});
   }
   void del(const std::string& k, const std::string& end) {
-    std::vector<std::string> keys = liveKeys(k, end, rev);
-    if (keys.empty()) return;
-    ++rev;
-    for (const auto& key : keys) all.push_back({key, "", rev, 0, 0, 0, true});
+    if (delAt(k, end, rev + 1)) ++rev;
+  }
+  int64_t version(const std::string& k) const {
+    const ModelVersion* v = latest(k, rev);
+    return v ? v->version : 0;
   }
   static bool inRange(const std::string& x, const std::string& k, const std::string& end) {
     if (end.empty()) return x == k;
@@ -272,26 +282,53 @@ std::string randomKey(std::mt19937_64& rng) {
   return keys[rng() % 10];
 }
 
-TEST(Range, Randomized_matchesReferenceModel) {
+TEST(Range, Range_randomizedMatchesReferenceModel) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
-    Store s;
+    auto s = std::make_unique<Store>();
     Model m;
     for (int step = 0; step < 300; ++step) {
       int op = static_cast<int>(rng() % 10);
       if (op < 5) {
         std::string k = randomKey(rng), v = std::to_string(rng() % 5);
         int64_t lease = static_cast<int64_t>(rng() % 3);
-        MustPut(s, k, v, lease);
+        MustPut(*s, k, v, lease);
         m.put(k, v, lease);
       } else if (op < 7) {
         std::string k = randomKey(rng), end = rng() % 2 ? "" : randomKey(rng);
         if (rng() % 5 == 0) end = kAll;
-        MustDelete(s, k, end);
+        MustDelete(*s, k, end);
         m.del(k, end);
+      } else if (op == 8) {
+        // A txn: compare a key's version, then two puts of distinct keys or a delete.
+        std::string ck = randomKey(rng), k1 = randomKey(rng), k2 = randomKey(rng);
+        if (k1 == k2) k2 += "x";
+        int64_t want = m.version(ck) + (rng() % 2 ? 0 : 1);
+        TxnRequest t;
+        t.compare = {Cmp(ck, Compare::Target::kVersion, Compare::Result::kEqual, want)};
+        t.success = {PutOp(k1, "t1"), PutOp(k2, "t2")};
+        t.failure = {DeleteOp(k1, kAll)};
+        auto r = s->Txn(t);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        bool ok = m.version(ck) == want;
+        ASSERT_EQ(r->succeeded, ok);
+        if (ok) {
+          m.putAt(k1, "t1", 0, m.rev + 1);
+          m.putAt(k2, "t2", 0, m.rev + 1);
+          ++m.rev;
+        } else if (m.delAt(k1, kAll, m.rev + 1)) {
+          ++m.rev;
+        }
+      } else if (op == 9 && rng() % 8 == 0) {
+        // Snapshot and continue on the restored store: it must behave identically.
+        std::string bytes = s->Snapshot()->Serialize();
+        auto restored = Store::Restore(bytes);
+        ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+        ASSERT_EQ((*restored)->Hash(), s->Hash());
+        s = std::move(restored).value();
       } else if (op == 7 && rng() % 4 == 0) {
         int64_t c = m.compacted + 1 + static_cast<int64_t>(rng() % 5);
-        auto r = s.Compact({c});
+        auto r = s->Compact({c});
         if (c <= m.rev) {
           ASSERT_TRUE(r.ok()) << r.status().ToString();
           m.compacted = c;
@@ -299,7 +336,7 @@ TEST(Range, Randomized_matchesReferenceModel) {
           ASSERT_EQ(r.status().message(), kErrFutureRev);
         }
       }
-      ASSERT_EQ(s.revision(), m.rev) << "seed " << seed << " step " << step;
+      ASSERT_EQ(s->revision(), m.rev) << "seed " << seed << " step " << step;
       RangeRequest req;
       req.key = randomKey(rng);
       int e = static_cast<int>(rng() % 4);
@@ -314,7 +351,7 @@ TEST(Range, Randomized_matchesReferenceModel) {
       if (rng() % 4 == 0) req.max_mod_revision = static_cast<int64_t>(rng() % (m.rev + 1));
       if (rng() % 4 == 0) req.min_create_revision = static_cast<int64_t>(rng() % (m.rev + 1));
       if (rng() % 4 == 0) req.max_create_revision = static_cast<int64_t>(rng() % (m.rev + 1));
-      auto got = s.Range(req);
+      auto got = s->Range(req);
       auto want = m.range(req);
       ASSERT_EQ(got.ok(), want.ok()) << "seed " << seed << " step " << step;
       if (!got.ok()) {

@@ -134,7 +134,9 @@ TEST(Snapshot, WriteTo_consistentWhileWritesContinue) {
     fillRandom(s, rng2, 5);
     // Compaction past the view's revision while it is being written: the view's pin must
     // keep the versions it still needs.
-    if (i == 50) ASSERT_TRUE(s.Compact({s.revision()}).ok());
+    if (i == 50) {
+      ASSERT_TRUE(s.Compact({s.revision()}).ok());
+    }
   }
   writer.join();
   EXPECT_GT(s.revision(), at);

@@ -12,8 +12,9 @@
 //  - Reads at revisions below the compaction revision fail; compaction drops every version
 //    not needed for reads at or above it, except what a live snapshot still pins.
 //
-// Thread safety: all operations are meant to be called from one apply thread; a mutex makes
-// them safe against a concurrent snapshot writer (snapshot.h), the only other thread.
+// Thread safety: every method is meant to be called from one apply thread, Snapshot()
+// included; a mutex makes them safe against the only other thread, the one running
+// SnapshotView::WriteTo (and releasing the view). sessions() is the apply thread's alone.
 #pragma once
 
 #include <cstdint>
@@ -29,11 +30,10 @@
 #include "common/status.h"
 #include "kv/key_index.h"
 #include "kv/sessions.h"
+#include "kv/snapshot.h"
 #include "kv/types.h"
 
 namespace raftkv::kv {
-
-class SnapshotView;
 
 // One stored version of a key. Immutable once written.
 struct Record {
