@@ -251,6 +251,10 @@ void Raft::HandleVoteRequest(const Message& m) {
 
 // ---- Step ----
 
+namespace {
+constexpr uint64_t kMaxSane = uint64_t{1} << 62;
+}  // namespace
+
 Status Raft::Validate(const Message& m) const {
   switch (m.type) {
     case MessageType::kHup:
@@ -260,7 +264,10 @@ Status Raft::Validate(const Message& m) const {
       if (m.from != id_ && !IsMember(m.from)) return Status::InvalidArgument("unknown sender");
       if (m.entries.empty()) return Status::InvalidArgument("proposal without entries");
       for (const Entry& e : m.entries) {
-        if (e.type != EntryType::kNormal && e.type != EntryType::kConfChange) {
+        if (e.type == EntryType::kConfChange) {
+          return Status::FailedPrecondition("configuration changes are not yet supported");
+        }
+        if (e.type != EntryType::kNormal) {
           return Status::InvalidArgument("proposal with an unknown entry type");
         }
       }
@@ -291,6 +298,14 @@ Status Raft::Validate(const Message& m) const {
   if (m.from == id_ || !IsMember(m.from)) return Status::InvalidArgument("unknown sender");
   if (m.to != id_) return Status::InvalidArgument("message addressed to another node");
   if (m.term == 0) return Status::InvalidArgument("network message without a term");
+  // Far beyond anything a real cluster reaches; refusing them keeps +1 from overflowing.
+  if (m.term > kMaxSane || m.log_term > kMaxSane || m.index > kMaxSane || m.commit > kMaxSane ||
+      m.reject_hint > kMaxSane) {
+    return Status::InvalidArgument("term or index out of range");
+  }
+  if (m.snapshot && (m.snapshot->meta.index > kMaxSane || m.snapshot->meta.term > kMaxSane)) {
+    return Status::InvalidArgument("snapshot index or term out of range");
+  }
   if (m.type == MessageType::kAppend) {
     if (m.log_term > m.term) return Status::InvalidArgument("append: log_term above term");
     if (m.index > kNoLimit - m.entries.size() - 1) return Status::InvalidArgument("append: index");
@@ -313,7 +328,12 @@ Status Raft::Validate(const Message& m) const {
 
 Status Raft::Step(const Message& m) {
   RAFTKV_RETURN_IF_ERROR(Validate(m));
-  if (m.term == 0) {
+  // Proposals, read requests, transfer requests and transport reports are forwarded or
+  // local: their term (normally 0) is not a claim about the sender's term.
+  bool termless = m.term == 0 || m.type == MessageType::kPropose ||
+                  m.type == MessageType::kReadIndex || m.type == MessageType::kTransferLeader ||
+                  m.type == MessageType::kUnreachable || m.type == MessageType::kSnapshotStatus;
+  if (termless) {
     // Local message.
   } else if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
