@@ -11,9 +11,9 @@
 //
 // Operations of unknown outcome have no return event: nothing forces them to be
 // linearized, so the search succeeds as soon as every operation that did return is
-// linearized. Unknown writes whose value nothing ever observes are dropped beforehand:
-// they can neither help nor hurt (see maybeDropUnobservedWrites), and keeping them would
-// make a failing search explore every subset of them.
+// linearized. Unknown puts whose value nothing ever observes ("junk writes", typical of
+// timed-out requests that never took effect) would make a failing search explore every
+// subset of them; see KeyHistoryBuilder::classifyJunkWrites for how they are tamed.
 #include "sim/check/linearizability.h"
 
 #include <algorithm>
@@ -30,6 +30,7 @@ namespace {
 
 using ValueId = int32_t;  // interned value; kAbsent = the key does not exist
 constexpr ValueId kAbsent = -1;
+constexpr ValueId kJunk = -2;  // the value of every junk write: nothing observes it
 
 // One operation of a single key's sub-history, with values interned.
 struct KeyOp {
@@ -40,6 +41,7 @@ struct KeyOp {
   ValueId read = kAbsent;      // ok get: value read
   bool cas_succeeded = false;  // ok cas
   bool unknown = false;        // may or may not have taken effect; never returns
+  int junk_rank = -1;          // junk write: its rank among them in call order
 };
 
 // The sequential specification of one register. Returns whether `op` may take effect in
@@ -150,7 +152,7 @@ class KeyHistoryBuilder {
       k.cas_succeeded = op->cas_succeeded;
       out.push_back(k);
     }
-    maybeDropUnobservedWrites(&out);
+    classifyJunkWrites(&out);
     return KeyHistory{std::move(out), std::move(values_)};
   }
 
@@ -161,20 +163,41 @@ class KeyHistoryBuilder {
     return it->second;
   }
 
-  // An unknown write whose value no operation ever observes (no ok get reads it, no cas
-  // expects it) can be removed: in any linearization containing it, the next operation
-  // that looks at the register is a write, so removing it changes no answer. A failed cas
-  // observes "not equal to expected", which removal could change; keep everything then.
-  static void maybeDropUnobservedWrites(std::vector<KeyOp>* ops) {
+  // A junk write is an unknown put whose value no operation observes: no ok get reads it
+  // and no cas expects it. In a linearization it is either followed by another write
+  // (then removing it changes nothing) or only by failed cas operations, which see "some
+  // value other than the one expected". So:
+  //  - without ok failed cas operations on the key, junk writes are dropped;
+  //  - otherwise they all write one common value kJunk, which makes them interchangeable,
+  //    and the search linearizes them only in call order (junk_rank): if some set of m
+  //    junk writes fits a linearization, the m earliest-called ones fit it too (the i-th
+  //    earliest was called no later than the i-th one placed). m subsets instead of 2^m.
+  static void classifyJunkWrites(std::vector<KeyOp>* ops) {
     std::unordered_set<ValueId> observed;
+    bool failed_cas = false;
     for (const KeyOp& k : *ops) {
       if (k.kind == OpKind::kGet) observed.insert(k.read);
       if (k.kind == OpKind::kCas) observed.insert(k.expected);
-      if (k.kind == OpKind::kCas && !k.unknown && !k.cas_succeeded) return;
+      if (k.kind == OpKind::kCas && !k.unknown && !k.cas_succeeded) failed_cas = true;
     }
-    std::erase_if(*ops, [&](const KeyOp& k) {
-      return k.unknown && k.kind != OpKind::kGet && !observed.contains(k.value);
+    auto is_junk = [&](const KeyOp& k) {
+      return k.unknown && k.kind == OpKind::kPut && !observed.contains(k.value);
+    };
+    if (!failed_cas) {
+      std::erase_if(*ops, is_junk);
+      return;
+    }
+    std::vector<KeyOp*> junk;
+    for (KeyOp& k : *ops) {
+      if (is_junk(k)) junk.push_back(&k);
+    }
+    std::stable_sort(junk.begin(), junk.end(), [](const KeyOp* a, const KeyOp* b) {
+      return a->op->call_time < b->op->call_time;
     });
+    for (size_t i = 0; i < junk.size(); i++) {
+      junk[i]->value = kJunk;
+      junk[i]->junk_rank = static_cast<int>(i);
+    }
   }
 
   std::unordered_map<std::string, ValueId> ids_;
@@ -236,6 +259,8 @@ class KeySearch {
     bits_[op / 64] ^= uint64_t{1} << (op % 64);
     bits_hash_ ^= Mix64(static_cast<uint64_t>(op) + 1);
   }
+  bool worthTrying(int op, int junk_next) const;
+  bool lastWriteWasInvisible() const;
   void maybeRecordBest(int return_node, ValueId state);
   std::string explainViolation() const;
   std::string valueName(ValueId v) const;
@@ -293,6 +318,7 @@ KeyResult KeySearch::Run() {
   bits_.assign((ops_.size() + 63) / 64 + 1, 0);
   StateCache cache(bits_.size());
   int remaining = 0;  // operations that returned and are not linearized yet
+  int junk_next = 0;  // rank of the only junk write that may be linearized next
   for (int i = 0; i < n(); i++) remaining += hasReturn(i) ? 1 : 0;
 
   ValueId state = kAbsent;
@@ -302,7 +328,7 @@ KeyResult KeySearch::Run() {
     if (isCall(node)) {
       const int op = node / 2;
       ValueId after;
-      if (StepModel(ops_[op], state, &after)) {
+      if (worthTrying(op, junk_next) && StepModel(ops_[op], state, &after)) {
         flip(op);
         if (cache.Insert(bits_.data(), bits_hash_, after)) {
           if (++result.states > opts_.max_states_per_key || cache.Bytes() > opts_.max_cache_bytes) {
@@ -317,6 +343,7 @@ KeyResult KeySearch::Run() {
           state = after;
           lift(op);
           if (hasReturn(op)) remaining--;
+          if (ops_[op].junk_rank >= 0) junk_next++;
           node = next_[head()];
           continue;
         }
@@ -338,9 +365,41 @@ KeyResult KeySearch::Run() {
     flip(f.op);
     unlift(f.op);
     if (hasReturn(f.op)) remaining++;
+    if (ops_[f.op].junk_rank >= 0) junk_next--;
     node = next_[2 * f.op];
   }
   return result;
+}
+
+// Prunes choices that cannot lead anywhere the search does not also reach another way.
+bool KeySearch::worthTrying(int op, int junk_next) const {
+  // Junk writes only in call order (see classifyJunkWrites).
+  if (ops_[op].junk_rank >= 0 && ops_[op].junk_rank != junk_next) return false;
+  // A put right after an invisible unknown write: see lastWriteWasInvisible.
+  if (ops_[op].kind == OpKind::kPut && lastWriteWasInvisible()) return false;
+  return true;
+}
+
+// True if the most recent write on the stack is of unknown outcome and every read
+// linearized after it would also have been correct without it. A put linearized next
+// would then overwrite it unseen: the same sequence without that write is explored too
+// (from its parent state the put is just as available) and leaves the write free for
+// later. Without this rule every pending unknown write doubles the states of a search.
+bool KeySearch::lastWriteWasInvisible() const {
+  for (size_t i = stack_.size(); i-- > 0;) {
+    const KeyOp& w = ops_[stack_[i].op];
+    const bool is_write =
+        w.kind == OpKind::kPut || (w.kind == OpKind::kCas && (w.unknown || w.cas_succeeded));
+    if (!is_write) continue;
+    if (!w.unknown) return false;
+    const ValueId before = stack_[i].prev_state;
+    ValueId ignored;
+    for (size_t j = i + 1; j < stack_.size(); j++) {
+      if (!StepModel(ops_[stack_[j].op], before, &ignored)) return false;
+    }
+    return true;
+  }
+  return false;
 }
 
 void KeySearch::maybeRecordBest(int return_node, ValueId state) {
@@ -357,7 +416,9 @@ void KeySearch::maybeRecordBest(int return_node, ValueId state) {
 }
 
 std::string KeySearch::valueName(ValueId v) const {
-  return v == kAbsent ? "absent" : "'" + values_[v] + "'";
+  if (v == kAbsent) return "absent";
+  if (v == kJunk) return "(a value written by a timed-out put and never read)";
+  return "'" + values_[v] + "'";
 }
 
 std::string KeySearch::explainViolation() const {

@@ -196,6 +196,16 @@ TEST(Linearizability, CheckLinearizable_equalTimesCountAsConcurrent) {
   EXPECT_EQ(r.verdict, Verdict::kLinearizable) << r.explanation;
 }
 
+TEST(Linearizability, CheckLinearizable_unknownWriteNeverReadExplainsFailedCas) {
+  // The cas can only have failed if the timed-out put of 'x' took effect before it.
+  auto r = Check({
+      Put(1, "k", "a", 0, 10),
+      Unknown(Put(2, "k", "x", 20, 0)),
+      Cas(3, "k", "a", "c", false, 30, 40),
+  });
+  EXPECT_EQ(r.verdict, Verdict::kLinearizable) << r.explanation;
+}
+
 // ---- histories that are not linearizable ----
 
 TEST(Linearizability, CheckLinearizable_staleReadIsViolation) {
@@ -311,6 +321,29 @@ TEST(Linearizability, CheckLinearizable_violationNamesTheKey) {
   EXPECT_NE(r.explanation.find("put(bad, 'b') = ok [20, 30]"), std::string::npos) << r.explanation;
 }
 
+TEST(Linearizability, CheckLinearizable_manyUnknownWritesStayCheap) {
+  // Forty timed-out puts pending at once, then a stale read: without pruning, the search
+  // would try every subset of the unknown writes before concluding.
+  std::vector<Operation> ops;
+  ops.push_back(Put(0, "k", "a", 0, 10));
+  for (int i = 0; i < 40; i++) {
+    ops.push_back(Unknown(Put(i + 1, "k", "u" + std::to_string(i), 20 + i, 0)));
+    if (i % 2 == 0) {  // some of them are read, so they are not simply dropped
+      ops.push_back(Get(50, "k", "u" + std::to_string(i), 100 + 10 * i, 105 + 10 * i));
+    }
+  }
+  ops.push_back(Cas(60, "k", "zz", "y", false, 600, 610));  // a failed cas: junk is kept
+  ops.push_back(Put(61, "k", "b", 700, 710));
+  ops.push_back(Get(62, "k", "a", 720, 730));  // stale: 'b' completed before
+  History h;
+  h.ops = ops;
+  LinearizabilityOptions opts;
+  opts.max_states_per_key = 100'000;
+  auto r = CheckLinearizable(h, opts);
+  EXPECT_EQ(r.verdict, Verdict::kViolation) << r.explanation;
+  EXPECT_LT(r.states_explored, 100'000u);
+}
+
 TEST(Linearizability, CheckLinearizable_givesUpPastStateLimit) {
   std::vector<Operation> ops;
   // Many concurrent writes and a read that none of them explains: the search must try
@@ -343,6 +376,7 @@ History RandomLinearizableHistory(uint64_t seed, const RandomHistoryOptions& o) 
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
   std::map<std::string, std::optional<std::string>> model;
+  std::map<std::string, std::vector<std::string>> in_effect;  // values each key has held
   History h;
   for (int i = 0; i < o.ops; i++) {
     const int64_t point = 10 * i + o.spread;
@@ -358,8 +392,14 @@ History RandomLinearizableHistory(uint64_t seed, const RandomHistoryOptions& o) 
     } else if (dice < 75) {
       op = Put(client, key, "v" + std::to_string(i), call, ret);
     } else {
+      // Expect the current value or an older one that was in effect (as a client that
+      // read it earlier would).
+      const std::vector<std::string>& past = in_effect[key];
       const bool hit = value.has_value() && uniform(0, 1) == 0;
-      const std::string expected = hit ? *value : "v" + std::to_string(uniform(0, i));
+      const std::string expected =
+          hit || past.empty()
+              ? value.value_or("none")
+              : past[past.size() - 1 - uniform(0, std::min<int64_t>(5, past.size() - 1))];
       const bool swaps = value.has_value() && *value == expected;
       op = Cas(client, key, expected, "v" + std::to_string(i), swaps, call, ret);
     }
@@ -372,6 +412,9 @@ History RandomLinearizableHistory(uint64_t seed, const RandomHistoryOptions& o) 
     if (takes_effect && op.kind == OpKind::kPut) value = op.value;
     if (takes_effect && op.kind == OpKind::kCas && value.has_value() && *value == op.expected) {
       value = op.value;
+    }
+    if (value && (in_effect[key].empty() || in_effect[key].back() != *value)) {
+      in_effect[key].push_back(*value);
     }
     h.ops.push_back(op);
   }
