@@ -30,18 +30,20 @@ std::unique_ptr<SnapshotView> Store::Snapshot() {
 namespace {
 void encodeKey(const std::string& key, const std::vector<std::shared_ptr<const Record>>& recs,
                std::string* out) {
-  PutU8(out, 1);
-  PutBytes(out, key);
-  PutU32(out, static_cast<uint32_t>(recs.size()));
+  std::string rec;
+  PutBytes(&rec, key);
+  PutU32(&rec, static_cast<uint32_t>(recs.size()));
   for (const auto& r : recs) {
-    PutI64(out, r->rev.main);
-    PutI64(out, r->rev.sub);
-    PutI64(out, r->create_revision);
-    PutI64(out, r->version);
-    PutI64(out, r->lease);
-    PutU8(out, r->tombstone ? 1 : 0);
-    PutBytes(out, r->value);
+    PutI64(&rec, r->rev.main);
+    PutI64(&rec, r->rev.sub);
+    PutI64(&rec, r->create_revision);
+    PutI64(&rec, r->version);
+    PutI64(&rec, r->lease);
+    PutU8(&rec, r->tombstone ? 1 : 0);
+    PutBytes(&rec, r->value);
   }
+  PutU8(out, 1);
+  PutBytes(out, rec);
 }
 }  // namespace
 
@@ -56,7 +58,7 @@ Status SnapshotView::WriteTo(const std::function<Status(std::string_view)>& sink
   PutU32(&buf, kSnapshotFormatVersion);
   PutI64(&buf, rev_);
   PutI64(&buf, compact_rev_);
-  buf.append(sessions_);
+  PutBytes(&buf, sessions_);
   RAFTKV_RETURN_IF_ERROR(emit(buf));
 
   std::string next_key;  // resume point: first key not yet written
@@ -104,71 +106,149 @@ std::string SnapshotView::Serialize() const {
 }
 
 Result<std::unique_ptr<Store>> Store::Restore(std::string_view data, int64_t max_txn_ops) {
-  if (data.size() < 12) return ErrBadSnapshot("too short");
-  Decoder crc_dec(data.substr(data.size() - 4));
-  uint32_t want;
-  crc_dec.GetU32(&want);
-  data.remove_suffix(4);
-  if (Crc32(data) != want) return ErrBadSnapshot("checksum mismatch");
-  if (std::memcmp(data.data(), kSnapshotMagic, 4) != 0) return ErrBadSnapshot("bad magic");
-  Decoder in(data.substr(4));
-  uint32_t version;
-  int64_t rev, compact_rev;
-  if (!in.GetU32(&version) || !in.GetI64(&rev) || !in.GetI64(&compact_rev)) {
-    return ErrBadSnapshot("truncated header");
+  SnapshotLoader loader(max_txn_ops);
+  RAFTKV_RETURN_IF_ERROR(loader.Add(data));
+  return loader.Finish();
+}
+
+// --- SnapshotLoader ------------------------------------------------------------------------
+
+SnapshotLoader::SnapshotLoader(int64_t max_txn_ops)
+    : store_(std::make_unique<Store>(max_txn_ops)) {}
+
+SnapshotLoader::~SnapshotLoader() = default;
+
+Status SnapshotLoader::Add(std::string_view chunk) {
+  if (!error_.ok()) return error_;
+  pending_.append(chunk);
+  error_ = parse();
+  // Drop parsed bytes once they dominate the buffer, keeping appends amortized O(1).
+  if (pos_ > 0 && pos_ >= pending_.size() / 2) {
+    pending_.erase(0, pos_);
+    pos_ = 0;
   }
+  return error_;
+}
+
+void SnapshotLoader::consume(size_t n) {
+  crc_ = Crc32Extend(crc_, pending_.data() + pos_, n);
+  pos_ += n;
+}
+
+Status SnapshotLoader::parse() {
+  for (;;) {
+    bool progressed = false;
+    switch (stage_) {
+      case Stage::kHeader: RAFTKV_RETURN_IF_ERROR(parseHeader(&progressed)); break;
+      case Stage::kKeys: RAFTKV_RETURN_IF_ERROR(parseKey(&progressed)); break;
+      case Stage::kTrailer:
+        if (avail().size() > 4) return ErrBadSnapshot("trailing bytes");
+        return Status::OK();
+      case Stage::kDone: return ErrBadSnapshot("data after the end");
+    }
+    if (!progressed) return Status::OK();
+  }
+}
+
+Status SnapshotLoader::parseHeader(bool* progressed) {
+  constexpr size_t kFixed = 4 + 4 + 8 + 8 + 4;
+  std::string_view in = avail();
+  if (in.size() < kFixed) return Status::OK();
+  if (std::memcmp(in.data(), kSnapshotMagic, 4) != 0) return ErrBadSnapshot("bad magic");
+  Decoder d(in.substr(4));
+  uint32_t version, sessions_len;
+  int64_t rev, compact_rev;
+  d.GetU32(&version);
+  d.GetI64(&rev);
+  d.GetI64(&compact_rev);
+  d.GetU32(&sessions_len);
   if (version != kSnapshotFormatVersion) return ErrBadSnapshot("unknown format version");
   if (rev < 1 || compact_rev < 0 || compact_rev > rev) return ErrBadSnapshot("bad revisions");
-  auto sessions = SessionTable::DecodeFrom(&in);
+  if (in.size() < kFixed + sessions_len) return Status::OK();  // wait for the session table
+  Decoder sd(in.substr(kFixed, sessions_len));
+  auto sessions = SessionTable::DecodeFrom(&sd);
   if (!sessions.ok()) return sessions.status();
+  if (!sd.empty()) return ErrBadSnapshot("bad session table");
+  store_->sessions_ = std::move(sessions).value();
+  store_->current_rev_ = rev;
+  store_->compact_rev_ = compact_rev;
+  store_->physical_compact_rev_ = compact_rev;
+  consume(kFixed + sessions_len);
+  stage_ = Stage::kKeys;
+  *progressed = true;
+  return Status::OK();
+}
 
-  auto store = std::make_unique<Store>(max_txn_ops);
-  store->sessions_ = std::move(sessions).value();
-  store->current_rev_ = rev;
-  store->compact_rev_ = compact_rev;
-  store->physical_compact_rev_ = compact_rev;
-  std::string prev_key;
-  bool first = true;
-  for (;;) {
-    uint8_t tag;
-    if (!in.GetU8(&tag)) return ErrBadSnapshot("truncated key list");
-    if (tag == 0) break;
-    if (tag != 1) return ErrBadSnapshot("bad record tag");
-    std::string key;
-    uint32_t n;
-    if (!in.GetBytes(&key) || !in.GetU32(&n)) return ErrBadSnapshot("truncated key");
-    if (key.empty() || (!first && key <= prev_key) || n == 0) return ErrBadSnapshot("bad key");
-    first = false;
-    KeyIndex& ki = store->index_[key];
-    for (uint32_t i = 0; i < n; ++i) {
-      auto r = std::make_shared<Record>();
-      r->key = key;
-      uint8_t tomb;
-      if (!in.GetI64(&r->rev.main) || !in.GetI64(&r->rev.sub) || !in.GetI64(&r->create_revision) ||
-          !in.GetI64(&r->version) || !in.GetI64(&r->lease) || !in.GetU8(&tomb) ||
-          !in.GetBytes(&r->value)) {
-        return ErrBadSnapshot("truncated version");
-      }
-      r->tombstone = tomb != 0;
-      // Validate before touching the index: its checks abort on broken invariants.
-      bool increasing = ki.empty() || ki.generations().back().revs.back() < r->rev;
-      if (r->rev.main < 1 || r->rev.main > rev || !increasing || (r->tombstone && !ki.live())) {
-        return ErrBadSnapshot("bad version history");
-      }
-      if (r->tombstone) {
-        ki.Tombstone(r->rev);
-      } else {
-        ki.Put(r->rev);
-      }
-      Revision at = r->rev;
-      if (!store->revs_.emplace(at, std::move(r)).second) {
-        return ErrBadSnapshot("duplicate revision");
-      }
-    }
-    prev_key = std::move(key);
+Status SnapshotLoader::parseKey(bool* progressed) {
+  std::string_view in = avail();
+  if (in.empty()) return Status::OK();
+  uint8_t tag = static_cast<uint8_t>(in[0]);
+  if (tag == 0) {
+    consume(1);
+    stage_ = Stage::kTrailer;
+    *progressed = true;
+    return Status::OK();
   }
-  if (!in.empty()) return ErrBadSnapshot("trailing bytes");
-  return store;
+  if (tag != 1) return ErrBadSnapshot("bad record tag");
+  if (in.size() < 5) return Status::OK();
+  Decoder d(in.substr(1));
+  uint32_t len;
+  d.GetU32(&len);
+  if (in.size() < 5 + static_cast<size_t>(len)) return Status::OK();
+  RAFTKV_RETURN_IF_ERROR(loadKey(in.substr(5, len)));
+  consume(5 + static_cast<size_t>(len));
+  *progressed = true;
+  return Status::OK();
+}
+
+Status SnapshotLoader::loadKey(std::string_view record) {
+  Decoder in(record);
+  std::string key;
+  uint32_t n;
+  if (!in.GetBytes(&key) || !in.GetU32(&n)) return ErrBadSnapshot("truncated key");
+  bool first = store_->index_.empty();
+  if (key.empty() || (!first && key <= prev_key_) || n == 0) return ErrBadSnapshot("bad key");
+  KeyIndex& ki = store_->index_[key];
+  for (uint32_t i = 0; i < n; ++i) {
+    auto r = std::make_shared<Record>();
+    r->key = key;
+    uint8_t tomb;
+    if (!in.GetI64(&r->rev.main) || !in.GetI64(&r->rev.sub) || !in.GetI64(&r->create_revision) ||
+        !in.GetI64(&r->version) || !in.GetI64(&r->lease) || !in.GetU8(&tomb) ||
+        !in.GetBytes(&r->value)) {
+      return ErrBadSnapshot("truncated version");
+    }
+    r->tombstone = tomb != 0;
+    // Validate before touching the index: its checks abort on broken invariants.
+    bool increasing = ki.empty() || ki.generations().back().revs.back() < r->rev;
+    if (r->rev.main < 1 || r->rev.main > store_->current_rev_ || !increasing ||
+        (r->tombstone && !ki.live())) {
+      return ErrBadSnapshot("bad version history");
+    }
+    Revision at = r->rev;
+    if (!store_->revs_.emplace(at, std::move(r)).second) {
+      return ErrBadSnapshot("duplicate revision");
+    }
+    if (store_->revs_.at(at)->tombstone) {
+      ki.Tombstone(at);
+    } else {
+      ki.Put(at);
+    }
+  }
+  if (!in.empty()) return ErrBadSnapshot("bad key record length");
+  prev_key_ = std::move(key);
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Store>> SnapshotLoader::Finish() {
+  if (!error_.ok()) return error_;
+  if (stage_ != Stage::kTrailer || avail().size() != 4) return ErrBadSnapshot("truncated");
+  Decoder d(avail());
+  uint32_t want;
+  d.GetU32(&want);
+  if (want != crc_) return ErrBadSnapshot("checksum mismatch");
+  stage_ = Stage::kDone;
+  return std::move(store_);
 }
 
 }  // namespace raftkv::kv

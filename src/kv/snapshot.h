@@ -6,19 +6,21 @@
 // are written. The view pins its compaction revision C so compaction cannot drop versions
 // it still needs; WriteTo() holds the store lock only for one batch of keys at a time.
 //
-// Byte format (version 1), little-endian:
-//   magic "RKVS" | u32 format version
-//   i64 revision R | i64 compact revision C
-//   session table (SessionTable::EncodeTo)
+// Byte format (version 1), little-endian; "bytes" is a u32 length followed by the bytes:
+//   magic "RKVS" | u32 format version | i64 revision R | i64 compact revision C
+//   bytes session table (SessionTable::EncodeTo)
 //   per key with history visible in [C, R], in key order:
-//     u8 1 | bytes key | u32 n | n x { i64 main | i64 sub | i64 create_revision |
-//                                      i64 version | i64 lease | u8 tombstone | bytes value }
+//     u8 1 | bytes record, the record being
+//       bytes key | u32 n | n x { i64 main | i64 sub | i64 create_revision | i64 version |
+//                                 i64 lease | u8 tombstone | bytes value }
 //   u8 0 (end) | u32 CRC32 (IEEE) of every preceding byte
-// where "bytes" is a u32 length followed by the bytes.
+// Every variable-sized part is length-prefixed so SnapshotLoader can rebuild a store from
+// chunks as they arrive, without holding the whole snapshot in memory.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -56,6 +58,36 @@ class SnapshotView {
   int64_t rev_;
   int64_t compact_rev_;
   std::string sessions_;  // the session table as of rev_, already encoded
+};
+
+// Rebuilds a Store from the chunks of a snapshot, fed in order (any chunk boundaries).
+// Store::Restore() is the one-buffer form.
+class SnapshotLoader {
+ public:
+  explicit SnapshotLoader(int64_t max_txn_ops = 128);
+  ~SnapshotLoader();
+
+  // Parses what it can of `chunk`; an error is final (every later call returns it).
+  Status Add(std::string_view chunk);
+  // Checks the end tag and the checksum and hands over the store.
+  Result<std::unique_ptr<Store>> Finish();
+
+ private:
+  enum class Stage { kHeader, kKeys, kTrailer, kDone };
+  Status parse();
+  Status parseHeader(bool* progressed);
+  Status parseKey(bool* progressed);
+  Status loadKey(std::string_view record);
+  void consume(size_t n);
+  std::string_view avail() const { return std::string_view(pending_).substr(pos_); }
+
+  Stage stage_ = Stage::kHeader;
+  Status error_;
+  std::string pending_;  // received, not yet parsed (from pos_)
+  size_t pos_ = 0;
+  uint32_t crc_ = 0;  // over every parsed byte
+  std::unique_ptr<Store> store_;
+  std::string prev_key_;
 };
 
 }  // namespace raftkv::kv

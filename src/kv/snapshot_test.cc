@@ -70,9 +70,11 @@ TEST(Snapshot, Restore_rejectsCorruption) {
   Store s;
   fillRandom(s, rng, 50);
   std::string bytes = s.Snapshot()->Serialize();
-  for (size_t pos : {size_t{0}, size_t{5}, bytes.size() / 2, bytes.size() - 1}) {
+  // Every byte, several bit patterns: always a Corruption status, never a crash.
+  for (size_t i = 0; i < bytes.size() * 3; ++i) {
+    size_t pos = i % bytes.size();
     std::string bad = bytes;
-    bad[pos] ^= 0x40;
+    bad[pos] ^= static_cast<char>(i < bytes.size() ? 0x01 : (i < 2 * bytes.size() ? 0x80 : 0xff));
     auto r = Store::Restore(bad);
     ASSERT_FALSE(r.ok()) << "flip at " << pos;
     EXPECT_TRUE(r.status().Is(Status::Code::kCorruption));
@@ -164,6 +166,48 @@ TEST(Snapshot, Pin_defersPhysicalCompactionUntilReleased) {
   EXPECT_EQ(MustRange(*t, "a", "", 5).kvs[0].value, "3");
   view.reset();
   EXPECT_EQ(s.version_count(), 1u);
+}
+
+}  // namespace
+}  // namespace raftkv::kv
+
+namespace raftkv::kv {
+namespace {
+
+using namespace raftkv::kv::testing;
+
+TEST(SnapshotLoader, Add_anyChunkBoundariesGiveTheSameStore) {
+  std::mt19937_64 rng(21);
+  Store s(128, 50);
+  fillRandom(s, rng, 400);
+  s.sessions().Register(3, 1);
+  s.sessions().Record(3, 1, "ok", 0, 2);
+  std::string bytes = s.Snapshot()->Serialize();
+  for (size_t max_chunk : {size_t{1}, size_t{7}, size_t{64}, size_t{4096}}) {
+    SnapshotLoader loader;
+    size_t off = 0;
+    while (off < bytes.size()) {
+      size_t n = std::min(bytes.size() - off, 1 + rng() % max_chunk);
+      ASSERT_TRUE(loader.Add(std::string_view(bytes).substr(off, n)).ok());
+      off += n;
+    }
+    auto t = loader.Finish();
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ((*t)->Hash(), s.Hash()) << "max_chunk " << max_chunk;
+  }
+}
+
+TEST(SnapshotLoader, Finish_beforeAllBytesIsTruncated) {
+  Store s;
+  MustPut(s, "a", "1");
+  std::string bytes = s.Snapshot()->Serialize();
+  SnapshotLoader loader;
+  ASSERT_TRUE(loader.Add(std::string_view(bytes).substr(0, bytes.size() - 1)).ok());
+  auto r = loader.Finish();
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().Is(Status::Code::kCorruption));
+  SnapshotLoader extra;
+  EXPECT_FALSE(extra.Add(bytes + "x").ok());
 }
 
 }  // namespace

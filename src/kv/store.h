@@ -84,6 +84,7 @@ class Store {
 
  private:
   friend class SnapshotView;
+  friend class SnapshotLoader;
   friend class TxnExecutor;
 
   // State of the write transaction being applied (one per Put/DeleteRange/Txn).
