@@ -1,0 +1,116 @@
+// Scenario tests for the client questions C2 and C3 of the Raft study notes
+// (notes/seed-questions.md): exactly-once writes with client sessions, and reads that a
+// deposed leader must not serve stale.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "tests/scenarios/scenario_util.h"
+
+namespace raftkv::scenario {
+namespace {
+
+using raft::kNoNode;
+
+// Makes a write committed but unanswered: the leader's own disk is slow (so it applies and
+// answers late) while its followers commit the entry; then the leader crashes. Returns the
+// new leader.
+NodeId CommitThenCrashLeader(Cluster& c, NodeId leader, const sim::Command& cmd) {
+  const Index i = c.Status(leader).last_index + 1;
+  c.SetSlowDisk(leader, kSecond);
+  auto reply = SubmitWrite(c, leader, cmd);
+  EXPECT_TRUE(c.RunUntil([&] { return CommitOf(c, leader) >= i; }, kSecond));
+  EXPECT_FALSE(reply->answered) << "the client was answered before the crash";
+  c.Crash(leader);
+  c.SetSlowDisk(leader, 0);
+  return c.WaitForLeader();
+}
+
+// Runs until `p` is answered (or `timeout`); returns whether it was.
+bool WaitAnswered(Cluster& c, const std::shared_ptr<PendingReply>& p, Time timeout = 2 * kSecond) {
+  return c.RunUntil([&] { return p->answered; }, timeout);
+}
+
+// C2: "Exactly-once: a client whose write was committed but not answered retries; with
+// client sessions the write takes effect once (x++ must not become x+2)."
+// x++ here is a compare-and-set from the value read: a second application would fail and
+// tell the client its increment did not happen.
+TEST(Client, C2_retried_increment_takes_effect_once) {
+  Cluster c(Options(3));
+  NodeId leader = StableLeader(c);
+  ASSERT_NE(leader, kNoNode);
+  ASSERT_TRUE(c.Put(leader, "x", "1").ok());
+
+  const sim::Command incr = CasCommand(42, 1, "x", "1", "2");
+  leader = CommitThenCrashLeader(c, leader, incr);
+  ASSERT_NE(leader, kNoNode);
+
+  // The client heard nothing and retries the very same request (same session, same
+  // sequence number): it is told the increment happened, and it happened once.
+  auto retry = SubmitWrite(c, leader, incr);
+  ASSERT_TRUE(WaitAnswered(c, retry));
+  ASSERT_TRUE(retry->reply.ok());
+  EXPECT_TRUE(retry->reply.cas_succeeded);
+  const sim::ClientReply x = GetViaLeader(c, "x");
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x.value, "2");
+  ExpectNoViolations(c);
+}
+
+// C2: "... with client sessions the write takes effect once": a late retry must not undo a
+// later write by another client.
+TEST(Client, C2_late_retry_does_not_overwrite_a_newer_write) {
+  Cluster c(Options(3));
+  NodeId leader = StableLeader(c);
+  ASSERT_NE(leader, kNoNode);
+
+  const sim::Command first = PutCommand(42, 1, "x", "from-42");
+  leader = CommitThenCrashLeader(c, leader, first);
+  ASSERT_NE(leader, kNoNode);
+  // Another client writes after it.
+  ASSERT_TRUE(c.Put(leader, "x", "from-other").ok());
+
+  // The first client's retry is answered from its session, not applied again.
+  auto retry = SubmitWrite(c, leader, first);
+  ASSERT_TRUE(WaitAnswered(c, retry));
+  EXPECT_TRUE(retry->reply.ok());
+  const sim::ClientReply x = GetViaLeader(c, "x");
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x.value, "from-other");
+  ExpectNoViolations(c);
+}
+
+// C3: "Reads are linearizable: a deposed leader must not serve stale reads (ReadIndex ...)."
+TEST(Client, C3_isolated_old_leader_does_not_serve_stale_reads) {
+  for (bool check_quorum : {false, true}) {
+    SCOPED_TRACE(check_quorum ? "check-quorum on" : "check-quorum off");
+    ClusterOptions o = Options(3);
+    o.check_quorum = check_quorum;  // off: the old leader keeps believing it leads
+    Cluster c(o);
+    const NodeId old = StableLeader(c);
+    ASSERT_NE(old, kNoNode);
+    ASSERT_TRUE(c.Put(old, "x", "1").ok());
+    ASSERT_TRUE(WaitAllApplied(c, "x", "1"));
+
+    c.Isolate(old);
+    const NodeId leader = WaitForLeaderAmong(c, Others(c, old));
+    ASSERT_NE(leader, kNoNode);
+    ASSERT_TRUE(c.Put(leader, "x", "2").ok());
+    // Its local state is stale: a local read would return "1".
+    ASSERT_EQ(c.AppliedValue(old, "x"), "1");
+    if (!check_quorum) {
+      EXPECT_TRUE(IsLeader(c, old));
+    }
+
+    const sim::ClientReply r = c.Get(old, "x", 500 * kMillisecond);
+    EXPECT_FALSE(r.ok() && r.value == "1") << "stale read served by the deposed leader";
+    EXPECT_FALSE(r.ok()) << "an isolated server cannot confirm a read";
+    const sim::ClientReply fresh = c.Get(leader, "x");
+    ASSERT_TRUE(fresh.ok());
+    EXPECT_EQ(fresh.value, "2");
+    ExpectNoViolations(c);
+  }
+}
+
+}  // namespace
+}  // namespace raftkv::scenario
