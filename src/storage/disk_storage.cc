@@ -64,14 +64,13 @@ Status DiskStorage::Recover() {
   // Snapshot files are synced before their rename, but the rename may not be durable yet
   // if the previous process died before its directory fsync.
   RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
-  auto snap = snapshots_.LoadNewest(&recovery_note_);
-  if (!snap.ok()) return snap.status();
-  snapshot_ = std::move(*snap);
-
   WalState st;
   auto wal = Wal::Open(fs_, dir_, options_.wal, &st);
   if (!wal.ok()) return wal.status();
   wal_ = std::move(*wal);
+  auto snap = snapshots_.LoadNewest(st.LastIndex(), &recovery_note_);
+  if (!snap.ok()) return snap.status();
+  snapshot_ = std::move(*snap);
   if (!st.recovery_note.empty()) {
     recovery_note_ += (recovery_note_.empty() ? "" : "; ") + st.recovery_note;
   }
@@ -188,6 +187,7 @@ Status DiskStorage::Save(const raft::HardState* hs, const std::vector<Entry>& en
     if (!s.ok()) return Fail(s);
   }
   Status s = wal_->Write(hs, fresh, install ? &marker : nullptr);
+  if (s.ok() && install) s = snapshots_.Prune();
   if (!s.ok()) return Fail(s);
 
   std::lock_guard<std::mutex> l(mu_);
@@ -210,6 +210,7 @@ Status DiskStorage::SaveSnapshot(const raft::Snapshot& snap) {
   if (!term.ok()) return term.status();
   RAFTKV_CHECK(*term == snap.meta.term, "a snapshot's term is the term of its last entry");
   Status s = snapshots_.Save(snap);
+  if (s.ok()) s = snapshots_.Prune();
   if (!s.ok()) return Fail(s);
   std::lock_guard<std::mutex> l(mu_);
   snapshot_ = snap;

@@ -356,11 +356,11 @@ void RunSequence(uint64_t seed) {
     ASSERT_TRUE(reopened.ok()) << "step " << step << ": " << reopened.status().ToString();
     s = std::move(*reopened);
     Model got = Observe(*s);
+    ASSERT_LE(s->GetSnapshot()->meta.index, s->LastIndex()) << "step " << step;
     bool found = std::find(candidates.begin(), candidates.end(), got) != candidates.end();
     ASSERT_TRUE(found) << "step " << step << ": recovered " << Describe(got) << ", acked "
                        << Describe(acked) << ", in-flight " << Describe(candidates.back());
     acked = got;
-    snap_index = std::max(snap_index, s->GetSnapshot()->meta.index);
     snap_index = s->GetSnapshot()->meta.index;
     term = std::max({term, acked.hs.term, acked.entries.empty() ? 0 : acked.entries.back().term});
   }

@@ -116,8 +116,7 @@ Status SnapshotStore::Save(const raft::Snapshot& snap) {
   RAFTKV_RETURN_IF_ERROR((*f)->Sync());
   RAFTKV_RETURN_IF_ERROR((*f)->Close());
   RAFTKV_RETURN_IF_ERROR(fs_->Rename(tmp, JoinPath(dir_, name)));
-  RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
-  return Prune();
+  return fs_->SyncDir(dir_);
 }
 
 Result<std::vector<SnapshotStore::FileRef>> SnapshotStore::ListSorted() {
@@ -145,7 +144,7 @@ Status SnapshotStore::Prune() {
   return fs_->SyncDir(dir_);
 }
 
-Result<raft::Snapshot> SnapshotStore::LoadNewest(std::string* note) {
+Result<raft::Snapshot> SnapshotStore::LoadNewest(raft::Index max_index, std::string* note) {
   auto names = fs_->List(dir_);
   if (!names.ok()) return names.status();
   for (const std::string& name : *names) {
@@ -157,6 +156,11 @@ Result<raft::Snapshot> SnapshotStore::LoadNewest(std::string* note) {
   if (!files.ok()) return files.status();
   for (auto it = files->rbegin(); it != files->rend(); ++it) {
     std::string path = JoinPath(dir_, it->name);
+    if (it->index > max_index) {
+      RAFTKV_RETURN_IF_ERROR(fs_->Remove(path));
+      RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+      continue;
+    }
     auto content = fs_->ReadAll(path);
     if (!content.ok()) return content.status();
     auto snap = DecodeSnapshotFile(*content, path);

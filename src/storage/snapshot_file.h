@@ -31,13 +31,18 @@ class SnapshotStore {
   // Keeps the newest `keep` snapshot files (at least 1).
   SnapshotStore(FileSystem* fs, std::string dir, int keep);
 
-  // Writes `snap` durably, then deletes snapshot files beyond the newest `keep`.
+  // Writes `snap` durably.
   Status Save(const raft::Snapshot& snap);
+  // Deletes snapshot files beyond the newest `keep`. Called only once the newest one is
+  // in use (for a leader's snapshot: once the WAL records its install), so that a crash
+  // in between never leaves the WAL without the snapshot it was compacted to.
+  Status Prune();
 
-  // The newest snapshot file that passes its checksum, or an empty Snapshot if there is
-  // none. Invalid newer files are named in *note (they are left in place for inspection).
-  // Also deletes leftover .tmp files of interrupted saves.
-  Result<raft::Snapshot> LoadNewest(std::string* note);
+  // The newest snapshot file with index <= `max_index` that passes its checksum, or an
+  // empty Snapshot if there is none. Invalid newer files are named in *note (left in place
+  // for inspection). Files above `max_index` are a leader's snapshot whose install never
+  // reached the WAL (never acknowledged): they are deleted, as are leftover .tmp files.
+  Result<raft::Snapshot> LoadNewest(raft::Index max_index, std::string* note);
 
  private:
   struct FileRef {
@@ -46,7 +51,6 @@ class SnapshotStore {
     std::string name;
   };
   Result<std::vector<FileRef>> ListSorted();  // oldest first
-  Status Prune();
 
   FileSystem* fs_;
   std::string dir_;

@@ -239,7 +239,8 @@ Status ScanSegment(FileSystem* fs, const std::string& path, uint64_t seq, raft::
   while (off < data.size()) {
     std::string_view rest = data.substr(off);
     bool fits = rest.size() >= kRecordHeaderSize;
-    if (fits && is_last && AllZero(rest.substr(0, kRecordHeaderSize))) break;  // end of log
+    // All-zero header (or a zero remainder too short for one): preallocated space, the end.
+    if (is_last && AllZero(rest.substr(0, kRecordHeaderSize))) break;
     uint32_t len = fits ? GetU32(rest.data() + 4) : 0;
     bool whole = fits && len <= kMaxRecordPayload && kRecordHeaderSize + len <= rest.size();
     bool crc_ok =
@@ -328,9 +329,7 @@ Status Wal::Recover(WalState* state) {
   auto f = fs_->OpenWritable(Path(tail.name), false);
   if (!f.ok()) return f.status();
   file_ = std::move(*f);
-  auto size = fs_->FileSize(Path(tail.name));
-  if (!size.ok()) return size.status();
-  if (*size != end) {
+  if (!state->recovery_note.empty()) {  // a torn tail: cut it, preallocate again
     RAFTKV_RETURN_IF_ERROR(file_->Truncate(end));
     if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file_->Allocate(options_.segment_bytes));
   }
