@@ -4,6 +4,8 @@
 
 #include "kv/codec.h"
 #include "kv/errors.h"
+#include "kv/store.h"
+#include "kv/test_util.h"
 
 namespace raftkv::kv {
 namespace {
@@ -83,6 +85,39 @@ TEST(SessionTable, Encode_roundTrips) {
   EXPECT_TRUE(d.empty());
   Decoder shortd(std::string_view(buf).substr(0, buf.size() - 3));
   EXPECT_FALSE(SessionTable::DecodeFrom(&shortd).ok());
+}
+
+}  // namespace
+}  // namespace raftkv::kv
+
+namespace raftkv::kv {
+namespace {
+
+// How the apply loop uses the table (question C2): a client's write is committed and applied,
+// the reply is lost, the client retries with the same sequence number; the retry is answered
+// from the table and the store does not apply the put a second time.
+TEST(SessionTable, Check_retriedPutAppliedOnce) {
+  Store s(128, /*session_timeout=*/1000);
+  const uint64_t client = 17;  // index of the client's register entry
+  s.sessions().Register(client, 0);
+  auto apply = [&](uint64_t seq, const std::string& value, int64_t now) -> std::string {
+    auto seen = s.sessions().Check(client, seq, now);
+    EXPECT_TRUE(seen.ok());
+    if (seen->has_value()) return **seen;
+    auto resp = testing::MustPut(s, "counter", value);
+    std::string encoded = std::to_string(resp.header.revision);  // stands in for the reply
+    s.sessions().Record(client, seq, encoded, 0, now);
+    return encoded;
+  };
+  EXPECT_EQ(apply(1, "a", 10), "2");
+  EXPECT_EQ(apply(1, "a", 20), "2");  // the retry
+  EXPECT_EQ(s.revision(), 2);
+  EXPECT_EQ(testing::MustRange(s, "counter").kvs[0].version, 1);
+  EXPECT_EQ(apply(2, "b", 30), "3");
+  // The table travels with snapshots, so a member restored from one dedups the same way.
+  auto restored = Store::Restore(s.Snapshot()->Serialize());
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(**(*restored)->sessions().Check(client, 2, 40), "3");
 }
 
 }  // namespace
