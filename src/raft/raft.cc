@@ -64,9 +64,12 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
   if (config.applied > 0) {
     Index applied = config.applied;
     if constexpr (kPlantedBug == 4) applied = std::min(applied, r->log_.committed());
-    if (applied > r->log_.committed()) {
-      return Status::InvalidArgument("config.applied is beyond the commit index");
+    if (applied > r->log_.LastIndex()) {
+      return Status::InvalidArgument("config.applied is beyond the last index");
     }
+    // Applied entries were committed; the persisted commit index may lag (it need not be
+    // synced), so catch up rather than refuse to start.
+    r->log_.CommitTo(applied);
     r->log_.AppliedTo(applied);
   }
   r->BecomeFollower(r->term_, kNoNode);

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -50,9 +51,9 @@ class Raft {
   uint64_t uncommitted_size() const { return uncommitted_size_; }
 
   // Output for the next Ready.
-  std::vector<Message> TakeMessages() { return std::move(msgs_); }
-  std::vector<Message> TakeLeaderMessages() { return std::move(leader_msgs_); }
-  std::vector<ReadState> TakeReadStates() { return std::move(read_states_); }
+  std::vector<Message> TakeMessages() { return std::exchange(msgs_, {}); }
+  std::vector<Message> TakeLeaderMessages() { return std::exchange(leader_msgs_, {}); }
+  std::vector<ReadState> TakeReadStates() { return std::exchange(read_states_, {}); }
   bool HasMessages() const { return !msgs_.empty() || !leader_msgs_.empty(); }
   bool HasReadStates() const { return !read_states_.empty(); }
 

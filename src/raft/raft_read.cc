@@ -22,6 +22,11 @@ bool Raft::HasReadWork() const {
 
 void Raft::MaybeStartReadRound() {
   if (!HasReadWork()) return;
+  if (read_only_option_ == Config::ReadOnlyOption::kLeaseBased) {
+    // Reads deferred until the first commit of our term: the lease answers them now.
+    for (const ReadRequest& req : read_only_.TakePending()) CompleteRead(log_.committed(), req);
+    return;
+  }
   std::string ctx = read_only_.StartRound(log_.committed(), id_);
   if (voters_.Vote({{id_, true}}) == VoteResult::kWon) {
     // A single voter confirms its own leadership.

@@ -256,7 +256,9 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
   }
   if (m.index > log_.LastIndex()) return;  // acknowledges entries we never had: garbage
   bool old_paused = pr.IsPaused();
-  if (!pr.MaybeUpdate(m.index)) return;
+  // A probe answered at exactly the known match point also ends probing.
+  bool probe_confirmed = pr.state == ProgressState::kProbe && pr.match == m.index;
+  if (!pr.MaybeUpdate(m.index) && !probe_confirmed) return;
   switch (pr.state) {
     case ProgressState::kProbe: pr.BecomeReplicate(); break;
     case ProgressState::kSnapshot:

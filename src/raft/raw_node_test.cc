@@ -201,6 +201,40 @@ TEST(RawNode, readIndex_leaseBasedAnswersWithoutHeartbeat) {
   ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
 }
 
+TEST(RawNode, restart_appliedBeyondPersistedCommitIsAccepted) {
+  Network net(3);
+  net.Elect(1);
+  ASSERT_TRUE(net.node(1).Propose("p").ok());
+  net.Stabilize();
+  auto& tn = net.test_node(2);
+  Index applied = net.node(2).GetStatus().applied;
+  HardState hs = tn.storage->hard_state();
+  hs.commit = 1;  // the commit index write was not synced
+  tn.storage->SetHardState(hs);
+  Config c = testing::TestConfig(2, tn.storage.get(), tn.random.get());
+  c.applied = applied;
+  auto r = RawNode::Create(c, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->GetStatus().hard_state.commit, applied);
+  c.applied = (*r)->LastIndex() + 1;
+  EXPECT_FALSE(RawNode::Create(c, {}).ok());
+}
+
+TEST(RawNode, readIndex_leaseBasedDeferredUntilCommitInTerm) {
+  Network net(3, [](Config& c) { c.read_only = Config::ReadOnlyOption::kLeaseBased; });
+  net.filter = [](const Message& m) {
+    return m.type != MessageType::kAppend && m.type != MessageType::kAppendResponse;
+  };
+  net.Elect(1);
+  ASSERT_EQ(net.Leader(), 1u);
+  net.node(1).ReadIndex("l");
+  net.Stabilize();
+  EXPECT_TRUE(net.test_node(1).read_states.empty());
+  net.filter = nullptr;
+  net.TickAll(2);
+  ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
+}
+
 TEST(RawNode, readIndex_lostWhenPartitionedLeaderStepsDown) {
   Network net(3);
   net.Elect(1);

@@ -11,6 +11,7 @@
 #include <deque>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "raft/quorum.h"
@@ -33,6 +34,7 @@ class ReadOnly {
   // Queues a read; it waits until StartRound().
   void Add(ReadRequest req) { pending_.push_back(std::move(req)); }
   bool HasPending() const { return !pending_.empty(); }
+  std::vector<ReadRequest> TakePending() { return std::exchange(pending_, {}); }
   bool HasRounds() const { return !rounds_.empty(); }
 
   // Moves all pending reads into a new round reading at `commit`; returns its heartbeat
