@@ -48,6 +48,14 @@ class FileSystem {
                                                              bool truncate) = 0;
   // The whole current content of a file.
   virtual Result<std::string> ReadAll(const std::string& path) = 0;
+  // The same into *out, reusing its memory (recovery reads many large segments; fresh
+  // buffers would cost a page fault per 4 KiB each time).
+  virtual Status ReadInto(const std::string& path, std::string* out) {
+    auto r = ReadAll(path);
+    if (!r.ok()) return r.status();
+    *out = std::move(*r);
+    return Status::OK();
+  }
   virtual Result<uint64_t> FileSize(const std::string& path) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   virtual Status Remove(const std::string& path) = 0;

@@ -90,6 +90,12 @@ class PosixFs final : public FileSystem {
   }
 
   Result<std::string> ReadAll(const std::string& path) override {
+    std::string out;
+    RAFTKV_RETURN_IF_ERROR(ReadInto(path, &out));
+    return out;
+  }
+
+  Status ReadInto(const std::string& path, std::string* out) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("open", path, errno);
     struct stat st;
@@ -98,10 +104,10 @@ class PosixFs final : public FileSystem {
       ::close(fd);
       return ErrnoStatus("stat", path, err);
     }
-    std::string out(static_cast<size_t>(st.st_size), '\0');
+    out->resize(static_cast<size_t>(st.st_size));
     size_t got = 0;
-    while (got < out.size()) {
-      ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(got));
+    while (got < out->size()) {
+      ssize_t n = ::pread(fd, out->data() + got, out->size() - got, static_cast<off_t>(got));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         int err = errno;
@@ -111,9 +117,9 @@ class PosixFs final : public FileSystem {
       if (n == 0) break;  // shrank meanwhile
       got += static_cast<size_t>(n);
     }
-    out.resize(got);
+    out->resize(got);
     ::close(fd);
-    return out;
+    return Status::OK();
   }
 
   Result<uint64_t> FileSize(const std::string& path) override {

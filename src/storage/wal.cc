@@ -219,10 +219,10 @@ bool ValidRecordAt(std::string_view data, uint64_t off) {
 
 // Replays one segment; *end = the offset where its valid records end.
 Status ScanSegment(FileSystem* fs, const std::string& path, uint64_t seq, raft::Index first_index,
-                   bool is_last, Replayer* replay, WalState* state, uint64_t* end) {
-  auto content = fs->ReadAll(path);
-  if (!content.ok()) return content.status();
-  std::string_view data = *content;
+                   bool is_last, Replayer* replay, WalState* state, std::string* buf,
+                   uint64_t* end) {
+  RAFTKV_RETURN_IF_ERROR(fs->ReadInto(path, buf));
+  std::string_view data = *buf;
   auto where = [&](uint64_t off) { return path + " at offset " + std::to_string(off); };
   if (data.size() < kSegmentHeaderSize ||
       GetU32(data.data() + 28) != crc32c::Value(data.data(), 28) ||
@@ -304,6 +304,7 @@ Status Wal::Recover(WalState* state) {
   Replayer replay(state);
   replay.StartFirstSegment(segments_[start].first_index);
   uint64_t end = 0;
+  std::string buf;  // reused for every segment
   for (size_t i = start; i < segments_.size(); i++) {
     if (segments_[i].first_index != state->LastIndex() + 1) {
       return Status::Corruption(Path(segments_[i].name) + ": starts at index " +
@@ -313,7 +314,7 @@ Status Wal::Recover(WalState* state) {
     }
     bool last = i + 1 == segments_.size();
     RAFTKV_RETURN_IF_ERROR(ScanSegment(fs_, Path(segments_[i].name), segments_[i].seq,
-                                       segments_[i].first_index, last, &replay, state, &end));
+                                       segments_[i].first_index, last, &replay, state, &buf, &end));
   }
   Status anchored = replay.Finish();
   if (!anchored.ok() && start > 0) {

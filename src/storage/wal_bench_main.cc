@@ -1,4 +1,4 @@
-// raftkv-bench-wal [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick]
+// raftkv-bench-wal [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick] [--recovery-only]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,13 +16,17 @@ int main(int argc, char** argv) {
       o.seconds_per_case = std::atof(a.c_str() + 10);
     } else if (a.rfind("--recovery-mib=", 0) == 0) {
       o.recovery_bytes = std::strtoull(a.c_str() + 15, nullptr, 10) << 20;
+    } else if (a == "--recovery-only") {
+      o.entry_sizes.clear();
     } else if (a == "--quick") {
       o.seconds_per_case = 0.3;
       o.batch_sizes = {1, 64, 1024};
       o.recovery_bytes = 64 << 20;
     } else {
-      std::fprintf(stderr, "usage: %s [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick] [--recovery-only]\n",
+          argv[0]);
       return 2;
     }
   }
