@@ -6,6 +6,8 @@
 //     fixes the branch taken at every level; then check the requests on that path (range
 //     revisions, ignore_value/ignore_lease keys) so nothing fails halfway;
 //  3. apply the path; reads inside see the txn's earlier writes.
+#include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -82,10 +84,11 @@ Status checkIntervals(const std::vector<RequestOp>& ops, KeySet* puts, Intervals
   return Status::OK();
 }
 
-// etcd's checkTxnRequest/checkRequestOp: op counts and empty keys.
+// etcd's checkTxnRequest/checkRequestOp: op counts and empty keys. A nested txn gets the
+// budget its parent left over (`max_ops` minus the parent's largest list).
 Status checkTxnShape(const TxnRequest& t, int64_t max_ops) {
   size_t opc = std::max({t.compare.size(), t.success.size(), t.failure.size()});
-  if (max_ops > 0 && static_cast<int64_t>(opc) > max_ops) return ErrTooManyOps();
+  if (static_cast<int64_t>(opc) > max_ops) return ErrTooManyOps();
   for (const auto& c : t.compare) {
     if (c.key.empty()) return ErrEmptyKey();
   }
@@ -98,7 +101,7 @@ Status checkTxnShape(const TxnRequest& t, int64_t max_ops) {
       } else if (auto* d = std::get_if<DeleteRangeRequest>(&op.request)) {
         if (d->key.empty()) return ErrEmptyKey();
       } else if (auto* n = std::get_if<TxnRequest>(&op.request)) {
-        RAFTKV_RETURN_IF_ERROR(checkTxnShape(*n, max_ops > 0 ? max_ops - opc : 0));
+        RAFTKV_RETURN_IF_ERROR(checkTxnShape(*n, max_ops - static_cast<int64_t>(opc)));
       }
     }
   }
@@ -230,7 +233,9 @@ class TxnExecutor {
 };
 
 Result<TxnResponse> Store::Txn(const TxnRequest& req) {
-  RAFTKV_RETURN_IF_ERROR(checkTxnShape(req, max_txn_ops_));
+  // max_txn_ops_ == 0 means no limit.
+  int64_t budget = max_txn_ops_ > 0 ? max_txn_ops_ : std::numeric_limits<int64_t>::max() / 2;
+  RAFTKV_RETURN_IF_ERROR(checkTxnShape(req, budget));
   {
     KeySet puts;
     Intervals dels;

@@ -214,6 +214,17 @@ TEST(Txn, TooManyOps) {
   inner.success = {PutOp("x", "1"), PutOp("y", "1")};
   t.success = {TxnOp(inner), PutOp("z", "1")};  // nested budget: 3 - 2 = 1
   EXPECT_EQ(s.Txn(t).status().message(), kErrTooManyOps);
+  // A parent using the whole budget leaves nothing for a nested txn.
+  TxnRequest small;
+  small.success = {PutOp("x", "1")};
+  t.success = {TxnOp(small), PutOp("y", "1"), PutOp("z", "1")};
+  EXPECT_EQ(s.Txn(t).status().message(), kErrTooManyOps);
+  t.success = {TxnOp(small), PutOp("y", "1")};
+  EXPECT_TRUE(s.Txn(t).ok());
+  Store unlimited(/*max_txn_ops=*/0);
+  t.success.clear();
+  for (int i = 0; i < 1000; ++i) t.success.push_back(PutOp("k" + std::to_string(i), "v"));
+  EXPECT_TRUE(unlimited.Txn(t).ok());
 }
 
 TEST(Txn, DeleteThenRangeInsideTxn) {
