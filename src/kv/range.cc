@@ -77,9 +77,13 @@ Result<RangeResponse> Store::rangeLocked(const RangeRequest& req, int64_t cur_re
   bool need_sort = !(order == SortOrder::kNone ||
                      (order == SortOrder::kAscend && req.sort_target == SortTarget::kKey));
   // Fetch everything when results are sorted or filtered before the limit is applied;
-  // otherwise one more than the limit, to know whether there is `more`.
+  // otherwise one more than the limit, to know whether there is `more`. As in etcd, this
+  // looks at the requested order: order NONE with a non-KEY target sorts only the first
+  // limit+1 keys (in key order), not the whole range.
   size_t fetch = std::numeric_limits<size_t>::max();
-  if (!need_sort && !hasFilters(req) && req.limit > 0) fetch = static_cast<size_t>(req.limit) + 1;
+  if (req.sort_order == SortOrder::kNone && !hasFilters(req) && req.limit > 0) {
+    fetch = static_cast<size_t>(req.limit) + 1;
+  }
 
   RangeResponse resp;
   resp.header.revision = cur_rev;

@@ -133,9 +133,15 @@ TEST(Range, Range_sortEveryTargetAndOrder) {
   req.sort_target = SortTarget::kMod;
   EXPECT_EQ(Keys(mustRange(s, req)), "c,a,d,b");
   // Sort then limit.
+  req.sort_order = SortOrder::kAscend;
   req.limit = 1;
   auto r = mustRange(s, req);
   EXPECT_EQ(Keys(r), "c");
+  EXPECT_TRUE(r.more);
+  // etcd quirk: order NONE fetches only limit+1 keys (a, b) before sorting them by MOD.
+  req.sort_order = SortOrder::kNone;
+  r = mustRange(s, req);
+  EXPECT_EQ(Keys(r), "a");
   EXPECT_TRUE(r.more);
 }
 
@@ -246,6 +252,13 @@ class Model {
     if (req.count_only) {
       resp.kvs.clear();
       return resp;
+    }
+    // etcd's quirk: without a requested order and filters only limit+1 keys are fetched.
+    bool filtered = req.min_mod_revision || req.max_mod_revision || req.min_create_revision ||
+                    req.max_create_revision;
+    if (req.sort_order == SortOrder::kNone && !filtered && req.limit > 0 &&
+        static_cast<int64_t>(resp.kvs.size()) > req.limit + 1) {
+      resp.kvs.resize(req.limit + 1);
     }
     auto order = req.sort_order;
     if (order == SortOrder::kNone && req.sort_target != SortTarget::kKey) {
