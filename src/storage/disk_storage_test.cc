@@ -208,6 +208,32 @@ TEST_F(DiskStorageTest, eio_isSticky_andReopenRecovers) {
   ASSERT_TRUE(s->Save(nullptr, MakeEntries(4, 6, 1), nullptr).ok());
 }
 
+TEST_F(DiskStorageTest, open_dataWithoutVersionMarker_refuses) {
+  {
+    auto s = OpenOk();
+    ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 2, 1), nullptr).ok());
+  }
+  ASSERT_TRUE(fs_.Remove("/data/VERSION").ok());
+  Status st = OpenStatus();
+  EXPECT_TRUE(st.Is(Status::Code::kCorruption)) << st.ToString();
+}
+
+TEST_F(DiskStorageTest, installInterruptedBeforeWal_snapshotIsDiscarded) {
+  {
+    auto s = OpenOk();
+    ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 5, 1), nullptr).ok());
+    Snapshot snap = MakeSnapshot(50, 2);
+    fs_.FailWriteAfter(1, FaultFileSystem::Fault::kIOError);  // the snapshot file, then the WAL
+    EXPECT_FALSE(s->Save(nullptr, {}, &snap).ok());
+    fs_.ClearFaults();
+  }
+  fs_.PowerLoss(false);
+  auto s = OpenOk();
+  EXPECT_TRUE(s->GetSnapshot()->IsEmpty());
+  EXPECT_EQ(All(*s), MakeEntries(1, 5, 1));
+  EXPECT_FALSE(fs_.Exists("/data/snap-0000000000000002-0000000000000032.snap"));
+}
+
 // --- Property test -----------------------------------------------------------------------
 
 // The observable durable state, as a model.

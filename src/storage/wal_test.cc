@@ -256,5 +256,47 @@ TEST_F(WalTest, noSpaceOnRotation_failsCleanly_thenRecovers) {
   ASSERT_TRUE(w->Write(nullptr, MakeEntries(acked + 1, acked + 1, 1, 100), nullptr).ok());
 }
 
+TEST_F(WalTest, recover_zeroedTailRecord_isEndOfLog) {
+  {
+    auto w = OpenOk(OneSegment());
+    for (raft::Index i = 1; i <= 3; i++) {
+      ASSERT_TRUE(w->Write(nullptr, MakeEntries(i, i, 1), nullptr).ok());
+    }
+  }
+  // The last record's sectors read back as zeros (written, never synced, power lost).
+  auto f = fs_.OpenWritable(Segments()[0], false);
+  ASSERT_TRUE((*f)->WriteAt(wal_format::kSegmentHeaderSize + 2 * 39, std::string(39, '\0')).ok());
+  OpenOk(OneSegment());
+  EXPECT_EQ(state_.entries, MakeEntries(1, 2, 1));
+}
+
+TEST_F(WalTest, recover_leftoverTmpSegment_isDeleted) {
+  OpenOk().reset();
+  auto f = fs_.OpenWritable("/d/wal-0000000000000001-0000000000000001.log.tmp", true);
+  ASSERT_TRUE((*f)->WriteAt(0, "half a header").ok());
+  OpenOk();
+  EXPECT_FALSE(fs_.Exists("/d/wal-0000000000000001-0000000000000001.log.tmp"));
+  EXPECT_EQ(Segments().size(), 1u);
+}
+
+TEST_F(WalTest, recover_interruptedSegmentRemoval_skipsObsoleteSegments) {
+  {
+    auto w = OpenOk();
+    for (raft::Index i = 1; i <= 100; i += 10) {
+      ASSERT_TRUE(w->Write(nullptr, MakeEntries(i, i + 9, 1, 100), nullptr).ok());
+    }
+    WalMarker m{90, 1, false};
+    ASSERT_TRUE(w->Write(nullptr, {}, &m).ok());
+  }
+  // Removal of the obsolete segments got only as far as the second one.
+  auto segs = Segments();
+  ASSERT_GE(segs.size(), 4u);
+  ASSERT_TRUE(fs_.Remove(segs[1]).ok());
+  OpenOk();
+  EXPECT_EQ(state_.base, (WalMarker{90, 1, false}));
+  EXPECT_EQ(state_.entries, MakeEntries(91, 100, 1, 100));
+  EXPECT_FALSE(fs_.Exists(segs[0])) << "obsolete segment before the gap is deleted";
+}
+
 }  // namespace
 }  // namespace raftkv::storage
