@@ -350,6 +350,7 @@ TEST(Range, Range_randomizedMatchesReferenceModel) {
         }
       }
       ASSERT_EQ(s->revision(), m.rev) << "seed " << seed << " step " << step;
+      s->CheckInvariants();
       RangeRequest req;
       req.key = randomKey(rng);
       int e = static_cast<int>(rng() % 4);

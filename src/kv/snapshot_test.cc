@@ -143,8 +143,10 @@ TEST(Snapshot, WriteTo_consistentWhileWritesContinue) {
   writer.join();
   EXPECT_GT(s.revision(), at);
   view.reset();  // releases the pin; deferred compaction runs
+  s.CheckInvariants();
 
   auto t = mustRestore(bytes);
+  t->CheckInvariants();
   EXPECT_EQ(t->revision(), at);
   EXPECT_EQ(t->compact_revision(), 500);
   EXPECT_EQ(t->HashKV(at)->hash, hash_at);

@@ -34,6 +34,33 @@ size_t Store::version_count() const {
   return revs_.size();
 }
 
+void Store::CheckInvariants() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  RAFTKV_CHECK(physical_compact_rev_ <= compact_rev_ && compact_rev_ <= current_rev_,
+               "physical compaction <= logical compaction <= current revision");
+  size_t indexed = 0;
+  for (const auto& [key, ki] : index_) {
+    RAFTKV_CHECK(!ki.empty(), "a key with no history is removed from the index");
+    const auto& gens = ki.generations();
+    for (size_t g = 0; g < gens.size(); ++g) {
+      RAFTKV_CHECK(!gens[g].revs.empty(), "generations are never empty");
+      RAFTKV_CHECK(g + 1 == gens.size() || gens[g].closed, "only the last generation is open");
+      for (size_t i = 0; i < gens[g].revs.size(); ++i) {
+        const Record& r = recordAt(gens[g].revs[i]);
+        bool last = i + 1 == gens[g].revs.size();
+        RAFTKV_CHECK(r.key == key, "a record belongs to the key that indexes it");
+        RAFTKV_CHECK(r.tombstone == (gens[g].closed && last),
+                     "a tombstone is exactly the last change of a closed generation");
+        RAFTKV_CHECK(r.rev.main <= current_rev_, "no record from the future");
+        RAFTKV_CHECK(r.tombstone || (r.version >= 1 && r.create_revision <= r.rev.main),
+                     "a live version has version >= 1 and was created no later");
+        ++indexed;
+      }
+    }
+  }
+  RAFTKV_CHECK(indexed == revs_.size(), "every stored revision is indexed exactly once");
+}
+
 const Record& Store::recordAt(Revision rev) const {
   auto it = revs_.find(rev);
   RAFTKV_CHECK(it != revs_.end(), "the key index only points at stored revisions");

@@ -65,6 +65,10 @@ class Store {
   // Number of stored versions (tombstones included): what compaction shrinks.
   size_t version_count() const;
 
+  // Aborts (RAFTKV_CHECK) if the index and the revision store disagree. Tests run it after
+  // every step; it walks the whole store.
+  void CheckInvariants() const;
+
   // etcd's maintenance Hash: hash of the whole store at the current revision.
   uint32_t Hash() const;
   // etcd's HashKV: hash of every version visible between the compaction revision and
