@@ -25,6 +25,10 @@ class Progress {
   ProgressState state = ProgressState::kProbe;
   // In snapshot state: the index of the snapshot being sent.
   Index pending_snapshot = 0;
+  // Leader lease (thesis §6.4.1): 1 + the leader's tick at which it sent the newest
+  // heartbeat this follower acknowledged (0 = none). The follower ignores vote requests for
+  // an election timeout after receiving it, so no other leader can arise before then.
+  uint64_t lease_tick = 0;
   // In snapshot state: heartbeat answers received since the snapshot was sent.
   int snapshot_heartbeats = 0;
   // Heard from since the last check-quorum round (thesis §6.2).

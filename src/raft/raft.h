@@ -115,6 +115,8 @@ class Raft {
   void HandleAppendResponse(const Message& m, Progress& pr);
   void HandleHeartbeatResponse(const Message& m, Progress& pr);
   bool QuorumActive();
+  // Lease reads: whether a quorum acknowledged a heartbeat sent less than a lease ago.
+  bool LeaseValid() const;
   bool CommittedEntryInCurrentTerm() const;
   void TickElection();
   void TickHeartbeat();
@@ -149,6 +151,7 @@ class Raft {
   std::vector<Message> msgs_;         // send after the Ready is durable
   std::vector<Message> leader_msgs_;  // may be sent before (the leader's appends)
 
+  uint64_t tick_count_ = 0;  // logical clock, for the leader lease
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;

@@ -6,8 +6,10 @@ namespace raftkv::raft {
 
 void Raft::HandleReadIndex(const Message& m) {
   ReadRequest req{m.from == kNoNode ? id_ : m.from, m.context};
-  if (read_only_option_ == Config::ReadOnlyOption::kLeaseBased && CommittedEntryInCurrentTerm()) {
-    // Thesis §6.4.1: with check-quorum, no other leader can exist within our lease.
+  if (read_only_option_ == Config::ReadOnlyOption::kLeaseBased && CommittedEntryInCurrentTerm() &&
+      LeaseValid()) {
+    // Thesis §6.4.1: no other leader can exist while a quorum's lease holds. An expired
+    // lease falls back to the safe heartbeat round below.
     CompleteRead(log_.committed(), req);
     return;
   }
@@ -22,7 +24,7 @@ bool Raft::HasReadWork() const {
 
 void Raft::MaybeStartReadRound() {
   if (!HasReadWork()) return;
-  if (read_only_option_ == Config::ReadOnlyOption::kLeaseBased) {
+  if (read_only_option_ == Config::ReadOnlyOption::kLeaseBased && LeaseValid()) {
     // Reads deferred until the first commit of our term: the lease answers them now.
     for (const ReadRequest& req : read_only_.TakePending()) CompleteRead(log_.committed(), req);
     return;

@@ -10,6 +10,7 @@ namespace raftkv::raft {
 // ---- Ticks ----
 
 void Raft::Tick() {
+  tick_count_++;
   if (role_ == Role::kLeader) {
     TickHeartbeat();
   } else {
@@ -140,6 +141,7 @@ void Raft::SendHeartbeat(NodeId to, const std::string& ctx) {
   m.type = MessageType::kHeartbeat;
   m.to = to;
   m.commit = std::min(prs_.at(to).match, log_.committed());
+  m.index = tick_count_;  // echoed back: dates the acknowledgement for the lease
   m.context = ctx;
   Send(std::move(m));
 }
@@ -173,6 +175,18 @@ bool Raft::MaybeCommit() {
 
 bool Raft::CommittedEntryInCurrentTerm() const {
   return log_.TermOrZero(log_.committed()) == term_;
+}
+
+bool Raft::LeaseValid() const {
+  if (role_ != Role::kLeader || lead_transferee_ != kNoNode) return false;
+  std::map<NodeId, Index> acked;
+  for (const auto& [id, pr] : prs_) acked[id] = id == id_ ? tick_count_ + 1 : pr.lease_tick;
+  uint64_t q = voters_.CommittedIndex(acked);  // newest send tick a quorum acknowledged
+  if (q == 0) return false;
+  // Followers count the election timeout on their own clocks, starting no earlier than
+  // our send tick; keep a margin for tick phase and drift.
+  int margin = std::max(2, election_tick_ / 5);
+  return tick_count_ + 1 - q < static_cast<uint64_t>(std::max(0, election_tick_ - margin));
 }
 
 bool Raft::QuorumActive() {
@@ -294,7 +308,8 @@ void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
     pr.BecomeProbe();
   }
   if (pr.match < log_.LastIndex()) SendAppend(m.from);
-  if (read_only_option_ != Config::ReadOnlyOption::kSafe || m.context.empty()) return;
+  pr.lease_tick = std::max(pr.lease_tick, std::min(m.index, tick_count_) + 1);
+  if (m.context.empty()) return;
   for (const CompletedRead& r : read_only_.RecvAck(m.from, m.context, voters_)) {
     CompleteRead(r.index, r.request);
   }
@@ -337,6 +352,7 @@ void Raft::HandleHeartbeat(const Message& m) {
   Message resp;
   resp.type = MessageType::kHeartbeatResponse;
   resp.to = m.from;
+  resp.index = m.index;
   resp.context = m.context;
   Send(std::move(resp));
 }

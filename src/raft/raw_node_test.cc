@@ -194,6 +194,7 @@ TEST(RawNode, readIndex_singleNode) {
 TEST(RawNode, readIndex_leaseBasedAnswersWithoutHeartbeat) {
   Network net(3, [](Config& c) { c.read_only = Config::ReadOnlyOption::kLeaseBased; });
   net.Elect(1);
+  net.TickAll(1);  // a heartbeat round acknowledged by a quorum starts the lease
   net.ClearSent();
   net.node(1).ReadIndex("lease");
   net.Stabilize();
@@ -233,6 +234,27 @@ TEST(RawNode, readIndex_leaseBasedDeferredUntilCommitInTerm) {
   net.filter = nullptr;
   net.TickAll(2);
   ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
+}
+
+// Scenario C3 (reported by the scenario tests): a lease must end before another leader
+// can be elected, i.e. within an election timeout of the last quorum acknowledgement.
+TEST(RawNode, readIndex_leaseExpiresWithoutQuorumAcks) {
+  Network net(3, [](Config& c) { c.read_only = Config::ReadOnlyOption::kLeaseBased; });
+  net.Elect(1);
+  net.TickAll(3);
+  net.node(1).ReadIndex("in-lease");
+  net.Stabilize();
+  ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
+  net.Isolate(1);
+  for (int i = 0; i < 8; i++) net.TickAll();
+  ASSERT_EQ(net.Leader(), 1u);  // check-quorum has not fired yet
+  net.node(1).ReadIndex("expired");
+  net.Stabilize();
+  EXPECT_EQ(net.test_node(1).read_states.size(), 1u);  // not served from the lease
+  net.Heal();
+  net.TickAll(2);
+  ASSERT_EQ(net.test_node(1).read_states.size(), 2u);  // served by a confirmed round
+  EXPECT_EQ(net.test_node(1).read_states[1].context, "expired");
 }
 
 TEST(RawNode, readIndex_lostWhenPartitionedLeaderStepsDown) {

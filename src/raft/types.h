@@ -146,6 +146,8 @@ struct Message {
   // kAppend: index/log_term of the entry preceding `entries` (prevLogIndex/prevLogTerm).
   // kVote/kPreVote: index/log_term of the candidate's last entry (§5.4.1).
   // kAppendResponse: on success, the last index now known to match.
+  // kHeartbeat: the leader's logical tick when sent; kHeartbeatResponse echoes it (dates
+  // the acknowledgement for the leader lease, thesis §6.4.1).
   Index index = 0;
   Term log_term = 0;
   std::vector<Entry> entries;  // kAppend, kPropose
