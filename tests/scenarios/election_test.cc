@@ -161,10 +161,14 @@ TEST(Election, E2_stale_term_requests_are_rejected) {
   ASSERT_GT(t2, t);
   EXPECT_TRUE(IsLeader(c, old)) << "the old leader should still believe it leads";
 
+  // The network heals, but the old leader hears nothing unasked (no heartbeat nor vote
+  // request of the new term): only the answers to its own stale requests can tell it.
   const size_t mark = rec.Mark();
+  rec.Drop([&](const Message& m) { return m.to == old && !IsResponse(m.type); });
   c.Heal();
   ASSERT_TRUE(c.RunUntil([&] { return TermOf(c, old) >= t2; }, kSecond));
   EXPECT_EQ(RoleOf(c, old), Role::kFollower);
+  rec.DropNothing();
   c.RunFor(200 * kMillisecond);
 
   // The old leader did send requests of its stale term...
@@ -422,9 +426,19 @@ TEST(Election, E6_follower_that_voted_rejects_old_leader) {
   const NodeId cand = others[0];
   const NodeId voter = others[1];
 
-  // The old leader and `cand` cannot talk; `cand` times out and asks `voter`.
+  // The old leader and `cand` cannot talk; `cand` times out and asks `voter`. So that the
+  // old leader learns nothing before the grant, its exchanges with `voter` are held from
+  // the vote request until the grant.
   c.CutLink(old, cand);
   c.CutLink(cand, old);
+  bool asked = false;
+  bool granted = false;
+  rec.Drop([&](const Message& m) {
+    if (m.type == MessageType::kVote && m.from == cand && m.to == voter) asked = true;
+    if (IsVoteGrant(m) && m.from == voter && m.to == cand) granted = true;
+    return asked && !granted &&
+           ((m.from == old && m.to == voter) || (m.from == voter && m.to == old));
+  });
   const size_t mark = rec.Mark();
   ASSERT_TRUE(c.RunUntil(
       [&] {
@@ -436,22 +450,24 @@ TEST(Election, E6_follower_that_voted_rejects_old_leader) {
       << Trace(c);
   const Term tv = TermOf(c, voter);
   ASSERT_GT(tv, t);
-  const size_t granted_at = rec.Mark();
+  const size_t granted_at = rec.After(
+      [&](const Message& m) { return IsVoteGrant(m) && m.from == voter && m.to == cand; }, mark);
 
   // The old leader, who can only hear from `voter`, learns of the new term and steps down.
   ASSERT_TRUE(c.RunUntil([&] { return TermOf(c, old) > t; }, kSecond));
   EXPECT_EQ(RoleOf(c, old), Role::kFollower);
 
+  // The old leader's AppendEntries of term t reached the voter, which answered them only
+  // after its grant, with its newer term.
   EXPECT_TRUE(rec.Any(
       [&](const Message& m) {
         return IsLeaderToFollower(m) && m.from == old && m.to == voter && m.term == t;
       },
-      granted_at))
-      << "the old leader sent nothing to the voter after the grant";
+      mark));
   const auto answers = rec.Filter(
       [&](const Message& m) { return m.from == voter && m.to == old && IsResponse(m.type); },
       granted_at);
-  EXPECT_FALSE(answers.empty());
+  EXPECT_FALSE(answers.empty()) << Trace(c);
   for (const Sent& s : answers) EXPECT_GE(s.msg.term, tv);
 
   c.Heal();

@@ -127,7 +127,9 @@ TEST(Safety, S2_stale_server_rejoining_cannot_win_nor_disrupt) {
 //  (d) once s1's entry of term t3 reaches a majority, both commit.
 // Entry i is larger than the per-message limit, so s1 sends it alone.
 TEST(Safety, S3_figure8_old_term_entry_is_not_committed_by_counting) {
-  Cluster c(PaperOptions(5));
+  ClusterOptions o = Options(5);
+  o.check_quorum = false;  // elections are steered with Campaign and dropped requests
+  Cluster c(o);
   MessageRecorder rec(c);
   const NodeId s1 = StableLeader(c);
   ASSERT_NE(s1, kNoNode);
@@ -151,6 +153,9 @@ TEST(Safety, S3_figure8_old_term_entry_is_not_committed_by_counting) {
 
   // (b)
   rec.Drop([&](const Message& m) {
+    if ((m.type == MessageType::kVote || m.type == MessageType::kPreVote) && m.from != s5) {
+      return true;  // only s5 campaigns
+    }
     return m.type == MessageType::kAppend && m.from == s5 && !m.entries.empty();
   });
   c.Campaign(s5);
@@ -161,11 +166,14 @@ TEST(Safety, S3_figure8_old_term_entry_is_not_committed_by_counting) {
   ASSERT_EQ(LogTermAt(c, s5, i), t2);
   c.Crash(s5);
 
-  // (c) Only s1 may win (the others' vote requests are lost), and of its AppendEntries
-  // only those without an entry of its new term reach a follower that already holds i.
+  // (c) Only s1 may campaign (the others' pre-vote and vote requests are lost), and of its
+  // AppendEntries only those without an entry of its new term reach a follower that
+  // already holds i.
   std::set<NodeId> holds_i;
   rec.Drop([&](const Message& m) {
-    if (m.type == MessageType::kVote && m.from != s1) return true;
+    if ((m.type == MessageType::kVote || m.type == MessageType::kPreVote) && m.from != s1) {
+      return true;
+    }
     if (m.type == MessageType::kAppendResponse && m.to == s1 && !m.reject && m.index >= i) {
       holds_i.insert(m.from);
     }
@@ -176,7 +184,7 @@ TEST(Safety, S3_figure8_old_term_entry_is_not_committed_by_counting) {
   });
   c.Restart(s1);
   c.Campaign(s1);
-  ASSERT_TRUE(c.RunUntil([&] { return IsLeader(c, s1); }, 5 * kSecond));
+  ASSERT_TRUE(c.RunUntil([&] { return IsLeader(c, s1); }, 5 * kSecond)) << Trace(c);
   const Term t3 = TermOf(c, s1);
   ASSERT_GT(t3, t2);
   // s1's progress shows entry i on a majority: itself and at least two followers.

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,11 +34,18 @@ using sim::kMillisecond;
 using sim::kSecond;
 using sim::Time;
 
+// Every story runs with a fixed seed; RAFTKV_SCENARIO_SEED=<n> shifts all seeds by n to
+// check that a story does not depend on one lucky schedule.
+inline uint64_t SeedShift() {
+  const char* s = std::getenv("RAFTKV_SCENARIO_SEED");
+  return s == nullptr ? 0 : std::strtoull(s, nullptr, 10);
+}
+
 // Defaults of the simulator (pre-vote and check-quorum on) with `nodes` servers.
 inline ClusterOptions Options(int nodes, uint64_t seed = 1) {
   ClusterOptions o;
   o.nodes = nodes;
-  o.seed = seed;
+  o.seed = seed + SeedShift();
   o.recent_events = 2000;  // enough history for a failure message
   return o;
 }
@@ -136,6 +144,14 @@ class MessageRecorder {
     size_t n = 0;
     for (size_t i = since; i < sent_.size(); ++i) n += pred(sent_[i].msg) ? 1 : 0;
     return n;
+  }
+  // Position just after the first message matching `pred` (Mark() if none): what is sent
+  // from there on was sent after it.
+  size_t After(const std::function<bool(const Message&)>& pred, size_t since = 0) const {
+    for (size_t i = since; i < sent_.size(); ++i) {
+      if (pred(sent_[i].msg)) return i + 1;
+    }
+    return sent_.size();
   }
   bool Any(const std::function<bool(const Message&)>& pred, size_t since = 0) const {
     return Count(pred, since) > 0;
