@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <unordered_map>
 
 namespace raftkv::check {
@@ -41,12 +42,11 @@ std::string Cat(const Args&... args) {
   return out.str();
 }
 
+// Hashes live only in memory, so the standard library's (fast, word-at-a-time) string
+// hash is good enough.
 uint64_t HashEntry(const Entry& e) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a over type and data
-  auto add = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ULL; };
-  add(static_cast<unsigned char>(e.type));
-  for (char c : e.data) add(static_cast<unsigned char>(c));
-  return h;
+  const uint64_t h = std::hash<std::string_view>()(e.data);
+  return h ^ (static_cast<uint64_t>(e.type) * 0x9E3779B97F4A7C15ULL);
 }
 
 // An entry as the checker remembers it.
@@ -131,50 +131,59 @@ void SafetyChecker::report(std::string violation) {
   violations_.push_back(std::move(violation));
 }
 
-namespace {
-
 // Reads entries [max(from, first, 1), last] of `view` as ids, and the term before them.
-Result<bool> ReadInto(const NodeView& view, Index from, Index first, Index last,
-                      std::vector<EntryId>* ids, Index* lo, Term* prev_term) {
-  *lo = std::max<Index>({from, first, 1});
-  ids->clear();
-  if (*lo <= last) {
-    auto entries = view.Entries(*lo, last + 1);
-    if (!entries.ok()) return entries.status();
-    if (entries->size() != last + 1 - *lo) return Status::Unavailable("short read");
-    ids->reserve(entries->size());
-    for (const Entry& e : *entries) {
-      if (e.index != *lo + ids->size()) return Status::Corruption("entry index out of place");
-      ids->push_back(EntryId{e.term, HashEntry(e)});
+// With `reuse`, a prefix of them whose terms still match the mirror is taken from it
+// instead of being copied and hashed again: a command changed under an unchanged (index,
+// term) would itself break Log Matching, which FullCheck re-reads in full.
+Status SafetyChecker::readLog(const NodeView& view, Index from, const NodeMirror* reuse,
+                              ReadLog* log) {
+  const Index first = view.FirstIndex();
+  const Index last = view.LastIndex();
+  log->last = last;
+  log->lo = std::max<Index>({from, first, 1});
+  log->ids.clear();
+  if (log->lo > last) log->lo = last + 1;
+  Index next = log->lo;
+  if (reuse != nullptr) {
+    const Index hi = std::min(reuse->last, last);
+    for (; next <= hi && reuse->Has(next); next++) {
+      auto t = view.TermAt(next);
+      if (!t.ok() || *t != reuse->At(next).term) break;
+      log->ids.push_back(reuse->At(next));
     }
-  } else {
-    *lo = last + 1;
   }
-  *prev_term = 0;
-  if (*lo > 1) {
-    auto t = view.TermAt(*lo - 1);
-    if (t.ok()) *prev_term = *t;
+  if (next <= last) {
+    auto entries = view.Entries(next, last + 1);
+    if (!entries.ok()) return entries.status();
+    if (entries->size() != last + 1 - next) return Status::Unavailable("short read");
+    for (const Entry& e : *entries) {
+      if (e.index != log->lo + log->ids.size()) return Status::Corruption("entry out of place");
+      log->ids.push_back(EntryId{e.term, HashEntry(e)});
+    }
   }
-  return true;
+  log->prev_term = 0;
+  if (log->lo > 1) {
+    auto t = view.TermAt(log->lo - 1);
+    if (t.ok()) log->prev_term = *t;
+  }
+  return Status::OK();
 }
-
-}  // namespace
 
 void SafetyChecker::Observe(NodeId id, const NodeView& view) {
   const NodeState st = view.State();
-  const Index first = view.FirstIndex();
   const Index last = view.LastIndex();
   NodeMirror& m = state_->nodes[id];
   checkMonotonic(id, st, last, m);
 
+  // A leader staying leader is re-read in full (Leader Append-Only covers its commands
+  // too); it is the node whose tail is shortest.
+  const bool same_leadership =
+      m.seen && m.leader_term != 0 && st.role == Role::kLeader && st.term == m.leader_term;
   ReadLog log;
-  log.last = last;
-  auto read =
-      ReadInto(view, m.seen ? m.stable + 1 : 1, first, last, &log.ids, &log.lo, &log.prev_term);
+  Status read =
+      readLog(view, m.seen ? m.stable + 1 : 1, m.seen && !same_leadership ? &m : nullptr, &log);
   if (read.ok()) {
-    if (m.seen && m.leader_term != 0 && st.role == Role::kLeader && st.term == m.leader_term) {
-      checkLeaderAppendOnly(id, st, log, m);
-    }
+    if (same_leadership) checkLeaderAppendOnly(id, st, log, m);
     checkLogMatching(id, log, m.seen ? &m : nullptr);
     learnCommitted(id, st.term, st.commit, log);
     checkLeader(id, st, log, m);
@@ -368,9 +377,7 @@ void SafetyChecker::FullCheck(const std::map<NodeId, const NodeView*>& live_node
   for (const auto& [id, view] : live_nodes) {
     const NodeState st = view->State();
     ReadLog log;
-    log.last = view->LastIndex();
-    auto read = ReadInto(*view, 1, view->FirstIndex(), log.last, &log.ids, &log.lo, &log.prev_term);
-    if (!read.ok()) continue;
+    if (!readLog(*view, 1, nullptr, &log).ok()) continue;
     checkLogMatching(id, log, nullptr);
     learnCommitted(id, st.term, st.commit, log);
     if (st.role == Role::kLeader) {

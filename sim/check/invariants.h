@@ -90,6 +90,8 @@ class SafetyChecker {
   struct ReadLog;
 
   void report(std::string violation);
+  static Status readLog(const NodeView& view, raft::Index from, const NodeMirror* reuse,
+                        ReadLog* log);
   void checkMonotonic(raft::NodeId id, const NodeState& st, raft::Index last, NodeMirror& m);
   void checkLeaderAppendOnly(raft::NodeId id, const NodeState& st, const ReadLog& log,
                              const NodeMirror& m);
