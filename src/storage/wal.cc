@@ -395,7 +395,8 @@ Status Wal::maybeRotate(size_t batch_bytes) {
 Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entries,
                   const WalMarker* marker) {
   if (!error_.ok()) return error_;
-  std::string buf;
+  std::string& buf = write_buf_;  // reused: a fresh large buffer costs a page fault per 4 KiB
+  buf.clear();
   size_t need = 2 * kRecordHeaderSize + kMarkerSize + kTruncateSize + kHardStateSize;
   for (const raft::Entry& e : entries) need += kRecordHeaderSize + kEntryFixedSize + e.data.size();
   buf.reserve(need);
@@ -423,6 +424,7 @@ Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entrie
   Status s = maybeRotate(buf.size());
   if (s.ok()) s = file_->WriteAt(offset_, buf);
   if (s.ok()) s = file_->Sync();
+  if (buf.capacity() > (64u << 20)) std::string().swap(buf);  // don't hoard a huge batch
   if (!s.ok()) return Fail(s);
   syncs_++;
   offset_ += buf.size();

@@ -88,6 +88,7 @@ class Wal {
   raft::Index last_index_ = 0;
   Status error_;
   uint64_t syncs_ = 0;
+  std::string write_buf_;
 };
 
 }  // namespace raftkv::storage
