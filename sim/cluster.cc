@@ -57,9 +57,19 @@ struct Cluster::Impl {
     });
   }
 
-  void step() {
+  // Runs the next event; false once the event budget is spent.
+  bool step() {
+    if (halted) return false;
+    if (options.max_events != 0 && queue.Processed() >= options.max_events) {
+      halted = true;
+      recordViolation("liveness: event budget of " + std::to_string(options.max_events) +
+                      " events exhausted at virtual time " + FormatTime(queue.Now()) +
+                      " (message storm or livelock)");
+      return false;
+    }
     queue.RunNext();
     collectViolations();
+    return true;
   }
 
   void collectViolations() {
@@ -88,6 +98,7 @@ struct Cluster::Impl {
   std::vector<std::string> first_events;
   size_t checker_seen = 0;
   uint64_t scenario_seq = 0;
+  bool halted = false;
 };
 
 Cluster::Cluster(const ClusterOptions& options) : impl_(std::make_unique<Impl>(options)) {
@@ -113,7 +124,9 @@ Time Cluster::Now() const {
 
 void Cluster::RunFor(Time duration) {
   Time end = impl_->queue.Now() + duration;
-  while (!impl_->queue.Empty() && impl_->queue.NextTime() <= end) impl_->step();
+  while (!impl_->queue.Empty() && impl_->queue.NextTime() <= end) {
+    if (!impl_->step()) return;
+  }
   impl_->queue.AdvanceTo(end);
 }
 
@@ -121,7 +134,7 @@ bool Cluster::RunUntil(const std::function<bool()>& pred, Time timeout) {
   Time end = impl_->queue.Now() + timeout;
   if (pred()) return true;
   while (!impl_->queue.Empty() && impl_->queue.NextTime() <= end) {
-    impl_->step();
+    if (!impl_->step()) return pred();
     if (pred()) return true;
   }
   impl_->queue.AdvanceTo(end);
@@ -407,6 +420,10 @@ void Cluster::Note(NodeId node, const std::string& text) {
 
 void Cluster::SetEventListener(std::function<void(const TraceEvent&)> listener) {
   impl_->tracer.SetListener(std::move(listener));
+}
+
+bool Cluster::Halted() const {
+  return impl_->halted;
 }
 
 uint64_t Cluster::EventsProcessed() const {

@@ -58,6 +58,10 @@ struct ClusterOptions {
   bool trace = false;
   // How many recent events to keep for failure reports when trace is off.
   size_t recent_events = 200;
+  // Safety valve against message storms and livelocks that never advance virtual time:
+  // after this many events the cluster records a "liveness" violation and stops
+  // processing events. 0 = unlimited.
+  uint64_t max_events = 0;
 };
 
 // What a client was told.
@@ -164,6 +168,8 @@ class Cluster {
   // Every key/value the node's state machine holds.
   std::vector<std::pair<std::string, std::string>> AppliedState(NodeId id) const;
   uint64_t EventsProcessed() const;
+  // True once max_events was exceeded: the run is over.
+  bool Halted() const;
   uint64_t TraceHash() const;
   const NetworkStats& network_stats() const;
   const NetworkOptions& network_options() const;

@@ -16,7 +16,7 @@ Time chaosCap(const RunOptions& o) {
 void checkLiveness(Cluster& c, const RunOptions& o) {
   Time deadline = c.Now() + o.liveness_bound;
   int attempt = 0;
-  while (c.Now() < deadline) {
+  while (c.Now() < deadline && c.Violations().empty()) {
     NodeId leader = c.WaitForLeader(deadline - c.Now());
     if (leader == raft::kNoNode) break;
     Time left = deadline - c.Now();
@@ -25,6 +25,7 @@ void checkLiveness(Cluster& c, const RunOptions& o) {
     if (r.ok()) return;
     c.RunFor(std::min<Time>(deadline - c.Now(), 20 * kMillisecond));
   }
+  if (!c.Violations().empty()) return;
   c.AddViolation("liveness", "no write committed within " +
                                  std::to_string(o.liveness_bound / kSecond) +
                                  "s of virtual time after healing (leader n" +
@@ -46,6 +47,7 @@ RunResult RunSeed(const RunOptions& options) {
   co.seed = options.seed;
   co.trace = options.trace;
   co.recent_events = options.last_events;
+  co.max_events = options.max_events != 0 ? options.max_events : 4'000'000 + options.ops * 20'000;
   Cluster cluster(co);
 
   WorkloadOptions wo;

@@ -22,6 +22,7 @@ struct RunOptions {
   bool trace = false;       // print every event as it happens
   size_t last_events = 40;  // events kept for the failure report
   Time liveness_bound = 10 * kSecond;
+  uint64_t max_events = 0;  // event budget (0: a default scaled by ops), see ClusterOptions
 };
 
 struct Violation {
