@@ -80,11 +80,7 @@ void KeyIndex::VisibleRevisions(int64_t compacted, int64_t at, std::vector<Revis
       // `compacted` sees, i.e. the next change (if any) is after `compacted`.
       bool next_after = (i + 1 < n) ? gen.revs[i + 1].main > compacted : true;
       bool is_tombstone = gen.closed && i == n - 1;
-      if (next_after && !is_tombstone) {
-        // Also the next generation must not have started at or before `compacted`; that
-        // cannot happen here since a generation only follows a tombstone, handled above.
-        out->push_back(r);
-      }
+      if (next_after && !is_tombstone) out->push_back(r);
     }
   }
 }

@@ -223,3 +223,29 @@ TEST(SnapshotLoader, Finish_beforeAllBytesIsTruncated) {
 
 }  // namespace
 }  // namespace raftkv::kv
+
+namespace raftkv::kv {
+namespace {
+
+using namespace raftkv::kv::testing;
+
+TEST(Snapshot, Pin_twoViewsReleasedOutOfOrder) {
+  Store s;
+  for (int i = 0; i < 10; ++i) MustPut(s, "a", std::to_string(i));  // revs 2..11
+  auto v1 = s.Snapshot();                                           // pins 0
+  ASSERT_TRUE(s.Compact({5}).ok());
+  auto v2 = s.Snapshot();  // pins 5
+  ASSERT_TRUE(s.Compact({8}).ok());
+  EXPECT_EQ(s.version_count(), 10u);
+  v2.reset();
+  EXPECT_EQ(s.version_count(), 10u);  // v1 still needs everything
+  auto t1 = Store::Restore(v1->Serialize());
+  ASSERT_TRUE(t1.ok());
+  EXPECT_EQ((*t1)->version_count(), 10u);
+  v1.reset();
+  EXPECT_EQ(s.version_count(), 4u);  // revs 8..11
+  s.CheckInvariants();
+}
+
+}  // namespace
+}  // namespace raftkv::kv
