@@ -72,7 +72,12 @@ int main(int argc, char** argv) {
   app.add_option("--show-events", show_events, "events printed before a violation");
   app.add_flag("--trace", trace, "print every event of the run (with --seed)");
   app.add_flag("--demo", demo, "play the 5-node demo timeline");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);                    // prints the help or the error
+    return e.get_exit_code() == 0 ? rc : 2;  // usage errors exit 2, as raftkvd's do
+  }
 
   if (demo) return raftkv::sim::RunDemo(stdout);
 
