@@ -44,18 +44,18 @@ int compareOn(SortTarget target, const KeyValue& a, const KeyValue& b) {
 }  // namespace
 
 void Store::forEachLive(const std::string& key, const std::string& end, int64_t at,
-                        const std::function<bool(const Record&)>& fn) const {
+                        const std::function<bool(const std::string&, Revision)>& fn) const {
   if (end.empty()) {
     auto it = index_.find(key);
     if (it == index_.end()) return;
-    if (auto rev = it->second.Get(at)) fn(recordAt(*rev));
+    if (auto rev = it->second.Get(at)) fn(it->first, *rev);
     return;
   }
   bool unbounded = isFromKey(end);
   for (auto it = index_.lower_bound(key); it != index_.end(); ++it) {
     if (!unbounded && it->first >= end) break;
     auto rev = it->second.Get(at);
-    if (rev && !fn(recordAt(*rev))) return;
+    if (rev && !fn(it->first, *rev)) return;
   }
 }
 
@@ -87,10 +87,10 @@ Result<RangeResponse> Store::rangeLocked(const RangeRequest& req, int64_t cur_re
 
   RangeResponse resp;
   resp.header.revision = cur_rev;
-  forEachLive(req.key, req.range_end, at, [&](const Record& r) {
+  forEachLive(req.key, req.range_end, at, [&](const std::string&, Revision rev) {
     ++resp.count;
     if (!req.count_only && resp.kvs.size() < fetch) {
-      KeyValue kv = toKeyValue(r);
+      KeyValue kv = toKeyValue(recordAt(rev));
       if (passesFilters(req, kv)) resp.kvs.push_back(std::move(kv));
     }
     return true;

@@ -134,8 +134,8 @@ Result<PutResponse> Store::Put(const PutRequest& req) {
 DeleteRangeResponse Store::deleteRangeLocked(const DeleteRangeRequest& req, WriteCtx* ctx) {
   DeleteRangeResponse resp;
   std::vector<const Record*> live;
-  forEachLive(req.key, req.range_end, ctx->readRev(), [&](const Record& r) {
-    live.push_back(&r);
+  forEachLive(req.key, req.range_end, ctx->readRev(), [&](const std::string&, Revision rev) {
+    live.push_back(&recordAt(rev));
     return true;
   });
   for (const Record* prev : live) {

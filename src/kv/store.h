@@ -107,10 +107,11 @@ class Store {
   DeleteRangeResponse deleteRangeLocked(const DeleteRangeRequest& req, WriteCtx* ctx);
   void endWriteLocked(const WriteCtx& ctx);
 
-  // Visits the live key-values in [key, end) at revision `at`, in key order, until `fn`
-  // returns false. end == "" means only `key`; end == "\0" means no upper bound.
+  // Visits the keys live at revision `at` in [key, end), in key order, with the revision of
+  // their visible version, until `fn` returns false. end == "" means only `key`; end == "\0"
+  // means no upper bound. Records are not looked up: counting needs only the index.
   void forEachLive(const std::string& key, const std::string& end, int64_t at,
-                   const std::function<bool(const Record&)>& fn) const;
+                   const std::function<bool(const std::string&, Revision)>& fn) const;
   KeyValue toKeyValue(const Record& r) const;
   const Record& recordAt(Revision rev) const;
 

@@ -143,9 +143,9 @@ class TxnExecutor {
   // compares as a zero KeyValue, except that a VALUE compare on no key is false.
   bool evalCompare(const Compare& c) const {
     bool any = false, all = true;
-    s_->forEachLive(c.key, c.range_end, ctx_->readRev(), [&](const Record& r) {
+    s_->forEachLive(c.key, c.range_end, ctx_->readRev(), [&](const std::string&, Revision rev) {
       any = true;
-      if (!compareKV(c, s_->toKeyValue(r))) {
+      if (!compareKV(c, s_->toKeyValue(s_->recordAt(rev)))) {
         all = false;
         return false;
       }
