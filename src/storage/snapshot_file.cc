@@ -10,6 +10,7 @@
 namespace raftkv::storage {
 
 using wal_format::GetU32;
+using wal_format::ParseHex16;
 using wal_format::PutU32;
 using wal_format::PutU64;
 using wal_format::Reader;
@@ -47,11 +48,7 @@ bool ParseSnapshotFileName(const std::string& name, raft::Term* term, raft::Inde
       name.compare(38, 5, ".snap") != 0) {
     return false;
   }
-  char* end = nullptr;
-  *term = std::strtoull(name.substr(5, 16).c_str(), &end, 16);
-  if (*end != '\0') return false;
-  *index = std::strtoull(name.substr(22, 16).c_str(), &end, 16);
-  return *end == '\0';
+  return ParseHex16(name.substr(5, 16), term) && ParseHex16(name.substr(22, 16), index);
 }
 
 std::string EncodeSnapshotFile(const raft::Snapshot& snap) {

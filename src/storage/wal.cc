@@ -23,11 +23,7 @@ bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* firs
       name.compare(37, 4, ".log") != 0) {
     return false;
   }
-  char* end = nullptr;
-  *seq = std::strtoull(name.substr(4, 16).c_str(), &end, 16);
-  if (*end != '\0') return false;
-  *first_index = std::strtoull(name.substr(21, 16).c_str(), &end, 16);
-  return *end == '\0';
+  return ParseHex16(name.substr(4, 16), seq) && ParseHex16(name.substr(21, 16), first_index);
 }
 
 }  // namespace wal_format

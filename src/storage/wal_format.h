@@ -135,6 +135,19 @@ class Reader {
   bool ok_ = true;
 };
 
+// Parses exactly 16 hex digits.
+inline bool ParseHex16(const std::string& s, uint64_t* out) {
+  if (s.size() != 16) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  *out = v;
+  return true;
+}
+
 std::string SegmentFileName(uint64_t seq, uint64_t first_index);
 // Parses a segment file name; false if `name` is not one.
 bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* first_index);
