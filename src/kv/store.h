@@ -49,6 +49,7 @@ struct Record {
 class Store {
  public:
   // `max_txn_ops`: etcd's --max-txn-ops (128 by default); 0 means unlimited.
+  // `session_timeout`: client sessions idle longer than this (log time units) expire; 0 never.
   explicit Store(int64_t max_txn_ops = 128, int64_t session_timeout = 0);
   ~Store();
   Store(const Store&) = delete;
@@ -75,12 +76,13 @@ class Store {
   // `revision` (0 = current). Equal on members that applied the same log.
   Result<HashKVResponse> HashKV(int64_t revision) const;
 
-  // A consistent read view of the whole store at the current revision, for a snapshot taken
-  // by another thread while writes continue. While the view lives, compaction keeps the
-  // versions it needs. See snapshot.h.
+  // A consistent read view of the whole store at the current revision. Create it on the apply
+  // thread; serialize it on any thread while writes continue. While the view lives,
+  // compaction keeps the versions it needs. It must not outlive the store. See snapshot.h.
   std::unique_ptr<SnapshotView> Snapshot();
 
-  // Rebuilds a store from bytes written by SnapshotView::WriteTo.
+  // Rebuilds a store from bytes written by SnapshotView::WriteTo (SnapshotLoader takes them
+  // chunk by chunk).
   static Result<std::unique_ptr<Store>> Restore(std::string_view data, int64_t max_txn_ops = 128);
 
   // The exactly-once client-session table; part of snapshots. Only the apply thread uses it.
