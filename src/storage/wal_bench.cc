@@ -73,12 +73,15 @@ std::vector<raft::Entry> Batch(raft::Index first, size_t n, size_t size) {
   return out;
 }
 
-Result<CaseResult> RunCase(const std::string& dir, size_t size, size_t batch, double seconds) {
+Result<CaseResult> RunCase(const std::string& dir, size_t size, size_t batch, double seconds,
+                           bool preallocate) {
   fs::remove_all(dir);
   uint64_t entries = 0, batches = 0;
   double elapsed = 0;
   {
-    auto opened = DiskStorage::Open(dir, DiskStorageOptions{});
+    DiskStorageOptions opts;
+    opts.wal.preallocate = preallocate;
+    auto opened = DiskStorage::Open(dir, opts);
     if (!opened.ok()) return opened.status();
     DiskStorage& s = **opened;
     raft::Index next = 1;
@@ -199,7 +202,7 @@ int RunWalBenchmark(const WalBenchOptions& o) {
     for (size_t batch : o.batch_sizes) {
       double raw_sync = RawSyncRate((root / "raw-sync").string(), 100, half);
       double raw_bw = RawSeqBandwidth((root / "raw-seq").string(), half);
-      auto r = RunCase((root / "case").string(), size, batch, o.seconds_per_case);
+      auto r = RunCase((root / "case").string(), size, batch, o.seconds_per_case, o.preallocate);
       if (!r.ok()) {
         std::printf("error: %s\n", r.status().ToString().c_str());
         return 1;

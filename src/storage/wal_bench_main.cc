@@ -1,5 +1,5 @@
 // raftkv-bench-wal [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick] [--recovery-only]
-//                  [--sizes=100,1024,...] [--batches=1,8,...]
+//                  [--sizes=100,1024,...] [--batches=1,8,...] [--no-prealloc]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
       o.entry_sizes = ParseList(a.substr(8));
     } else if (a.rfind("--batches=", 0) == 0) {
       o.batch_sizes = ParseList(a.substr(10));
+    } else if (a == "--no-prealloc") {
+      o.preallocate = false;
     } else if (a == "--recovery-only") {
       o.entry_sizes.clear();
     } else if (a == "--quick") {
@@ -41,7 +43,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick] "
-                   "[--recovery-only] [--sizes=N,...] [--batches=N,...]\n",
+                   "[--recovery-only] [--sizes=N,...] [--batches=N,...] [--no-prealloc]\n",
                    argv[0]);
       return 2;
     }
