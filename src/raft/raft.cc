@@ -58,7 +58,8 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
     r->log_.CommitTo(hs.commit);
     if (cs.voters.empty() && !peers.empty()) cs.voters = peers;
   }
-  if (cs.voters.empty()) return Status::InvalidArgument("no voters in the configuration");
+  // No voters: a node joining an existing cluster; it learns the configuration from the
+  // leader's log (or snapshot) and never campaigns meanwhile.
   r->conf_ = cs;
   r->InitProgress(cs.voters, cs.learners);
   if (config.applied > 0) {
@@ -145,6 +146,7 @@ void Raft::BecomeLeader() {
   Reset(term_);
   lead_ = id_;
   role_ = Role::kLeader;
+  pending_conf_index_ = log_.LastIndex();  // earlier changes may be unapplied: wait
   Progress& self = prs_.at(id_);
   self.BecomeReplicate();
   // Thesis §10.2.1: our own copy counts only once durable.
@@ -170,6 +172,9 @@ bool Raft::InLease() const {
 
 void Raft::Hup(bool transfer) {
   if (role_ == Role::kLeader || !Promotable()) return;
+  // A committed configuration change we have not applied may remove us or change the
+  // quorum: campaign only once it is applied (etcd's rule).
+  if (HasUnappliedConfChange()) return;
   Campaign(pre_vote_ && !transfer, transfer);
 }
 
@@ -267,10 +272,7 @@ Status Raft::Validate(const Message& m) const {
       if (m.from != id_ && !IsMember(m.from)) return Status::InvalidArgument("unknown sender");
       if (m.entries.empty()) return Status::InvalidArgument("proposal without entries");
       for (const Entry& e : m.entries) {
-        if (e.type == EntryType::kConfChange) {
-          return Status::FailedPrecondition("configuration changes are not yet supported");
-        }
-        if (e.type != EntryType::kNormal) {
+        if (e.type != EntryType::kNormal && e.type != EntryType::kConfChange) {
           return Status::InvalidArgument("proposal with an unknown entry type");
         }
       }
@@ -298,7 +300,14 @@ Status Raft::Validate(const Message& m) const {
     case MessageType::kTimeoutNow: break;
     default: return Status::InvalidArgument("unknown message type");
   }
-  if (m.from == id_ || !IsMember(m.from)) return Status::InvalidArgument("unknown sender");
+  if (m.from == kNoNode || m.from == id_) return Status::InvalidArgument("bad sender");
+  // A leader's messages and vote requests are accepted from servers not (yet) in our
+  // configuration: a joining node, or one that has not applied the latest change, learns
+  // the configuration from the leader's log. Everything else must come from a member.
+  bool from_anyone = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                     m.type == MessageType::kSnapshot || m.type == MessageType::kVote ||
+                     m.type == MessageType::kPreVote;
+  if (!from_anyone && !IsMember(m.from)) return Status::InvalidArgument("unknown sender");
   if (m.to != id_) return Status::InvalidArgument("message addressed to another node");
   if (m.term == 0) return Status::InvalidArgument("network message without a term");
   // Far beyond anything a real cluster reaches; refusing them keeps +1 from overflowing.
@@ -497,7 +506,35 @@ void Raft::Send(Message m) {
   }
 }
 
-// ---- Configuration (static; joint consensus is not implemented yet) ----
+// ---- Configuration (one change at a time; joint consensus is not implemented yet) ----
+
+bool Raft::HasUnappliedConfChange() const {
+  if (log_.committed() <= log_.applied()) return false;
+  auto ents =
+      log_.Slice(std::max(log_.applied() + 1, log_.FirstIndex()), log_.committed() + 1, kNoLimit);
+  if (!ents.ok()) return false;
+  for (const Entry& e : *ents) {
+    if (e.type == EntryType::kConfChange) return true;
+  }
+  return false;
+}
+
+Status Raft::CheckConfChangeProposal(const std::vector<Entry>& ents) const {
+  int n = 0;
+  for (const Entry& e : ents) {
+    if (e.type != EntryType::kConfChange) continue;
+    auto cc = DecodeConfChange(e.data);
+    if (!cc.ok()) return Status::InvalidArgument("malformed configuration change");
+    if (cc->changes.size() != 1 || cc->transition != ConfChangeTransition::kAuto) {
+      return Status::FailedPrecondition("joint consensus is not yet supported");
+    }
+    // §4.1: one change at a time: the previous one must be applied first.
+    if (pending_conf_index_ > log_.applied() || ++n > 1) {
+      return Status::FailedPrecondition("a configuration change is still pending");
+    }
+  }
+  return Status::OK();
+}
 
 ConfState Raft::ApplyConfChange(const ConfChange& cc) {
   std::set<NodeId> voters(conf_.voters.begin(), conf_.voters.end());
@@ -535,7 +572,15 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
   for (NodeId id : learners) {
     prs_.try_emplace(id, Progress(log_.LastIndex() + 1, max_inflight_, true));
   }
-  if (role_ == Role::kLeader && MaybeCommit()) BcastAppend();
+  if (role_ == Role::kLeader) {
+    if (!voters.count(id_)) {
+      // Removed or demoted: stop leading; the remaining voters elect a new leader.
+      BecomeFollower(term_, kNoNode);
+    } else {
+      MaybeCommit();
+      BcastAppend();  // new members start catching up (and learn the new commit index) now
+    }
+  }
   return conf_;
 }
 

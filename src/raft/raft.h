@@ -126,6 +126,8 @@ class Raft {
   void CompleteRead(Index index, const ReadRequest& req);
 
   void Send(Message m);
+  bool HasUnappliedConfChange() const;
+  Status CheckConfChangeProposal(const std::vector<Entry>& ents) const;
   bool IsVoter(NodeId id) const { return voters_.Contains(id); }
   bool IsMember(NodeId id) const { return prs_.count(id) != 0; }
   Status Validate(const Message& m) const;
@@ -156,6 +158,7 @@ class Raft {
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;
   uint64_t uncommitted_size_ = 0;
+  Index pending_conf_index_ = 0;  // leader: index of the last conf change proposed
   bool vote_unpersisted_ = false;
 
   // Config.

@@ -179,6 +179,9 @@ TEST(RaftPaper, electionTimeout_isRandomizedInRange) {
     ASSERT_TRUE(n.ok());
     int ticks = 0;
     while ((*n)->GetStatus().soft_state.role == Role::kFollower && ticks < 100) {
+      tn.node = std::move(*n);
+      Drain(tn);  // applies the bootstrap configuration
+      n = std::move(tn.node);
       (*n)->Tick();
       ticks++;
     }

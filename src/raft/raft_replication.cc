@@ -79,7 +79,8 @@ void Raft::OnStable(Index index, Term term) {
   if (role_ != Role::kLeader) return;
   Index durable = std::min(index, log_.LastStableIndex());
   if (durable == 0 || !log_.MatchTerm(durable, log_.TermOrZero(durable))) return;
-  if (prs_.at(id_).MaybeUpdate(durable) && MaybeCommit()) BcastAppend();
+  auto self = prs_.find(id_);
+  if (self != prs_.end() && self->second.MaybeUpdate(durable) && MaybeCommit()) BcastAppend();
 }
 
 void Raft::OnSnapshotStable(Index index) {
@@ -210,8 +211,14 @@ Status Raft::StepLeader(const Message& m) {
     case MessageType::kPropose: {
       if (!prs_.count(id_)) return Status::NotLeader("leader was removed");
       if (lead_transferee_ != kNoNode) return Status::Busy("leadership transfer in progress");
+      RAFTKV_RETURN_IF_ERROR(CheckConfChangeProposal(m.entries));
       std::vector<Entry> ents = m.entries;
       RAFTKV_RETURN_IF_ERROR(AppendEntries(std::move(ents)));
+      for (Index i = 0; i < m.entries.size(); i++) {
+        if (m.entries[i].type == EntryType::kConfChange) {
+          pending_conf_index_ = log_.LastIndex() - m.entries.size() + 1 + i;
+        }
+      }
       BcastAppend();
       return Status::OK();
     }

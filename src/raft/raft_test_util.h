@@ -199,6 +199,18 @@ class Network {
     tn.node = std::move(*r);
   }
 
+  // A new, empty node joining the cluster (learns the configuration from the leader).
+  void AddNode(NodeId id) {
+    TestNode& tn = nodes_[id];
+    tn.storage = std::make_unique<MemoryStorage>();
+    tn.random = std::make_unique<SeededRandom>(id * 7919);
+    Config c = TestConfig(id, tn.storage.get(), tn.random.get());
+    if (tweak_) tweak_(c);
+    auto r = RawNode::Create(c, {});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    tn.node = std::move(*r);
+  }
+
   void Isolate(NodeId id) { isolated_.insert(id); }
   void Cut(NodeId a, NodeId b) {
     cut_.insert({a, b});

@@ -1,6 +1,7 @@
 #include "raft/raw_node.h"
 
 #include "common/check.h"
+#include "raft/conf_change.h"
 #include "raft/planted_bugs.h"
 #include "raft/raft.h"
 
@@ -66,7 +67,11 @@ Status RawNode::Propose(std::string data) {
 }
 
 Status RawNode::ProposeConfChange(const ConfChange& cc) {
-  return Status::FailedPrecondition("configuration changes are not yet supported");
+  Message m;
+  m.type = MessageType::kPropose;
+  m.from = raft_->id();
+  m.entries.push_back(Entry{0, 0, EntryType::kConfChange, EncodeConfChange(cc)});
+  return raft_->Step(m);
 }
 
 ConfState RawNode::ApplyConfChange(const ConfChange& cc) {

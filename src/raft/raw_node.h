@@ -15,7 +15,10 @@
 //  - ReadIndex(): reads issued before the next GetReady() share one heartbeat round.
 //  - If a follower's snapshot was lost, call ReportSnapshot(id, false); the leader also
 //    falls back to probing after an election timeout of heartbeat answers.
-//  - ProposeConfChange() returns kFailedPrecondition (membership changes: not yet).
+//  - Membership: ProposeConfChange() takes one change at a time (a single add/remove/
+//    add-learner, transition kAuto); joint changes return kFailedPrecondition. A joining
+//    node is created with EMPTY storage and peers = {}: it learns the configuration from
+//    the leader's log (apply kConfChange entries with ApplyConfChange as usual).
 //
 // The core is a pure state machine. It never blocks, reads a clock, spawns a thread or does
 // I/O. The runtime (the simulator, or raftkvd's raft loop) drives it:

@@ -20,7 +20,16 @@ TEST(RawNode, create_rejectsInvalidConfig) {
   c.check_quorum = false;
   EXPECT_FALSE(RawNode::Create(c, {1}).ok());
   c = testing::TestConfig(1, &s, &r);
-  EXPECT_FALSE(RawNode::Create(c, {}).ok());  // empty storage and no peers: no config
+}
+
+TEST(RawNode, create_withoutConfigurationWaitsToJoin) {
+  MemoryStorage s;
+  SeededRandom r(1);
+  auto n = RawNode::Create(testing::TestConfig(1, &s, &r), {});
+  ASSERT_TRUE(n.ok());
+  for (int i = 0; i < 100; i++) (*n)->Tick();
+  EXPECT_EQ((*n)->GetStatus().soft_state.role, Role::kFollower);  // never campaigns
+  EXPECT_FALSE((*n)->Campaign().ok() && (*n)->GetStatus().soft_state.role != Role::kFollower);
 }
 
 TEST(RawNode, bootstrap_firstReadyHoldsCommittedConfEntries) {
@@ -119,11 +128,12 @@ TEST(RawNode, step_refusesGarbage) {
   net.Elect(1);
   RawNode& n = net.node(2);
   Message m;
-  m.type = MessageType::kAppend;
-  m.from = 99;  // unknown sender
+  m.type = MessageType::kAppendResponse;
+  m.from = 99;  // unknown sender (only a leader's messages may come from non-members)
   m.to = 2;
   m.term = 5;
   EXPECT_FALSE(n.Step(m).ok());
+  m.type = MessageType::kAppend;
   m.from = 1;
   m.term = 0;
   EXPECT_FALSE(n.Step(m).ok());  // no term
@@ -276,7 +286,7 @@ TEST(RawNode, reportUnreachable_movesFollowerToProbe) {
   EXPECT_EQ(net.node(1).GetStatus().progress.at(2).state, ProgressState::kProbe);
 }
 
-TEST(RawNode, proposeConfChange_notYetSupported) {
+TEST(RawNode, proposeConfChange_emptyChangeRefused) {
   Network net(1);
   net.Elect(1);
   EXPECT_TRUE(net.node(1).ProposeConfChange(ConfChange{}).Is(Status::Code::kFailedPrecondition));
