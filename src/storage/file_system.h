@@ -57,6 +57,8 @@ class FileSystem {
     return Status::OK();
   }
   virtual Result<uint64_t> FileSize(const std::string& path) = 0;
+  // A hint that `path` will be read soon (the OS may start reading it in the background).
+  virtual void Prefetch(const std::string& path) {}
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   virtual Status Remove(const std::string& path) = 0;
   // fsync of a directory: makes creations, renames and removals inside it durable.

@@ -309,6 +309,7 @@ Status Wal::Recover(WalState* state) {
                                 std::to_string(state->LastIndex()));
     }
     bool last = i + 1 == segments_.size();
+    if (!last) fs_->Prefetch(Path(segments_[i + 1].name));  // read it while this one is parsed
     RAFTKV_RETURN_IF_ERROR(ScanSegment(fs_, Path(segments_[i].name), segments_[i].seq,
                                        segments_[i].first_index, last, &replay, state, &buf, &end));
   }
