@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <random>
@@ -458,6 +459,95 @@ TEST(Linearizability, CheckLinearizable_randomHistoryWithStaleReadFails) {
     h.ops.push_back(Get(2, "k0", "old", gap_start + 20, gap_start + 25));
     EXPECT_EQ(CheckLinearizable(h).verdict, Verdict::kViolation) << "seed " << seed;
   }
+}
+
+// Reference semantics by exhaustive search: every subset of the unknown-outcome writes,
+// every order of the chosen operations that respects real time.
+bool BruteForceLinearizable(const std::vector<Operation>& all) {
+  std::vector<Operation> must, may;
+  for (const Operation& op : all) {
+    if (op.outcome == Outcome::kFail) continue;
+    if (op.outcome == Outcome::kUnknown && op.kind == OpKind::kGet) continue;
+    (op.outcome == Outcome::kOk ? must : may).push_back(op);
+  }
+  for (uint32_t mask = 0; mask < (1u << may.size()); mask++) {
+    std::vector<Operation> ops = must;
+    for (size_t i = 0; i < may.size(); i++) {
+      if (mask & (1u << i)) ops.push_back(may[i]);
+    }
+    std::vector<int> order(ops.size());
+    for (size_t i = 0; i < order.size(); i++) order[i] = static_cast<int>(i);
+    do {
+      bool ok = true;
+      for (size_t a = 0; a < order.size() && ok; a++) {
+        for (size_t b = a + 1; b < order.size() && ok; b++) {
+          // b placed after a: b must not have returned before a was called.
+          const Operation& x = ops[order[a]];
+          const Operation& y = ops[order[b]];
+          if (y.outcome == Outcome::kOk && y.return_time < x.call_time) ok = false;
+        }
+      }
+      std::optional<std::string> state;
+      for (size_t k = 0; k < order.size() && ok; k++) {
+        const Operation& op = ops[order[k]];
+        switch (op.kind) {
+          case OpKind::kPut: state = op.value; break;
+          case OpKind::kGet: ok = state == op.read_value; break;
+          case OpKind::kCas: {
+            const bool matches = state.has_value() && *state == op.expected;
+            if (op.outcome == Outcome::kOk && matches != op.cas_succeeded) ok = false;
+            if (matches) state = op.value;
+            break;
+          }
+        }
+      }
+      if (ok) return true;
+    } while (std::next_permutation(order.begin(), order.end()));
+  }
+  return false;
+}
+
+TEST(Linearizability, CheckLinearizable_agreesWithBruteForceOnSmallHistories) {
+  std::mt19937_64 rng(2026);
+  auto pick = [&](int n) {
+    return static_cast<int>(std::uniform_int_distribution<int>(0, n - 1)(rng));
+  };
+  // Few values, so that many coincide; "d" and "e" are never read nor expected.
+  const std::vector<std::string> values = {"a", "b", "c", "d", "e"};
+  int linearizable = 0;
+  for (int round = 0; round < 4000; round++) {
+    std::vector<Operation> ops;
+    const int n = 2 + pick(7);
+    for (int i = 0; i < n; i++) {
+      const int64_t call = pick(40);
+      const int64_t ret = call + pick(15);
+      const int kind = pick(3);
+      Operation op;
+      if (kind == 0) {
+        op = Put(i, "k", values[pick(5)], call, ret);
+      } else if (kind == 1) {
+        const int r = pick(4);
+        op = Get(i, "k", r == 3 ? std::nullopt : std::optional<std::string>(values[r]), call, ret);
+      } else {
+        op = Cas(i, "k", values[pick(3)], values[pick(5)], pick(2) == 0, call, ret);
+      }
+      const int outcome = pick(10);
+      if (outcome < 3) op = Unknown(op);
+      if (outcome == 3) op = Failed(op);
+      ops.push_back(op);
+    }
+    const bool expected = BruteForceLinearizable(ops);
+    const auto r = Check(ops);
+    linearizable += expected ? 1 : 0;
+    std::string dump;
+    for (const Operation& op : ops) dump += Describe(op) + "\n";
+    ASSERT_EQ(r.verdict, expected ? Verdict::kLinearizable : Verdict::kViolation)
+        << "round " << round << "\n"
+        << dump << r.explanation;
+  }
+  // Both verdicts were exercised.
+  EXPECT_GT(linearizable, 400);
+  EXPECT_LT(linearizable, 3600);
 }
 
 TEST(Linearizability, CheckLinearizable_largeHistoryIsFast) {
