@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev libspdlog-dev libcli11-dev
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev etcd-client
 )
 
 missing=()
