@@ -392,6 +392,13 @@ Status Wal::maybeRotate(size_t batch_bytes) {
 Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entries,
                   const WalMarker* marker) {
   if (!error_.ok()) return error_;
+  for (const raft::Entry& e : entries) {
+    if (e.data.size() > kMaxRecordPayload - kEntryFixedSize) {  // recovery would reject it
+      return Status::InvalidArgument("entry " + std::to_string(e.index) + " of " +
+                                     std::to_string(e.data.size()) + " bytes exceeds the WAL " +
+                                     "record limit");
+    }
+  }
   std::string& buf = write_buf_;  // reused: a fresh large buffer costs a page fault per 4 KiB
   buf.clear();
   size_t need = 2 * kRecordHeaderSize + kMarkerSize + kTruncateSize + kHardStateSize;

@@ -298,5 +298,13 @@ TEST_F(WalTest, recover_interruptedSegmentRemoval_skipsObsoleteSegments) {
   EXPECT_FALSE(fs_.Exists(segs[0])) << "obsolete segment before the gap is deleted";
 }
 
+TEST_F(WalTest, write_entryAboveRecordLimit_isRefusedNotSticky) {
+  auto w = OpenOk();
+  std::vector<Entry> big = {
+      Entry{1, 1, raft::EntryType::kNormal, std::string(wal_format::kMaxRecordPayload, 'x')}};
+  EXPECT_TRUE(w->Write(nullptr, big, nullptr).Is(Status::Code::kInvalidArgument));
+  EXPECT_TRUE(w->Write(nullptr, MakeEntries(1, 1, 1), nullptr).ok());
+}
+
 }  // namespace
 }  // namespace raftkv::storage
