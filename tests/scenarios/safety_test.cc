@@ -114,106 +114,202 @@ TEST(Safety, S2_stale_server_rejoining_cannot_win_nor_disrupt) {
   ExpectNoViolations(c);
 }
 
-// S3: "Figure 8: a leader must not commit an entry of an earlier term by counting
-// replicas."
-//
-// The story of Figure 8 of the paper, with five servers:
+// S2: "... and a rejected vote does not reset the rejecter's election timer." A stale
+// server asks for votes every 50 ms, more often than any election timeout; the up-to-date
+// server refuses each time and still times out and wins on its own schedule.
+TEST(Safety, S2_rejected_votes_do_not_reset_the_rejecters_timer) {
+  ClusterOptions o = Options(3);
+  o.check_quorum = false;  // no leader lease: the request is answered (and refused)
+  Cluster c(o);
+  MessageRecorder rec(c);
+  const NodeId old = StableLeader(c);
+  ASSERT_NE(old, kNoNode);
+  const std::vector<NodeId> others = Others(c, old);
+  const NodeId healthy = others[0];
+  const NodeId stale = others[1];
+  c.Isolate(stale);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.Put(old, "k" + std::to_string(i), "v").ok());
+  ASSERT_TRUE(c.RunUntil([&] { return c.AppliedValue(healthy, "k2") == "v"; }, kSecond));
+
+  c.Crash(old);
+  c.Heal();
+  const Time crashed_at = c.Now();
+  const size_t mark = rec.Mark();
+  bool healthy_campaigned = false;
+  while (!healthy_campaigned && c.Now() - crashed_at < 2 * kSecond) {
+    c.Campaign(stale);
+    healthy_campaigned = c.RunUntil(
+        [&] {
+          const Role r = RoleOf(c, healthy);
+          return r == Role::kPreCandidate || r == Role::kCandidate || r == Role::kLeader;
+        },
+        50 * kMillisecond);
+  }
+  ASSERT_TRUE(healthy_campaigned);
+  // Its timer ran out within its randomized timeout (< 2 election timeouts) of the last
+  // heartbeat, despite refusing requests all along.
+  EXPECT_LT(c.Now() - crashed_at, 2 * ElectionTimeout(o) + 20 * kMillisecond);
+  EXPECT_TRUE(rec.Any(
+      [&](const Message& m) {
+        return (m.type == MessageType::kPreVoteResponse || m.type == MessageType::kVoteResponse) &&
+               m.from == healthy && m.to == stale && m.reject;
+      },
+      mark));
+  EXPECT_EQ(WaitForLeaderAmong(c, {healthy, stale}), healthy);
+  EXPECT_TRUE(WaitAllApplied(c, "k2", "v"));
+  ExpectNoViolations(c);
+}
+
+// The set-up of Figure 8 of the paper, with five servers s1..s5:
 //  (a) s1 leads term t1 and appends entry i, but it reaches no one; s1 crashes.
 //  (b) s5 wins term t2 (votes of s2, s3, s4), appends its own entry i of term t2, which
 //      also reaches no one; s5 crashes.
 //  (c) s1 restarts and wins term t3. It copies its old entry i (term t1) to the others, so
-//      a majority holds it; but its entry of term t3 reaches no one. Entry i must NOT be
-//      committed: were s1 to crash now, s5 (last term t2 > t1) could win and replace it.
-//  (d) once s1's entry of term t3 reaches a majority, both commit.
-// Entry i is larger than the per-message limit, so s1 sends it alone.
-TEST(Safety, S3_figure8_old_term_entry_is_not_committed_by_counting) {
+//      a majority holds it; but its entry of term t3 reaches no one.
+// Entry i is larger than the per-message limit, so s1 sends it alone. Elections are steered
+// by dropping the vote requests of everyone but the intended winner.
+struct Figure8 {
+  NodeId s1 = kNoNode;
+  NodeId s5 = kNoNode;
+  Index i = 0;
+  Term t1 = 0;
+  Term t2 = 0;
+  Term t3 = 0;
+  std::string big = std::string(2 << 20, 'f');  // over the 1 MiB per-message limit
+  std::set<NodeId> holds_i;                     // followers that acknowledged entry i
+};
+
+bool IsCampaignFromOtherThan(const Message& m, NodeId winner) {
+  return (m.type == MessageType::kVote || m.type == MessageType::kPreVote) && m.from != winner;
+}
+
+ClusterOptions Figure8Options() {
   ClusterOptions o = Options(5);
   o.check_quorum = false;  // elections are steered with Campaign and dropped requests
-  Cluster c(o);
-  MessageRecorder rec(c);
-  const NodeId s1 = StableLeader(c);
-  ASSERT_NE(s1, kNoNode);
-  const Term t1 = TermOf(c, s1);
-  ASSERT_TRUE(c.Put(s1, "base", "0").ok());
+  return o;
+}
+
+void SetUpFigure8(Cluster& c, MessageRecorder& rec, Figure8& f) {
+  f.s1 = StableLeader(c);
+  ASSERT_NE(f.s1, kNoNode);
+  f.t1 = TermOf(c, f.s1);
+  ASSERT_TRUE(c.Put(f.s1, "base", "0").ok());
   ASSERT_TRUE(WaitAllApplied(c, "base", "0"));
-  const std::vector<NodeId> others = Others(c, s1);
-  const NodeId s5 = others[3];
-  const std::vector<NodeId> voters = {others[0], others[1], others[2]};
-  const Index i = c.Status(s1).last_index + 1;
-  const std::string big(2 << 20, 'f');  // over the 1 MiB per-message limit
+  f.s5 = Others(c, f.s1)[3];
+  f.i = c.Status(f.s1).last_index + 1;
 
   // (a)
   rec.Drop([&](const Message& m) {
-    return m.type == MessageType::kAppend && m.from == s1 && !m.entries.empty();
+    return m.type == MessageType::kAppend && m.from == f.s1 && !m.entries.empty();
   });
-  SubmitWrite(c, s1, PutCommand(88, 1, "f8", big));
-  ASSERT_TRUE(c.RunUntil([&] { return c.PersistedLastIndex(s1) >= i; }, kSecond));
-  c.Crash(s1);
-  ASSERT_EQ(c.PersistedLastIndex(s1), i);
+  SubmitWrite(c, f.s1, PutCommand(88, 1, "f8", f.big));
+  ASSERT_TRUE(c.RunUntil([&] { return c.PersistedLastIndex(f.s1) >= f.i; }, kSecond));
+  c.Crash(f.s1);
+  ASSERT_EQ(c.PersistedLastIndex(f.s1), f.i);
 
   // (b)
   rec.Drop([&](const Message& m) {
-    if ((m.type == MessageType::kVote || m.type == MessageType::kPreVote) && m.from != s5) {
-      return true;  // only s5 campaigns
-    }
-    return m.type == MessageType::kAppend && m.from == s5 && !m.entries.empty();
+    if (IsCampaignFromOtherThan(m, f.s5)) return true;
+    return m.type == MessageType::kAppend && m.from == f.s5 && !m.entries.empty();
   });
-  c.Campaign(s5);
-  ASSERT_TRUE(
-      c.RunUntil([&] { return IsLeader(c, s5) && c.PersistedLastIndex(s5) >= i; }, kSecond));
-  const Term t2 = TermOf(c, s5);
-  ASSERT_GT(t2, t1);
-  ASSERT_EQ(LogTermAt(c, s5, i), t2);
-  c.Crash(s5);
+  c.Campaign(f.s5);
+  ASSERT_TRUE(c.RunUntil([&] { return IsLeader(c, f.s5) && c.PersistedLastIndex(f.s5) >= f.i; },
+                         5 * kSecond))
+      << Trace(c);
+  f.t2 = TermOf(c, f.s5);
+  ASSERT_GT(f.t2, f.t1);
+  ASSERT_EQ(LogTermAt(c, f.s5, f.i), f.t2);
+  c.Crash(f.s5);
 
-  // (c) Only s1 may campaign (the others' pre-vote and vote requests are lost), and of its
-  // AppendEntries only those without an entry of its new term reach a follower that
-  // already holds i.
-  std::set<NodeId> holds_i;
+  // (c) Of s1's AppendEntries, those carrying an entry of its new term are lost on the way
+  // to a follower that already holds i.
   rec.Drop([&](const Message& m) {
-    if ((m.type == MessageType::kVote || m.type == MessageType::kPreVote) && m.from != s1) {
-      return true;
+    if (IsCampaignFromOtherThan(m, f.s1)) return true;
+    if (m.type == MessageType::kAppendResponse && m.to == f.s1 && !m.reject && m.index >= f.i) {
+      f.holds_i.insert(m.from);
     }
-    if (m.type == MessageType::kAppendResponse && m.to == s1 && !m.reject && m.index >= i) {
-      holds_i.insert(m.from);
-    }
-    if (m.type != MessageType::kAppend || m.from != s1) return false;
+    if (m.type != MessageType::kAppend || m.from != f.s1) return false;
     const bool carries_new_term = std::any_of(m.entries.begin(), m.entries.end(),
-                                              [&](const raft::Entry& e) { return e.term > t2; });
-    return carries_new_term && holds_i.count(m.to) > 0;
+                                              [&](const raft::Entry& e) { return e.term > f.t2; });
+    return carries_new_term && f.holds_i.count(m.to) > 0;
   });
-  c.Restart(s1);
-  c.Campaign(s1);
-  ASSERT_TRUE(c.RunUntil([&] { return IsLeader(c, s1); }, 5 * kSecond)) << Trace(c);
-  const Term t3 = TermOf(c, s1);
-  ASSERT_GT(t3, t2);
+  c.Restart(f.s1);
+  c.Campaign(f.s1);
+  ASSERT_TRUE(c.RunUntil([&] { return IsLeader(c, f.s1); }, 5 * kSecond)) << Trace(c);
+  f.t3 = TermOf(c, f.s1);
+  ASSERT_GT(f.t3, f.t2);
   // s1's progress shows entry i on a majority: itself and at least two followers.
   ASSERT_TRUE(c.RunUntil(
       [&] {
         int holders = 0;
-        for (const auto& [id, pr] : c.Status(s1).progress) {
-          if (id != s1 && pr.match >= i) ++holders;
+        for (const auto& [id, pr] : c.Status(f.s1).progress) {
+          if (id != f.s1 && pr.match >= f.i) ++holders;
         }
         return holders >= 2;
       },
       2 * kSecond))
-      << "entry " << i << " never reached a majority";
+      << "entry " << f.i << " never reached a majority";
+}
+
+// S3: "Figure 8: a leader must not commit an entry of an earlier term by counting
+// replicas."
+// After (c), entry i (term t1) is on a majority, yet it must NOT be committed; (d) once
+// s1's entry of term t3 reaches a majority, both commit.
+TEST(Safety, S3_figure8_old_term_entry_is_not_committed_by_counting) {
+  Cluster c(Figure8Options());
+  MessageRecorder rec(c);
+  Figure8 f;
+  ASSERT_NO_FATAL_FAILURE(SetUpFigure8(c, rec, f));
+
   Index max_commit = 0;
   RunObserving(c, kSecond, [&] {
     for (NodeId id : c.NodeIds()) {
       if (c.IsUp(id)) max_commit = std::max(max_commit, CommitOf(c, id));
     }
   });
-  EXPECT_LT(max_commit, i) << "entry " << i << " of term " << t1
-                           << " was committed by counting replicas in term " << t3;
-  EXPECT_EQ(c.AppliedValue(s1, "f8"), std::nullopt);
+  EXPECT_LT(max_commit, f.i) << "entry " << f.i << " of term " << f.t1
+                             << " was committed by counting replicas in term " << f.t3;
+  EXPECT_EQ(c.AppliedValue(f.s1, "f8"), std::nullopt);
 
   // (d)
   rec.DropNothing();
-  ASSERT_TRUE(c.RunUntil([&] { return CommitOf(c, s1) > i; }, 2 * kSecond));
-  EXPECT_EQ(LogTermAt(c, s1, i), t1);
-  c.Restart(s5);
-  EXPECT_TRUE(WaitAllApplied(c, "f8", big, 5 * kSecond));
+  ASSERT_TRUE(c.RunUntil([&] { return CommitOf(c, f.s1) > f.i; }, 2 * kSecond));
+  EXPECT_EQ(LogTermAt(c, f.s1, f.i), f.t1);
+  c.Restart(f.s5);
+  EXPECT_TRUE(WaitAllApplied(c, "f8", f.big, 5 * kSecond));
+  ExpectNoViolations(c);
+}
+
+// S3: "... why": after (c), were s1 to crash before committing an entry of its own term,
+// s5 (last term t2 > t1) can win and replace entry i on every server. Had s1 reported i
+// committed, a committed entry would now be lost; since it did not, nothing is.
+TEST(Safety, S3_figure8_old_entry_on_a_majority_can_still_be_replaced) {
+  Cluster c(Figure8Options());
+  MessageRecorder rec(c);
+  Figure8 f;
+  ASSERT_NO_FATAL_FAILURE(SetUpFigure8(c, rec, f));
+
+  c.Crash(f.s1);
+  rec.Drop([&](const Message& m) { return IsCampaignFromOtherThan(m, f.s5); });
+  c.Restart(f.s5);
+  c.Campaign(f.s5);
+  ASSERT_TRUE(c.RunUntil([&] { return IsLeader(c, f.s5); }, 5 * kSecond)) << Trace(c);
+  rec.DropNothing();
+  // s5's entry of term t2 replaces entry i everywhere, and is committed.
+  ASSERT_TRUE(c.RunUntil(
+      [&] {
+        for (NodeId id : c.NodeIds()) {
+          if (c.IsUp(id) && (LogTermAt(c, id, f.i) != f.t2 || CommitOf(c, id) < f.i)) {
+            return false;
+          }
+        }
+        return true;
+      },
+      2 * kSecond));
+  c.Restart(f.s1);
+  ASSERT_TRUE(c.RunUntil([&] { return LogTermAt(c, f.s1, f.i) == f.t2; }, 2 * kSecond));
+  c.RunFor(500 * kMillisecond);
+  for (NodeId id : c.NodeIds()) EXPECT_EQ(c.AppliedValue(id, "f8"), std::nullopt) << id;
   ExpectNoViolations(c);
 }
 
