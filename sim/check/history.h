@@ -28,10 +28,10 @@ struct Operation {
   int client = 0;
   OpKind kind = OpKind::kGet;
   std::string key;
-  std::string value;     // put: value written; cas: new value
-  std::string expected;  // cas: expected current value
-  int64_t call_time = 0;        // when the client invoked it
-  int64_t return_time = kNever; // when the client got its answer (kNever if kUnknown)
+  std::string value;             // put: value written; cas: new value
+  std::string expected;          // cas: expected current value
+  int64_t call_time = 0;         // when the client invoked it
+  int64_t return_time = kNever;  // when the client got its answer (kNever if kUnknown)
   Outcome outcome = Outcome::kUnknown;
   // get with kOk: the value read (nullopt = key absent).
   std::optional<std::string> read_value;
