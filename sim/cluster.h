@@ -52,6 +52,9 @@ struct ClusterOptions {
   bool pre_vote = true;
   bool check_quorum = true;
   raft::Config::ReadOnlyOption read_only = raft::Config::ReadOnlyOption::kSafe;
+  // Flow control of the cores (raft::Config); a tiny value sends one entry per message,
+  // which widens the windows between acknowledgements of consecutive entries.
+  uint64_t max_size_per_msg = 1 << 20;
   NetworkOptions network;
   DiskOptions disk;
   // Keep a readable trace of every event (for --trace and for failure reports).

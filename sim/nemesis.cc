@@ -62,19 +62,22 @@ std::string FaultSet::ToString() const {
   return s.empty() ? "none" : s;
 }
 
-Nemesis::Nemesis(Cluster* cluster, const FaultSet& faults)
+Nemesis::Nemesis(Cluster* cluster, const FaultSet& faults, double rate)
     : cluster_(cluster),
       rng_(&cluster->rng()),
       faults_set_(faults),
+      rate_(rate > 0 ? rate : 1.0),
       base_network_(cluster->network_options()),
       ids_(cluster->NodeIds()) {}
 
 void Nemesis::Start() {
+  if (faults_set_.crash) watchVotes();
   if (faults_set_.Any()) scheduleNext();
 }
 
 void Nemesis::scheduleNext() {
-  cluster_->After(rng_->Range(50, 600) * kMillisecond, [this]() {
+  Time gap = static_cast<Time>(static_cast<double>(rng_->Range(20, 400) * kMillisecond) / rate_);
+  cluster_->After(gap, [this]() {
     if (stopped_) return;
     act();
     scheduleNext();
@@ -109,9 +112,16 @@ std::vector<NodeId> Nemesis::shuffled(std::vector<NodeId> v) {
 
 void Nemesis::crashSome() {
   std::vector<NodeId> up = upNodes();
-  if (up.empty()) return;
+  size_t down = ids_.size() - up.size();
+  // Mostly a minority down at a time; now and then a majority (the cluster stalls).
+  size_t max_down = rng_->Chance(0.1) ? ids_.size() / 2 + 1 : (ids_.size() - 1) / 2;
+  if (up.empty() || down >= max_down) {
+    restartSome();
+    return;
+  }
   // Usually one node, sometimes several at once; a third of the time the leader.
-  size_t count = rng_->Chance(0.2) ? rng_->Range(2, std::max<int64_t>(2, ids_.size() / 2 + 1)) : 1;
+  size_t count = rng_->Chance(0.2) ? 2 : 1;
+  count = std::min(count, max_down - down);
   std::vector<NodeId> victims;
   NodeId leader = cluster_->Leader();
   if (leader != raft::kNoNode && rng_->Chance(0.35)) victims.push_back(leader);
@@ -119,16 +129,43 @@ void Nemesis::crashSome() {
     if (victims.size() >= count) break;
     if (std::find(victims.begin(), victims.end(), id) == victims.end()) victims.push_back(id);
   }
-  uint64_t epoch = epoch_;
   for (NodeId id : victims) {
-    cluster_->Crash(id);
     // A quick bounce, or a long absence.
-    Time down = rng_->Chance(0.5) ? rng_->Range(1, 100) * kMillisecond
-                                  : rng_->Range(100, 3000) * kMillisecond;
-    cluster_->After(down, [this, id, epoch]() {
-      if (epoch == epoch_ && !cluster_->IsUp(id)) cluster_->Restart(id);
-    });
+    crashFor(id, rng_->Chance(0.5) ? rng_->Range(1, 100) * kMillisecond
+                                   : rng_->Range(100, 3000) * kMillisecond);
   }
+}
+
+void Nemesis::crashFor(NodeId id, Time down) {
+  if (!cluster_->IsUp(id)) return;
+  cluster_->Crash(id);
+  uint64_t epoch = epoch_;
+  cluster_->After(down, [this, id, epoch]() {
+    if (epoch == epoch_ && !cluster_->IsUp(id)) cluster_->Restart(id);
+  });
+}
+
+void Nemesis::restartSome() {
+  std::vector<NodeId> down;
+  for (NodeId id : ids_) {
+    if (!cluster_->IsUp(id)) down.push_back(id);
+  }
+  if (!down.empty()) cluster_->Restart(down[rng_->Uniform(down.size())]);
+}
+
+void Nemesis::watchVotes() {
+  // Targeted timing: now and then crash a node just after it granted a vote, the moment
+  // when a vote that was not made durable first would be forgotten (§5.1, Figure 2).
+  cluster_->SetMessageHook([this](const raft::Message& m) {
+    if (stopped_ || m.type != raft::MessageType::kVoteResponse || m.reject) return true;
+    if (!rng_->Chance(0.25)) return true;
+    NodeId voter = m.from;
+    uint64_t epoch = epoch_;
+    cluster_->After(rng_->Range(0, 2 * kMillisecond), [this, voter, epoch]() {
+      if (epoch == epoch_ && !stopped_) crashFor(voter, rng_->Range(1, 30) * kMillisecond);
+    });
+    return true;
+  });
 }
 
 void Nemesis::partitionSome() {
@@ -227,6 +264,7 @@ void Nemesis::slowSomeDisk() {
 
 void Nemesis::HealAll() {
   ++epoch_;
+  cluster_->SetMessageHook(nullptr);
   cluster_->Heal();
   cluster_->SetNetwork(base_network_);
   for (NodeId id : ids_) {

@@ -32,7 +32,8 @@ struct FaultSet {
 
 class Nemesis {
  public:
-  Nemesis(Cluster* cluster, const FaultSet& faults);
+  // `rate` scales how often faults happen (2 = twice as often).
+  Nemesis(Cluster* cluster, const FaultSet& faults, double rate = 1.0);
 
   // Starts scheduling faults at random intervals.
   void Start();
@@ -47,6 +48,9 @@ class Nemesis {
   void scheduleNext();
   void act();
   void crashSome();
+  void crashFor(NodeId id, Time down);
+  void restartSome();
+  void watchVotes();
   void partitionSome();
   void cutSomeLinks();
   void changeWeather();
@@ -57,6 +61,7 @@ class Nemesis {
   Cluster* cluster_;
   Rng* rng_;
   FaultSet faults_set_;
+  double rate_;
   NetworkOptions base_network_;
   std::vector<NodeId> ids_;
   bool stopped_ = false;

@@ -47,6 +47,9 @@ RunResult RunSeed(const RunOptions& options) {
   co.seed = options.seed;
   co.trace = options.trace;
   co.recent_events = options.last_events;
+  co.pre_vote = options.pre_vote;
+  co.check_quorum = options.check_quorum;
+  co.max_size_per_msg = options.max_size_per_msg;
   co.max_events = options.max_events != 0 ? options.max_events : 4'000'000 + options.ops * 20'000;
   Cluster cluster(co);
 
@@ -55,7 +58,7 @@ RunResult RunSeed(const RunOptions& options) {
   wo.keys = options.keys;
   wo.ops = options.ops;
   Workload workload(&cluster, wo);
-  Nemesis nemesis(&cluster, options.faults);
+  Nemesis nemesis(&cluster, options.faults, options.fault_rate);
 
   auto violated = [&]() { return !cluster.Violations().empty(); };
   cluster.Note(raft::kNoNode, "PHASE chaos (faults: " + options.faults.ToString() + ")");

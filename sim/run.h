@@ -22,7 +22,13 @@ struct RunOptions {
   bool trace = false;       // print every event as it happens
   size_t last_events = 40;  // events kept for the failure report
   Time liveness_bound = 10 * kSecond;
-  uint64_t max_events = 0;  // event budget (0: a default scaled by ops), see ClusterOptions
+  uint64_t max_events = 0;
+  // Knobs for hunting specific bugs (the planted-bug tests use them).
+  bool pre_vote = true;
+  bool check_quorum = true;
+  uint64_t max_size_per_msg = 1 << 20;
+  double fault_rate = 1.0;  // >1: the nemesis acts more often  // event budget (0: a default scaled
+                            // by ops), see ClusterOptions
 };
 
 struct Violation {

@@ -35,6 +35,7 @@ void SimNode::boot(bool bootstrap) {
   cfg.pre_vote = ctx_->options->pre_vote;
   cfg.check_quorum = ctx_->options->check_quorum;
   cfg.read_only = ctx_->options->read_only;
+  cfg.max_size_per_msg = ctx_->options->max_size_per_msg;
   auto created = raft::RawNode::Create(cfg, bootstrap ? peers_ : std::vector<raft::NodeId>{});
   if (!created.ok()) {
     std::fprintf(stderr, "n%llu: %s\n", static_cast<unsigned long long>(id_),

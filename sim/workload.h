@@ -26,7 +26,8 @@ struct WorkloadOptions {
   Time attempt_timeout = 300 * kMillisecond;
   int max_attempts = 8;
   Time give_up_after = 3 * kSecond;
-  Time max_think = 5 * kMillisecond;  // pause between a client's operations
+  Time max_think = 50 * kMillisecond;  // pause between a client's operations (paces the run so
+                                       // that faults happen while clients work)
   int read_percent = 40;
   int cas_percent = 20;
 };

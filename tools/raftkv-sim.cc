@@ -5,10 +5,13 @@
 //   raftkv-sim --seeds 1000 --nodes 5 --faults all --ops 500
 //   raftkv-sim --seed 42 --nodes 5 --trace
 //   raftkv-sim --demo
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
+#include <csignal>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -19,12 +22,36 @@
 
 namespace {
 
+// The seed each thread is running, so that an abort (a RAFTKV_CHECK in the core or the
+// simulator) still says which seed to replay.
+thread_local uint64_t current_seed = 0;
+thread_local bool running_seed = false;
+
+void onAbort(int) {
+  if (running_seed) {
+    char buf[128];
+    int n = std::snprintf(buf, sizeof buf,
+                          "FAIL seed=%" PRIu64 " property=abort: the process aborted (see above)\n",
+                          current_seed);
+    if (n > 0) (void)!write(STDOUT_FILENO, buf, static_cast<size_t>(n));
+  }
+  std::signal(SIGABRT, SIG_DFL);
+  std::abort();
+}
+
 using raftkv::sim::RunOptions;
 using raftkv::sim::RunResult;
 
 std::string replayCommand(const RunOptions& o) {
-  return "raftkv-sim --seed " + std::to_string(o.seed) + " --nodes " + std::to_string(o.nodes) +
-         " --faults " + o.faults.ToString() + " --ops " + std::to_string(o.ops) + " --trace";
+  std::string cmd = "raftkv-sim --seed " + std::to_string(o.seed) + " --nodes " +
+                    std::to_string(o.nodes) + " --faults " + o.faults.ToString() + " --ops " +
+                    std::to_string(o.ops) + " --clients " + std::to_string(o.clients);
+  if (!o.pre_vote) cmd += " --no-pre-vote";
+  if (!o.check_quorum) cmd += " --no-check-quorum";
+  if (o.max_size_per_msg != (1 << 20))
+    cmd += " --max-msg-bytes " + std::to_string(o.max_size_per_msg);
+  if (o.fault_rate != 1.0) cmd += " --fault-rate " + std::to_string(o.fault_rate);
+  return cmd + " --trace";
 }
 
 void printFailure(const RunOptions& o, const RunResult& r, size_t show_events) {
@@ -60,6 +87,10 @@ int main(int argc, char** argv) {
   size_t show_events = 20;
   bool trace = false;
   bool demo = false;
+  bool no_pre_vote = false;
+  bool no_check_quorum = false;
+  uint64_t max_msg_bytes = 1 << 20;
+  double fault_rate = 1.0;
   app.add_option("--seeds", seeds, "number of seeds to run")->check(CLI::PositiveNumber);
   app.add_option("--first-seed", first_seed, "first seed of the range");
   app.add_option("--seed", one_seed, "replay one seed");
@@ -72,6 +103,13 @@ int main(int argc, char** argv) {
   app.add_option("--show-events", show_events, "events printed before a violation");
   app.add_flag("--trace", trace, "print every event of the run (with --seed)");
   app.add_flag("--demo", demo, "play the 5-node demo timeline");
+  app.add_flag("--no-pre-vote", no_pre_vote, "run the cores without pre-vote");
+  app.add_flag("--no-check-quorum", no_check_quorum, "run the cores without check-quorum");
+  app.add_option("--max-msg-bytes", max_msg_bytes,
+                 "cores' max_size_per_msg (1: one entry per message)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--fault-rate", fault_rate, "how often the nemesis acts (2 = twice as often)")
+      ->check(CLI::Range(0.1, 100.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -92,6 +130,10 @@ int main(int argc, char** argv) {
   base.ops = ops;
   base.clients = clients;
   base.last_events = std::max<size_t>(show_events, 1);
+  base.pre_vote = !no_pre_vote;
+  base.check_quorum = !no_check_quorum;
+  base.max_size_per_msg = max_msg_bytes;
+  base.fault_rate = fault_rate;
 
   if (one_seed) {
     if (seeds != 0) {
@@ -110,6 +152,7 @@ int main(int argc, char** argv) {
   }
   base.trace = trace;
 
+  std::signal(SIGABRT, onAbort);
   auto t0 = std::chrono::steady_clock::now();
   std::atomic<uint64_t> next{0};
   std::mutex mu;
@@ -120,7 +163,11 @@ int main(int argc, char** argv) {
       if (i >= seeds) return;
       RunOptions o = base;
       o.seed = first_seed + i;
+      current_seed = o.seed;
+      running_seed = true;
+      std::fflush(stdout);
       RunResult r = raftkv::sim::RunSeed(o);
+      running_seed = false;
       std::lock_guard<std::mutex> lock(mu);
       total_ops += r.ops_done;
       total_events += r.events;
