@@ -13,25 +13,6 @@ namespace {
 
 using raft::kNoNode;
 
-bool IsVoteGrant(const Message& m) {
-  return m.type == MessageType::kVoteResponse && !m.reject;
-}
-bool IsLeaderToFollower(const Message& m) {
-  return m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
-}
-
-// Runs until every live node is at `term`.
-bool WaitAllAtTerm(Cluster& c, Term term, Time timeout = kSecond) {
-  return c.RunUntil(
-      [&] {
-        for (NodeId id : c.NodeIds()) {
-          if (c.IsUp(id) && TermOf(c, id) != term) return false;
-        }
-        return true;
-      },
-      timeout);
-}
-
 // E1: "A leader crashes: followers time out, become candidates, one wins with a majority."
 TEST(Election, E1_leader_crashes_a_follower_wins_with_a_majority) {
   Cluster c(Options(5));

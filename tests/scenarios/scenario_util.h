@@ -107,6 +107,26 @@ inline bool IsResponse(MessageType t) {
          t == MessageType::kReadIndexResponse;
 }
 
+inline bool IsVoteGrant(const Message& m) {
+  return m.type == MessageType::kVoteResponse && !m.reject;
+}
+// AppendEntries in either form: with entries, or an empty heartbeat.
+inline bool IsLeaderToFollower(const Message& m) {
+  return m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat;
+}
+
+// Runs until every live node is at `term`.
+inline bool WaitAllAtTerm(Cluster& c, Term term, Time timeout = kSecond) {
+  return c.RunUntil(
+      [&] {
+        for (NodeId id : c.NodeIds()) {
+          if (c.IsUp(id) && TermOf(c, id) != term) return false;
+        }
+        return true;
+      },
+      timeout);
+}
+
 // A message as the network accepted it, with the virtual time it was sent.
 struct Sent {
   Time at = 0;
