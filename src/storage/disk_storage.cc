@@ -146,15 +146,31 @@ raft::HardState DiskStorage::hard_state() const {
 
 // Appends to the in-memory log, replacing a conflicting suffix. Entries are contiguous and
 // start after the compaction point, at or before LastIndex() + 1 (checked by Save).
-void DiskStorage::AppendInMemory(std::span<const Entry> entries) {
+void DiskStorage::AppendInMemory(std::span<const Entry> entries, std::vector<Entry>* owned) {
   if (entries.empty()) return;
   Index offset = entries_[0].index;
   entries_.resize(entries.front().index - offset);
-  entries_.insert(entries_.end(), entries.begin(), entries.end());
+  if (owned == nullptr) {
+    entries_.insert(entries_.end(), entries.begin(), entries.end());
+    return;
+  }
+  auto first = owned->begin() + (entries.data() - owned->data());
+  entries_.insert(entries_.end(), std::make_move_iterator(first),
+                  std::make_move_iterator(owned->end()));
+}
+
+Status DiskStorage::Save(const raft::HardState* hs, std::vector<Entry>&& entries,
+                         const raft::Snapshot* snap) {
+  return SaveImpl(hs, entries, snap, &entries);
 }
 
 Status DiskStorage::Save(const raft::HardState* hs, const std::vector<Entry>& entries,
                          const raft::Snapshot* snap) {
+  return SaveImpl(hs, entries, snap, nullptr);
+}
+
+Status DiskStorage::SaveImpl(const raft::HardState* hs, const std::vector<Entry>& entries,
+                             const raft::Snapshot* snap, std::vector<Entry>* owned) {
   if (!error_.ok()) return error_;
   bool install = snap != nullptr && !snap->IsEmpty();
   Index base = entries_[0].index;  // only this thread writes entries_
@@ -195,7 +211,7 @@ Status DiskStorage::Save(const raft::HardState* hs, const std::vector<Entry>& en
     snapshot_ = *snap;
     entries_.assign(1, Entry{snap->meta.term, snap->meta.index, raft::EntryType::kNormal, ""});
   }
-  AppendInMemory(fresh);
+  AppendInMemory(fresh, owned);
   if (hs != nullptr) hard_state_ = *hs;
   return Status::OK();
 }

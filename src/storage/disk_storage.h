@@ -53,6 +53,10 @@ class DiskStorage final : public raft::LogStorage {
   // returns OK, everything is durable.
   Status Save(const raft::HardState* hs, const std::vector<raft::Entry>& entries,
               const raft::Snapshot* snap);
+  // The same, taking the entries over instead of copying them into the in-memory log (the
+  // runtime's Ready entries are not needed after Save; saves a copy of every payload).
+  Status Save(const raft::HardState* hs, std::vector<raft::Entry>&& entries,
+              const raft::Snapshot* snap);
   // Records the application's snapshot (index <= LastIndex(), newer than the current one).
   // Does not compact the log.
   Status SaveSnapshot(const raft::Snapshot& snap);
@@ -71,7 +75,10 @@ class DiskStorage final : public raft::LogStorage {
   Status Recover();
   Status maybeWriteVersion();
   Status Fail(Status s);
-  void AppendInMemory(std::span<const raft::Entry> entries);
+  Status SaveImpl(const raft::HardState* hs, const std::vector<raft::Entry>& entries,
+                  const raft::Snapshot* snap, std::vector<raft::Entry>* owned);
+  // Copies `entries` into the in-memory log, or moves them out of *owned (which holds them).
+  void AppendInMemory(std::span<const raft::Entry> entries, std::vector<raft::Entry>* owned);
   raft::Index LastIndexLocked() const { return entries_[0].index + entries_.size() - 1; }
 
   FileSystem* fs_;

@@ -234,6 +234,22 @@ TEST_F(DiskStorageTest, installInterruptedBeforeWal_snapshotIsDiscarded) {
   EXPECT_FALSE(fs_.Exists("/data/snap-0000000000000002-0000000000000032.snap"));
 }
 
+TEST_F(DiskStorageTest, saveByMove_sameResultAsCopy) {
+  auto s = OpenOk();
+  ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 5, 1), nullptr).ok());
+  ASSERT_TRUE(s->SaveSnapshot(MakeSnapshot(1, 1)).ok());
+  ASSERT_TRUE(s->Compact(1).ok());
+  std::vector<Entry> batch = MakeEntries(1, 2, 1);          // 1 is compacted: skipped
+  for (auto& e : MakeEntries(3, 6, 2)) batch.push_back(e);  // 3 onwards replaced
+  ASSERT_TRUE(s->Save(nullptr, std::move(batch), nullptr).ok());
+  auto want = MakeEntries(2, 2, 1);
+  for (auto& e : MakeEntries(3, 6, 2)) want.push_back(e);
+  EXPECT_EQ(All(*s), want);
+  s.reset();
+  fs_.PowerLoss(false);
+  EXPECT_EQ(All(*OpenOk()), want);
+}
+
 // --- Property test -----------------------------------------------------------------------
 
 // The observable durable state, as a model.
