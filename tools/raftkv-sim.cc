@@ -5,6 +5,7 @@
 //   raftkv-sim --seeds 1000 --nodes 5 --faults all --ops 500
 //   raftkv-sim --seed 42 --nodes 5 --trace
 //   raftkv-sim --demo
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +42,111 @@ void onAbort(int) {
 
 using raftkv::sim::RunOptions;
 using raftkv::sim::RunResult;
+
+// ---- running a seed in a child process, so that an abort fails one seed, not the run ----
+
+void putField(std::string* out, const std::string& s) {
+  *out += std::to_string(s.size()) + ":" + s;
+}
+
+bool getField(const std::string& in, size_t* pos, std::string* s) {
+  size_t colon = in.find(':', *pos);
+  if (colon == std::string::npos) return false;
+  size_t n = std::stoull(in.substr(*pos, colon - *pos));
+  if (colon + 1 + n > in.size()) return false;
+  *s = in.substr(colon + 1, n);
+  *pos = colon + 1 + n;
+  return true;
+}
+
+std::string encodeResult(const RunResult& r) {
+  std::string out;
+  for (uint64_t v :
+       {r.seed, r.ops_done, r.ops_ok, r.events, static_cast<uint64_t>(r.virtual_time), r.trace_hash,
+        r.faults, static_cast<uint64_t>(r.linearizability_gave_up),
+        static_cast<uint64_t>(r.violations.size()), static_cast<uint64_t>(r.last_events.size())}) {
+    putField(&out, std::to_string(v));
+  }
+  for (const auto& v : r.violations) {
+    putField(&out, v.property);
+    putField(&out, v.description);
+  }
+  for (const auto& e : r.last_events) putField(&out, e);
+  return out;
+}
+
+bool decodeResult(const std::string& in, RunResult* r) {
+  size_t pos = 0;
+  std::string f;
+  uint64_t v[10];
+  for (uint64_t& x : v) {
+    if (!getField(in, &pos, &f)) return false;
+    x = std::stoull(f);
+  }
+  r->seed = v[0];
+  r->ops_done = v[1];
+  r->ops_ok = v[2];
+  r->events = v[3];
+  r->virtual_time = static_cast<int64_t>(v[4]);
+  r->trace_hash = v[5];
+  r->faults = v[6];
+  r->linearizability_gave_up = v[7] != 0;
+  for (uint64_t i = 0; i < v[8]; ++i) {
+    raftkv::sim::Violation viol;
+    if (!getField(in, &pos, &viol.property) || !getField(in, &pos, &viol.description)) return false;
+    r->violations.push_back(viol);
+  }
+  for (uint64_t i = 0; i < v[9]; ++i) {
+    if (!getField(in, &pos, &f)) return false;
+    r->last_events.push_back(f);
+  }
+  return true;
+}
+
+RunResult runIsolated(const RunOptions& o) {
+  int fds[2];
+  if (pipe(fds) != 0) return raftkv::sim::RunSeed(o);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return raftkv::sim::RunSeed(o);
+  }
+  if (pid == 0) {
+    std::signal(SIGABRT, SIG_DFL);  // the parent reports the abort
+    close(fds[0]);
+    std::string out = encodeResult(raftkv::sim::RunSeed(o));
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) _exit(3);
+      done += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string in;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  RunResult r;
+  if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) || !decodeResult(in, &r)) {
+    r = RunResult{};
+    r.seed = o.seed;
+    std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                          : "exited abnormally";
+    r.violations.push_back({"abort", "the run " + how +
+                                         " (a RAFTKV_CHECK in the core or the simulator; its "
+                                         "message is on stderr; replay the seed to see it)"});
+  }
+  return r;
+}
 
 std::string replayCommand(const RunOptions& o) {
   std::string cmd = "raftkv-sim --seed " + std::to_string(o.seed) + " --nodes " +
@@ -91,6 +197,7 @@ int main(int argc, char** argv) {
   bool no_check_quorum = false;
   uint64_t max_msg_bytes = 1 << 20;
   double fault_rate = 1.0;
+  bool no_isolate = false;
   app.add_option("--seeds", seeds, "number of seeds to run")->check(CLI::PositiveNumber);
   app.add_option("--first-seed", first_seed, "first seed of the range");
   app.add_option("--seed", one_seed, "replay one seed");
@@ -103,6 +210,9 @@ int main(int argc, char** argv) {
   app.add_option("--show-events", show_events, "events printed before a violation");
   app.add_flag("--trace", trace, "print every event of the run (with --seed)");
   app.add_flag("--demo", demo, "play the 5-node demo timeline");
+  app.add_flag("--no-isolate", no_isolate,
+               "run seeds in this process (by default each seed of --seeds runs in a child "
+               "process, so an abort fails that seed only)");
   app.add_flag("--no-pre-vote", no_pre_vote, "run the cores without pre-vote");
   app.add_flag("--no-check-quorum", no_check_quorum, "run the cores without check-quorum");
   app.add_option("--max-msg-bytes", max_msg_bytes,
@@ -153,6 +263,8 @@ int main(int argc, char** argv) {
   base.trace = trace;
 
   std::signal(SIGABRT, onAbort);
+  const bool isolate = !no_isolate && !one_seed;
+  std::fflush(stdout);
   auto t0 = std::chrono::steady_clock::now();
   std::atomic<uint64_t> next{0};
   std::mutex mu;
@@ -166,7 +278,7 @@ int main(int argc, char** argv) {
       current_seed = o.seed;
       running_seed = true;
       std::fflush(stdout);
-      RunResult r = raftkv::sim::RunSeed(o);
+      RunResult r = isolate ? runIsolated(o) : raftkv::sim::RunSeed(o);
       running_seed = false;
       std::lock_guard<std::mutex> lock(mu);
       total_ops += r.ops_done;
