@@ -513,8 +513,22 @@ bool Raft::HasUnappliedConfChange() const {
   auto ents =
       log_.Slice(std::max(log_.applied() + 1, log_.FirstIndex()), log_.committed() + 1, kNoLimit);
   if (!ents.ok()) return false;
+  std::set<NodeId> voters(conf_.voters.begin(), conf_.voters.end());
+  std::set<NodeId> learners(conf_.learners.begin(), conf_.learners.end());
   for (const Entry& e : *ents) {
-    if (e.type == EntryType::kConfChange) return true;
+    if (e.type != EntryType::kConfChange) continue;
+    auto cc = DecodeConfChange(e.data);
+    if (!cc.ok()) continue;
+    // Only a change that would alter our configuration matters (after a restart, the
+    // bootstrap entries re-add the voters we already know).
+    for (const ConfChangeSingle& c : cc->changes) {
+      bool is_voter = voters.count(c.node_id) != 0, is_learner = learners.count(c.node_id) != 0;
+      if ((c.type == ConfChangeType::kAddNode && !is_voter) ||
+          (c.type == ConfChangeType::kRemoveNode && (is_voter || is_learner)) ||
+          (c.type == ConfChangeType::kAddLearnerNode && !is_learner)) {
+        return true;
+      }
+    }
   }
   return false;
 }
