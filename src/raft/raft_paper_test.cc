@@ -143,6 +143,22 @@ TEST(RaftPaper, vote_grantedAtMostOncePerTerm) {
   EXPECT_EQ(tn.node->GetStatus().hard_state.vote, 2u);
 }
 
+// Seed 166 (simulator): a vote grant followed, before the Ready, by a higher term. The
+// grant may still go out: the persisted later term forbids voting again in the old one.
+TEST(RaftPaper, vote_thenHigherTermInSameReady_isSafe) {
+  TestNode tn = MakeNodeWithLog(1, {1, 2, 3}, {1}, 1);
+  Message v = Msg(MessageType::kVote, 2, 1, 2);
+  v.index = 1;
+  v.log_term = 1;
+  ASSERT_TRUE(tn.node->Step(v).ok());
+  ASSERT_TRUE(tn.node->Step(Msg(MessageType::kHeartbeat, 3, 1, 3)).ok());
+  Ready rd = tn.node->GetReady();
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->term, 3u);
+  EXPECT_NE(Find(rd.messages, MessageType::kVoteResponse, 2), nullptr);
+  tn.node->Advance();
+}
+
 // §5.4.1: "The voter denies its vote if its own log is more up-to-date than that of the
 // candidate. ... If the logs have last entries with different terms, then the log with the
 // later term is more up-to-date. If the logs end with the same term, then whichever log is

@@ -204,7 +204,10 @@ Ready RawNode::GetReady() {
     // §5.1/Figure 2: a vote grant leaves only once the vote is durable.
     for (const Message& m : rd.messages) {
       if (m.type == MessageType::kVoteResponse && !m.reject) {
-        RAFTKV_CHECK(prev_hard_.term == m.term && prev_hard_.vote == m.to,
+        // Either the vote itself is durable, or a later term is (then this node can never
+        // vote again in m.term either).
+        RAFTKV_CHECK(prev_hard_.term > m.term ||
+                         (prev_hard_.term == m.term && prev_hard_.vote == m.to),
                      "§5.1 a vote is persisted before it is granted");
       }
     }
