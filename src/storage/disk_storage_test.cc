@@ -338,7 +338,9 @@ void RunSequence(uint64_t seed) {
         m.hs = hs;
         candidates.push_back(m);
       }
-      st = s->Save(with_hs ? &hs : nullptr, ents, nullptr);
+      const HardState* hsp = with_hs ? &hs : nullptr;
+      st = chance(50) ? s->Save(hsp, ents, nullptr)  // copy or move: same outcome
+                      : s->Save(hsp, std::vector<Entry>(ents), nullptr);
       if (st.ok()) acked = m;
     } else if (op < 90) {
       // The application snapshots and compacts.
