@@ -189,5 +189,61 @@ TEST_F(EtcdctlTest, emptyKeyRejectedAtEdge) {
   EXPECT_NE(r.output.find("etcdserver: key is not provided"), std::string::npos) << r.output;
 }
 
+// etcdctl cannot build nested txns; the generated C++ stub can, over the same wire.
+TEST_F(EtcdctlTest, nestedTxnThroughGeneratedStub) {
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials());
+  auto stub = pb::KV::NewStub(channel);
+  ok("put a 1");  // revision 2
+
+  pb::TxnRequest req;
+  auto* cmp = req.add_compare();
+  cmp->set_key("a");
+  cmp->set_target(pb::Compare::VALUE);
+  cmp->set_value("1");
+  pb::TxnRequest* inner = req.add_success()->mutable_request_txn();
+  auto* icmp = inner->add_compare();
+  icmp->set_key("b");
+  icmp->set_target(pb::Compare::VERSION);
+  icmp->set_version(0);  // b does not exist yet
+  auto* put = inner->add_success()->mutable_request_put();
+  put->set_key("b");
+  put->set_value("2");
+  inner->add_success()->mutable_request_range()->set_key("a");
+
+  grpc::ClientContext ctx;
+  pb::TxnResponse resp;
+  grpc::Status st = stub->Txn(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(resp.succeeded());
+  EXPECT_EQ(resp.header().revision(), 3);
+  EXPECT_EQ(resp.header().cluster_id(), 1u);
+  ASSERT_EQ(resp.responses_size(), 1);
+  const pb::TxnResponse& in = resp.responses(0).response_txn();
+  EXPECT_TRUE(in.succeeded());
+  ASSERT_EQ(in.responses_size(), 2);
+  EXPECT_TRUE(in.responses(0).has_response_put());
+  ASSERT_EQ(in.responses(1).response_range().kvs_size(), 1);
+  EXPECT_EQ(in.responses(1).response_range().kvs(0).value(), "1");
+  EXPECT_EQ(ok("get b"), "b\n2\n");
+
+  // Errors arrive with etcd's codes.
+  pb::RangeRequest future;
+  future.set_key("a");
+  future.set_revision(50);
+  grpc::ClientContext ctx2;
+  pb::RangeResponse rr;
+  st = stub->Range(&ctx2, future, &rr);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(st.error_message(), "etcdserver: mvcc: required revision is a future revision");
+
+  pb::TxnRequest empty_op;
+  empty_op.add_success();
+  grpc::ClientContext ctx3;
+  st = stub->Txn(&ctx3, empty_op, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "etcdserver: key not found");
+}
+
 }  // namespace
 }  // namespace raftkv::api
