@@ -183,7 +183,10 @@ void SafetyChecker::Observe(NodeId id, const NodeView& view) {
   Status read =
       readLog(view, m.seen ? m.stable + 1 : 1, m.seen && !same_leadership ? &m : nullptr, &log);
   if (read.ok()) {
-    if (same_leadership) checkLeaderAppendOnly(id, st, log, m);
+    if (same_leadership) {
+      checkLeaderAppendOnly(id, st, log, m);
+      checkLeaderCommit(id, st, log, m);
+    }
     checkLogMatching(id, log, m.seen ? &m : nullptr);
     learnCommitted(id, st.term, st.commit, log);
     checkLeader(id, st, log, m);
@@ -235,6 +238,19 @@ void SafetyChecker::checkLeaderAppendOnly(NodeId id, const NodeState& st, const 
                log.At(i).term == m.At(i).term ? ", other data)" : ")"));
     return;
   }
+}
+
+// §5.4.2 (Figure 8): a leader advances its commit index only to an entry of its own term;
+// older entries become committed only indirectly, beneath one of its own. Checked when the
+// commit index moves while the node stays leader of one term.
+void SafetyChecker::checkLeaderCommit(NodeId id, const NodeState& st, const ReadLog& log,
+                                      const NodeMirror& m) {
+  if (st.commit <= m.commit || !log.Has(st.commit)) return;
+  const Term t = log.At(st.commit).term;
+  if (t == st.term) return;
+  report(Cat("leader-commit-rule: node ", id, " leader of term ", st.term,
+             " advanced its commit index from ", m.commit, " to ", st.commit,
+             " whose entry has term ", t, " (Figure 8)"));
 }
 
 // §5.3 Log Matching, by induction: the first node seen with an entry at (index, term)

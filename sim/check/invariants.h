@@ -6,7 +6,8 @@
 //   Leader Completeness  an entry committed in term T is in the log of every leader of term > T
 //   State Machine Safety no two servers apply different entries at the same index
 // plus monotonicity (a node's term and commit index never decrease while it is up; applied
-// index never exceeds commit).
+// index never exceeds commit) and the commit rule of §5.4.2 (Figure 8): a leader moves its
+// commit index only to an entry of its own term.
 #pragma once
 
 #include <cstdint>
@@ -95,6 +96,8 @@ class SafetyChecker {
   void checkMonotonic(raft::NodeId id, const NodeState& st, raft::Index last, NodeMirror& m);
   void checkLeaderAppendOnly(raft::NodeId id, const NodeState& st, const ReadLog& log,
                              const NodeMirror& m);
+  void checkLeaderCommit(raft::NodeId id, const NodeState& st, const ReadLog& log,
+                         const NodeMirror& m);
   void checkLogMatching(raft::NodeId id, const ReadLog& log, const NodeMirror* m);
   void learnCommitted(raft::NodeId id, raft::Term term, raft::Index commit, const ReadLog& log);
   void checkLeader(raft::NodeId id, const NodeState& st, const ReadLog& log, NodeMirror& m);

@@ -165,6 +165,35 @@ TEST(SafetyChecker, LeaderAppendOnly_formerLeaderLosingUncommittedTailAccepted) 
   EXPECT_TRUE(c.checker.ok()) << All(c.checker);
 }
 
+// ---- the commit rule of §5.4.2 (Figure 8) ----
+
+TEST(SafetyChecker, LeaderCommitRule_committingOldTermEntryByCountingReported) {
+  Cluster3 c;
+  c.n[1].Append(1, "old");  // index 4, term 1, not committed
+  c.Observe(1);
+  c.n[2].Set(2, 3, Role::kLeader);  // node 2 leads term 2 with the old entry in its log
+  c.n[2].Append(1, "old");
+  c.n[2].Append(2, "noop");  // index 5
+  c.Observe(2);
+  c.n[2].Set(2, 4, Role::kLeader);  // commits index 4 (term 1) by counting replicas
+  c.Observe(2);
+  ASSERT_TRUE(HasViolation(c.checker, "leader-commit-rule")) << All(c.checker);
+  EXPECT_EQ(c.checker.violations()[0],
+            "leader-commit-rule: node 2 leader of term 2 advanced its commit index from 3 to 4 "
+            "whose entry has term 1 (Figure 8)");
+}
+
+TEST(SafetyChecker, LeaderCommitRule_oldEntryCommittedBeneathOwnEntryAccepted) {
+  Cluster3 c;
+  c.n[2].Set(2, 3, Role::kLeader);
+  c.n[2].Append(1, "old");
+  c.n[2].Append(2, "noop");
+  c.Observe(2);
+  c.n[2].Set(2, 5, Role::kLeader);  // index 4 becomes committed beneath index 5 (term 2)
+  c.Observe(2);
+  EXPECT_TRUE(c.checker.ok()) << All(c.checker);
+}
+
 // ---- Log Matching ----
 
 TEST(SafetyChecker, LogMatching_sameIndexAndTermDifferentDataReported) {
