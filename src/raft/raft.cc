@@ -50,11 +50,13 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
     cs.voters.assign(uniq.begin(), uniq.end());
   } else {
     const HardState& hs = init->hard_state;
-    if (hs.commit < r->log_.committed() || hs.commit > r->log_.LastIndex()) {
-      return Status::Corruption("hard state commit index outside the stored log");
+    if (hs.commit > r->log_.LastIndex()) {
+      return Status::Corruption("hard state commit index beyond the stored log");
     }
     r->term_ = hs.term;
     r->vote_ = hs.vote;
+    // A commit index below the snapshot's (its write lagged) is raised to it: a snapshot
+    // holds only committed state.
     r->log_.CommitTo(hs.commit);
     if (cs.voters.empty() && !peers.empty()) cs.voters = peers;
   }
@@ -229,6 +231,7 @@ void Raft::HandleVoteRequest(const Message& m) {
   bool up_to_date = log_.IsUpToDate(m.index, m.log_term);
   if constexpr (kPlantedBug == 2) up_to_date = true;
   if (!can_vote || !up_to_date) {
+    if (term_ == 0) return;  // a node that knows no term yet (joining) has nothing to say
     resp.term = term_;
     resp.reject = true;
     Send(std::move(resp));

@@ -84,6 +84,28 @@ TEST(RaftRobustness, step_survivesGarbage) {
   }
 }
 
+TEST(RaftRobustness, joiningNodeWithoutTerm_ignoresVoteRequests) {
+  MemoryStorage s;
+  testing::SeededRandom r(1);
+  auto n = RawNode::Create(testing::TestConfig(4, &s, &r), {});
+  ASSERT_TRUE(n.ok());
+  for (MessageType t : {MessageType::kPreVote, MessageType::kVote}) {
+    Message m;
+    m.type = t;
+    m.from = 1;
+    m.to = 4;
+    m.term = 3;
+    m.index = 0;  // not up to date with... anything: a joining node's log is empty anyway
+    m.log_term = 0;
+    EXPECT_TRUE((*n)->Step(m).ok());
+  }
+  while ((*n)->HasReady()) {
+    Ready rd = (*n)->GetReady();
+    for (const auto& m : rd.messages) EXPECT_NE(m.term, 0u);
+    (*n)->Advance();
+  }
+}
+
 TEST(RaftRobustness, snapshot_laggingFollowerCatchesUp) {
   Network net(3);
   net.Elect(1);

@@ -206,9 +206,9 @@ Ready RawNode::GetReady() {
       if (m.type == MessageType::kVoteResponse && !m.reject) {
         // Either the vote itself is durable, or a later term is (then this node can never
         // vote again in m.term either).
-        RAFTKV_CHECK(prev_hard_.term > m.term ||
-                         (prev_hard_.term == m.term && prev_hard_.vote == m.to),
-                     "§5.1 a vote is persisted before it is granted");
+        RAFTKV_CHECK(
+            prev_hard_.term > m.term || (prev_hard_.term == m.term && prev_hard_.vote == m.to),
+            "§5.1 a vote is persisted before it is granted");
       }
     }
   }
