@@ -31,6 +31,64 @@ bool WaitAnswered(Cluster& c, const std::shared_ptr<PendingReply>& p, Time timeo
   return c.RunUntil([&] { return p->answered; }, timeout);
 }
 
+// A client that knows the cluster's servers but not the leader: it starts at `first`,
+// follows a refusal's leader hint, and moves on to the next server when one does not
+// answer. Returns the reply and counts the servers it tried.
+sim::ClientReply PutFindingLeader(Cluster& c, NodeId first, const std::string& key,
+                                  const std::string& value, int* tries) {
+  const std::vector<NodeId> all = c.NodeIds();
+  NodeId via = first;
+  sim::ClientReply r;
+  for (*tries = 1; *tries <= 10; ++*tries) {
+    r = c.Put(via, key, value, 300 * kMillisecond);
+    if (r.ok()) return r;
+    if (r.code == sim::ClientReply::Code::kNotLeader && r.leader_hint != kNoNode &&
+        r.leader_hint != via) {
+      via = r.leader_hint;  // redirected
+    } else {
+      via = all[via % all.size()];  // no answer or no hint: try the next server
+    }
+  }
+  return r;
+}
+
+// C1: "Clients find the leader, and keep finding it when leadership or membership changes
+// (redirects or forwarding; names, not fixed addresses)."
+TEST(Client, C1_clients_keep_finding_the_leader) {
+  Cluster c(Options(3));
+  const NodeId leader = StableLeader(c);
+  ASSERT_NE(leader, kNoNode);
+  const NodeId next = Others(c, leader)[0];
+
+  // A write through a follower is forwarded to the leader; the answer names the leader.
+  sim::ClientReply r = c.Put(next, "x", "1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.leader_hint, leader);
+
+  // Leadership moves; a client still talking to the old leader is redirected or forwarded,
+  // and told of the new one.
+  c.TransferLeader(leader, next);
+  ASSERT_TRUE(c.RunUntil([&] { return IsLeader(c, next); }, 2 * kSecond));
+  int tries = 0;
+  r = PutFindingLeader(c, leader, "x", "2", &tries);
+  ASSERT_TRUE(r.ok());
+  EXPECT_LE(tries, 3);
+  EXPECT_EQ(r.leader_hint, next);
+
+  // The leader it knows crashes: the client tries the others and finds the new leader.
+  c.Crash(next);
+  r = PutFindingLeader(c, next, "x", "3", &tries);
+  ASSERT_TRUE(r.ok());
+  EXPECT_LE(tries, 5);
+  const NodeId now = c.Leader();
+  ASSERT_NE(now, kNoNode);
+  EXPECT_EQ(r.leader_hint, now);
+  const sim::ClientReply x = GetViaLeader(c, "x");
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x.value, "3");
+  ExpectNoViolations(c);
+}
+
 // C2: "Exactly-once: a client whose write was committed but not answered retries; with
 // client sessions the write takes effect once (x++ must not become x+2)."
 // x++ here is a compare-and-set from the value read: a second application would fail and

@@ -747,6 +747,28 @@ TEST(Election, E11_five_servers_two_down_three_down_one_back) {
   ExpectNoViolations(c);
 }
 
+// E11, the contrast: "... must not inflate terms without bound (pre-vote)". Without
+// pre-vote the same two survivors raise their terms on every timeout, which is what pre-vote
+// is for: each later returning server would have to adopt the inflated term.
+TEST(Election, E11_without_pre_vote_survivors_inflate_terms) {
+  ClusterOptions o = Options(5);
+  o.pre_vote = false;
+  Cluster c(o);
+  const NodeId leader = StableLeader(c);
+  ASSERT_NE(leader, kNoNode);
+  const std::vector<NodeId> others = Others(c, leader);
+  c.Crash(leader);
+  c.Crash(others[0]);
+  c.Crash(others[1]);
+  const Term before = TermOf(c, others[2]);
+  c.RunFor(5 * kSecond);
+  // At least one timeout per two election timeouts: 5 s is 25 of them.
+  EXPECT_GE(TermOf(c, others[2]), before + 10);
+  EXPECT_GE(TermOf(c, others[3]), before + 10);
+  EXPECT_FALSE(IsLeader(c, others[2]) || IsLeader(c, others[3]));
+  ExpectNoViolations(c);
+}
+
 // E12: "A server votes at most once per term, even across a crash and restart (the vote is
 // persisted before it is sent)."
 TEST(Election, E12_vote_survives_crash_and_restart) {
