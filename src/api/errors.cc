@@ -1,5 +1,6 @@
 #include "api/errors.h"
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 
