@@ -160,17 +160,17 @@ void DiskStorage::AppendInMemory(std::span<const Entry> entries, std::vector<Ent
 }
 
 Status DiskStorage::Save(const raft::HardState* hs, std::vector<Entry>&& entries,
-                         const raft::Snapshot* snap) {
-  return SaveImpl(hs, entries, snap, &entries);
+                         const raft::Snapshot* snap, bool sync) {
+  return SaveImpl(hs, entries, snap, sync, &entries);
 }
 
 Status DiskStorage::Save(const raft::HardState* hs, const std::vector<Entry>& entries,
-                         const raft::Snapshot* snap) {
-  return SaveImpl(hs, entries, snap, nullptr);
+                         const raft::Snapshot* snap, bool sync) {
+  return SaveImpl(hs, entries, snap, sync, nullptr);
 }
 
 Status DiskStorage::SaveImpl(const raft::HardState* hs, const std::vector<Entry>& entries,
-                             const raft::Snapshot* snap, std::vector<Entry>* owned) {
+                             const raft::Snapshot* snap, bool sync, std::vector<Entry>* owned) {
   if (!error_.ok()) return error_;
   bool install = snap != nullptr && !snap->IsEmpty();
   Index base = entries_[0].index;  // only this thread writes entries_
@@ -202,7 +202,7 @@ Status DiskStorage::SaveImpl(const raft::HardState* hs, const std::vector<Entry>
     Status s = snapshots_.Save(*snap);
     if (!s.ok()) return Fail(s);
   }
-  Status s = wal_->Write(hs, fresh, install ? &marker : nullptr);
+  Status s = wal_->Write(hs, fresh, install ? &marker : nullptr, sync || install);
   if (s.ok() && install) s = snapshots_.Prune();
   if (!s.ok()) return Fail(s);
 

@@ -4,6 +4,12 @@
 // The live suffix of the log (entries after the last compaction) is held in memory for
 // reads; the WAL is only read at Open(), which recovers the state (see wal_format.h).
 //
+// Use from the runtime, per Ready (before sending the messages that depend on it):
+//   storage->Save(rd.hard_state ? &*rd.hard_state : nullptr, std::move(rd.entries),
+//                 rd.snapshot ? &*rd.snapshot : nullptr, rd.must_sync);
+// and, after the application has snapshotted its state at applied index i:
+//   storage->SaveSnapshot(snap);  storage->Compact(i - keep_for_slow_followers);
+//
 // Writes come from one thread (the runtime's raft loop); reads may come from any thread.
 // After a write error (ENOSPC, EIO) every later write fails with the same error until the
 // directory is reopened: nothing half-written is acknowledged, and reopening truncates it.
@@ -50,13 +56,15 @@ class DiskStorage final : public raft::LogStorage {
   // then `entries` (replacing any conflicting suffix, §5.3; entries at or below the
   // compaction point are ignored), then `hs`. One fdatasync for the WAL part (the snapshot
   // file, when there is one, is synced first). Any argument may be null or empty. When it
-  // returns OK, everything is durable.
+  // returns OK, everything is durable — unless `sync` is false (Ready::must_sync false:
+  // only the commit index moved), which skips the WAL's fdatasync; such a write becomes
+  // durable with the next synced one and may be lost in a crash before that.
   Status Save(const raft::HardState* hs, const std::vector<raft::Entry>& entries,
-              const raft::Snapshot* snap);
+              const raft::Snapshot* snap, bool sync = true);
   // The same, taking the entries over instead of copying them into the in-memory log (the
   // runtime's Ready entries are not needed after Save; saves a copy of every payload).
   Status Save(const raft::HardState* hs, std::vector<raft::Entry>&& entries,
-              const raft::Snapshot* snap);
+              const raft::Snapshot* snap, bool sync = true);
   // Records the application's snapshot (index <= LastIndex(), newer than the current one).
   // Does not compact the log.
   Status SaveSnapshot(const raft::Snapshot& snap);
@@ -76,7 +84,7 @@ class DiskStorage final : public raft::LogStorage {
   Status maybeWriteVersion();
   Status Fail(Status s);
   Status SaveImpl(const raft::HardState* hs, const std::vector<raft::Entry>& entries,
-                  const raft::Snapshot* snap, std::vector<raft::Entry>* owned);
+                  const raft::Snapshot* snap, bool sync, std::vector<raft::Entry>* owned);
   // Copies `entries` into the in-memory log, or moves them out of *owned (which holds them).
   void AppendInMemory(std::span<const raft::Entry> entries, std::vector<raft::Entry>* owned);
   raft::Index LastIndexLocked() const { return entries_[0].index + entries_.size() - 1; }

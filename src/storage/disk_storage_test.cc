@@ -250,6 +250,37 @@ TEST_F(DiskStorageTest, saveByMove_sameResultAsCopy) {
   EXPECT_EQ(All(*OpenOk()), want);
 }
 
+TEST_F(DiskStorageTest, saveWithoutSync_becomesDurableWithNextSyncedSave) {
+  auto s = OpenOk();
+  HardState hs1{1, 1, 1};
+  ASSERT_TRUE(s->Save(&hs1, MakeEntries(1, 2, 1), nullptr).ok());
+  uint64_t syncs = fs_.sync_count();
+  HardState hs2{1, 1, 2};
+  ASSERT_TRUE(s->Save(&hs2, {}, nullptr, /*sync=*/false).ok());
+  EXPECT_EQ(fs_.sync_count(), syncs);
+  EXPECT_EQ(s->hard_state(), hs2);
+  s.reset();
+  fs_.PowerLoss(false);
+  s = OpenOk();
+  EXPECT_EQ(s->hard_state(), hs1) << "an unsynced write may be lost";
+  ASSERT_TRUE(s->Save(&hs2, {}, nullptr, false).ok());
+  ASSERT_TRUE(s->Save(nullptr, MakeEntries(3, 3, 1), nullptr).ok());
+  s.reset();
+  fs_.PowerLoss(false);
+  s = OpenOk();
+  EXPECT_EQ(s->hard_state(), hs2);
+  EXPECT_EQ(s->LastIndex(), 3u);
+}
+
+TEST_F(DiskStorageTest, batchLargerThanSegment_thenMoreWrites_recoverAll) {
+  auto s = OpenOk();
+  ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 200, 1, 100), nullptr).ok());  // > 2 KiB segment
+  ASSERT_TRUE(s->Save(nullptr, MakeEntries(201, 210, 1, 100), nullptr).ok());
+  s.reset();
+  fs_.PowerLoss(false);
+  EXPECT_EQ(All(*OpenOk()), MakeEntries(1, 210, 1, 100));
+}
+
 // --- Property test -----------------------------------------------------------------------
 
 // The observable durable state, as a model.

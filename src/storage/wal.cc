@@ -390,7 +390,7 @@ Status Wal::maybeRotate(size_t batch_bytes) {
 }
 
 Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entries,
-                  const WalMarker* marker) {
+                  const WalMarker* marker, bool sync) {
   if (!error_.ok()) return error_;
   for (const raft::Entry& e : entries) {
     if (e.data.size() > kMaxRecordPayload - kEntryFixedSize) {  // recovery would reject it
@@ -427,14 +427,14 @@ Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entrie
 
   Status s = maybeRotate(buf.size());
   if (s.ok()) s = file_->WriteAt(offset_, buf);
-  if (s.ok()) s = file_->Sync();
-  if (buf.capacity() > (64u << 20)) std::string().swap(buf);  // don't hoard a huge batch
+  if (s.ok() && sync) s = file_->Sync();
   if (!s.ok()) return Fail(s);
-  syncs_++;
+  syncs_ += sync ? 1 : 0;
   offset_ += buf.size();
   marker_ = new_marker;
   last_index_ = last;
   if (hs != nullptr) hs_ = *hs;
+  if (buf.capacity() > (64u << 20)) std::string().swap(buf);  // don't hoard a huge batch
   return Status::OK();
 }
 

@@ -52,8 +52,10 @@ class Wal {
   // One durable write: [marker] [truncate] entries... [hard state], then one fdatasync.
   // `entries` must be contiguous; if the first one is <= the last index, the suffix from it
   // is truncated first (durably, in the same batch). Any argument may be null/empty.
+  // With `sync` false the fdatasync is skipped: the batch becomes durable with the next
+  // synced one (for a Ready whose must_sync is false, e.g. only the commit index moved).
   Status Write(const raft::HardState* hs, std::span<const raft::Entry> entries,
-               const WalMarker* marker);
+               const WalMarker* marker, bool sync = true);
 
   // Deletes the segments all of whose entries are <= `compacted` (never the last one).
   Status RemoveSegmentsThrough(raft::Index compacted);

@@ -306,5 +306,21 @@ TEST_F(WalTest, write_entryAboveRecordLimit_isRefusedNotSticky) {
   EXPECT_TRUE(w->Write(nullptr, MakeEntries(1, 1, 1), nullptr).ok());
 }
 
+TEST_F(WalTest, write_hugeBatch_thenMore_recoversAll) {
+  // A batch above 64 MiB makes the Wal release its encode buffer afterwards; the next
+  // batch must still land after it.
+  std::vector<Entry> huge = MakeEntries(1, 5, 1, 13 << 20);
+  {
+    auto w = OpenOk(OneSegment());
+    ASSERT_TRUE(w->Write(nullptr, huge, nullptr).ok());
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(6, 7, 1), nullptr).ok());
+  }
+  fs_.PowerLoss(false);
+  OpenOk(OneSegment());
+  ASSERT_EQ(state_.LastIndex(), 7u);
+  EXPECT_TRUE(state_.entries[4] == huge[4]);
+  EXPECT_TRUE(state_.entries[6] == MakeEntries(7, 7, 1)[0]);
+}
+
 }  // namespace
 }  // namespace raftkv::storage
