@@ -33,6 +33,7 @@ class PosixWritableFile final : public WritableFile {
         if (errno == EINTR) continue;
         return ErrnoStatus("write", path_, errno);
       }
+      if (n == 0) return Status::IOError("write " + path_ + ": no progress");
       p += n;
       left -= static_cast<size_t>(n);
       offset += static_cast<uint64_t>(n);
