@@ -28,6 +28,7 @@ struct Cluster::Impl {
     ctx.rng = &rng;
     ctx.checker = &checker;
     ctx.tracer = &tracer;
+    ctx.violation = [this](const std::string& text) { recordViolation(text); };
   }
 
   SimNode* node(NodeId id) {

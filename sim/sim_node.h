@@ -39,6 +39,8 @@ struct SimContext {
   Rng* rng = nullptr;
   check::SafetyChecker* checker = nullptr;
   Tracer* tracer = nullptr;
+  // Reports a violation found by the runtime itself ("property: description").
+  std::function<void(const std::string&)> violation;
 };
 
 using ReplyFn = std::function<void(const ClientReply&)>;
