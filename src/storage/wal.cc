@@ -203,6 +203,17 @@ bool AllZero(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
 }
 
+// Whether [begin, end) of `data` contains a whole 512-byte sector of zeros. A record with
+// one was cut by a crash (sectors of an unsynced write that never reached the disk, which
+// may happen out of order), not damaged later by bit rot.
+bool HasZeroSector(std::string_view data, uint64_t begin, uint64_t end) {
+  constexpr uint64_t kSector = 512;
+  for (uint64_t s = (begin + kSector - 1) / kSector * kSector; s + kSector <= end; s += kSector) {
+    if (AllZero(data.substr(s, kSector))) return true;
+  }
+  return false;
+}
+
 // Whether a well-formed record with a valid CRC starts at `off` of `data`.
 bool ValidRecordAt(std::string_view data, uint64_t off) {
   if (off + kRecordHeaderSize > data.size()) return false;
@@ -243,7 +254,8 @@ Status ScanSegment(FileSystem* fs, const std::string& path, uint64_t seq, raft::
         whole && GetU32(rest.data()) == crc32c::Value(rest.data() + 4, kRecordHeaderSize - 4 + len);
     if (!crc_ok) {
       if (!is_last) return Status::Corruption("bad WAL record: " + where(off));
-      if (whole && ValidRecordAt(data, off + kRecordHeaderSize + len)) {
+      uint64_t rec_end = off + kRecordHeaderSize + len;
+      if (whole && !HasZeroSector(data, off, rec_end) && ValidRecordAt(data, rec_end)) {
         return Status::Corruption("bad WAL record followed by valid ones: " + where(off));
       }
       state->recovery_note = "truncated torn tail of " + where(off);

@@ -33,7 +33,10 @@
 // Recovery scans segments in seq order and verifies every CRC. In the last segment an
 // all-zero record header is the end of the log (preallocated space), and a record that is
 // cut short or fails its CRC is a torn tail that was never acknowledged: it is truncated —
-// unless a valid record follows it, which means an old record rotted: Corruption. Any bad
+// unless a valid record follows it and the bad one holds no all-zero 512-byte sector (the
+// mark of an unsynced write cut by a crash), which means an old record rotted: Corruption.
+// (Known limit: an acknowledged record zeroed wholesale at the end of the log, or a
+// bit-flipped one followed only by zeros, is indistinguishable from a torn tail.) Any bad
 // record or header anywhere else is Corruption naming the file and offset; nothing is ever
 // skipped. Segments wholly below the latest compaction marker are deleted after a
 // snapshot, so recovery reads only the log since the last compaction.
