@@ -625,8 +625,9 @@ TEST(Election, E9_vote_requests_and_heartbeats_are_different_messages) {
     EXPECT_TRUE(s.msg.entries.empty());
     EXPECT_LT(s.msg.log_term, s.msg.term);
   }
-  // A heartbeat carries only the leader's commit index; the log travels in AppendEntries,
-  // whose entries follow the position (index, log_term) they are checked against.
+  // A heartbeat carries no entries (it keeps followers from timing out and brings them the
+  // commit index); the log travels in AppendEntries, whose entries follow the position
+  // (index, log_term) they are checked against.
   const auto beats = rec.Filter([](const Message& m) { return m.type == MessageType::kHeartbeat; });
   ASSERT_FALSE(beats.empty());
   for (const Sent& s : beats) EXPECT_TRUE(s.msg.entries.empty());
