@@ -103,21 +103,21 @@ void RunRandom(uint64_t seed, int nodes, bool pre_vote) {
 
 // The sanitizer build runs a quarter of the seeds (it is ~30x slower).
 #ifdef __SANITIZE_ADDRESS__
-constexpr uint64_t kSeeds = 4;
+constexpr uint64_t kSeedDivisor = 4;
 #else
-constexpr uint64_t kSeeds = 1;
+constexpr uint64_t kSeedDivisor = 1;
 #endif
 
 TEST(RaftRandom, threeNodes_safetyUnderFaults) {
-  for (uint64_t seed = 1; seed <= 60 / kSeeds; seed++) RunRandom(seed, 3, true);
+  for (uint64_t seed = 1; seed <= 60 / kSeedDivisor; seed++) RunRandom(seed, 3, true);
 }
 
 TEST(RaftRandom, fiveNodes_safetyUnderFaults) {
-  for (uint64_t seed = 100; seed < 100 + 40 / kSeeds; seed++) RunRandom(seed, 5, true);
+  for (uint64_t seed = 100; seed < 100 + 40 / kSeedDivisor; seed++) RunRandom(seed, 5, true);
 }
 
 TEST(RaftRandom, fiveNodes_noPreVote_safetyUnderFaults) {
-  for (uint64_t seed = 200; seed < 200 + 30 / kSeeds; seed++) RunRandom(seed, 5, false);
+  for (uint64_t seed = 200; seed < 200 + 30 / kSeedDivisor; seed++) RunRandom(seed, 5, false);
 }
 
 }  // namespace
