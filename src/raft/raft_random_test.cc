@@ -3,6 +3,8 @@
 // simulator, to catch core bugs early.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "raft/raft_test_util.h"
 
 namespace raftkv::raft {
@@ -52,7 +54,7 @@ class SafetyChecker {
   std::map<NodeId, size_t> checked_;
 };
 
-void RunRandom(uint64_t seed, int nodes, bool pre_vote) {
+void RunRandom(uint64_t seed, int nodes, bool pre_vote, bool conf_changes = false) {
   SeededRandom rnd(seed);
   Network net(nodes, [&](Config& c) {
     c.pre_vote = pre_vote;
@@ -77,6 +79,15 @@ void RunRandom(uint64_t seed, int nodes, bool pre_vote) {
     } else if (r < 54) {
       net.Restart(id, net.ids());
       checker.Restarted(id);
+    } else if (r < 56 && conf_changes) {
+      // Remove or re-add the highest node, one change at a time.
+      NodeId victim = nodes;
+      const auto& voters = net.test_node(id).conf.voters;
+      bool present = std::find(voters.begin(), voters.end(), victim) != voters.end();
+      ConfChange cc;
+      cc.changes.push_back(ConfChangeSingle{
+          present ? ConfChangeType::kRemoveNode : ConfChangeType::kAddNode, victim});
+      (void)net.node(id).ProposeConfChange(cc);
     }
     net.Shuffle(rnd, 1 + rnd.Uniform(8), 10);
     checker.Check(net);
@@ -86,6 +97,39 @@ void RunRandom(uint64_t seed, int nodes, bool pre_vote) {
   }
   // Liveness after healing: a leader emerges and a proposal commits everywhere.
   net.Heal();
+  if (conf_changes) {
+    // Re-add the highest node if it is out, then demand that every node applies a final
+    // write (leaders may change meanwhile: keep retrying).
+    auto has = [&](NodeId l, NodeId id) {
+      const auto& v = net.test_node(l).conf.voters;
+      return std::find(v.begin(), v.end(), id) != v.end();
+    };
+    auto everyone_applied = [&] {
+      for (NodeId id : net.ids()) {
+        const auto& a = net.test_node(id).applied;
+        if (std::none_of(a.begin(), a.end(), [](const Entry& e) { return e.data == "final"; })) {
+          return false;
+        }
+      }
+      return true;
+    };
+    for (int i = 0; i < 600 && !everyone_applied(); i++) {
+      NodeId l = net.Leader();
+      if (l != kNoNode) {
+        ConfChange cc;
+        cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddNode, NodeId(nodes)});
+        if (!has(l, nodes)) {
+          (void)net.node(l).ProposeConfChange(cc);
+        } else if (i % 50 == 0) {
+          (void)net.node(l).Propose("final");
+        }
+      }
+      net.TickAll();
+    }
+    checker.Check(net);
+    EXPECT_TRUE(everyone_applied()) << "seed " << seed;
+    return;
+  }
   for (int i = 0; i < 200 && net.Leader() == kNoNode; i++) net.TickAll();
   NodeId leader = net.Leader();
   ASSERT_NE(leader, kNoNode) << "seed " << seed;
@@ -96,7 +140,21 @@ void RunRandom(uint64_t seed, int nodes, bool pre_vote) {
     ASSERT_FALSE(net.test_node(id).applied.empty());
     EXPECT_EQ(net.node(id).GetStatus().hard_state.commit,
               net.node(leader).GetStatus().hard_state.commit)
-        << "seed " << seed << " node " << id;
+        << "seed " << seed << " node " << id << " last " << net.node(id).LastIndex() << " leader "
+        << leader << " last " << net.node(leader).LastIndex() << " pr "
+        << (net.node(leader).GetStatus().progress.count(id)
+                ? static_cast<int>(net.node(leader).GetStatus().progress.at(id).state)
+                : -1)
+        << " match "
+        << (net.node(leader).GetStatus().progress.count(id)
+                ? net.node(leader).GetStatus().progress.at(id).match
+                : 0)
+        << " tnconf " << net.test_node(leader).conf.voters.size() << " rconf "
+        << net.node(leader).GetStatus().conf.voters.size() << " applied "
+        << net.node(leader).GetStatus().applied << " commit5 "
+        << " role " << static_cast<int>(net.node(id).GetStatus().soft_state.role) << " term "
+        << net.node(id).GetStatus().hard_state.term << " vs "
+        << net.node(leader).GetStatus().hard_state.term;
   }
   EXPECT_GT(checker.committed(), 0u);
 }
@@ -114,6 +172,10 @@ TEST(RaftRandom, threeNodes_safetyUnderFaults) {
 
 TEST(RaftRandom, fiveNodes_safetyUnderFaults) {
   for (uint64_t seed = 100; seed < 100 + 40 / kSeedDivisor; seed++) RunRandom(seed, 5, true);
+}
+
+TEST(RaftRandom, fiveNodes_confChanges_safetyUnderFaults) {
+  for (uint64_t seed = 300; seed < 300 + 40 / kSeedDivisor; seed++) RunRandom(seed, 5, true, true);
 }
 
 TEST(RaftRandom, fiveNodes_noPreVote_safetyUnderFaults) {
