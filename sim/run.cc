@@ -102,10 +102,8 @@ RunResult RunSeed(const RunOptions& options) {
     }
   }
 
+  result.ops_done = cluster.history().ops.size();
   for (const check::Operation& op : cluster.history().ops) {
-    if (op.outcome != check::Outcome::kUnknown || op.return_time != check::kNever) {
-      ++result.ops_done;
-    }
     if (op.outcome == check::Outcome::kOk) ++result.ops_ok;
   }
   result.events = cluster.EventsProcessed();

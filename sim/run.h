@@ -38,7 +38,7 @@ struct Violation {
 
 struct RunResult {
   uint64_t seed = 0;
-  uint64_t ops_done = 0;  // operations that finished (any outcome), final reads included
+  uint64_t ops_done = 0;  // operations in the history (any outcome), final reads included
   uint64_t ops_ok = 0;    // of which acknowledged
   uint64_t events = 0;    // simulator events processed
   Time virtual_time = 0;
