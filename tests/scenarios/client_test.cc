@@ -19,7 +19,7 @@ NodeId CommitThenCrashLeader(Cluster& c, NodeId leader, const sim::Command& cmd)
   const Index i = c.Status(leader).last_index + 1;
   c.SetSlowDisk(leader, kSecond);
   auto reply = SubmitWrite(c, leader, cmd);
-  EXPECT_TRUE(c.RunUntil([&] { return CommitOf(c, leader) >= i; }, kSecond));
+  EXPECT_TRUE(c.RunUntil([&] { return CommitOf(c, leader) >= i; }, 3 * kSecond));
   EXPECT_FALSE(reply->answered) << "the client was answered before the crash";
   c.Crash(leader);
   c.SetSlowDisk(leader, 0);

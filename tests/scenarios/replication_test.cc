@@ -184,7 +184,7 @@ TEST(Replication, R3_leader_crashes_after_committing_before_answering) {
   // commit the entry meanwhile.
   c.SetSlowDisk(old, kSecond);
   auto reply = SubmitWrite(c, old, PutCommand(77, 1, "k", "c"));
-  ASSERT_TRUE(c.RunUntil([&] { return CommitOf(c, old) >= i; }, kSecond));
+  ASSERT_TRUE(c.RunUntil([&] { return CommitOf(c, old) >= i; }, 3 * kSecond));
   ASSERT_FALSE(reply->answered);
   c.Crash(old);
   c.SetSlowDisk(old, 0);

@@ -86,15 +86,16 @@ TEST(Safety, S2_stale_server_rejoining_cannot_win_nor_disrupt) {
   ASSERT_EQ(TermOf(c, stale), t);
 
   // Cut off for many election timeouts while the others commit writes.
+  const size_t mark = rec.Mark();
   c.Isolate(stale);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.Put(leader, "k" + std::to_string(i), "v").ok());
   c.RunFor(5 * kSecond);
   // It kept timing out, but only asked "would you vote for me?" (pre-vote): its term did
   // not move, and it never sent a real vote request.
   EXPECT_TRUE(rec.Any(
-      [&](const Message& m) { return m.type == MessageType::kPreVote && m.from == stale; }));
-  EXPECT_FALSE(
-      rec.Any([&](const Message& m) { return m.type == MessageType::kVote && m.from == stale; }));
+      [&](const Message& m) { return m.type == MessageType::kPreVote && m.from == stale; }, mark));
+  EXPECT_FALSE(rec.Any(
+      [&](const Message& m) { return m.type == MessageType::kVote && m.from == stale; }, mark));
   EXPECT_EQ(TermOf(c, stale), t);
 
   // It comes back: the leader keeps its term and its leadership; the stale server never
