@@ -198,13 +198,15 @@ int main(int argc, char** argv) {
   uint64_t max_msg_bytes = 1 << 20;
   double fault_rate = 1.0;
   bool no_isolate = false;
-  app.add_option("--seeds", seeds, "number of seeds to run")->check(CLI::PositiveNumber);
+  app.add_option("--seeds", seeds, "number of seeds to run")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--first-seed", first_seed, "first seed of the range");
   app.add_option("--seed", one_seed, "replay one seed");
   app.add_option("--nodes", nodes, "cluster size")->check(CLI::IsMember({3, 5, 7}));
   app.add_option("--faults", faults,
                  "comma list: crash,partition,asym,drop,dup,reorder,delay,slow | all | none");
-  app.add_option("--ops", ops, "client operations per seed")->check(CLI::PositiveNumber);
+  app.add_option("--ops", ops, "client operations per seed")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--clients", clients, "concurrent clients")->check(CLI::Range(1, 64));
   app.add_option("--jobs", jobs, "seeds run in parallel threads")->check(CLI::Range(1, 64));
   app.add_option("--show-events", show_events, "events printed before a violation");
@@ -217,7 +219,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-check-quorum", no_check_quorum, "run the cores without check-quorum");
   app.add_option("--max-msg-bytes", max_msg_bytes,
                  "cores' max_size_per_msg (1: one entry per message)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--fault-rate", fault_rate, "how often the nemesis acts (2 = twice as often)")
       ->check(CLI::Range(0.1, 100.0));
   try {
