@@ -5,8 +5,6 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  := -G Ninja
-# Seeds the simulator runs in `make test` (per cluster size; see tests/sim).
-SIM_SEEDS  ?= 300
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
