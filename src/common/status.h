@@ -16,12 +16,12 @@ class Status {
     kOk = 0,
     kNotFound,
     kInvalidArgument,
-    kCorruption,    // data on disk or on the wire failed validation
-    kIOError,       // the operating system reported an error (EIO, ENOSPC, ...)
-    kCompacted,     // requested log entries were discarded by compaction
-    kUnavailable,   // requested entries are not (yet) available
-    kNotLeader,     // the request needs a leader and this node is not one
-    kBusy,          // temporarily refused (flow control, transfer in progress)
+    kCorruption,   // data on disk or on the wire failed validation
+    kIOError,      // the operating system reported an error (EIO, ENOSPC, ...)
+    kCompacted,    // requested log entries were discarded by compaction
+    kUnavailable,  // requested entries are not (yet) available
+    kNotLeader,    // the request needs a leader and this node is not one
+    kBusy,         // temporarily refused (flow control, transfer in progress)
     kAborted,
     kFailedPrecondition,
   };
@@ -85,7 +85,7 @@ inline const char* CodeName(Status::Code code) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!status_.ok() && "Result constructed from an OK status without a value");
   }
@@ -117,8 +117,8 @@ class [[nodiscard]] Result {
 }  // namespace raftkv
 
 // Returns early from the enclosing function if `expr` yields a non-OK Status.
-#define RAFTKV_RETURN_IF_ERROR(expr)           \
-  do {                                         \
-    ::raftkv::Status _st = (expr);             \
-    if (!_st.ok()) return _st;                 \
+#define RAFTKV_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::raftkv::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
