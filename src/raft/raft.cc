@@ -358,11 +358,11 @@ Status Raft::Step(const Message& m) {
       bool force = m.context == kTransferContext;
       if (!force && InLease()) return Status::OK();
     }
-    if (m.type == MessageType::kPreVote) {
-      // Thesis §9.6: a pre-vote never changes our term.
-    } else if (m.type == MessageType::kPreVoteResponse && !m.reject) {
-      // A granted pre-vote carries the future term; we adopt it only when we campaign.
-    } else {
+    // Thesis §9.6: a pre-vote never changes our term, and a granted pre-vote carries the
+    // future term, which we adopt only when we campaign.
+    bool keeps_term =
+        m.type == MessageType::kPreVote || (m.type == MessageType::kPreVoteResponse && !m.reject);
+    if (!keeps_term) {
       bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                          m.type == MessageType::kSnapshot;
       // §5.1: a server that sees a higher term adopts it and becomes a follower.
