@@ -21,9 +21,11 @@
 
 #include "common/status.h"
 
-namespace raftkv::kv {
+namespace raftkv {
+class Decoder;  // common/coding.h
+}  // namespace raftkv
 
-class Decoder;
+namespace raftkv::kv {
 
 class SessionTable {
  public:

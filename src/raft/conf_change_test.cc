@@ -16,6 +16,22 @@ TEST(ConfChange, encodeDecode_roundTrip) {
   EXPECT_TRUE(DecodeConfChange(EncodeConfChange(ConfChange{})).ok());
 }
 
+// The encoding is stored in the WAL and in snapshots: its bytes must never change silently.
+TEST(ConfChange, encode_layoutIsStable) {
+  ConfChange cc;
+  cc.transition = ConfChangeTransition::kJointImplicit;
+  cc.changes = {{ConfChangeType::kAddLearnerNode, 0x0102}};
+  cc.context = "ab";
+  const std::string want(
+      "\x01"                                  // transition
+      "\x01\x00\x00\x00"                      // one change
+      "\x02\x02\x01\x00\x00\x00\x00\x00\x00"  // add learner, node 0x0102
+      "\x02\x00\x00\x00"
+      "ab",  // context
+      1 + 4 + 9 + 4 + 2);
+  EXPECT_EQ(EncodeConfChange(cc), want);
+}
+
 TEST(ConfChange, decode_rejectsMalformed) {
   ConfChange cc;
   cc.changes = {{ConfChangeType::kAddLearnerNode, 9}};

@@ -9,10 +9,7 @@
 
 namespace raftkv::storage {
 
-using wal_format::GetU32;
 using wal_format::ParseHex16;
-using wal_format::PutU32;
-using wal_format::PutU64;
 using wal_format::Reader;
 
 namespace {
@@ -78,7 +75,7 @@ Result<raft::Snapshot> DecodeSnapshotFile(std::string_view content, const std::s
     return Status::Corruption("snapshot file too short: " + where);
   }
   size_t body = content.size() - kSnapTrailerSize;
-  if (GetU32(content.data() + body) != crc32c::Value(content.data(), body)) {
+  if (DecodeU32(content.data() + body) != crc32c::Value(content.data(), body)) {
     return Status::Corruption("snapshot checksum mismatch: " + where);
   }
   Reader r(content.substr(0, body));

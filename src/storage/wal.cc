@@ -217,11 +217,11 @@ bool HasZeroSector(std::string_view data, uint64_t begin, uint64_t end) {
 // Whether a well-formed record with a valid CRC starts at `off` of `data`.
 bool ValidRecordAt(std::string_view data, uint64_t off) {
   if (off + kRecordHeaderSize > data.size()) return false;
-  uint32_t len = GetU32(data.data() + off + 4);
+  uint32_t len = DecodeU32(data.data() + off + 4);
   if (len > kMaxRecordPayload || off + kRecordHeaderSize + len > data.size()) return false;
   if (AllZero(data.substr(off, kRecordHeaderSize))) return false;
   uint32_t crc = crc32c::Value(data.data() + off + 4, kRecordHeaderSize - 4 + len);
-  return crc == GetU32(data.data() + off);
+  return crc == DecodeU32(data.data() + off);
 }
 
 // Replays one segment; *end = the offset where its valid records end.
@@ -232,14 +232,14 @@ Status ScanSegment(FileSystem* fs, const std::string& path, uint64_t seq, raft::
   std::string_view data = *buf;
   auto where = [&](uint64_t off) { return path + " at offset " + std::to_string(off); };
   if (data.size() < kSegmentHeaderSize ||
-      GetU32(data.data() + 28) != crc32c::Value(data.data(), 28) ||
-      GetU32(data.data()) != kSegmentMagic) {
+      DecodeU32(data.data() + 28) != crc32c::Value(data.data(), 28) ||
+      DecodeU32(data.data()) != kSegmentMagic) {
     return Status::Corruption("bad segment header: " + where(0));
   }
-  if (GetU32(data.data() + 4) != kFormatVersion) {
+  if (DecodeU32(data.data() + 4) != kFormatVersion) {
     return Status::Corruption("unsupported WAL format version: " + where(4));
   }
-  if (GetU64(data.data() + 8) != seq || GetU64(data.data() + 16) != first_index) {
+  if (DecodeU64(data.data() + 8) != seq || DecodeU64(data.data() + 16) != first_index) {
     return Status::Corruption("segment header does not match its file name: " + where(0));
   }
   uint64_t off = kSegmentHeaderSize;
@@ -248,10 +248,10 @@ Status ScanSegment(FileSystem* fs, const std::string& path, uint64_t seq, raft::
     bool fits = rest.size() >= kRecordHeaderSize;
     // All-zero header (or a zero remainder too short for one): preallocated space, the end.
     if (is_last && AllZero(rest.substr(0, kRecordHeaderSize))) break;
-    uint32_t len = fits ? GetU32(rest.data() + 4) : 0;
+    uint32_t len = fits ? DecodeU32(rest.data() + 4) : 0;
     bool whole = fits && len <= kMaxRecordPayload && kRecordHeaderSize + len <= rest.size();
-    bool crc_ok =
-        whole && GetU32(rest.data()) == crc32c::Value(rest.data() + 4, kRecordHeaderSize - 4 + len);
+    bool crc_ok = whole && DecodeU32(rest.data()) ==
+                               crc32c::Value(rest.data() + 4, kRecordHeaderSize - 4 + len);
     if (!crc_ok) {
       if (!is_last) return Status::Corruption("bad WAL record: " + where(off));
       uint64_t rec_end = off + kRecordHeaderSize + len;

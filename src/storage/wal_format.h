@@ -47,6 +47,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/coding.h"
+
 namespace raftkv::storage::wal_format {
 
 inline constexpr uint32_t kSegmentMagic = 0x4c41574bu;  // "KWAL" little-endian
@@ -72,27 +74,7 @@ inline constexpr size_t kHardStateSize = 8 + 8 + 8;
 inline constexpr size_t kMarkerSize = 8 + 8 + 1;
 inline constexpr size_t kTruncateSize = 8;
 
-// Little-endian fixed-width coding.
-inline void PutU32(std::string* out, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; i++) b[i] = static_cast<char>(v >> (8 * i));
-  out->append(b, 4);
-}
-inline void PutU64(std::string* out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; i++) b[i] = static_cast<char>(v >> (8 * i));
-  out->append(b, 8);
-}
-inline uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-inline uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
+// Little-endian fixed-width coding: common/coding.h (PutU32, PutU64, DecodeU32, DecodeU64).
 
 // Reads fixed-width fields from a payload; ok() turns false on a short read.
 class Reader {
@@ -100,13 +82,13 @@ class Reader {
   explicit Reader(std::string_view s) : s_(s) {}
   uint64_t U64() {
     if (!Need(8)) return 0;
-    uint64_t v = GetU64(s_.data() + pos_);
+    uint64_t v = DecodeU64(s_.data() + pos_);
     pos_ += 8;
     return v;
   }
   uint32_t U32() {
     if (!Need(4)) return 0;
-    uint32_t v = GetU32(s_.data() + pos_);
+    uint32_t v = DecodeU32(s_.data() + pos_);
     pos_ += 4;
     return v;
   }
