@@ -29,6 +29,33 @@ struct Cluster::Impl {
     ctx.checker = &checker;
     ctx.tracer = &tracer;
     ctx.violation = [this](const std::string& text) { recordViolation(text); };
+    ctx.disk_failed = [this](NodeId id, const raftkv::Status& why) { onDiskFailed(id, why); };
+  }
+
+  // Disk model: node `id` crashed itself on a failed write; it comes back once the fault is
+  // cleared (SimNode::Restart clears it), unless something else restarted it first.
+  void onDiskFailed(NodeId id, const raftkv::Status& why) {
+    tracer.Note(queue.Now(), id, "DISK FAILED (" + why.ToString() + "): CRASH");
+    uint64_t life = node(id)->incarnation();
+    queue.After(rng.Range(10, 1000) * kMillisecond, [this, id, life]() {
+      SimNode* n = node(id);
+      if (n->up() || n->incarnation() != life) return;
+      restart(id);
+    });
+  }
+
+  raftkv::Status restart(NodeId id) {
+    SimNode* n = node(id);
+    if (n->up()) return raftkv::Status::OK();
+    tracer.Note(queue.Now(), id, "RESTART");
+    raftkv::Status s = n->Restart();
+    if (!s.ok()) {
+      tracer.Note(queue.Now(), id, "RESTART REFUSED: " + s.ToString());
+      return s;
+    }
+    scheduleTicks(id, rng.Range(1, options.tick_interval));
+    collectViolations();
+    return s;
   }
 
   SimNode* node(NodeId id) {
@@ -187,11 +214,11 @@ raft::NodeStatus Cluster::Status(NodeId id) const {
 }
 
 raft::HardState Cluster::PersistedHardState(NodeId id) const {
-  return impl_->node(id)->disk().hard_state();
+  return impl_->node(id)->persisted_hard_state();
 }
 
 raft::Index Cluster::PersistedLastIndex(NodeId id) const {
-  return impl_->node(id)->disk().LastIndex();
+  return impl_->node(id)->persisted_last_index();
 }
 
 std::optional<std::string> Cluster::AppliedValue(NodeId id, const std::string& key) const {
@@ -218,12 +245,28 @@ void Cluster::Crash(NodeId id) {
 }
 
 void Cluster::Restart(NodeId id) {
+  raftkv::Status s = impl_->restart(id);
+  if (!s.ok()) {
+    AddViolation("recovery", "n" + std::to_string(id) + " cannot restart: " + s.ToString());
+  }
+}
+
+raftkv::Status Cluster::TryRestart(NodeId id) {
+  return impl_->restart(id);
+}
+
+void Cluster::InjectDiskFault(NodeId id, bool on_sync, int64_t after, bool no_space) {
   SimNode* n = impl_->node(id);
-  if (n->up()) return;
-  Note(id, "RESTART");
-  n->Restart();
-  impl_->scheduleTicks(id, impl_->rng.Range(1, impl_->options.tick_interval));
-  impl_->collectViolations();
+  if (!n->fault_fs()) return;
+  Note(id, std::string("DISK FAULT ") + (no_space ? "ENOSPC" : "EIO") + " on " +
+               (on_sync ? "sync" : "write") + " +" + std::to_string(after));
+  n->InjectDiskFault(on_sync, after,
+                     no_space ? storage::FaultFileSystem::Fault::kNoSpace
+                              : storage::FaultFileSystem::Fault::kIOError);
+}
+
+storage::FaultFileSystem* Cluster::FaultFs(NodeId id) {
+  return impl_->node(id)->fault_fs();
 }
 
 void Cluster::Isolate(NodeId id) {

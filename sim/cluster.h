@@ -15,6 +15,10 @@
 #include "sim/check/history.h"
 #include "sim/command.h"
 
+namespace raftkv::storage {
+class FaultFileSystem;
+}
+
 namespace raftkv::sim {
 
 class Rng;
@@ -57,6 +61,10 @@ struct ClusterOptions {
   uint64_t max_size_per_msg = 1 << 20;
   NetworkOptions network;
   DiskOptions disk;
+  // The faulty disk model: each node's disk is a storage::DiskStorage on its own
+  // storage::FaultFileSystem (power loss tears unsynced writes; ENOSPC/EIO on demand).
+  // Off: a raft::MemoryStorage whose only crash loss is the pending write.
+  bool disk_model = false;
   // Keep a readable trace of every event (for --trace and for failure reports).
   bool trace = false;
   // How many recent events to keep for failure reports when trace is off.
@@ -110,8 +118,12 @@ class Cluster {
   raft::Index AppliedIndex(NodeId id) const;
 
   // ---- faults ----
-  void Crash(NodeId id);    // loses volatile state and every write not yet durable
-  void Restart(NodeId id);  // recovers from the node's durable state
+  void Crash(NodeId id);  // loses volatile state and every write not yet durable
+  // Recovers from the node's durable state. A disk that refuses to open (disk model) is a
+  // "recovery" violation; the node stays down.
+  void Restart(NodeId id);
+  // The same, but a refused restart is returned instead of recorded as a violation.
+  raftkv::Status TryRestart(NodeId id);
   void Isolate(NodeId id);  // cuts every link to and from `id`
   // Symmetric partition: nodes in different groups cannot talk. Nodes not listed are
   // isolated.
@@ -121,6 +133,12 @@ class Cluster {
   void Heal();  // restores every link (does not restart crashed nodes)
   // Adds `extra` latency to every disk write of `id` (a slow node); 0 restores it.
   void SetSlowDisk(NodeId id, Time extra);
+  // Disk model only (ClusterOptions::disk_model): the next write (or sync) `after`
+  // operations from now on node `id` fails with ENOSPC or EIO. The node then crashes itself
+  // and the cluster restarts it 10-1000 ms later with the fault cleared.
+  void InjectDiskFault(NodeId id, bool on_sync, int64_t after, bool no_space);
+  // Disk model only: node `id`'s file system (to damage it in tests); nullptr otherwise.
+  storage::FaultFileSystem* FaultFs(NodeId id);
   void SetNetwork(const NetworkOptions& network);
 
   // ---- direct actions on a node's core ----

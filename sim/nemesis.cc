@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "storage/fault_fs.h"
+
 namespace raftkv::sim {
 
 FaultSet FaultSet::All() {
@@ -36,10 +38,12 @@ Result<FaultSet> FaultSet::Parse(const std::string& list) {
       f.delay = true;
     else if (name == "slow")
       f.slow = true;
+    else if (name == "disk")
+      f.disk = true;
     else
       return Status::InvalidArgument("unknown fault '" + name +
                                      "' (crash, partition, asym, drop, dup, reorder, "
-                                     "delay, slow, all, none)");
+                                     "delay, slow, disk, all, none)");
   }
   return f;
 }
@@ -59,6 +63,7 @@ std::string FaultSet::ToString() const {
   add(reorder, "reorder");
   add(delay, "delay");
   add(slow, "slow");
+  add(disk, "disk");
   return s.empty() ? "none" : s;
 }
 
@@ -93,6 +98,7 @@ void Nemesis::act() {
     actions.push_back(&Nemesis::changeWeather);
   }
   if (faults_set_.slow) actions.push_back(&Nemesis::slowSomeDisk);
+  if (faults_set_.disk) actions.push_back(&Nemesis::failSomeDisk);
   ++faults_;
   (this->*actions[rng_->Uniform(actions.size())])();
 }
@@ -262,6 +268,16 @@ void Nemesis::slowSomeDisk() {
   });
 }
 
+void Nemesis::failSomeDisk() {
+  // The node crashes itself when the write fails; the cluster restarts it later.
+  std::vector<NodeId> up = upNodes();
+  if (up.empty()) return;
+  NodeId id = up[rng_->Uniform(up.size())];
+  bool on_sync = rng_->Chance(0.5);
+  int64_t after = rng_->Range(0, 20);
+  cluster_->InjectDiskFault(id, on_sync, after, /*no_space=*/rng_->Chance(0.5));
+}
+
 void Nemesis::HealAll() {
   ++epoch_;
   cluster_->SetMessageHook(nullptr);
@@ -269,6 +285,7 @@ void Nemesis::HealAll() {
   cluster_->SetNetwork(base_network_);
   for (NodeId id : ids_) {
     cluster_->SetSlowDisk(id, 0);
+    if (cluster_->FaultFs(id)) cluster_->FaultFs(id)->ClearFaults();
     if (!cluster_->IsUp(id)) cluster_->Restart(id);
   }
 }

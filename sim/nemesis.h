@@ -21,13 +21,18 @@ struct FaultSet {
   bool reorder = false;    // a wide delay spread
   bool delay = false;      // occasional long delays
   bool slow = false;       // a slow disk on a node
+  // The faulty disk model (ClusterOptions::disk_model): crashes are power losses that tear
+  // unsynced writes, and writes/syncs fail now and then with ENOSPC or EIO. Not in All().
+  bool disk = false;
 
   static FaultSet All();
   static FaultSet None() { return FaultSet{}; }
   // "all", "none" or a comma list of the names above.
   static Result<FaultSet> Parse(const std::string& list);
   std::string ToString() const;
-  bool Any() const { return crash || partition || asym || drop || dup || reorder || delay || slow; }
+  bool Any() const {
+    return crash || partition || asym || drop || dup || reorder || delay || slow || disk;
+  }
 };
 
 class Nemesis {
@@ -55,6 +60,7 @@ class Nemesis {
   void cutSomeLinks();
   void changeWeather();
   void slowSomeDisk();
+  void failSomeDisk();
   std::vector<NodeId> upNodes() const;
   std::vector<NodeId> shuffled(std::vector<NodeId> v);
 

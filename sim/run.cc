@@ -50,6 +50,7 @@ RunResult RunSeed(const RunOptions& options) {
   co.pre_vote = options.pre_vote;
   co.check_quorum = options.check_quorum;
   co.max_size_per_msg = options.max_size_per_msg;
+  co.disk_model = options.faults.disk;
   co.max_events = options.max_events != 0 ? options.max_events : 4'000'000 + options.ops * 20'000;
   Cluster cluster(co);
 

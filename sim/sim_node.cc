@@ -7,21 +7,83 @@
 
 namespace raftkv::sim {
 
+namespace {
+
+// Where each node keeps its data directory on its own (in-memory) file system.
+constexpr const char* kDataDir = "/data";
+
+storage::DiskStorageOptions simDiskOptions(storage::FileSystem* fs) {
+  storage::DiskStorageOptions o;
+  o.fs = fs;
+  // Small segments: runs rotate segments often, and preallocation stays cheap in memory.
+  o.wal.segment_bytes = 64 << 10;
+  return o;
+}
+
+}  // namespace
+
 SimNode::SimNode(raft::NodeId id, std::vector<raft::NodeId> peers, SimContext* ctx)
-    : id_(id), peers_(std::move(peers)), ctx_(ctx) {}
+    : id_(id), peers_(std::move(peers)), ctx_(ctx) {
+  // The file system draws from the run's PRNG only with the disk model on, so runs without
+  // it replay exactly as before.
+  if (ctx_->options->disk_model)
+    fs_ = std::make_unique<storage::FaultFileSystem>(ctx_->rng->Next());
+}
 
 SimNode::~SimNode() = default;
 
+raft::LogStorage* SimNode::storage() {
+  if (store_) return store_.get();
+  return &disk_;
+}
+
+raft::HardState SimNode::persisted_hard_state() const {
+  if (!fs_) return disk_.hard_state();
+  return store_ ? store_->hard_state() : down_hard_state_;
+}
+
+raft::Index SimNode::persisted_last_index() const {
+  if (!fs_) return disk_.LastIndex();
+  return store_ ? store_->LastIndex() : down_last_index_;
+}
+
+void SimNode::InjectDiskFault(bool on_sync, int64_t after, storage::FaultFileSystem::Fault fault) {
+  RAFTKV_CHECK(fs_ != nullptr, "disk faults need the disk model");
+  if (on_sync) {
+    fs_->FailSyncAfter(after, fault);
+  } else {
+    fs_->FailWriteAfter(after, fault);
+  }
+}
+
 void SimNode::Start() {
+  if (fs_) {
+    auto opened = storage::DiskStorage::Open(kDataDir, simDiskOptions(fs_.get()));
+    RAFTKV_CHECK(opened.ok(), "a fresh simulated disk opens");
+    store_ = std::move(opened).value();
+  }
   boot(true);
 }
 
-void SimNode::Restart() {
+Status SimNode::Restart() {
   RAFTKV_CHECK(!up(), "restart of a node that is up");
+  if (fs_) {
+    // Space is back: the faults that crashed the node are cleared before recovery.
+    fs_->ClearFaults();
+    auto opened = storage::DiskStorage::Open(kDataDir, simDiskOptions(fs_.get()));
+    if (!opened.ok()) return opened.status();
+    store_ = std::move(opened).value();
+    // DiskStorage keeps no ConfState outside snapshots: the core takes the peers when the
+    // stored configuration has no voters (raw_node.h), and a bootstrap on an empty disk.
+    bool empty = store_->LastIndex() == 0 && store_->hard_state().IsEmpty();
+    boot(empty);
+    return Status::OK();
+  }
   // A node that crashed before its bootstrap entries were durable has an empty disk and
   // boots as new again; otherwise it recovers from the disk.
   bool empty = disk_.LastIndex() == 0 && disk_.hard_state().IsEmpty();
   boot(empty);
+  return Status::OK();
 }
 
 void SimNode::boot(bool bootstrap) {
@@ -29,21 +91,23 @@ void SimNode::boot(bool bootstrap) {
   cfg.id = id_;
   cfg.election_tick = ctx_->options->election_tick;
   cfg.heartbeat_tick = ctx_->options->heartbeat_tick;
-  cfg.storage = &disk_;
+  cfg.storage = storage();
   cfg.random = ctx_->rng;
   cfg.applied = 0;  // the state machine is volatile: replay the committed log
   cfg.pre_vote = ctx_->options->pre_vote;
   cfg.check_quorum = ctx_->options->check_quorum;
   cfg.read_only = ctx_->options->read_only;
   cfg.max_size_per_msg = ctx_->options->max_size_per_msg;
-  auto created = raft::RawNode::Create(cfg, bootstrap ? peers_ : std::vector<raft::NodeId>{});
+  // The disk model passes the peers on every boot (DiskStorage has no SetConfState).
+  auto created =
+      raft::RawNode::Create(cfg, bootstrap || fs_ ? peers_ : std::vector<raft::NodeId>{});
   if (!created.ok()) {
     std::fprintf(stderr, "n%llu: %s\n", static_cast<unsigned long long>(id_),
                  created.status().ToString().c_str());
   }
   RAFTKV_CHECK(created.ok(), "the simulator builds a valid core from its own disk");
   core_ = std::move(created).value();
-  if (bootstrap) {
+  if (bootstrap && !fs_) {
     // The initial configuration is committed by definition; the runtime records it as the
     // durable configuration right away, so a restart before the bootstrap entries are
     // applied still knows its peers. Applied configuration changes update it.
@@ -57,12 +121,13 @@ void SimNode::boot(bool bootstrap) {
   applied_ = 0;
   lead_ = raft::kNoNode;
   role_ = raft::Role::kFollower;
-  term_ = disk_.hard_state().term;
+  term_ = persisted_hard_state().term;
   afterInput();
 }
 
 void SimNode::Crash() {
   RAFTKV_CHECK(up(), "crash of a node that is down");
+  if (fs_) crashDisk(write_pending_);
   core_.reset();
   ++incarnation_;
   write_pending_ = false;
@@ -74,6 +139,21 @@ void SimNode::Crash() {
   write_waiters_.clear();
   reads_.clear();
   ctx_->checker->ObserveCrash(id_);
+}
+
+void SimNode::crashDisk(bool pending_write) {
+  if (pending_write && store_ && ctx_->rng->Chance(0.5)) {
+    // The pending write reached the OS cache but not the platter.
+    raft::Ready& rd = pending_;
+    (void)store_->Save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries,
+                       rd.snapshot ? &*rd.snapshot : nullptr, /*sync=*/false);
+  }
+  if (store_) {
+    down_hard_state_ = store_->hard_state();
+    down_last_index_ = store_->LastIndex();
+  }
+  store_.reset();
+  fs_->PowerLoss(/*keep_torn_prefix=*/ctx_->rng->Chance(0.5));
 }
 
 void SimNode::Tick() {
@@ -189,26 +269,46 @@ void SimNode::maybeHandleReady() {
   });
 }
 
+bool SimNode::maybePersist(raft::Ready* rd) {
+  if (!store_) return true;
+  if (!rd->snapshot && rd->entries.empty() && !rd->hard_state && !rd->must_sync) return true;
+  Status s = store_->Save(rd->hard_state ? &*rd->hard_state : nullptr, rd->entries,
+                          rd->snapshot ? &*rd->snapshot : nullptr, rd->must_sync);
+  if (s.ok()) return true;
+  // The node stops rather than acknowledge anything of a write that failed: it sends none
+  // of the Ready's messages and applies nothing; recovery truncates the half record.
+  pending_ = std::move(*rd);
+  write_pending_ = true;  // so the crash may still push it to the OS cache (it fails again)
+  Crash();
+  if (ctx_->disk_failed) ctx_->disk_failed(id_, s);
+  return false;
+}
+
 void SimNode::finishReady() {
   raft::Ready rd = std::move(pending_);
   pending_ = raft::Ready{};
-  if (rd.snapshot) {
+  if (store_) {
+    if (!maybePersist(&rd)) return;
+  } else if (rd.snapshot) {
     Status s = disk_.ApplySnapshot(*rd.snapshot);
     RAFTKV_CHECK(s.ok(), "the core hands out only snapshots newer than the disk's");
   }
-  if (!rd.entries.empty()) {
-    Status s = disk_.Append(rd.entries);
-    RAFTKV_CHECK(s.ok(), "Ready entries are contiguous with the durable log");
+  if (!store_) {
+    if (!rd.entries.empty()) {
+      Status s = disk_.Append(rd.entries);
+      RAFTKV_CHECK(s.ok(), "Ready entries are contiguous with the durable log");
+    }
+    if (rd.hard_state) disk_.SetHardState(*rd.hard_state);
   }
-  if (rd.hard_state) disk_.SetHardState(*rd.hard_state);
   if (rd.must_sync || !rd.entries.empty() || rd.hard_state) {
+    const raft::HardState hs = persisted_hard_state();
     TraceEvent ev;
     ev.at = ctx_->queue->Now();
     ev.kind = TraceEvent::Kind::kPersist;
     ev.node = id_;
-    ev.term = disk_.hard_state().term;
-    ev.index = disk_.LastIndex();
-    ev.extra = disk_.hard_state().commit;
+    ev.term = hs.term;
+    ev.index = persisted_last_index();
+    ev.extra = hs.commit;
     ctx_->tracer->Record(std::move(ev));
   }
   // Votes and acknowledgements only now that what they promise is durable (§5.1).
@@ -235,7 +335,8 @@ void SimNode::applyEntries(const std::vector<raft::Entry>& entries) {
     applied_ = e.index;
     ++entries_applied_;
     if (e.type == raft::EntryType::kConfChange) {
-      disk_.SetConfState(ApplyConfChangeEntry(core_.get(), e));
+      raft::ConfState cs = ApplyConfChangeEntry(core_.get(), e);
+      if (!store_) disk_.SetConfState(cs);
       continue;
     }
     if (e.data.empty()) continue;  // a new leader's no-op (§8)

@@ -28,6 +28,8 @@
 #include "sim/network.h"
 #include "sim/random.h"
 #include "sim/trace.h"
+#include "storage/disk_storage.h"
+#include "storage/fault_fs.h"
 
 namespace raftkv::sim {
 
@@ -41,6 +43,9 @@ struct SimContext {
   Tracer* tracer = nullptr;
   // Reports a violation found by the runtime itself ("property: description").
   std::function<void(const std::string&)> violation;
+  // Disk model only: a write or sync of node `id` failed and the node crashed itself; the
+  // cluster schedules its restart (once "space is back").
+  std::function<void(raft::NodeId id, const Status& why)> disk_failed;
 };
 
 using ReplyFn = std::function<void(const ClientReply&)>;
@@ -50,16 +55,28 @@ class SimNode {
   SimNode(raft::NodeId id, std::vector<raft::NodeId> peers, SimContext* ctx);
   ~SimNode();
 
-  void Start();    // first boot: bootstraps the initial configuration
-  void Crash();    // loses the core, the unsynced write, the state machine, the waiters
-  void Restart();  // recovers from the disk
+  void Start();  // first boot: bootstraps the initial configuration
+  // Loses the core, the unsynced write, the state machine, the waiters. With the disk model
+  // the machine loses power: unsynced bytes are lost or torn (a pending write may first
+  // reach the OS cache).
+  void Crash();
+  // Recovers from the disk. With the disk model, fails (the node stays down) if the disk
+  // refuses to open, e.g. kCorruption for a damaged record.
+  Status Restart();
 
   raft::NodeId id() const { return id_; }
   bool up() const { return core_ != nullptr; }
   // Changes on every crash and restart: events scheduled for an earlier life check it.
   uint64_t incarnation() const { return incarnation_; }
   const raft::RawNode* core() const { return core_.get(); }
-  const raft::MemoryStorage& disk() const { return disk_; }
+  // Durable state (what a restart recovers). With the disk model and the node down: as of
+  // the crash (unsynced writes included), since the disk is only reopened by Restart().
+  raft::HardState persisted_hard_state() const;
+  raft::Index persisted_last_index() const;
+  // The node's simulated file system (nullptr unless ClusterOptions::disk_model).
+  storage::FaultFileSystem* fault_fs() { return fs_.get(); }
+  // Disk model: the next write (or sync) `after` operations from now fails with `fault`.
+  void InjectDiskFault(bool on_sync, int64_t after, storage::FaultFileSystem::Fault fault);
   const KvStateMachine& state() const { return sm_; }
   raft::Index applied() const { return applied_; }
   // Leader and role as of the last Ready's soft state.
@@ -93,6 +110,10 @@ class SimNode {
   };
 
   void boot(bool bootstrap);
+  raft::LogStorage* storage();
+  // Writes one Ready to the disk; false if the disk model failed it (the node crashed).
+  bool maybePersist(raft::Ready* rd);
+  void crashDisk(bool pending_write);
   void afterInput();
   void maybeHandleReady();
   void finishReady();
@@ -105,7 +126,13 @@ class SimNode {
   raft::NodeId id_;
   std::vector<raft::NodeId> peers_;
   SimContext* ctx_;
-  raft::MemoryStorage disk_;  // durable: survives crashes
+  raft::MemoryStorage disk_;  // durable: survives crashes (without the disk model)
+  // The disk model (ClusterOptions::disk_model): a DiskStorage on this node's own fault-
+  // injecting file system. The file system survives crashes; the DiskStorage does not.
+  std::unique_ptr<storage::FaultFileSystem> fs_;
+  std::unique_ptr<storage::DiskStorage> store_;
+  raft::HardState down_hard_state_;  // persisted_* while down (disk model)
+  raft::Index down_last_index_ = 0;
 
   // Volatile state (gone on crash).
   std::unique_ptr<raft::RawNode> core_;
