@@ -9,7 +9,7 @@ namespace raftkv::sim {
 
 FaultSet FaultSet::All() {
   FaultSet f;
-  f.crash = f.partition = f.asym = f.drop = f.dup = f.reorder = f.delay = f.slow = true;
+  f.crash = f.partition = f.asym = f.drop = f.dup = f.reorder = f.delay = f.slow = f.disk = true;
   return f;
 }
 

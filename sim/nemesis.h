@@ -22,7 +22,7 @@ struct FaultSet {
   bool delay = false;      // occasional long delays
   bool slow = false;       // a slow disk on a node
   // The faulty disk model (ClusterOptions::disk_model): crashes are power losses that tear
-  // unsynced writes, and writes/syncs fail now and then with ENOSPC or EIO. Not in All().
+  // unsynced writes, and writes/syncs fail now and then with ENOSPC or EIO. Part of All().
   bool disk = false;
 
   static FaultSet All();

@@ -204,8 +204,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", one_seed, "replay one seed");
   app.add_option("--nodes", nodes, "cluster size")->check(CLI::IsMember({3, 5, 7}));
   app.add_option("--faults", faults,
-                 "comma list: crash,partition,asym,drop,dup,reorder,delay,slow,disk | all | none "
-                 "(all excludes disk)");
+                 "comma list: crash,partition,asym,drop,dup,reorder,delay,slow,disk | all | none");
   app.add_option("--ops", ops, "client operations per seed")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--clients", clients, "concurrent clients")->check(CLI::Range(1, 64));
