@@ -117,7 +117,7 @@ int RunDemo(FILE* out, uint64_t seed) {
   for (NodeId id : c.NodeIds()) {
     auto state = c.AppliedState(id);
     std::string line = "  " + node(id) + " applied=" + std::to_string(c.AppliedIndex(id)) + ":";
-    for (const auto& [k, v] : state) line += " " + k + "=" + v;
+    for (const auto& [k, v] : state) line.append(" ").append(k).append("=").append(v);
     std::fprintf(out, "%s\n", line.c_str());
     if (id == 1) first = state;
     if (state != first) ok = false;

@@ -83,7 +83,7 @@ void Network::scheduleCopy(const raft::Message& msg) {
   });
 }
 
-void Network::Send(raft::Message msg) {
+void Network::Send(const raft::Message& msg) {
   ++stats_.sent;
   if ((hook_ && !hook_(msg)) || !LinkUp(msg.from, msg.to) ||
       (options_.drop_rate > 0 && rng_->Chance(options_.drop_rate))) {

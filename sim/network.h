@@ -32,7 +32,7 @@ class Network {
   // Nodes are 1..nodes. `deliver` is called at arrival time for every delivered copy.
   Network(int nodes, EventQueue* queue, Rng* rng, const NetworkOptions& options, DeliverFn deliver);
 
-  void Send(raft::Message msg);
+  void Send(const raft::Message& msg);
 
   void SetOptions(const NetworkOptions& options) { options_ = options; }
   const NetworkOptions& options() const { return options_; }

@@ -220,7 +220,7 @@ void SimNode::SubmitRead(const std::string& key, ReplyFn done) {
 void SimNode::reply(ReplyFn done, ClientReply r) {
   // Answers travel as their own event, so a client reacting to one never re-enters this
   // node in the middle of handling a Ready.
-  ctx_->queue->After(0, [done = std::move(done), r]() { done(r); });
+  ctx_->queue->After(0, [done = std::move(done), r = std::move(r)]() { done(r); });
 }
 
 void SimNode::afterInput() {

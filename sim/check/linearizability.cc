@@ -366,7 +366,7 @@ KeyResult KeySearch::Run() {
     unlift(f.op);
     if (hasReturn(f.op)) remaining++;
     if (ops_[f.op].junk_rank >= 0) junk_next--;
-    node = next_[2 * f.op];
+    node = next_[2 * static_cast<size_t>(f.op)];
   }
   return result;
 }

@@ -29,7 +29,7 @@ inline constexpr char kErrLeaseExist[] = "etcdserver: lease already exists";
 
 // etcd's default limits at its API edge (--max-txn-ops, --max-request-bytes).
 inline constexpr int64_t kDefaultMaxTxnOps = 128;
-inline constexpr int64_t kDefaultMaxRequestBytes = 1536 * 1024;
+inline constexpr int64_t kDefaultMaxRequestBytes = int64_t{1536} * 1024;
 
 // Maps a Status to the grpc::Status etcd would send for the same error. Errors etcd names
 // (matched on the message the store or server produced) get etcd's code and exact text, e.g.

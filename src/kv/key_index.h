@@ -18,6 +18,7 @@ namespace raftkv::kv {
 struct Revision {
   int64_t main = 0;
   int64_t sub = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
   auto operator<=>(const Revision&) const = default;
 };
 

@@ -76,6 +76,7 @@ Status SnapshotView::WriteTo(const std::function<Status(std::string_view)>& sink
         it->second.VisibleRevisions(compact_rev_, rev_, &revs);
         if (revs.empty()) continue;
         std::vector<std::shared_ptr<const Record>> recs;
+        recs.reserve(revs.size());
         for (const Revision& r : revs) recs.push_back(store_->revs_.at(r));
         batch.emplace_back(it->first, std::move(recs));
       }

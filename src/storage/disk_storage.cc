@@ -43,7 +43,9 @@ Status DiskStorage::maybeWriteVersion() {
   if (!names.ok()) return names.status();
   for (const std::string& n : *names) {
     if (n.ends_with(".log") || n.ends_with(".snap")) {
-      return Status::Corruption(path + " is missing but the directory holds data (" + n + ")");
+      std::string msg = path;
+      msg.append(" is missing but the directory holds data (").append(n).append(")");
+      return Status::Corruption(msg);
     }
   }
   auto f = fs_->OpenWritable(path + ".tmp", true);
