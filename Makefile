@@ -8,7 +8,7 @@ CMAKE_GEN  := -G Ninja
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all deps build build-asan test test-unit test-asan run sim clean format
+.PHONY: all deps build build-asan test test-unit test-asan run sim bench chaos clean format
 
 all: build
 
@@ -35,6 +35,16 @@ test: build build-asan
 
 run: build
 	$(BUILD)/bin/raftkv-sim --demo
+
+# Side-by-side benchmark against etcd (bench/compare-etcd; needs etcd-server and gnuplot).
+bench: build
+	@scripts/install-deps.sh etcd-server gnuplot-nox
+	bench/compare-etcd --build $(BUILD)
+
+# Long real-process fault runs (tests/chaos): make chaos DURATION=600
+DURATION ?= 300
+chaos: build
+	tests/chaos/run --build $(BUILD) --duration $(DURATION)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages raftkv needs to build and test. Idempotent and fast when
 # everything is present: it asks dpkg first and runs apt-get only for what is missing.
+# Arguments name extra packages (`make bench` adds etcd-server and gnuplot-nox).
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev libspdlog-dev libcli11-dev
-  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev etcd-client
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
+  libcpp-httplib-dev
+  # end-to-end tests drive raftkvd with etcd's own clients
+  etcd-client python3 python3-etcd3
+  # extra packages for one purpose: scripts/install-deps.sh bench|chaos
+  "$@"
 )
 
 missing=()

@@ -1,0 +1,45 @@
+// ServerConfig: everything raftkvd is started with. Filled from etcd-compatible flags by
+// ParseFlags (daemon/flags.h); tests build it directly. Names and defaults follow etcd 3.4.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace raftkv::server {
+
+struct ServerConfig {
+  std::string name = "default";                  // --name
+  std::string data_dir;                          // --data-dir (default "<name>.etcd")
+  std::vector<std::string> listen_client_urls;   // --listen-client-urls
+  std::vector<std::string> advertise_client_urls;  // --advertise-client-urls
+  std::vector<std::string> listen_peer_urls;     // --listen-peer-urls
+  std::vector<std::string> initial_advertise_peer_urls;  // --initial-advertise-peer-urls
+  // --initial-cluster "n1=http://a:2380,n2=http://b:2380": member name -> its peer URLs.
+  std::map<std::string, std::vector<std::string>> initial_cluster;
+  bool initial_cluster_state_new = true;          // --initial-cluster-state new|existing
+  std::string initial_cluster_token = "etcd-cluster";  // --initial-cluster-token
+  int heartbeat_interval_ms = 100;                // --heartbeat-interval
+  int election_timeout_ms = 1000;                 // --election-timeout
+  uint64_t snapshot_count = 100000;               // --snapshot-count: entries between snapshots
+  std::vector<std::string> listen_metrics_urls;   // --listen-metrics-urls
+  int64_t max_request_bytes = int64_t{1536} * 1024;  // --max-request-bytes
+  int64_t max_txn_ops = 128;                      // --max-txn-ops
+  // raftkv's own: client sessions idle longer than this expire (log time, ms).
+  int64_t session_timeout_ms = 3600 * 1000;       // --session-timeout
+  std::string log_level = "info";                 // --log-level
+};
+
+// Member and cluster ids, as etcd derives them: a member of the initial cluster gets its id
+// from its peer URLs and the cluster token, and the cluster id comes from the initial member
+// ids, so every member computes the same ids from the same flags. A member added later
+// (MemberAdd) gets an id also mixed with the time of the request (so a re-added URL gets a
+// new id); it learns that id from the existing members when it starts. Never 0.
+uint64_t ComputeMemberId(const std::vector<std::string>& peer_urls, const std::string& token,
+                         uint64_t time_salt = 0);
+uint64_t ComputeClusterId(const std::vector<uint64_t>& member_ids, const std::string& token);
+
+}  // namespace raftkv::server

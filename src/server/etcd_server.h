@@ -1,0 +1,134 @@
+// EtcdServer: one raftkv member. It owns the raft loop (the consensus core driven by a real
+// clock, its WAL and snapshots on disk, the peer transport) and the apply loop (the MVCC
+// store and the client-session table), and offers the etcd v3 operations as asynchronous
+// calls. The gRPC services (services/*.cc) are thin adapters over this class.
+//
+// Data flow of a write (docs/architecture.md): Put() queues a proposal tagged with a request
+// id -> the raft loop drains the queue into the core -> Ready: the leader's WAL write runs
+// while AppendEntries go out -> commit -> the apply loop applies the entry to the store
+// (deduplicated by the session table) -> the callback of the member that proposed it runs.
+// A follower's proposals are forwarded to the leader by the core; the answer comes from the
+// member the client called, once it has applied the entry itself.
+//
+// Reads: Range (and a Txn with no writes) are linearizable by default: ReadIndex, batched,
+// then served locally once applied >= read index (thesis §6.4). serializable=true is served
+// at once from the local store.
+//
+// Every call completes exactly once, on a server thread, with either a response (its header
+// filled: cluster_id, member_id, revision, raft_term) or a Status carrying etcd's error text
+// (api/errors.h, kv/errors.h; api::ToGrpcStatus maps it to etcd's gRPC code). Callbacks must
+// not block. A request that cannot complete within the request timeout fails with
+// "etcdserver: request timed out"; after Stop() every pending call fails with
+// "etcdserver: server stopped".
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "server/config.h"
+#include "server/stats.h"
+
+namespace raftkv::server {
+
+template <typename T>
+using Done = std::function<void(Result<T>)>;
+
+// The exactly-once identity of a write (raftkvpb/session.proto); client_id 0 means none.
+struct SessionRef {
+  uint64_t client_id = 0;
+  uint64_t seq = 0;
+  uint64_t acked_through = 0;
+};
+
+// Streams a consistent image of the store (Maintenance.Snapshot), produced from a pinned
+// revision while writes continue.
+class SnapshotReader {
+ public:
+  virtual ~SnapshotReader() = default;
+  // Total size in bytes (known up front).
+  virtual uint64_t size() const = 0;
+  // Appends the next chunk (at most max_bytes) to *out. Returns false at the end.
+  virtual Result<bool> Next(size_t max_bytes, std::string* out) = 0;
+};
+
+class EtcdServer {
+ public:
+  // Opens (or creates) the data dir, recovers the WAL and the newest snapshot, starts the
+  // peer transport and the raft and apply loops. A new member of a new cluster bootstraps
+  // from config.initial_cluster; a restart ignores it (as etcd does); a member started with
+  // initial_cluster_state_new = false asks the existing members for its id and the member
+  // list. Fails with a clear message on a corrupt or locked data dir or bad configuration.
+  static Result<std::unique_ptr<EtcdServer>> Start(const ServerConfig& config);
+  // Stops as Stop().
+  ~EtcdServer();
+  EtcdServer(const EtcdServer&) = delete;
+  EtcdServer& operator=(const EtcdServer&) = delete;
+
+  // Graceful shutdown: a leader first hands leadership to the most up-to-date voter (waits
+  // at most an election timeout), then every pending call fails with "server stopped", the
+  // loops stop and the WAL is closed. Idempotent.
+  void Stop();
+
+  uint64_t member_id() const;
+  uint64_t cluster_id() const;
+  // The peer port actually bound (tests start with port 0).
+  int peer_port() const;
+
+  // --- KV -------------------------------------------------------------------------------
+  void Range(const etcdserverpb::RangeRequest& req, Done<etcdserverpb::RangeResponse> done);
+  void Put(const etcdserverpb::PutRequest& req, const SessionRef& session,
+           Done<etcdserverpb::PutResponse> done);
+  void DeleteRange(const etcdserverpb::DeleteRangeRequest& req, const SessionRef& session,
+                   Done<etcdserverpb::DeleteRangeResponse> done);
+  void Txn(const etcdserverpb::TxnRequest& req, const SessionRef& session,
+           Done<etcdserverpb::TxnResponse> done);
+  void Compact(const etcdserverpb::CompactionRequest& req,
+               Done<etcdserverpb::CompactionResponse> done);
+
+  // --- Sessions (raftkvpb.Session) ----------------------------------------------------------
+  // Registers a client session through the log; the result is its client id.
+  void RegisterSession(Done<uint64_t> done);
+  int64_t session_timeout_ms() const;
+
+  // --- Cluster --------------------------------------------------------------------------
+  void MemberAdd(const etcdserverpb::MemberAddRequest& req,
+                 Done<etcdserverpb::MemberAddResponse> done);
+  void MemberRemove(const etcdserverpb::MemberRemoveRequest& req,
+                    Done<etcdserverpb::MemberRemoveResponse> done);
+  void MemberUpdate(const etcdserverpb::MemberUpdateRequest& req,
+                    Done<etcdserverpb::MemberUpdateResponse> done);
+  void MemberList(const etcdserverpb::MemberListRequest& req,
+                  Done<etcdserverpb::MemberListResponse> done);
+  void MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
+                     Done<etcdserverpb::MemberPromoteResponse> done);
+
+  // --- Maintenance ------------------------------------------------------------------------
+  void Status(const etcdserverpb::StatusRequest& req, Done<etcdserverpb::StatusResponse> done);
+  void Alarm(const etcdserverpb::AlarmRequest& req, Done<etcdserverpb::AlarmResponse> done);
+  void Defragment(const etcdserverpb::DefragmentRequest& req,
+                  Done<etcdserverpb::DefragmentResponse> done);
+  void Hash(const etcdserverpb::HashRequest& req, Done<etcdserverpb::HashResponse> done);
+  void HashKV(const etcdserverpb::HashKVRequest& req, Done<etcdserverpb::HashKVResponse> done);
+  void MoveLeader(const etcdserverpb::MoveLeaderRequest& req,
+                  Done<etcdserverpb::MoveLeaderResponse> done);
+  // A consistent image of the store for `etcdctl snapshot save` (ends with a SHA-256 of the
+  // preceding bytes, as etcd's does).
+  Result<std::unique_ptr<SnapshotReader>> OpenSnapshot();
+
+  // --- Health and metrics -----------------------------------------------------------------
+  // OK if this member has a leader and a linearizable read round succeeds in time (what
+  // etcd's /health checks); otherwise an error saying why.
+  void CheckHealth(Done<bool> done);
+  ServerStats GetStats() const;
+
+ private:
+  class Impl;
+  explicit EtcdServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace raftkv::server

@@ -1,0 +1,108 @@
+// Transport: raft messages between members over gRPC (raftkv's own peer service on the peer
+// port, see proto/raftkvpb/raft.proto). The consensus core decides what to send; the
+// transport only moves messages, and never blocks the raft loop.
+//
+//  - One long-lived client stream per peer carries batches of messages in order; a peer that
+//    is down is retried with exponential backoff (capped at max_backoff) and reported to the
+//    handler as unreachable, so the core falls back to probing (etcd's ReportUnreachable).
+//  - Snapshots (kSnapshot messages, which may be large) go on a separate stream in chunks of
+//    snapshot_chunk_bytes, so they never hold up heartbeats; the receiver reassembles them,
+//    verifies a checksum of the whole image, and only then hands over one complete message.
+//    An interrupted snapshot is discarded on the receiving side and reported as failed on the
+//    sending side (the core retries it): never half-applied.
+//  - Every stream starts with the sender's cluster id and member id. A peer with a different
+//    cluster id, an unknown sender, or a message that does not decode is rejected with a
+//    gRPC error and a log line; it never crashes the node. Messages addressed to another
+//    member are rejected too.
+//  - A per-peer queue bounds memory: when it is full new messages to that peer are dropped
+//    (Raft tolerates loss) and the peer is reported unreachable.
+//
+// Thread safety: every public method may be called from any thread. Handler callbacks run on
+// transport threads, never while a transport lock is held, and must not block for long.
+#pragma once
+
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "raft/types.h"
+
+namespace raftkv::transport {
+
+// What the transport delivers to its owner (the server's raft loop).
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // A message from a peer, addressed to this member. Snapshot messages arrive complete.
+  virtual void OnMessage(raft::Message msg) = 0;
+  // Messages to `peer` could not be delivered (connection lost, queue full).
+  virtual void OnUnreachable(raft::NodeId peer) = 0;
+  // Sending a snapshot to `peer` finished; `ok` false means it must be retried.
+  virtual void OnSnapshotSent(raft::NodeId peer, bool ok) = 0;
+};
+
+struct Options {
+  raft::NodeId self = raft::kNoNode;
+  uint64_t cluster_id = 0;
+  // host:port to listen on for peers (from --listen-peer-urls, scheme stripped). Port 0
+  // picks a free port; see Transport::listen_port().
+  std::string listen_address;
+  size_t max_queued_messages_per_peer = 4096;
+  size_t snapshot_chunk_bytes = 1 << 20;
+  std::chrono::milliseconds min_backoff{50};
+  std::chrono::milliseconds max_backoff{1000};
+  // Extra gRPC services to serve on the peer port (the server's member-discovery service
+  // for nodes joining an existing cluster). Not owned; must outlive the transport.
+  std::vector<grpc::Service*> extra_services;
+};
+
+struct PeerStats {
+  uint64_t sent_bytes = 0;
+  uint64_t received_bytes = 0;
+  uint64_t sent_messages = 0;
+  uint64_t received_messages = 0;
+  uint64_t dropped_messages = 0;  // queue full or peer unreachable
+  bool connected = false;
+};
+
+class Transport {
+ public:
+  // Starts the peer gRPC server on options.listen_address. `handler` must outlive the
+  // transport.
+  static Result<std::unique_ptr<Transport>> Start(const Options& options, Handler* handler);
+  // Stops (as Stop()).
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // The port the peer server listens on (useful when started with port 0).
+  int listen_port() const;
+
+  // Peers are known by member id and address (host:port). Adding a known peer with a new
+  // address updates it; messages to unknown peers are dropped and reported unreachable.
+  // Messages received from a member not added here are rejected.
+  void AddPeer(raft::NodeId id, const std::string& address);
+  void RemovePeer(raft::NodeId id);
+
+  // Queues messages for their peers (msg.to); never blocks on the network.
+  void Send(std::vector<raft::Message> msgs);
+
+  // Traffic per peer since start.
+  std::map<raft::NodeId, PeerStats> Stats() const;
+
+  // Closes every stream and the peer server; callbacks stop before it returns. Idempotent.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit Transport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace raftkv::transport
