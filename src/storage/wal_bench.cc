@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <utility>
 
 #include "storage/disk_storage.h"
 
@@ -19,48 +21,66 @@ double Since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Raw fdatasync rate: append `size` bytes and fdatasync, in a file preallocated like a WAL
-// segment. Returns syncs per second.
-double RawSyncRate(const std::string& path, size_t size, double seconds) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0 || ::posix_fallocate(fd, 0, 64 << 20) != 0) return 0;
-  ::fsync(fd);
-  std::string buf(size, 'r');
-  uint64_t n = 0, off = 0;
-  auto t0 = Clock::now();
-  while (Since(t0) < seconds) {
-    if (::pwrite(fd, buf.data(), buf.size(), off) != static_cast<ssize_t>(buf.size())) break;
-    ::fdatasync(fd);
-    off += size;
-    n++;
-  }
-  double rate = n / Since(t0);
-  ::close(fd);
-  ::unlink(path.c_str());
-  return rate;
-}
-
-// Raw sequential bandwidth: 16 MiB pwrites, each followed by fdatasync (the largest WAL
-// batch is 1024 x 16 KiB = 16 MiB), into a fresh file. Returns bytes per second.
-double RawSeqBandwidth(const std::string& path, double seconds) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return 0;
-  std::string buf(16 << 20, 's');
+// What each timed loop counts. Only time spent inside Step() is counted ("busy"), so loops
+// can be interleaved: the disk's drift over a run then hits all of them alike.
+struct Counts {
+  uint64_t units = 0;  // syncs (raw loops) or batches (WAL)
+  uint64_t entries = 0;
   uint64_t bytes = 0;
-  auto t0 = Clock::now();
-  while (Since(t0) < seconds) {
-    if (::pwrite(fd, buf.data(), buf.size(), bytes) != static_cast<ssize_t>(buf.size())) break;
-    ::fdatasync(fd);
-    bytes += buf.size();
-  }
-  double bw = bytes / Since(t0);
-  ::close(fd);
-  ::unlink(path.c_str());
-  return bw;
-}
+  double busy = 0;
+};
 
-struct CaseResult {
-  double appends_per_s = 0, bytes_per_s = 0, syncs_per_s = 0;
+class Loop {
+ public:
+  virtual ~Loop() = default;
+  virtual Status Step() = 0;  // one unit of work: one write + one sync
+  Counts counts;
+};
+
+// A minimal append + fdatasync loop into a preallocated file, the same shape as the WAL's
+// segments (64 MiB, fallocated, a fresh file when full). `chunk` bytes per sync.
+class RawLoop : public Loop {
+ public:
+  RawLoop(std::string path, size_t chunk) : path_(std::move(path)), buf_(chunk, 'r') {}
+  ~RawLoop() override { Close(); }
+
+  Status Step() override {
+    auto t0 = Clock::now();
+    if (fd_ < 0 || off_ + buf_.size() > kFileBytes) RAFTKV_RETURN_IF_ERROR(Reopen());
+    if (::pwrite(fd_, buf_.data(), buf_.size(), static_cast<off_t>(off_)) !=
+        static_cast<ssize_t>(buf_.size())) {
+      return Status::IOError("raw loop: pwrite failed");
+    }
+    if (::fdatasync(fd_) != 0) return Status::IOError("raw loop: fdatasync failed");
+    off_ += buf_.size();
+    counts.units++;
+    counts.bytes += buf_.size();
+    counts.busy += Since(t0);
+    return Status::OK();
+  }
+
+ private:
+  static constexpr uint64_t kFileBytes = 64ull << 20;
+
+  Status Reopen() {
+    Close();
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd_ < 0 || ::posix_fallocate(fd_, 0, kFileBytes) != 0 || ::fsync(fd_) != 0) {
+      return Status::IOError("raw loop: cannot create " + path_);
+    }
+    off_ = 0;
+    return Status::OK();
+  }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    ::unlink(path_.c_str());
+  }
+
+  std::string path_;
+  std::string buf_;
+  int fd_ = -1;
+  uint64_t off_ = 0;
 };
 
 std::vector<raft::Entry> Batch(raft::Index first, size_t n, size_t size) {
@@ -73,49 +93,76 @@ std::vector<raft::Entry> Batch(raft::Index first, size_t n, size_t size) {
   return out;
 }
 
-Result<CaseResult> RunCase(const std::string& dir, size_t size, size_t batch, double seconds,
-                           bool preallocate) {
-  fs::remove_all(dir);
-  uint64_t entries = 0, batches = 0;
-  double elapsed = 0;
-  {
+// DiskStorage::Save of `batch` entries of `size` bytes per step, as the runtime hands over
+// one Ready. Building the batch is the core's work and is not timed.
+class WalLoop : public Loop {
+ public:
+  static Result<std::unique_ptr<WalLoop>> Open(const std::string& dir, size_t size, size_t batch,
+                                               bool preallocate) {
+    fs::remove_all(dir);
     DiskStorageOptions opts;
     opts.wal.preallocate = preallocate;
     auto opened = DiskStorage::Open(dir, opts);
     if (!opened.ok()) return opened.status();
-    DiskStorage& s = **opened;
-    raft::Index next = 1;
-    const std::vector<raft::Entry> model = Batch(next, batch, size);
-    // The clock runs only inside Save/SaveSnapshot/Compact: building each batch is the
-    // core's work, not the storage's. Batches are handed over by move, as the runtime
-    // does with a Ready's entries.
-    auto wall = Clock::now();
-    while (Since(wall) < seconds || batches < 3) {
-      std::vector<raft::Entry> ents = model;
-      for (size_t i = 0; i < batch; i++) ents[i].index = next + i;
-      raft::HardState hs{1, 1, next - 1};
-      auto t0 = Clock::now();
-      RAFTKV_RETURN_IF_ERROR(s.Save(&hs, std::move(ents), nullptr));
-      next += batch;
-      entries += batch;
-      batches++;
-      // Bound memory (the in-memory log is not what is measured): compact rarely.
-      if ((next - s.FirstIndex()) * (size + 64) > (512ull << 20)) {
-        raft::Snapshot snap;
-        snap.meta.index = next - 1 - batch;
-        snap.meta.term = 1;
-        RAFTKV_RETURN_IF_ERROR(s.SaveSnapshot(snap));
-        RAFTKV_RETURN_IF_ERROR(s.Compact(snap.meta.index));
-      }
-      elapsed += Since(t0);
-    }
+    return std::unique_ptr<WalLoop>(new WalLoop(dir, std::move(*opened), size, batch));
   }
-  fs::remove_all(dir);
-  CaseResult r;
-  r.appends_per_s = entries / elapsed;
-  r.bytes_per_s = static_cast<double>(entries) * size / elapsed;
-  r.syncs_per_s = batches / elapsed;
-  return r;
+  ~WalLoop() override {
+    storage_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Status Step() override {
+    std::vector<raft::Entry> ents = model_;
+    for (size_t i = 0; i < batch_; i++) ents[i].index = next_ + i;
+    raft::HardState hs{1, 1, next_ - 1};
+    auto t0 = Clock::now();
+    RAFTKV_RETURN_IF_ERROR(storage_->Save(&hs, std::move(ents), nullptr));
+    next_ += batch_;
+    // Bound memory (the in-memory log is not what is measured): compact rarely.
+    if ((next_ - storage_->FirstIndex()) * (size_ + 64) > (512ull << 20)) {
+      raft::Snapshot snap;
+      snap.meta.index = next_ - 1 - batch_;
+      snap.meta.term = 1;
+      RAFTKV_RETURN_IF_ERROR(storage_->SaveSnapshot(snap));
+      RAFTKV_RETURN_IF_ERROR(storage_->Compact(snap.meta.index));
+    }
+    counts.busy += Since(t0);
+    counts.units++;
+    counts.entries += batch_;
+    counts.bytes += batch_ * size_;
+    return Status::OK();
+  }
+
+ private:
+  WalLoop(std::string dir, std::unique_ptr<DiskStorage> s, size_t size, size_t batch)
+      : dir_(std::move(dir)),
+        storage_(std::move(s)),
+        size_(size),
+        batch_(batch),
+        model_(Batch(1, batch, size)) {}
+
+  std::string dir_;
+  std::unique_ptr<DiskStorage> storage_;
+  size_t size_, batch_;
+  std::vector<raft::Entry> model_;
+  raft::Index next_ = 1;
+};
+
+// Runs the loops in turns of `slice` seconds each until every loop has had `seconds` of
+// turns (and at least 3 steps), so that slow drift of the disk (other tenants, the device's
+// cache) lands on all of them alike and the ratios compare like with like.
+Status Interleave(const std::vector<Loop*>& loops, double seconds, double slice) {
+  auto wall = Clock::now();
+  double turns = 0;
+  while (turns < seconds) {
+    for (Loop* l : loops) {
+      auto t0 = Clock::now();
+      while (Since(t0) < slice || l->counts.units < 3) RAFTKV_RETURN_IF_ERROR(l->Step());
+    }
+    turns += slice;
+    if (Since(wall) > 20 * seconds + 10) break;  // a stalled disk: report what we have
+  }
+  return Status::OK();
 }
 
 void EvictFromCache(const std::string& dir) {
@@ -196,25 +243,31 @@ int RunWalBenchmark(const WalBenchOptions& o) {
     fs::remove_all(root);
     return st.ok() ? 0 : 1;
   }
-  // The disk may be shared and noisy, so every case is paired with the two raw loops run
-  // just before it; the ratios compare neighbours in time.
+  // The disk may be shared and noisy, so every case runs interleaved with the two raw loops
+  // (turns of 50 ms each); the ratios compare measurements taken in the same moments.
   std::printf("raw-sync: 100 B pwrite + fdatasync into a preallocated file (syncs/s)\n");
-  std::printf("raw-MB/s: 16 MiB pwrite + fdatasync into a fresh file\n\n");
+  std::printf("raw-MB/s: 16 MiB pwrite + fdatasync into a preallocated file\n");
+  std::printf("(each case interleaved with both raw loops in 50 ms turns)\n\n");
   std::printf("%6s %6s %11s %9s %9s %9s %9s %10s %9s\n", "entry", "batch", "appends/s", "MB/s",
               "fsyncs/s", "raw-sync", "raw-MB/s", "fsync/raw", "MB/s/raw");
-  double half = o.seconds_per_case / 2;
   for (size_t size : o.entry_sizes) {
     for (size_t batch : o.batch_sizes) {
-      double raw_sync = RawSyncRate((root / "raw-sync").string(), 100, half);
-      double raw_bw = RawSeqBandwidth((root / "raw-seq").string(), half);
-      auto r = RunCase((root / "case").string(), size, batch, o.seconds_per_case, o.preallocate);
-      if (!r.ok()) {
-        std::printf("error: %s\n", r.status().ToString().c_str());
+      RawLoop raw_sync((root / "raw-sync").string(), 100);
+      RawLoop raw_seq((root / "raw-seq").string(), 16 << 20);
+      auto wal = WalLoop::Open((root / "case").string(), size, batch, o.preallocate);
+      Status st = wal.ok() ? Interleave({&raw_sync, &raw_seq, wal->get()}, o.seconds_per_case, 0.05)
+                           : wal.status();
+      if (!st.ok()) {
+        std::printf("error: %s\n", st.ToString().c_str());
         return 1;
       }
+      const Counts& w = (*wal)->counts;
+      double syncs = w.units / w.busy, bw = w.bytes / w.busy;
+      double raw_syncs = raw_sync.counts.units / raw_sync.counts.busy;
+      double raw_bw = raw_seq.counts.bytes / raw_seq.counts.busy;
       std::printf("%6zu %6zu %11.0f %9.2f %9.0f %9.0f %9.1f %9.0f%% %8.0f%%\n", size, batch,
-                  r->appends_per_s, r->bytes_per_s / 1e6, r->syncs_per_s, raw_sync, raw_bw / 1e6,
-                  100 * r->syncs_per_s / raw_sync, 100 * r->bytes_per_s / raw_bw);
+                  w.entries / w.busy, bw / 1e6, syncs, raw_syncs, raw_bw / 1e6,
+                  100 * syncs / raw_syncs, 100 * bw / raw_bw);
       std::fflush(stdout);
     }
   }
