@@ -1,0 +1,59 @@
+// /metrics and /health over HTTP (cpp-httplib) on each --listen-metrics-urls.
+// /metrics renders ServerStats in the Prometheus text exposition format (version 0.0.4) with
+// etcd's metric names where etcd has the metric; /health answers as etcd's does:
+// {"health":"true"} with 200, or {"health":"false"} with 503.
+// gRPC owns the client port, so unlike etcd these are not served on the client URLs.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "server/stats.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace raftkv::server::daemon {
+
+// Prometheus text for one snapshot of the counters.
+std::string RenderMetrics(const ServerStats& stats);
+
+// What the HTTP endpoints read; the daemon wires these to EtcdServer, tests to fakes.
+struct MetricsSource {
+  std::function<ServerStats()> stats;
+  // Calls done(OK) if healthy, done(error) otherwise; may complete on another thread.
+  std::function<void(std::function<void(Status)> done)> check_health;
+  std::chrono::milliseconds health_timeout{3000};
+};
+
+class MetricsServer {
+ public:
+  explicit MetricsServer(MetricsSource source);
+  ~MetricsServer();  // Stop()s
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  // Binds every URL (http://ip:port; port 0 picks a free one) and serves in the background.
+  Status Start(const std::vector<std::string>& urls);
+  // The ports actually bound, in the order of the URLs.
+  const std::vector<int>& ports() const { return ports_; }
+  void Stop();
+
+ private:
+  void Install(httplib::Server* server);
+  // Blocks for at most health_timeout; returns "" if healthy, else the reason.
+  std::string CheckHealth();
+
+  MetricsSource source_;
+  std::vector<std::unique_ptr<httplib::Server>> servers_;
+  std::vector<std::thread> threads_;
+  std::vector<int> ports_;
+};
+
+}  // namespace raftkv::server::daemon
