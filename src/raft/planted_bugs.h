@@ -6,6 +6,10 @@
 //   3 = send a vote grant before the vote is persisted, and leave the vote out of the next
 //       Ready's hard state (so a crash forgets it; §5.1/Figure 2 "persist before replying")
 //   4 = hand out entries up to the last index, not the commit index, as committed entries
+//   5 = accept a configuration change while the previous one is not yet applied (§4.1:
+//       one change at a time)
+//   6 = restoring a snapshot keeps the old configuration instead of the snapshot's (§5.1:
+//       the snapshot carries the configuration as of its index)
 //
 // Each is guarded by `if constexpr (kPlantedBug == N)` beside the rule it breaks, and the
 // RAFTKV_CHECK guarding that same rule is disabled in that build.

@@ -5,6 +5,7 @@
 
 #include "common/check.h"
 #include "raft/conf_change.h"
+#include "raft/conf_changer.h"
 
 namespace raftkv::raft {
 
@@ -17,6 +18,7 @@ Raft::Raft(const Config& c)
       max_size_per_msg_(c.max_size_per_msg),
       max_inflight_(static_cast<size_t>(c.max_inflight_msgs)),
       max_uncommitted_size_(c.max_uncommitted_entries_size),
+      max_learner_lag_(c.max_learner_lag),
       pre_vote_(c.pre_vote),
       check_quorum_(c.check_quorum),
       read_only_option_(c.read_only),
@@ -58,12 +60,7 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
     // A commit index below the snapshot's (its write lagged) is raised to it: a snapshot
     // holds only committed state.
     r->log_.CommitTo(hs.commit);
-    if (cs.voters.empty() && !peers.empty()) cs.voters = peers;
   }
-  // No voters: a node joining an existing cluster; it learns the configuration from the
-  // leader's log (or snapshot) and never campaigns meanwhile.
-  r->conf_ = cs;
-  r->InitProgress(cs.voters, cs.learners);
   if (config.applied > 0) {
     Index applied = config.applied;
     if constexpr (kPlantedBug == 4) applied = std::min(applied, r->log_.committed());
@@ -75,17 +72,40 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
     r->log_.CommitTo(applied);
     r->log_.AppliedTo(applied);
   }
+  // Restart: the stored configuration is the snapshot's; the changes the application has
+  // applied since (up to config.applied) are replayed here, and later ones reach the core
+  // through ApplyConfChange as the application re-applies the log. Until then the node
+  // refuses to campaign (HasUnappliedConfChange), so it never decides with a stale one.
+  if (!empty) {
+    auto replayed = ReplayConfChanges(r->log_, cs, r->log_.applied());
+    if (!replayed.ok()) return replayed.status();
+    cs = *replayed;
+  }
+  // No voters: a node joining an existing cluster; it learns the configuration from the
+  // leader's log (or snapshot) and never campaigns meanwhile.
+  r->conf_ = cs;
+  r->InitProgress(cs);
   r->BecomeFollower(r->term_, kNoNode);
   return r;
 }
 
-void Raft::InitProgress(const std::vector<NodeId>& voters, const std::vector<NodeId>& learners) {
+void Raft::InitProgress(const ConfState& cs) {
   prs_.clear();
-  std::set<NodeId> v(voters.begin(), voters.end());
-  voters_ = JointConfig{MajorityConfig(v), MajorityConfig()};
-  for (NodeId id : v) prs_.emplace(id, Progress(log_.LastIndex() + 1, max_inflight_));
-  for (NodeId id : learners) {
-    if (!v.count(id)) prs_.emplace(id, Progress(log_.LastIndex() + 1, max_inflight_, true));
+  SyncProgress(cs);
+}
+
+void Raft::SyncProgress(const ConfState& cs) {
+  voters_ = ToJointConfig(cs);
+  std::set<NodeId> members = Members(cs);
+  for (auto it = prs_.begin(); it != prs_.end();) {
+    it = members.count(it->first) ? std::next(it) : prs_.erase(it);
+  }
+  for (NodeId id : members) {
+    bool learner = !voters_.Contains(id);
+    auto [it, added] = prs_.try_emplace(id, Progress(log_.LastIndex() + 1, max_inflight_, learner));
+    it->second.is_learner = learner;
+    // A member added while we lead starts probing at our log's end (etcd does the same).
+    if (added && role_ == Role::kLeader) it->second.recent_active = true;
   }
 }
 
@@ -509,29 +529,37 @@ void Raft::Send(Message m) {
   }
 }
 
-// ---- Configuration (one change at a time; joint consensus is not implemented yet) ----
+// ---- Configuration (thesis ch. 4; takes effect when applied, as in etcd) ----
+
+Result<ConfState> ReplayConfChanges(const RaftLog& log, ConfState cs, Index up_to) {
+  Index first = log.FirstIndex();
+  if (up_to < first) return cs;
+  auto ents = log.Slice(first, up_to + 1, kNoLimit);
+  if (!ents.ok()) return ents.status();
+  for (const Entry& e : *ents) {
+    if (e.type != EntryType::kConfChange) continue;
+    auto cc = DecodeConfChange(e.data);
+    if (!cc.ok()) return Status::Corruption("configuration change entry does not decode");
+    auto next = NextConfState(cs, *cc);
+    if (next.ok()) cs = *next;  // a change refused at apply time left it unchanged then too
+  }
+  return cs;
+}
 
 bool Raft::HasUnappliedConfChange() const {
   if (log_.committed() <= log_.applied()) return false;
-  auto ents =
-      log_.Slice(std::max(log_.applied() + 1, log_.FirstIndex()), log_.committed() + 1, kNoLimit);
+  Index lo = std::max(log_.applied() + 1, log_.FirstIndex());
+  auto ents = log_.Slice(lo, log_.committed() + 1, kNoLimit);
   if (!ents.ok()) return false;
-  std::set<NodeId> voters(conf_.voters.begin(), conf_.voters.end());
-  std::set<NodeId> learners(conf_.learners.begin(), conf_.learners.end());
+  // Only a change that alters the configuration matters (the bootstrap entries re-add the
+  // voters a freshly bootstrapped node already has).
+  ConfState cs = conf_;
   for (const Entry& e : *ents) {
     if (e.type != EntryType::kConfChange) continue;
     auto cc = DecodeConfChange(e.data);
     if (!cc.ok()) continue;
-    // Only a change that would alter our configuration matters (after a restart, the
-    // bootstrap entries re-add the voters we already know).
-    for (const ConfChangeSingle& c : cc->changes) {
-      bool is_voter = voters.count(c.node_id) != 0, is_learner = learners.count(c.node_id) != 0;
-      if ((c.type == ConfChangeType::kAddNode && !is_voter) ||
-          (c.type == ConfChangeType::kRemoveNode && (is_voter || is_learner)) ||
-          (c.type == ConfChangeType::kAddLearnerNode && !is_learner)) {
-        return true;
-      }
-    }
+    auto next = NextConfState(cs, *cc);
+    if (next.ok() && *next != cs) return true;
   }
   return false;
 }
@@ -542,56 +570,48 @@ Status Raft::CheckConfChangeProposal(const std::vector<Entry>& ents) const {
     if (e.type != EntryType::kConfChange) continue;
     auto cc = DecodeConfChange(e.data);
     if (!cc.ok()) return Status::InvalidArgument("malformed configuration change");
-    if (cc->changes.size() != 1 || cc->transition != ConfChangeTransition::kAuto) {
-      return Status::FailedPrecondition("joint consensus is not yet supported");
-    }
-    // §4.1: one change at a time: the previous one must be applied first.
-    if (pending_conf_index_ > log_.applied() || ++n > 1) {
-      return Status::FailedPrecondition("a configuration change is still pending");
+    // §4.1: one change at a time: the previous one must be applied first (the leader's
+    // configuration is then the one the new change builds on).
+    bool pending = pending_conf_index_ > log_.applied() || ++n > 1;
+    if constexpr (kPlantedBug == 5) pending = false;  // BUG: stacks changes
+    if (pending) return Status::FailedPrecondition("a configuration change is still pending");
+    auto next = NextConfState(conf_, *cc);
+    if (!next.ok()) return next.status();
+    RAFTKV_RETURN_IF_ERROR(CheckPromotions(*cc));
+  }
+  return Status::OK();
+}
+
+Status Raft::CheckPromotions(const ConfChange& cc) const {
+  for (const ConfChangeSingle& c : cc.changes) {
+    if (c.type != ConfChangeType::kAddNode) continue;
+    auto it = prs_.find(c.node_id);
+    if (it == prs_.end() || !it->second.is_learner) continue;
+    // A learner far behind would make the new quorum wait for it (thesis §4.2.1): promote
+    // only one that is replicating and within max_learner_lag entries of our log.
+    const Progress& pr = it->second;
+    Index last = log_.LastIndex();
+    if (pr.state != ProgressState::kReplicate || pr.match + max_learner_lag_ < last) {
+      return Status::FailedPrecondition("learner " + std::to_string(c.node_id) +
+                                        " is not caught up (match " + std::to_string(pr.match) +
+                                        ", leader's last index " + std::to_string(last) +
+                                        "): promote it once it replicates the log");
     }
   }
   return Status::OK();
 }
 
 ConfState Raft::ApplyConfChange(const ConfChange& cc) {
-  std::set<NodeId> voters(conf_.voters.begin(), conf_.voters.end());
-  std::set<NodeId> learners(conf_.learners.begin(), conf_.learners.end());
-  for (const ConfChangeSingle& c : cc.changes) {
-    if (c.node_id == kNoNode) continue;
-    switch (c.type) {
-      case ConfChangeType::kAddNode:
-        voters.insert(c.node_id);
-        learners.erase(c.node_id);
-        break;
-      case ConfChangeType::kRemoveNode:
-        voters.erase(c.node_id);
-        learners.erase(c.node_id);
-        break;
-      case ConfChangeType::kAddLearnerNode:
-        voters.erase(c.node_id);
-        learners.insert(c.node_id);
-        break;
-    }
-  }
-  if (voters.empty()) return conf_;  // refuse to remove the last voter
-  conf_.voters.assign(voters.begin(), voters.end());
-  conf_.learners.assign(learners.begin(), learners.end());
-  voters_ = JointConfig{MajorityConfig(voters), MajorityConfig()};
-  for (auto it = prs_.begin(); it != prs_.end();) {
-    if (!voters.count(it->first) && !learners.count(it->first)) {
-      it = prs_.erase(it);
-    } else {
-      it->second.is_learner = learners.count(it->first) != 0;
-      ++it;
-    }
-  }
-  for (NodeId id : voters) prs_.try_emplace(id, Progress(log_.LastIndex() + 1, max_inflight_));
-  for (NodeId id : learners) {
-    prs_.try_emplace(id, Progress(log_.LastIndex() + 1, max_inflight_, true));
-  }
+  auto next = NextConfState(conf_, cc);
+  // A change that does not apply (refused at proposal time, so only a change that raced a
+  // leader change) leaves the configuration as it is, on every node alike.
+  if (!next.ok()) return conf_;
+  conf_ = *next;
+  SyncProgress(conf_);
   if (role_ == Role::kLeader) {
-    if (!voters.count(id_)) {
-      // Removed or demoted: stop leading; the remaining voters elect a new leader.
+    if (!voters_.Contains(id_)) {
+      // Removed or demoted, and the change is committed (we apply only committed entries):
+      // stop leading; the remaining voters elect a new leader (thesis §4.2.2).
       BecomeFollower(term_, kNoNode);
     } else {
       MaybeCommit();
@@ -599,6 +619,17 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
     }
   }
   return conf_;
+}
+
+void Raft::MaybeAutoLeave() {
+  // §4.3: once the joint configuration is applied, the leader moves the cluster on to the
+  // new one by itself, with an empty change (kJointExplicit waits for the application).
+  if (role_ != Role::kLeader || !IsJoint(conf_) || !conf_.auto_leave) return;
+  if (pending_conf_index_ > log_.applied() || lead_transferee_ != kNoNode) return;
+  Entry e{0, 0, EntryType::kConfChange, EncodeConfChange(ConfChange{})};
+  if (!AppendEntries({e}).ok()) return;  // retried after the next apply
+  pending_conf_index_ = log_.LastIndex();
+  BcastAppend();
 }
 
 }  // namespace raftkv::raft

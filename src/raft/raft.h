@@ -25,6 +25,10 @@ namespace raftkv::raft {
 
 inline constexpr char kTransferContext[] = "transfer";
 
+// The configuration `cs` (as of the log's first index - 1, i.e. the snapshot's) with the
+// changes of the log's entries up to `up_to` applied in order (restart, see Raft::New).
+Result<ConfState> ReplayConfChanges(const RaftLog& log, ConfState cs, Index up_to);
+
 class Raft {
  public:
   // Builds the state machine from `config` and the storage's initial state. `peers` is the
@@ -131,7 +135,11 @@ class Raft {
   bool IsVoter(NodeId id) const { return voters_.Contains(id); }
   bool IsMember(NodeId id) const { return prs_.count(id) != 0; }
   Status Validate(const Message& m) const;
-  void InitProgress(const std::vector<NodeId>& voters, const std::vector<NodeId>& learners);
+  void InitProgress(const ConfState& cs);
+  // Brings prs_ and voters_ in line with `cs`, keeping the progress of remaining members.
+  void SyncProgress(const ConfState& cs);
+  Status CheckPromotions(const ConfChange& cc) const;
+  void MaybeAutoLeave();
 
   NodeId id_;
   Term term_ = 0;
@@ -168,6 +176,7 @@ class Raft {
   uint64_t max_size_per_msg_;
   size_t max_inflight_;
   uint64_t max_uncommitted_size_;
+  Index max_learner_lag_;
   bool pre_vote_;
   bool check_quorum_;
   Config::ReadOnlyOption read_only_option_;

@@ -98,12 +98,16 @@ TEST(Membership, removeLeader_stepsDownAndOthersElect) {
   EXPECT_TRUE(Applied(net, 3, "new"));
 }
 
-TEST(Membership, jointAndMalformedChanges_refused) {
+TEST(Membership, malformedAndInapplicableChanges_refused) {
   Network net(3);
   net.Elect(1);
-  ConfChange joint;
-  joint.changes = {{ConfChangeType::kAddNode, 4}, {ConfChangeType::kAddNode, 5}};
-  EXPECT_TRUE(net.node(1).ProposeConfChange(joint).Is(Status::Code::kFailedPrecondition));
+  ConfChange leave;  // empty: "leave the joint configuration", but it is not joint
+  EXPECT_TRUE(net.node(1).ProposeConfChange(leave).Is(Status::Code::kFailedPrecondition));
+  ConfChange none;
+  none.changes = {{ConfChangeType::kRemoveNode, 1},
+                  {ConfChangeType::kRemoveNode, 2},
+                  {ConfChangeType::kRemoveNode, 3}};
+  EXPECT_TRUE(net.node(1).ProposeConfChange(none).Is(Status::Code::kFailedPrecondition));
   Message m;
   m.type = MessageType::kPropose;
   m.from = 1;

@@ -54,7 +54,10 @@ class SafetyChecker {
   std::map<NodeId, size_t> checked_;
 };
 
-void RunRandom(uint64_t seed, int nodes, bool pre_vote, bool conf_changes = false) {
+// conf_changes: remove/re-add the highest node at random; joint: also, in joint
+// consensus, toggle the second highest between voter and learner in the same change.
+void RunRandom(uint64_t seed, int nodes, bool pre_vote, bool conf_changes = false,
+               bool joint = false) {
   SeededRandom rnd(seed);
   Network net(nodes, [&](Config& c) {
     c.pre_vote = pre_vote;
@@ -87,6 +90,12 @@ void RunRandom(uint64_t seed, int nodes, bool pre_vote, bool conf_changes = fals
       ConfChange cc;
       cc.changes.push_back(ConfChangeSingle{
           present ? ConfChangeType::kRemoveNode : ConfChangeType::kAddNode, victim});
+      if (joint && rnd.Uniform(2) == 0) {
+        NodeId other = nodes - 1;
+        bool voter = std::find(voters.begin(), voters.end(), other) != voters.end();
+        cc.changes.push_back(ConfChangeSingle{
+            voter ? ConfChangeType::kAddLearnerNode : ConfChangeType::kAddNode, other});
+      }
       (void)net.node(id).ProposeConfChange(cc);
     }
     net.Shuffle(rnd, 1 + rnd.Uniform(8), 10);
@@ -118,7 +127,10 @@ void RunRandom(uint64_t seed, int nodes, bool pre_vote, bool conf_changes = fals
       if (l != kNoNode) {
         ConfChange cc;
         cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddNode, NodeId(nodes)});
-        if (!has(l, nodes)) {
+        cc.changes.push_back(ConfChangeSingle{ConfChangeType::kAddNode, NodeId(nodes - 1)});
+        if (!net.test_node(l).conf.voters_outgoing.empty()) {
+          // Joint: the leader leaves it by itself.
+        } else if (!has(l, nodes) || !has(l, nodes - 1)) {
           (void)net.node(l).ProposeConfChange(cc);
         } else if (i % 50 == 0) {
           (void)net.node(l).Propose("final");
@@ -176,6 +188,12 @@ TEST(RaftRandom, fiveNodes_safetyUnderFaults) {
 
 TEST(RaftRandom, fiveNodes_confChanges_safetyUnderFaults) {
   for (uint64_t seed = 300; seed < 300 + 40 / kSeedDivisor; seed++) RunRandom(seed, 5, true, true);
+}
+
+TEST(RaftRandom, fiveNodes_jointChanges_safetyUnderFaults) {
+  for (uint64_t seed = 400; seed < 400 + 40 / kSeedDivisor; seed++) {
+    RunRandom(seed, 5, true, true, true);
+  }
 }
 
 TEST(RaftRandom, fiveNodes_noPreVote_safetyUnderFaults) {

@@ -90,6 +90,7 @@ void Raft::OnSnapshotStable(Index index) {
 void Raft::OnApplied(Index index, uint64_t applied_bytes) {
   log_.AppliedTo(index);
   uncommitted_size_ = applied_bytes >= uncommitted_size_ ? 0 : uncommitted_size_ - applied_bytes;
+  MaybeAutoLeave();
 }
 
 bool Raft::MaybeSendAppend(NodeId to, bool send_if_empty) {
@@ -381,8 +382,10 @@ bool Raft::Restore(const Snapshot& s) {
   }
   if (s.meta.conf.voters.empty()) return false;  // malformed: no configuration
   log_.Restore(s);
-  conf_ = s.meta.conf;
-  InitProgress(conf_.voters, conf_.learners);
+  // Thesis §5.1: the snapshot carries the configuration as of its last index; the entries
+  // that produced it are gone, so it must replace ours.
+  if constexpr (kPlantedBug != 6) conf_ = s.meta.conf;  // BUG 6: keeps the old one
+  InitProgress(conf_);
   return true;
 }
 

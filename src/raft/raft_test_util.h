@@ -160,10 +160,9 @@ class Network {
       if (e.type == EntryType::kConfChange) {
         auto cc = DecodeConfChange(e.data);
         EXPECT_TRUE(cc.ok());
-        if (cc.ok()) {
-          tn.conf = tn.node->ApplyConfChange(*cc);
-          tn.storage->SetConfState(tn.conf);
-        }
+        // The storage keeps the snapshot's configuration; a restart replays the log's
+        // changes (raw_node.h).
+        if (cc.ok()) tn.conf = tn.node->ApplyConfChange(*cc);
       }
       tn.applied.push_back(e);
     }

@@ -3,9 +3,13 @@
 // Usage notes (what the implementation adds to the contract below):
 //  - Bootstrap: Create(config, peers) on EMPTY storage writes one kConfChange entry per peer
 //    (term 1, committed) into the first Ready; apply them with DecodeConfChange
-//    (conf_change.h) + ApplyConfChange, and persist the returned ConfState (SetConfState).
-//    On restart pass peers = {} (or the same peers: they are used only if the stored
-//    ConfState has no voters).
+//    (conf_change.h) + ApplyConfChange as for any committed change.
+//  - Configuration at restart: LogStorage::GetInitialState().conf_state must be the
+//    configuration AS OF THE SNAPSHOT (its metadata; empty without a snapshot), not the
+//    latest one. The core replays the kConfChange entries after the snapshot up to
+//    Config::applied itself; the application re-applies later committed ones with
+//    ApplyConfChange as it replays the log. Until it has, the node does not campaign. On
+//    restart `peers` is ignored (pass {} or the original peers).
 //  - HasReady() is false while a Ready is outstanding; GetReady() twice without Advance()
 //    is an invariant violation. A leader's own entries count toward commit only after the
 //    Advance() of the Ready that held them (so a 1-node cluster commits after Advance()).
@@ -15,10 +19,16 @@
 //  - ReadIndex(): reads issued before the next GetReady() share one heartbeat round.
 //  - If a follower's snapshot was lost, call ReportSnapshot(id, false); the leader also
 //    falls back to probing after an election timeout of heartbeat answers.
-//  - Membership: ProposeConfChange() takes one change at a time (a single add/remove/
-//    add-learner, transition kAuto); joint changes return kFailedPrecondition. A joining
-//    node is created with EMPTY storage and peers = {}: it learns the configuration from
-//    the leader's log (apply kConfChange entries with ApplyConfChange as usual).
+//  - Membership (thesis ch. 4, conf_changer.h): ProposeConfChange() takes one change at a
+//    time: a single add/remove/add-learner (kAuto) is a simple change; several changes, or
+//    transition kJointImplicit/kJointExplicit, enter a joint configuration (decisions need
+//    majorities of both halves). With kAuto/kJointImplicit the leader leaves it by itself
+//    once applied; with kJointExplicit propose an empty ConfChange to leave. A new change
+//    is refused (kFailedPrecondition) until the previous one is applied on the leader, and
+//    so is promoting a learner that is not caught up (Config::max_learner_lag). A change
+//    takes effect when applied. A removed leader steps down when it applies its removal.
+//    A joining node is created with EMPTY storage and peers = {}: it learns the
+//    configuration from the leader's log or snapshot.
 //
 // The core is a pure state machine. It never blocks, reads a clock, spawns a thread or does
 // I/O. The runtime (the simulator, or raftkvd's raft loop) drives it:
@@ -107,6 +117,10 @@ struct Config {
                      // bounded clock drift; opt-in
   };
   ReadOnlyOption read_only = ReadOnlyOption::kSafe;
+
+  // Promoting a learner (kAddNode of a learner) is refused with kFailedPrecondition unless
+  // the leader sees it replicating and at most this many entries behind its last index.
+  uint64_t max_learner_lag = 1000;
 
   // Followers forward proposals to the leader instead of refusing them.
   bool disable_proposal_forwarding = false;
@@ -214,7 +228,9 @@ class RawNode {
   Status Propose(std::string data);
 
   // Proposes a configuration change (thesis ch. 4). Refused (kFailedPrecondition) while an
-  // earlier change is not yet applied (§4.1: one change at a time).
+  // earlier change is not yet applied (§4.1: one change at a time), if it does not apply
+  // to the current configuration (e.g. removes every voter, a simple change while joint),
+  // or if it promotes a learner that is not caught up.
   Status ProposeConfChange(const ConfChange& cc);
 
   // Applies a committed configuration change entry's change to the configuration. The
