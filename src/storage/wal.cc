@@ -78,6 +78,15 @@ void AppendMarker(std::string* buf, const WalMarker& m) {
   AppendRecord(buf, RecordType::kMarker, p);
 }
 
+// Appends a kPadding record so that a write of `buf` at file offset `offset` ends on a page
+// boundary (a gap shorter than a record header is padded to the boundary after next).
+void AppendPadding(std::string* buf, uint64_t offset) {
+  size_t gap = (kPageSize - (offset + buf->size()) % kPageSize) % kPageSize;
+  if (gap == 0) return;
+  if (gap < kRecordHeaderSize) gap += kPageSize;
+  AppendRecord(buf, RecordType::kPadding, std::string(gap - kRecordHeaderSize, kPaddingByte));
+}
+
 void AppendTruncate(std::string* buf, raft::Index index) {
   std::string p;
   PutU64(&p, index);
@@ -146,6 +155,7 @@ class Replayer {
         if (!r.ok() || !r.done()) return Status::Corruption("bad truncate record");
         return ApplyTruncate(t);
       }
+      case RecordType::kPadding: return Status::OK();
       case RecordType::kZero: break;
     }
     return Status::Corruption("unknown record type " + std::to_string(int(type)));
@@ -437,7 +447,9 @@ Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entrie
   if (hs != nullptr) AppendHardState(&buf, *hs);
   if (buf.empty()) return Status::OK();
 
-  Status s = maybeRotate(buf.size());
+  const bool pad = buf.size() >= kPadBatchesFrom;
+  Status s = maybeRotate(buf.size() + (pad ? kPageSize + kRecordHeaderSize : 0));
+  if (s.ok() && pad) AppendPadding(&buf, offset_);
   if (s.ok()) s = file_->WriteAt(offset_, buf);
   if (s.ok() && sync) s = file_->Sync();
   if (!s.ok()) return Fail(s);

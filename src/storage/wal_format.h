@@ -21,6 +21,10 @@
 //   kMarker   index u64 | term u64 | kind u8 (0 = compacted up to index, 1 = a snapshot was
 //             installed: the whole log before it is replaced)
 //   kTruncate index u64: entries >= index are removed (a follower's conflicting suffix, §5.3)
+//   kPadding  filler bytes (0xA5), ignored: ends a large batch on a 4 KiB boundary, so the
+//             next write starts page-aligned (the kernel copies aligned writes into the page
+//             cache much faster). Not zeros, so that a rotted padding record is not taken
+//             for a torn tail (see Recovery).
 // A segment starts with a kMarker (the latest one) and a kHardState record (the latest), so
 // it stands alone once the segments before it are deleted.
 //
@@ -67,12 +71,17 @@ enum class RecordType : uint8_t {
   kHardState = 2,
   kMarker = 3,
   kTruncate = 4,
+  kPadding = 5,
 };
 
 inline constexpr size_t kEntryFixedSize = 8 + 8 + 1;
 inline constexpr size_t kHardStateSize = 8 + 8 + 8;
 inline constexpr size_t kMarkerSize = 8 + 8 + 1;
 inline constexpr size_t kTruncateSize = 8;
+// Batches at least this large end with a kPadding record up to the next kPageSize boundary.
+inline constexpr size_t kPadBatchesFrom = 64 << 10;
+inline constexpr size_t kPageSize = 4096;
+inline constexpr char kPaddingByte = static_cast<char>(0xA5);
 
 // Little-endian fixed-width coding: common/coding.h (PutU32, PutU64, DecodeU32, DecodeU64).
 

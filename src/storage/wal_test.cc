@@ -337,5 +337,57 @@ TEST_F(WalTest, recover_unsyncedSectorLostOutOfOrder_isTornNotCorrupt) {
   EXPECT_NE(state_.recovery_note.find("torn tail"), std::string::npos);
 }
 
+// A large batch ends with a padding record on a page boundary, so the next write starts
+// page-aligned; recovery skips the padding and keeps everything.
+TEST_F(WalTest, write_largeBatch_endsOnPageBoundary_andRecovers) {
+  std::vector<Entry> small = MakeEntries(1, 1, 1, 10);
+  std::vector<Entry> big = MakeEntries(2, 9, 1, 10000);  // 80 KB: padded
+  std::vector<Entry> after = MakeEntries(10, 10, 1, 10);
+  {
+    auto w = OpenOk(OneSegment());
+    ASSERT_TRUE(w->Write(nullptr, small, nullptr).ok());
+    ASSERT_TRUE(w->Write(nullptr, big, nullptr).ok());
+    ASSERT_TRUE(w->Write(nullptr, after, nullptr).ok());
+  }
+  fs_.PowerLoss(false);
+  auto bytes = fs_.ReadAll(Segments()[0]);
+  ASSERT_TRUE(bytes.ok());
+  // The record after the big batch (entry 10: payload term|index|type|data) starts on a page.
+  std::string needle(8, '\0');
+  needle[0] = 10;  // index 10, little-endian
+  size_t at = bytes->find(std::string(1, '\x01') + std::string(7, '\0') + needle);
+  ASSERT_NE(at, std::string::npos);
+  size_t record_start = at - wal_format::kRecordHeaderSize;
+  EXPECT_EQ(record_start % wal_format::kPageSize, 0u) << record_start;
+  OpenOk(OneSegment());
+  ASSERT_EQ(state_.LastIndex(), 10u);
+  EXPECT_TRUE(state_.entries[5] == big[4]);
+  EXPECT_TRUE(state_.entries[9] == after[0]);
+}
+
+// Padding is not zeros: a rotted padding record followed by good records is corruption, not a
+// torn tail that would truncate the acknowledged records after it.
+TEST_F(WalTest, recover_bitFlipInPadding_refuses) {
+  {
+    auto w = OpenOk(OneSegment());
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 8, 1, 10000), nullptr).ok());
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(9, 9, 1, 10), nullptr).ok());
+  }
+  auto bytes = fs_.ReadAll(Segments()[0]);
+  ASSERT_TRUE(bytes.ok());
+  // The padding's filler sits just before the page boundary where entry 9's record starts.
+  size_t boundary = 0;
+  for (size_t off = wal_format::kPageSize; off < bytes->size(); off += wal_format::kPageSize) {
+    if (static_cast<unsigned char>((*bytes)[off - 1]) == 0xA5) {
+      boundary = off;
+      break;
+    }
+  }
+  ASSERT_GT(boundary, 0u);
+  ASSERT_TRUE(fs_.FlipBit(Segments()[0], boundary - 10, 2).ok());
+  Status s = OpenStatus(OneSegment());
+  EXPECT_TRUE(s.Is(Status::Code::kCorruption)) << s.ToString();
+}
+
 }  // namespace
 }  // namespace raftkv::storage
