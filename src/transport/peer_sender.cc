@@ -1,0 +1,358 @@
+#include "transport/peer_sender.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "storage/crc32c.h"
+#include "transport/codec.h"
+
+namespace raftkv::transport {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One batch holds at most this much (the receiver accepts frames up to kMaxFrameBytes in
+// transport.cc); a single larger message still goes alone.
+constexpr size_t kMaxBatchMessages = 512;
+constexpr uint64_t kMaxBatchBytes = 4 << 20;
+// Snapshots waiting behind the one being sent; the core sends one at a time per follower.
+constexpr size_t kMaxQueuedSnapshots = 2;
+// How long a connection attempt may take before it counts as failed (a silent host).
+constexpr auto kConnectTimeout = std::chrono::seconds(1);
+constexpr auto kStopPoll = std::chrono::milliseconds(50);
+
+uint64_t ApproxBytes(const raft::Message& m) {
+  uint64_t n = 64 + m.context.size();
+  for (const raft::Entry& e : m.entries) n += e.SizeBytes();
+  return n;
+}
+
+std::string Describe(const grpc::Status& st) {
+  return std::to_string(st.error_code()) + " " + st.error_message();
+}
+
+Status FromGrpc(const grpc::Status& st, const std::string& what) {
+  if (st.ok()) return Status::OK();
+  return Status::Unavailable(what + ": grpc code " + Describe(st));
+}
+
+}  // namespace
+
+PeerSender::PeerSender(const Options& options, Handler* handler, StatsTable* stats,
+                       raft::NodeId peer, std::string address)
+    : options_(options),
+      handler_(handler),
+      stats_(stats),
+      peer_(peer),
+      address_(std::move(address)) {}
+
+PeerSender::~PeerSender() {
+  Stop();
+  Join();
+}
+
+void PeerSender::Start() {
+  stream_thread_ = std::thread([this] { RunStream(); });
+  snapshot_thread_ = std::thread([this] { RunSnapshots(); });
+}
+
+void PeerSender::SetAddress(const std::string& address) {
+  std::lock_guard lock(mu_);
+  if (address == address_) return;
+  address_ = address;
+  ++address_generation_;
+  // The open stream goes to the old address: end it so the stream thread reconnects.
+  if (stream_ctx_) stream_ctx_->TryCancel();
+  cv_.notify_all();
+}
+
+PeerSender::EnqueueResult PeerSender::Enqueue(raft::Message msg) {
+  std::lock_guard lock(mu_);
+  if (msg.type == raft::MessageType::kSnapshot) {
+    if (snapshots_.size() >= kMaxQueuedSnapshots) return EnqueueResult::kSnapshotQueueFull;
+    snapshots_.push_back(std::move(msg));
+  } else {
+    if (queue_.size() >= options_.max_queued_messages_per_peer) {
+      return EnqueueResult::kQueueFull;
+    }
+    queue_.push_back(std::move(msg));
+  }
+  cv_.notify_all();
+  return EnqueueResult::kQueued;
+}
+
+void PeerSender::Stop() {
+  std::lock_guard lock(mu_);
+  stopping_ = true;
+  if (stream_ctx_) stream_ctx_->TryCancel();
+  if (snapshot_ctx_) snapshot_ctx_->TryCancel();
+  cv_.notify_all();
+}
+
+void PeerSender::Join() {
+  if (stream_thread_.joinable()) stream_thread_.join();
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
+}
+
+bool PeerSender::OnOwnThread() const {
+  auto me = std::this_thread::get_id();
+  return me == stream_thread_.get_id() || me == snapshot_thread_.get_id();
+}
+
+raftkvpb::StreamHeader PeerSender::Header() const {
+  raftkvpb::StreamHeader h;
+  h.set_cluster_id(options_.cluster_id);
+  h.set_from(options_.self);
+  h.set_to(peer_);
+  return h;
+}
+
+bool PeerSender::TrackContext(std::shared_ptr<grpc::ClientContext>* slot,
+                              std::shared_ptr<grpc::ClientContext> ctx) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  *slot = std::move(ctx);
+  return true;
+}
+
+void PeerSender::Sleep(std::chrono::milliseconds d, uint64_t generation) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [&] { return stopping_ || address_generation_ != generation; });
+}
+
+size_t PeerSender::DropQueued() {
+  std::lock_guard lock(mu_);
+  size_t n = queue_.size();
+  queue_.clear();
+  return n;
+}
+
+Result<std::shared_ptr<grpc::Channel>> PeerSender::Connect() {
+  std::string address;
+  {
+    std::lock_guard lock(mu_);
+    address = address_;
+  }
+  grpc::ChannelArguments args;
+  // Our own backoff decides when to retry: each attempt gets a fresh connection rather than
+  // a subchannel shared with (and backing off for) other channels.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  const auto deadline = Clock::now() + kConnectTimeout;
+  while (true) {
+    grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_READY) return channel;
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      return Status::Unavailable("cannot connect to " + address);
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return Status::Aborted("stopping");
+    }
+    if (Clock::now() >= deadline) return Status::Unavailable("connect timeout to " + address);
+    channel->WaitForStateChange(state, std::chrono::system_clock::now() + kStopPoll);
+  }
+}
+
+Status PeerSender::OpenStream(std::shared_ptr<grpc::ClientContext>* ctx,
+                              std::unique_ptr<MessageStream>* stream) {
+  auto channel = Connect();
+  if (!channel.ok()) return channel.status();
+  auto stub = raftkvpb::Raft::NewStub(*channel);
+  auto c = std::make_shared<grpc::ClientContext>();
+  if (!TrackContext(&stream_ctx_, c)) return Status::Aborted("stopping");
+  auto s = stub->Stream(c.get());
+  raftkvpb::MessageBatch first;
+  *first.mutable_header() = Header();
+  raftkvpb::StreamAccept accept;
+  if (!s->Write(first) || !s->Read(&accept)) {
+    grpc::Status st = s->Finish();
+    return FromGrpc(st.ok() ? grpc::Status(grpc::StatusCode::UNKNOWN, "stream closed") : st,
+                    "handshake refused");
+  }
+  if (accept.member_id() != peer_) {
+    c->TryCancel();
+    s->Finish();
+    return Status::FailedPrecondition("peer answered as member " +
+                                      std::to_string(accept.member_id()));
+  }
+  *ctx = std::move(c);
+  *stream = std::move(s);
+  return Status::OK();
+}
+
+void PeerSender::RunStream() {
+  std::chrono::milliseconds backoff = options_.min_backoff;
+  while (true) {
+    uint64_t generation = 0;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      generation = address_generation_;
+    }
+    std::shared_ptr<grpc::ClientContext> ctx;
+    std::unique_ptr<MessageStream> stream;
+    Status st = OpenStream(&ctx, &stream);
+    if (!st.ok()) {
+      {
+        std::lock_guard lock(mu_);
+        stream_ctx_.reset();
+        // Our own Stop() or address change cancelled the attempt: nothing to report.
+        if (stopping_) return;
+        if (address_generation_ != generation) continue;
+      }
+      size_t dropped = DropQueued();
+      stats_->AddDropped(peer_, dropped);
+      if (!unreachable_logged_) {
+        spdlog::warn("transport {}: peer {} unreachable ({}), retrying every <= {} ms",
+                     options_.self, peer_, st.ToString(), options_.max_backoff.count());
+        unreachable_logged_ = true;
+      }
+      handler_->OnUnreachable(peer_);
+      Sleep(backoff, generation);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+      continue;
+    }
+    backoff = options_.min_backoff;
+    unreachable_logged_ = false;
+    stats_->SetConnected(peer_, true);
+    spdlog::info("transport {}: connected to peer {}", options_.self, peer_);
+
+    st = Pump(stream.get(), generation);
+    ctx->TryCancel();
+    grpc::Status end = stream->Finish();
+    bool cancelled_by_us = false;
+    {
+      std::lock_guard lock(mu_);
+      stream_ctx_.reset();
+      cancelled_by_us = stopping_ || address_generation_ != generation;
+    }
+    stats_->SetConnected(peer_, false);
+    if (cancelled_by_us || st.Is(Status::Code::kAborted)) {
+      spdlog::info("transport {}: disconnected from peer {} ({})", options_.self, peer_,
+                   st.message());
+      continue;  // stopping (the wait above returns) or the address changed
+    }
+    spdlog::warn("transport {}: disconnected from peer {} ({}; stream ended with {})",
+                 options_.self, peer_, st.message(), Describe(end));
+    handler_->OnUnreachable(peer_);
+  }
+}
+
+Status PeerSender::Pump(MessageStream* stream, uint64_t generation) {
+  while (true) {
+    std::vector<raft::Message> batch;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock,
+               [&] { return stopping_ || !queue_.empty() || address_generation_ != generation; });
+      if (stopping_) return Status::Aborted("stopping");
+      if (address_generation_ != generation) return Status::Aborted("address changed");
+      uint64_t bytes = 0;
+      while (!queue_.empty() && batch.size() < kMaxBatchMessages &&
+             (batch.empty() || bytes + ApproxBytes(queue_.front()) <= kMaxBatchBytes)) {
+        bytes += ApproxBytes(queue_.front());
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    raftkvpb::MessageBatch frame;
+    for (const raft::Message& m : batch) EncodeMessage(m, frame.add_messages());
+    const uint64_t bytes = frame.ByteSizeLong();
+    if (!stream->Write(frame)) {
+      stats_->AddDropped(peer_, batch.size());
+      return Status::Unavailable("write failed");
+    }
+    stats_->AddSent(peer_, batch.size(), bytes);
+  }
+}
+
+void PeerSender::RunSnapshots() {
+  while (true) {
+    raft::Message msg;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !snapshots_.empty(); });
+      if (stopping_) return;
+      msg = std::move(snapshots_.front());
+      snapshots_.pop_front();
+    }
+    const auto start = Clock::now();
+    Status st = SendSnapshot(msg);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    const size_t size = msg.snapshot ? msg.snapshot->data.size() : 0;
+    const raft::Index index = msg.snapshot ? msg.snapshot->meta.index : 0;
+    if (st.ok()) {
+      spdlog::info("transport {}: sent snapshot at index {} ({} bytes) to peer {} in {} ms",
+                   options_.self, index, size, peer_, ms);
+    } else {
+      spdlog::warn("transport {}: sending snapshot at index {} ({} bytes) to peer {} failed: {}",
+                   options_.self, index, size, peer_, st.ToString());
+    }
+    {
+      std::lock_guard lock(mu_);
+      snapshot_ctx_.reset();
+      if (stopping_) return;  // no callbacks once stopping
+    }
+    handler_->OnSnapshotSent(peer_, st.ok());
+  }
+}
+
+Status PeerSender::SendSnapshot(const raft::Message& msg) {
+  if (!msg.snapshot) return Status::InvalidArgument("snapshot message without a snapshot");
+  auto channel = Connect();
+  if (!channel.ok()) return channel.status();
+  auto stub = raftkvpb::Raft::NewStub(*channel);
+  auto ctx = std::make_shared<grpc::ClientContext>();
+  if (!TrackContext(&snapshot_ctx_, ctx)) return Status::Aborted("stopping");
+  raftkvpb::SnapshotAck ack;
+  auto writer = stub->SendSnapshot(ctx.get(), &ack);
+
+  const std::string& image = msg.snapshot->data;
+  const size_t chunk = std::max<size_t>(options_.snapshot_chunk_bytes, 1);
+  size_t offset = 0;
+  bool first = true;
+  bool write_ok = true;
+  do {
+    raftkvpb::SnapshotChunk c;
+    if (first) {
+      *c.mutable_header() = Header();
+      raft::Message meta_only = msg;
+      meta_only.snapshot->data.clear();
+      EncodeMessage(meta_only, c.mutable_message());
+      c.set_total_size(image.size());
+    }
+    const size_t n = std::min(chunk, image.size() - offset);
+    c.set_offset(offset);
+    c.set_data(image.data() + offset, n);
+    offset += n;
+    if (offset == image.size()) {
+      c.set_last(true);
+      c.set_crc32c(storage::crc32c::Value(image));
+    }
+    const uint64_t bytes = c.ByteSizeLong();
+    if (!writer->Write(c)) {
+      write_ok = false;
+      break;
+    }
+    stats_->AddSent(peer_, first ? 1 : 0, bytes);
+    first = false;
+  } while (offset < image.size());
+  if (write_ok) writer->WritesDone();
+  grpc::Status st = writer->Finish();
+  if (!st.ok()) return FromGrpc(st, "snapshot stream");
+  if (!write_ok) return Status::Unavailable("snapshot stream closed early");
+  if (ack.received_bytes() != image.size()) {
+    return Status::Corruption("receiver confirmed " + std::to_string(ack.received_bytes()) +
+                              " of " + std::to_string(image.size()) + " bytes");
+  }
+  return Status::OK();
+}
+
+}  // namespace raftkv::transport

@@ -1,0 +1,92 @@
+// The sending side for one peer: a bounded queue drained by a stream thread into batches on
+// one long-lived gRPC stream, and a snapshot thread that sends kSnapshot messages in chunks
+// on their own connection (so a large image never delays heartbeats).
+//
+// Failures are reported to the Handler from these threads, never under a lock:
+//  - the stream could not be opened or broke: OnUnreachable(peer), queued messages dropped,
+//    reconnect after a backoff that doubles from min_backoff up to max_backoff;
+//  - a snapshot finished: OnSnapshotSent(peer, ok), ok once the receiver confirmed it.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "raft/types.h"
+#include "raftkvpb/raft.grpc.pb.h"
+#include "transport/stats_table.h"
+#include "transport/transport.h"
+
+namespace raftkv::transport {
+
+class PeerSender {
+ public:
+  PeerSender(const Options& options, Handler* handler, StatsTable* stats, raft::NodeId peer,
+             std::string address);
+  // Stops and joins (must not run on one of this sender's own threads).
+  ~PeerSender();
+  PeerSender(const PeerSender&) = delete;
+  PeerSender& operator=(const PeerSender&) = delete;
+
+  void Start();
+  // Points the sender at a new address; an open stream is closed and reopened there.
+  void SetAddress(const std::string& address);
+
+  enum class EnqueueResult { kQueued, kQueueFull, kSnapshotQueueFull };
+  EnqueueResult Enqueue(raft::Message msg);
+
+  // Asks both threads to finish (cancels streams in progress); no callbacks follow once
+  // Join() has returned. Stop() is safe from any thread, Join() not from this sender's.
+  void Stop();
+  void Join();
+  bool OnOwnThread() const;
+
+ private:
+  using Stub = raftkvpb::Raft::Stub;
+  using MessageStream = grpc::ClientReaderWriter<raftkvpb::MessageBatch, raftkvpb::StreamAccept>;
+
+  void RunStream();
+  void RunSnapshots();
+  // Opens the message stream and waits for the receiver to accept the header.
+  Status OpenStream(std::shared_ptr<grpc::ClientContext>* ctx,
+                    std::unique_ptr<MessageStream>* stream);
+  // Sends queued messages in batches until the stream fails, the address changes or Stop.
+  Status Pump(MessageStream* stream, uint64_t address_generation);
+  Status SendSnapshot(const raft::Message& msg);
+  // A fresh channel (own connection) to the current address, connected, or an error.
+  Result<std::shared_ptr<grpc::Channel>> Connect();
+  // Registers `ctx` so Stop() can cancel it; false when already stopping.
+  bool TrackContext(std::shared_ptr<grpc::ClientContext>* slot,
+                    std::shared_ptr<grpc::ClientContext> ctx);
+  // Waits for `d` unless stopped or the address changes first.
+  void Sleep(std::chrono::milliseconds d, uint64_t generation);
+  size_t DropQueued();
+  raftkvpb::StreamHeader Header() const;
+
+  const Options options_;
+  Handler* const handler_;
+  StatsTable* const stats_;
+  const raft::NodeId peer_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::string address_;                                // guarded by mu_
+  uint64_t address_generation_ = 0;                    // guarded by mu_; bumped by SetAddress
+  bool stopping_ = false;                              // guarded by mu_
+  std::deque<raft::Message> queue_;                    // guarded by mu_
+  std::deque<raft::Message> snapshots_;                // guarded by mu_
+  std::shared_ptr<grpc::ClientContext> stream_ctx_;    // guarded by mu_
+  std::shared_ptr<grpc::ClientContext> snapshot_ctx_;  // guarded by mu_
+  bool unreachable_logged_ = false;                    // stream thread only: log a down peer once
+
+  std::thread stream_thread_;
+  std::thread snapshot_thread_;
+};
+
+}  // namespace raftkv::transport

@@ -1,0 +1,180 @@
+#include "transport/peer_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+#include "storage/crc32c.h"
+#include "transport/codec.h"
+
+namespace raftkv::transport {
+namespace {
+
+// Memory reserved up front for a snapshot image; larger images grow as chunks arrive, so
+// a bogus total_size cannot make us allocate much before any data came.
+constexpr uint64_t kMaxSnapshotReserve = 64 << 20;
+
+}  // namespace
+
+PeerService::PeerService(const Options& options, Handler* handler, StatsTable* stats,
+                         std::function<bool(raft::NodeId)> is_known_peer)
+    : options_(options),
+      handler_(handler),
+      stats_(stats),
+      is_known_peer_(std::move(is_known_peer)) {}
+
+grpc::Status PeerService::Reject(grpc::StatusCode code, const std::string& peer_address,
+                                 const std::string& why) const {
+  spdlog::warn("transport {}: rejected stream from {}: {}", options_.self, peer_address, why);
+  return grpc::Status(code, why);
+}
+
+grpc::Status PeerService::CheckHeader(const raftkvpb::StreamHeader& h,
+                                      const std::string& peer_address) {
+  if (h.cluster_id() != options_.cluster_id) {
+    return Reject(grpc::StatusCode::FAILED_PRECONDITION, peer_address,
+                  "cluster id mismatch: peer has " + std::to_string(h.cluster_id()) +
+                      ", this member has " + std::to_string(options_.cluster_id));
+  }
+  if (h.to() != options_.self) {
+    return Reject(grpc::StatusCode::FAILED_PRECONDITION, peer_address,
+                  "stream for member " + std::to_string(h.to()) + " reached member " +
+                      std::to_string(options_.self));
+  }
+  if (h.from() == raft::kNoNode || !is_known_peer_(h.from())) {
+    return Reject(grpc::StatusCode::PERMISSION_DENIED, peer_address,
+                  "unknown sender member " + std::to_string(h.from()));
+  }
+  return grpc::Status::OK;
+}
+
+Result<raft::Message> PeerService::DecodeFrom(raft::NodeId from,
+                                              const raftkvpb::Message& pm) const {
+  auto msg = DecodeMessage(pm);
+  if (!msg.ok()) return msg.status();
+  if (!IsNetworkMessage(msg->type)) {
+    return Status::InvalidArgument(std::string("local message type ") +
+                                   raft::MessageTypeName(msg->type) + " on the wire");
+  }
+  if (msg->from != from) {
+    return Status::InvalidArgument("message from " + std::to_string(msg->from) +
+                                   " on the stream of member " + std::to_string(from));
+  }
+  if (msg->to != options_.self) {
+    return Status::InvalidArgument("message for member " + std::to_string(msg->to) +
+                                   " reached member " + std::to_string(options_.self));
+  }
+  return msg;
+}
+
+grpc::Status PeerService::Stream(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<raftkvpb::StreamAccept, raftkvpb::MessageBatch>* stream) {
+  const std::string peer_address = ctx->peer();
+  raftkvpb::MessageBatch batch;
+  if (!stream->Read(&batch)) return grpc::Status(grpc::StatusCode::CANCELLED, "no header");
+  grpc::Status st = CheckHeader(batch.header(), peer_address);
+  if (!st.ok()) return st;
+  const raft::NodeId from = batch.header().from();
+  raftkvpb::StreamAccept accept;
+  accept.set_member_id(options_.self);
+  if (!stream->Write(accept)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
+  spdlog::info("transport {}: inbound stream from peer {} ({}) opened", options_.self, from,
+               peer_address);
+
+  std::vector<raft::Message> msgs;
+  do {
+    if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
+    if (!is_known_peer_(from)) {
+      return Reject(grpc::StatusCode::PERMISSION_DENIED, peer_address,
+                    "member " + std::to_string(from) + " was removed");
+    }
+    // Validate the whole batch before delivering any of it.
+    msgs.clear();
+    for (const raftkvpb::Message& pm : batch.messages()) {
+      auto msg = DecodeFrom(from, pm);
+      if (msg.ok() && msg->type == raft::MessageType::kSnapshot) {
+        msg = Status::InvalidArgument("snapshot on the message stream");
+      }
+      if (!msg.ok()) {
+        return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
+                      "member " + std::to_string(from) + ": " + msg.status().ToString());
+      }
+      msgs.push_back(std::move(*msg));
+    }
+    if (!msgs.empty()) stats_->AddReceived(from, msgs.size(), batch.ByteSizeLong());
+    for (raft::Message& m : msgs) handler_->OnMessage(std::move(m));
+  } while (stream->Read(&batch));
+  spdlog::info("transport {}: inbound stream from peer {} closed", options_.self, from);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::SendSnapshot(grpc::ServerContext* ctx,
+                                       grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
+                                       raftkvpb::SnapshotAck* ack) {
+  const std::string peer_address = ctx->peer();
+  raftkvpb::SnapshotChunk first;
+  if (!reader->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "no header");
+  grpc::Status st = CheckHeader(first.header(), peer_address);
+  if (!st.ok()) return st;
+  const raft::NodeId from = first.header().from();
+  auto msg = DecodeFrom(from, first.message());
+  if (msg.ok() && msg->type != raft::MessageType::kSnapshot) {
+    msg = Status::InvalidArgument(std::string("snapshot stream carries a ") +
+                                  raft::MessageTypeName(msg->type) + " message");
+  }
+  if (!msg.ok()) {
+    return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
+                  "member " + std::to_string(from) + ": " + msg.status().ToString());
+  }
+  st = ReceiveSnapshotBody(from, peer_address, reader, std::move(first), &*msg);
+  if (!st.ok()) return st;
+  const uint64_t size = msg->snapshot->data.size();
+  if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
+  spdlog::info("transport {}: received snapshot at index {} ({} bytes) from peer {}", options_.self,
+               msg->snapshot->meta.index, size, from);
+  stats_->AddReceived(from, 1, 0);
+  handler_->OnMessage(std::move(*msg));
+  ack->set_received_bytes(size);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::ReceiveSnapshotBody(raft::NodeId from, const std::string& peer_address,
+                                              grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
+                                              raftkvpb::SnapshotChunk chunk, raft::Message* msg) {
+  const uint64_t total = chunk.total_size();
+  std::string image;
+  image.reserve(std::min(total, kMaxSnapshotReserve));
+  while (true) {
+    if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
+    if (chunk.offset() != image.size() || chunk.data().size() > total - image.size()) {
+      return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
+                    "member " + std::to_string(from) + ": snapshot chunk at offset " +
+                        std::to_string(chunk.offset()) + " (" +
+                        std::to_string(chunk.data().size()) + " bytes) does not follow " +
+                        std::to_string(image.size()) + " of " + std::to_string(total) + " bytes");
+    }
+    image.append(chunk.data());
+    stats_->AddReceived(from, 0, chunk.ByteSizeLong());
+    if (chunk.last()) break;
+    if (!reader->Read(&chunk)) {
+      spdlog::warn("transport {}: snapshot from peer {} interrupted at {} of {} bytes; discarded",
+                   options_.self, from, image.size(), total);
+      return grpc::Status(grpc::StatusCode::ABORTED, "snapshot stream interrupted");
+    }
+  }
+  if (image.size() != total) {
+    return Reject(grpc::StatusCode::DATA_LOSS, peer_address,
+                  "member " + std::to_string(from) + ": snapshot ended at " +
+                      std::to_string(image.size()) + " of " + std::to_string(total) + " bytes");
+  }
+  const uint32_t crc = storage::crc32c::Value(image);
+  if (crc != chunk.crc32c()) {
+    return Reject(grpc::StatusCode::DATA_LOSS, peer_address,
+                  "member " + std::to_string(from) + ": snapshot checksum mismatch");
+  }
+  msg->snapshot->data = std::move(image);
+  return grpc::Status::OK;
+}
+
+}  // namespace raftkv::transport

@@ -1,0 +1,51 @@
+// The receiving side: the raftkvpb.Raft gRPC service on the peer port. Each stream starts
+// with a header naming the cluster and the sender; a wrong cluster id, a sender that is not
+// a known peer, a message for another member or a frame that does not decode ends the
+// stream with a gRPC error and a warning line. Snapshots are reassembled, checked against
+// their CRC32C, and only then handed to the Handler as one message.
+#pragma once
+
+#include <atomic>
+#include <functional>
+
+#include "raftkvpb/raft.grpc.pb.h"
+#include "transport/stats_table.h"
+#include "transport/transport.h"
+
+namespace raftkv::transport {
+
+class PeerService final : public raftkvpb::Raft::Service {
+ public:
+  // `is_known_peer` says whether a member id was added with AddPeer (called per frame).
+  PeerService(const Options& options, Handler* handler, StatsTable* stats,
+              std::function<bool(raft::NodeId)> is_known_peer);
+
+  // After this, nothing more is delivered to the Handler.
+  void SetStopping() { stopping_.store(true); }
+
+  grpc::Status Stream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<raftkvpb::StreamAccept, raftkvpb::MessageBatch>* stream) override;
+  grpc::Status SendSnapshot(grpc::ServerContext* ctx,
+                            grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
+                            raftkvpb::SnapshotAck* ack) override;
+
+ private:
+  // Checks a stream's header; on refusal logs a warning naming `peer_address`.
+  grpc::Status CheckHeader(const raftkvpb::StreamHeader& h, const std::string& peer_address);
+  // Decodes and validates one message from `from`.
+  Result<raft::Message> DecodeFrom(raft::NodeId from, const raftkvpb::Message& pm) const;
+  grpc::Status Reject(grpc::StatusCode code, const std::string& peer_address,
+                      const std::string& why) const;
+  grpc::Status ReceiveSnapshotBody(raft::NodeId from, const std::string& peer_address,
+                                   grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
+                                   raftkvpb::SnapshotChunk first, raft::Message* msg);
+
+  const Options options_;
+  Handler* const handler_;
+  StatsTable* const stats_;
+  const std::function<bool(raft::NodeId)> is_known_peer_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace raftkv::transport

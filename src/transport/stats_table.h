@@ -1,0 +1,49 @@
+// Per-peer traffic counters shared by the senders and the receiving service.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+
+#include "raft/types.h"
+#include "transport/transport.h"
+
+namespace raftkv::transport {
+
+class StatsTable {
+ public:
+  void AddSent(raft::NodeId peer, uint64_t messages, uint64_t bytes) {
+    std::lock_guard lock(mu_);
+    PeerStats& s = stats_[peer];
+    s.sent_messages += messages;
+    s.sent_bytes += bytes;
+  }
+  void AddReceived(raft::NodeId peer, uint64_t messages, uint64_t bytes) {
+    std::lock_guard lock(mu_);
+    PeerStats& s = stats_[peer];
+    s.received_messages += messages;
+    s.received_bytes += bytes;
+  }
+  void AddDropped(raft::NodeId peer, uint64_t messages) {
+    std::lock_guard lock(mu_);
+    stats_[peer].dropped_messages += messages;
+  }
+  void SetConnected(raft::NodeId peer, bool connected) {
+    std::lock_guard lock(mu_);
+    stats_[peer].connected = connected;
+  }
+  void Ensure(raft::NodeId peer) {
+    std::lock_guard lock(mu_);
+    stats_[peer];
+  }
+  std::map<raft::NodeId, PeerStats> Get() const {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<raft::NodeId, PeerStats> stats_;
+};
+
+}  // namespace raftkv::transport

@@ -1,0 +1,135 @@
+// Helpers for the transport tests: a Handler that records what it is told, and a way to
+// wait for it without sleeping longer than needed.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "transport/transport.h"
+
+namespace raftkv::transport::testing {
+
+class RecordingHandler : public Handler {
+ public:
+  void OnMessage(raft::Message msg) override {
+    std::lock_guard lock(mu_);
+    messages_.push_back(std::move(msg));
+    cv_.notify_all();
+  }
+  void OnUnreachable(raft::NodeId peer) override {
+    std::function<void(raft::NodeId)> hook;
+    {
+      std::lock_guard lock(mu_);
+      unreachable_[peer]++;
+      hook = on_unreachable_;
+      cv_.notify_all();
+    }
+    if (hook) hook(peer);
+  }
+  void OnSnapshotSent(raft::NodeId peer, bool ok) override {
+    std::lock_guard lock(mu_);
+    snapshot_results_.emplace_back(peer, ok);
+    cv_.notify_all();
+  }
+
+  // Runs `hook` (outside the handler's lock) on every OnUnreachable.
+  void SetUnreachableHook(std::function<void(raft::NodeId)> hook) {
+    std::lock_guard lock(mu_);
+    on_unreachable_ = std::move(hook);
+  }
+
+  // Waits up to `timeout` for `pred` (called under the lock) to hold.
+  bool WaitFor(const std::function<bool()>& pred,
+               std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, pred);
+  }
+
+  std::vector<raft::Message> Messages() {
+    std::lock_guard lock(mu_);
+    return messages_;
+  }
+  size_t MessageCount() {
+    std::lock_guard lock(mu_);
+    return messages_.size();
+  }
+  size_t MessagesFrom(raft::NodeId from) {
+    std::lock_guard lock(mu_);
+    return MessagesFromLocked(from);
+  }
+  size_t MessagesFromLocked(raft::NodeId from) const {
+    size_t n = 0;
+    for (const auto& m : messages_) n += m.from == from ? 1 : 0;
+    return n;
+  }
+  int Unreachable(raft::NodeId peer) {
+    std::lock_guard lock(mu_);
+    return UnreachableLocked(peer);
+  }
+  int UnreachableLocked(raft::NodeId peer) const {
+    auto it = unreachable_.find(peer);
+    return it == unreachable_.end() ? 0 : it->second;
+  }
+  std::vector<std::pair<raft::NodeId, bool>> SnapshotResults() {
+    std::lock_guard lock(mu_);
+    return snapshot_results_;
+  }
+  const std::vector<std::pair<raft::NodeId, bool>>& SnapshotResultsLocked() const {
+    return snapshot_results_;
+  }
+  const std::vector<raft::Message>& MessagesLocked() const { return messages_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<raft::Message> messages_;
+  std::map<raft::NodeId, int> unreachable_;
+  std::vector<std::pair<raft::NodeId, bool>> snapshot_results_;
+  std::function<void(raft::NodeId)> on_unreachable_;
+};
+
+inline Options TestOptions(raft::NodeId self, uint64_t cluster_id = 0xC1) {
+  Options o;
+  o.self = self;
+  o.cluster_id = cluster_id;
+  o.listen_address = "127.0.0.1:0";
+  o.min_backoff = std::chrono::milliseconds(10);
+  o.max_backoff = std::chrono::milliseconds(100);
+  return o;
+}
+
+inline std::string Addr(int port) {
+  return "127.0.0.1:" + std::to_string(port);
+}
+
+inline std::unique_ptr<Transport> MustStart(const Options& o, Handler* h) {
+  auto t = Transport::Start(o, h);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return t.ok() ? std::move(*t) : nullptr;
+}
+
+inline raft::Message Msg(raft::MessageType type, raft::NodeId from, raft::NodeId to,
+                         uint64_t index) {
+  raft::Message m;
+  m.type = type;
+  m.from = from;
+  m.to = to;
+  m.term = 1;
+  m.index = index;
+  return m;
+}
+
+inline raft::Message Heartbeat(raft::NodeId from, raft::NodeId to, uint64_t seq) {
+  return Msg(raft::MessageType::kHeartbeat, from, to, seq);
+}
+
+}  // namespace raftkv::transport::testing

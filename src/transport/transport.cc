@@ -1,0 +1,203 @@
+#include "transport/transport.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <set>
+#include <utility>
+
+#include "transport/codec.h"
+#include "transport/peer_sender.h"
+#include "transport/peer_service.h"
+#include "transport/stats_table.h"
+
+namespace raftkv::transport {
+namespace {
+
+// Largest frame the peer server accepts: a batch (~4 MiB by the sender's budget, more for
+// one oversized message) or a snapshot chunk.
+constexpr int kMaxFrameBytes = 256 << 20;
+
+}  // namespace
+
+class Transport::Impl {
+ public:
+  Impl(const Options& options, Handler* handler)
+      : options_(options),
+        handler_(handler),
+        service_(options, handler, &stats_, [this](raft::NodeId id) { return IsKnown(id); }) {}
+
+  ~Impl() { Stop(); }
+
+  Status StartServer() {
+    grpc::ServerBuilder builder;
+    // A port already in use must be an error, not shared with another process.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
+    builder.SetMaxReceiveMessageSize(
+        std::max<int>(kMaxFrameBytes, static_cast<int>(options_.snapshot_chunk_bytes * 2)));
+    builder.RegisterService(&service_);
+    for (grpc::Service* s : options_.extra_services) builder.RegisterService(s);
+    server_ = builder.BuildAndStart();
+    if (!server_ || port_ == 0) {
+      server_.reset();
+      return Status::IOError("cannot listen for peers on " + options_.listen_address);
+    }
+    spdlog::info("transport {}: listening for peers on {} (port {}), cluster {:x}", options_.self,
+                 options_.listen_address, port_, options_.cluster_id);
+    return Status::OK();
+  }
+
+  int port() const { return port_; }
+
+  void AddPeer(raft::NodeId id, const std::string& address) {
+    std::lock_guard lock(mu_);
+    if (stopped_ || id == options_.self || id == raft::kNoNode) return;
+    stats_.Ensure(id);
+    auto it = peers_.find(id);
+    if (it != peers_.end()) {
+      it->second->SetAddress(address);
+      return;
+    }
+    auto sender = std::make_shared<PeerSender>(options_, handler_, &stats_, id, address);
+    sender->Start();
+    peers_.emplace(id, std::move(sender));
+    spdlog::info("transport {}: added peer {} at {}", options_.self, id, address);
+  }
+
+  void RemovePeer(raft::NodeId id) {
+    std::shared_ptr<PeerSender> sender;
+    {
+      std::lock_guard lock(mu_);
+      auto it = peers_.find(id);
+      if (it == peers_.end()) return;
+      sender = std::move(it->second);
+      peers_.erase(it);
+      sender->Stop();
+      // A handler callback may remove the very peer whose thread runs it: that thread is
+      // joined later, by Stop().
+      if (sender->OnOwnThread()) {
+        retired_.push_back(sender);
+        sender.reset();
+      }
+    }
+    spdlog::info("transport {}: removed peer {}", options_.self, id);
+    if (sender) sender->Join();
+  }
+
+  void Send(std::vector<raft::Message> msgs) {
+    std::set<raft::NodeId> unreachable;
+    std::vector<raft::NodeId> snapshot_failed;
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      for (raft::Message& m : msgs) {
+        const raft::NodeId to = m.to;
+        if (!IsNetworkMessage(m.type) || to == options_.self) {
+          spdlog::warn("transport {}: not sending {} message to {}", options_.self,
+                       raft::MessageTypeName(m.type), to);
+          continue;
+        }
+        const bool snapshot = m.type == raft::MessageType::kSnapshot;
+        auto it = peers_.find(to);
+        auto result = it == peers_.end() ? PeerSender::EnqueueResult::kQueueFull
+                                         : it->second->Enqueue(std::move(m));
+        if (result == PeerSender::EnqueueResult::kQueued) continue;
+        if (it != peers_.end()) stats_.AddDropped(to, 1);
+        if (snapshot) {
+          snapshot_failed.push_back(to);
+        } else {
+          unreachable.insert(to);
+        }
+      }
+    }
+    // Callbacks outside the lock: the handler may call back into the transport.
+    for (raft::NodeId id : unreachable) handler_->OnUnreachable(id);
+    for (raft::NodeId id : snapshot_failed) handler_->OnSnapshotSent(id, false);
+  }
+
+  std::map<raft::NodeId, PeerStats> Stats() const { return stats_.Get(); }
+
+  void Stop() {
+    std::map<raft::NodeId, std::shared_ptr<PeerSender>> peers;
+    std::vector<std::shared_ptr<PeerSender>> retired;
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      peers.swap(peers_);
+      retired.swap(retired_);
+    }
+    for (auto& [id, sender] : peers) sender->Stop();
+    service_.SetStopping();
+    if (server_) {
+      // Cancels the streams in progress at once; returns when every handler has returned.
+      server_->Shutdown(std::chrono::system_clock::now());
+      server_->Wait();
+    }
+    for (auto& [id, sender] : peers) sender->Join();
+    for (auto& sender : retired) sender->Join();
+    spdlog::info("transport {}: stopped", options_.self);
+  }
+
+ private:
+  bool IsKnown(raft::NodeId id) {
+    std::lock_guard lock(mu_);
+    return peers_.count(id) > 0;
+  }
+
+  const Options options_;
+  Handler* const handler_;
+  StatsTable stats_;
+  PeerService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+
+  mutable std::mutex mu_;
+  bool stopped_ = false;                                       // guarded by mu_
+  std::map<raft::NodeId, std::shared_ptr<PeerSender>> peers_;  // guarded by mu_
+  std::vector<std::shared_ptr<PeerSender>> retired_;           // guarded by mu_
+};
+
+Result<std::unique_ptr<Transport>> Transport::Start(const Options& options, Handler* handler) {
+  if (options.self == raft::kNoNode) return Status::InvalidArgument("transport needs a member id");
+  if (handler == nullptr) return Status::InvalidArgument("transport needs a handler");
+  if (options.min_backoff.count() <= 0 || options.max_backoff < options.min_backoff) {
+    return Status::InvalidArgument("transport backoff must satisfy 0 < min <= max");
+  }
+  if (options.snapshot_chunk_bytes == 0 || options.snapshot_chunk_bytes > (64u << 20)) {
+    return Status::InvalidArgument("snapshot_chunk_bytes must be in (0, 64 MiB]");
+  }
+  if (options.max_queued_messages_per_peer == 0) {
+    return Status::InvalidArgument("max_queued_messages_per_peer must be positive");
+  }
+  auto impl = std::make_unique<Impl>(options, handler);
+  RAFTKV_RETURN_IF_ERROR(impl->StartServer());
+  return std::unique_ptr<Transport>(new Transport(std::move(impl)));
+}
+
+Transport::Transport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Transport::~Transport() {
+  Stop();
+}
+int Transport::listen_port() const {
+  return impl_->port();
+}
+void Transport::AddPeer(raft::NodeId id, const std::string& address) {
+  impl_->AddPeer(id, address);
+}
+void Transport::RemovePeer(raft::NodeId id) {
+  impl_->RemovePeer(id);
+}
+void Transport::Send(std::vector<raft::Message> msgs) {
+  impl_->Send(std::move(msgs));
+}
+std::map<raft::NodeId, PeerStats> Transport::Stats() const {
+  return impl_->Stats();
+}
+void Transport::Stop() {
+  impl_->Stop();
+}
+
+}  // namespace raftkv::transport
