@@ -1,0 +1,1 @@
+"""Library of the real-process chaos harness (tests/chaos/run, see tests/chaos/README.md)."""
