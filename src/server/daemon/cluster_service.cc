@@ -1,0 +1,70 @@
+// etcdserverpb.Cluster over EtcdServer.
+#include "server/daemon/flags.h"
+#include "server/daemon/services.h"
+
+namespace raftkv::server::daemon {
+namespace {
+
+// etcd refuses peer URLs it cannot parse (types.NewURLs) with this error; raftkv also
+// refuses the schemes it does not serve (https).
+constexpr char kErrBadUrls[] = "etcdserver: given member URLs are invalid";
+
+bool UrlsValid(const google::protobuf::RepeatedPtrField<std::string>& urls) {
+  if (urls.empty()) return false;
+  for (const std::string& u : urls) {
+    if (!ParseHttpUrl(u).ok()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::MemberAddRequest* req,
+                                                    etcdserverpb::MemberAddResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!UrlsValid(req->peerurls())) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kErrBadUrls));
+    return reactor;
+  }
+  server_->MemberAdd(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* ctx,
+                                                       const etcdserverpb::MemberRemoveRequest* req,
+                                                       etcdserverpb::MemberRemoveResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  server_->MemberRemove(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerContext* ctx,
+                                                       const etcdserverpb::MemberUpdateRequest* req,
+                                                       etcdserverpb::MemberUpdateResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!UrlsValid(req->peerurls())) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kErrBadUrls));
+    return reactor;
+  }
+  server_->MemberUpdate(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
+                                                     const etcdserverpb::MemberListRequest* req,
+                                                     etcdserverpb::MemberListResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  server_->MemberList(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberPromote(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::MemberPromoteRequest* req,
+    etcdserverpb::MemberPromoteResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  server_->MemberPromote(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+}  // namespace raftkv::server::daemon

@@ -1,0 +1,65 @@
+// The raftkvd process around one EtcdServer: gRPC on every client URL, /metrics and /health
+// on every metrics URL, logging, and a clean stop on SIGTERM/SIGINT. main() (tools/raftkvd.cc)
+// is RunDaemon(); tests start a Daemon in-process.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "server/config.h"
+#include "server/daemon/metrics.h"
+#include "server/daemon/services.h"
+#include "server/etcd_server.h"
+
+namespace raftkv::server::daemon {
+
+// How long a stop waits for in-flight client calls before cancelling them.
+inline constexpr int kGrpcShutdownGraceMs = 5000;
+
+class Daemon {
+ public:
+  // Starts the server, then gRPC on config.listen_client_urls (port 0 picks a free port),
+  // then the metrics endpoints. Fails with the reason if any part cannot start; nothing is
+  // left running then.
+  static Result<std::unique_ptr<Daemon>> Start(const ServerConfig& config);
+  ~Daemon();  // Stop()s
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Stops accepting client calls, stops the server (a leader hands leadership over first;
+  // pending calls fail with "server stopped"), waits for gRPC to drain, stops metrics.
+  // Idempotent.
+  void Stop();
+
+  EtcdServer* server() { return server_.get(); }
+  // Ports actually bound, in the order of the URLs.
+  const std::vector<int>& client_ports() const { return client_ports_; }
+  const std::vector<int>& metrics_ports() const { return metrics_->ports(); }
+
+ private:
+  Daemon() = default;
+  Status StartGrpc(const ServerConfig& config);
+
+  std::unique_ptr<EtcdServer> server_;
+  std::unique_ptr<KvService> kv_;
+  std::unique_ptr<ClusterService> cluster_;
+  std::unique_ptr<MaintenanceService> maintenance_;
+  std::unique_ptr<SessionService> session_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<MetricsServer> metrics_;
+  std::vector<int> client_ports_;
+  bool stopped_ = false;
+};
+
+// spdlog on stderr, one line per event, at etcd's --log-level (panic and fatal log only
+// critical events).
+void SetupLogging(const std::string& level);
+
+// The whole of main(): flags (exit status 2 on a bad command line, 0 after --help or
+// --version), start (1 if it fails), serve until SIGTERM or SIGINT, stop, 0.
+int RunDaemon(int argc, char** argv);
+
+}  // namespace raftkv::server::daemon

@@ -1,0 +1,144 @@
+// The etcd v3 gRPC services raftkvd serves (KV, Cluster, Maintenance) and raftkv's own
+// Session service: thin adapters over EtcdServer on gRPC's callback API, so no gRPC thread
+// waits on raft. Requests are validated at the edge as etcd's v3rpc does (api::Check*,
+// the request size limit) before anything reaches the server; errors leave through
+// api::ToGrpcStatus with etcd's codes and texts. Watch, Lease and Auth are not registered:
+// clients calling them get UNIMPLEMENTED.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "api/errors.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "raftkvpb/session.grpc.pb.h"
+#include "server/etcd_server.h"
+
+namespace raftkv::server::daemon {
+
+// etcd's allowance for gRPC framing above --max-request-bytes (v3rpc/grpc.go): requests up to
+// this much larger still reach the edge check and get "etcdserver: request is too large".
+inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
+
+struct ServiceLimits {
+  int64_t max_request_bytes = api::kDefaultMaxRequestBytes;
+  int64_t max_txn_ops = api::kDefaultMaxTxnOps;
+};
+
+// Reads raftkv's session metadata (api/session_metadata.h) from a call. No raftkv-client-id
+// means no session (client_id 0). Malformed numbers, a missing raftkv-seq or raftkv-acked
+// not below raftkv-seq give InvalidArgument naming the key.
+Result<SessionRef> ParseSessionMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+
+// A Done<T> that completes a unary call: the response on success, etcd's error otherwise.
+template <typename Resp>
+Done<Resp> FinishWith(grpc::ServerUnaryReactor* reactor, Resp* response) {
+  return [reactor, response](Result<Resp> r) {
+    if (!r.ok()) {
+      reactor->Finish(api::ToGrpcStatus(r.status()));
+      return;
+    }
+    *response = std::move(r).value();
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
+class KvService final : public etcdserverpb::KV::CallbackService {
+ public:
+  KvService(EtcdServer* server, ServiceLimits limits) : server_(server), limits_(limits) {}
+
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
+                                  const etcdserverpb::RangeRequest* req,
+                                  etcdserverpb::RangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::PutRequest* req,
+                                etcdserverpb::PutResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::DeleteRangeRequest* req,
+                                        etcdserverpb::DeleteRangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::TxnRequest* req,
+                                etcdserverpb::TxnResponse* resp) override;
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const etcdserverpb::CompactionRequest* req,
+                                    etcdserverpb::CompactionResponse* resp) override;
+
+ private:
+  // Validation and session metadata of a write; on error the call is already finished.
+  bool CheckWrite(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+                  const Status& check, size_t bytes, SessionRef* session);
+
+  EtcdServer* server_;
+  ServiceLimits limits_;
+};
+
+class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+ public:
+  explicit ClusterService(EtcdServer* server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
+                                      const etcdserverpb::MemberAddRequest* req,
+                                      etcdserverpb::MemberAddResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberRemoveRequest* req,
+                                         etcdserverpb::MemberRemoveResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberUpdateRequest* req,
+                                         etcdserverpb::MemberUpdateResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MemberListRequest* req,
+                                       etcdserverpb::MemberListResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* ctx,
+                                          const etcdserverpb::MemberPromoteRequest* req,
+                                          etcdserverpb::MemberPromoteResponse* resp) override;
+
+ private:
+  EtcdServer* server_;
+};
+
+class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+ public:
+  explicit MaintenanceService(EtcdServer* server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
+                                  const etcdserverpb::AlarmRequest* req,
+                                  etcdserverpb::AlarmResponse* resp) override;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
+                                   const etcdserverpb::StatusRequest* req,
+                                   etcdserverpb::StatusResponse* resp) override;
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::DefragmentRequest* req,
+                                       etcdserverpb::DefragmentResponse* resp) override;
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx,
+                                 const etcdserverpb::HashRequest* req,
+                                 etcdserverpb::HashResponse* resp) override;
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
+                                   const etcdserverpb::HashKVRequest* req,
+                                   etcdserverpb::HashKVResponse* resp) override;
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override;
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MoveLeaderRequest* req,
+                                       etcdserverpb::MoveLeaderResponse* resp) override;
+
+ private:
+  EtcdServer* server_;
+};
+
+class SessionService final : public raftkvpb::Session::CallbackService {
+ public:
+  explicit SessionService(EtcdServer* server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
+                                     const raftkvpb::RegisterRequest* req,
+                                     raftkvpb::RegisterResponse* resp) override;
+
+ private:
+  EtcdServer* server_;
+};
+
+}  // namespace raftkv::server::daemon
