@@ -48,11 +48,13 @@ class History:
 
 
 class Client(threading.Thread):
-    def __init__(self, index, cluster, history, keys, seed, timeout, stop):
+    def __init__(self, index, cluster, history, keys, seed, timeout, stop,
+                 serializable_reads=False):
         super().__init__(name=f"client{index}", daemon=True)
         self.index, self.cluster, self.history, self.keys = index, cluster, history, keys
         self.rng = random.Random(seed)
         self.timeout, self.stop = timeout, stop
+        self.serializable_reads = serializable_reads
         self.generation = 0
         self.seq = 0
         self.member = None
@@ -88,7 +90,7 @@ class Client(threading.Thread):
     def _execute(self, op, ep):
         key = op.key.encode()
         if op.kind == "get":
-            v = ep.get(key, self.timeout)
+            v = ep.get(key, self.timeout, serializable=self.serializable_reads)
             op.read = None if v is None else v.decode()
             if op.read is not None:
                 self.last_seen[op.key] = op.read
@@ -124,4 +126,4 @@ class Client(threading.Thread):
                 if self.rng.random() < 0.5:
                     self.member = None
             else:
-                time.sleep(self.rng.random() * 0.01)
+                time.sleep(0.01 + self.rng.random() * 0.02)  # ~200 ops/s with 6 clients
