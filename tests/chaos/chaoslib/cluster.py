@@ -260,4 +260,5 @@ class Cluster:
         with self.lock:
             del self.members[m.slot]
         self.kill(m)
+        m.endpoint.close()
         self.net.remove_host(m.slot)

@@ -114,7 +114,7 @@ class Client(threading.Thread):
                 self._execute(op, member.endpoint)
                 op.ret = time.monotonic_ns()
                 op.outcome = "ok"
-            except grpc.RpcError:
+            except (grpc.RpcError, ValueError):  # ValueError: channel of a removed member
                 op.ret = time.monotonic_ns()
                 op.outcome = "fail" if op.kind == "get" else "unknown"
             self.history.add(op)
