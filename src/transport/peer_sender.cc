@@ -224,7 +224,9 @@ void PeerSender::RunStream() {
     spdlog::info("transport {}: connected to peer {}", options_.self, peer_);
 
     st = Pump(stream.get(), generation);
-    ctx->TryCancel();
+    // A failed write means the call is over and Finish() returns the receiver's reason;
+    // otherwise we are leaving (Stop or a new address already cancelled the call).
+    if (st.Is(Status::Code::kAborted)) ctx->TryCancel();
     grpc::Status end = stream->Finish();
     bool cancelled_by_us = false;
     {

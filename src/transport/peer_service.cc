@@ -72,7 +72,11 @@ grpc::Status PeerService::Stream(
     grpc::ServerReaderWriter<raftkvpb::StreamAccept, raftkvpb::MessageBatch>* stream) {
   const std::string peer_address = ctx->peer();
   raftkvpb::MessageBatch batch;
-  if (!stream->Read(&batch)) return grpc::Status(grpc::StatusCode::CANCELLED, "no header");
+  if (!stream->Read(&batch)) {
+    // Our own senders always start with a header; this is a client that left at once or
+    // sent a frame that does not parse.
+    return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address, "no readable header");
+  }
   grpc::Status st = CheckHeader(batch.header(), peer_address);
   if (!st.ok()) return st;
   const raft::NodeId from = batch.header().from();
@@ -114,7 +118,9 @@ grpc::Status PeerService::SendSnapshot(grpc::ServerContext* ctx,
                                        raftkvpb::SnapshotAck* ack) {
   const std::string peer_address = ctx->peer();
   raftkvpb::SnapshotChunk first;
-  if (!reader->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "no header");
+  if (!reader->Read(&first)) {
+    return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address, "no readable header");
+  }
   grpc::Status st = CheckHeader(first.header(), peer_address);
   if (!st.ok()) return st;
   const raft::NodeId from = first.header().from();

@@ -37,6 +37,9 @@ class Transport::Impl {
     builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
     builder.SetMaxReceiveMessageSize(
         std::max<int>(kMaxFrameBytes, static_cast<int>(options_.snapshot_chunk_bytes * 2)));
+    // Sync-server pollers wake this often; the default (10 s) can hold up Shutdown that long
+    // when a poller misses the shutdown wake-up (seen with gRPC 1.51).
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
     builder.RegisterService(&service_);
     for (grpc::Service* s : options_.extra_services) builder.RegisterService(s);
     server_ = builder.BuildAndStart();
