@@ -20,13 +20,14 @@ struct Cluster::Impl {
       : options(opts),
         rng(opts.seed),
         tracer(opts.recent_events, opts.trace),
-        network(opts.nodes, &queue, &rng, opts.network,
+        network(opts.nodes + opts.spare_nodes, &queue, &rng, opts.network,
                 [this](const raft::Message& m) { deliver(m); }) {
     ctx.options = &options;
     ctx.queue = &queue;
     ctx.network = &network;
     ctx.rng = &rng;
     ctx.checker = &checker;
+    ctx.conf_checker = &conf_checker;
     ctx.tracer = &tracer;
     ctx.violation = [this](const std::string& text) { recordViolation(text); };
     ctx.disk_failed = [this](NodeId id, const raftkv::Status& why) { onDiskFailed(id, why); };
@@ -105,6 +106,10 @@ struct Cluster::Impl {
     while (checker_seen < found.size()) {
       recordViolation(found[checker_seen++]);
     }
+    const auto& conf_found = conf_checker.violations();
+    while (conf_checker_seen < conf_found.size()) {
+      recordViolation(conf_found[conf_checker_seen++]);
+    }
   }
 
   void recordViolation(const std::string& text) {
@@ -118,6 +123,7 @@ struct Cluster::Impl {
   EventQueue queue;
   Tracer tracer;
   check::SafetyChecker checker;
+  check::ConfigChecker conf_checker;
   Network network;
   SimContext ctx;
   std::vector<std::unique_ptr<SimNode>> nodes;
@@ -125,6 +131,7 @@ struct Cluster::Impl {
   std::vector<std::string> violations;
   std::vector<std::string> first_events;
   size_t checker_seen = 0;
+  size_t conf_checker_seen = 0;
   uint64_t scenario_seq = 0;
   bool halted = false;
 };
@@ -136,7 +143,15 @@ Cluster::Cluster(const ClusterOptions& options) : impl_(std::make_unique<Impl>(o
   for (NodeId id : peers) {
     impl_->nodes.push_back(std::make_unique<SimNode>(id, peers, &impl_->ctx));
   }
-  for (NodeId id : peers) {
+  // Spare nodes: up, with an empty disk and no configuration, until a membership change
+  // adds them (they catch up from the leader's log or snapshot).
+  std::vector<NodeId> all = peers;
+  for (int i = 1; i <= options.spare_nodes; ++i) {
+    NodeId id = static_cast<NodeId>(options.nodes + i);
+    impl_->nodes.push_back(std::make_unique<SimNode>(id, std::vector<NodeId>{}, &impl_->ctx));
+    all.push_back(id);
+  }
+  for (NodeId id : all) {
     impl_->node(id)->Start();
     // Random phases so the nodes' clocks do not tick in lockstep.
     impl_->scheduleTicks(id, impl_->rng.Range(1, options.tick_interval));
@@ -329,6 +344,45 @@ void Cluster::TransferLeader(NodeId leader, NodeId transferee) {
   if (!IsUp(leader)) return;
   impl_->node(leader)->TransferLeader(transferee);
   impl_->collectViolations();
+}
+
+raftkv::Status Cluster::ProposeConfChange(NodeId via, const raft::ConfChange& cc) {
+  if (!IsUp(via)) return raftkv::Status::Unavailable("node is down");
+  impl_->tracer.Note(impl_->queue.Now(), via, "PROPOSE CONF CHANGE " + DescribeConfChange(cc));
+  raftkv::Status s = impl_->node(via)->ProposeConfChange(cc);
+  if (!s.ok()) impl_->tracer.Note(impl_->queue.Now(), via, "  refused: " + s.ToString());
+  impl_->collectViolations();
+  return s;
+}
+
+std::string DescribeConfChange(const raft::ConfChange& cc) {
+  if (cc.changes.empty()) return "leave-joint";
+  std::string s;
+  for (const raft::ConfChangeSingle& c : cc.changes) {
+    if (!s.empty()) s += ",";
+    s += c.type == raft::ConfChangeType::kAddNode          ? "+v"
+         : c.type == raft::ConfChangeType::kAddLearnerNode ? "+l"
+                                                           : "-";
+    s += std::to_string(c.node_id);
+  }
+  if (cc.transition == raft::ConfChangeTransition::kJointExplicit) s += " (explicit joint)";
+  return s;
+}
+
+uint64_t Cluster::SnapshotsTaken() const {
+  uint64_t n = 0;
+  for (const auto& node : impl_->nodes) n += node->snapshots_taken();
+  return n;
+}
+
+uint64_t Cluster::SnapshotsInstalled() const {
+  uint64_t n = 0;
+  for (const auto& node : impl_->nodes) n += node->snapshots_installed();
+  return n;
+}
+
+raft::Index Cluster::SnapshotIndex(NodeId id) const {
+  return impl_->node(id)->snapshot_index();
 }
 
 // ---- clients ----

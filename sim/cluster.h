@@ -49,6 +49,12 @@ struct DiskOptions {
 
 struct ClusterOptions {
   int nodes = 3;  // ids 1..nodes, all voters
+  // Extra nodes nodes+1..nodes+spare_nodes: up from the start with an EMPTY disk and no
+  // configuration, until a membership change adds them.
+  int spare_nodes = 0;
+  // Each node snapshots its state machine and compacts its log after applying a random
+  // number of entries in [every/2+1, 3*every/2] since its last snapshot. 0 = never.
+  uint64_t snapshot_every = 0;
   uint64_t seed = 1;
   Time tick_interval = 10 * kMillisecond;
   int election_tick = 10;
@@ -84,6 +90,9 @@ struct ClientReply {
   NodeId leader_hint = raft::kNoNode;
   bool ok() const { return code == Code::kOk; }
 };
+
+// "+v4,-2" style, for traces and reports.
+std::string DescribeConfChange(const raft::ConfChange& cc);
 
 class Cluster {
  public:
@@ -144,6 +153,14 @@ class Cluster {
   // ---- direct actions on a node's core ----
   void Campaign(NodeId id);
   void TransferLeader(NodeId leader, NodeId transferee);
+  // Proposes a membership change through node `via` (normally the leader); the core's
+  // answer (kFailedPrecondition while another change is pending, ...).
+  raftkv::Status ProposeConfChange(NodeId via, const raft::ConfChange& cc);
+  // Snapshots taken and installed (from a leader) by all nodes so far, and the index of
+  // node `id`'s newest state machine image (0: none).
+  uint64_t SnapshotsTaken() const;
+  uint64_t SnapshotsInstalled() const;
+  raft::Index SnapshotIndex(NodeId id) const;
 
   // ---- client operations ----
   // Synchronous helpers for scenarios: submit through node `via` and run the cluster until

@@ -152,7 +152,8 @@ TEST(RunSeed, allFaultsOnFiveNodesPass) {
 TEST(FaultSet, parse_acceptsListsAndRejectsUnknownNames) {
   auto all = FaultSet::Parse("all");
   ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->ToString(), "crash,partition,asym,drop,dup,reorder,delay,slow,disk");
+  EXPECT_EQ(all->ToString(),
+            "crash,partition,asym,drop,dup,reorder,delay,slow,disk,member,snapshot,transfer");
   auto some = FaultSet::Parse("crash,dup");
   ASSERT_TRUE(some.ok());
   EXPECT_TRUE(some->crash && some->dup && !some->partition);

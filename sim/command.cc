@@ -70,4 +70,58 @@ void KvStateMachine::Clear() {
   sessions_.clear();
 }
 
+// Image: u32 n | n x (bytes key, bytes value) | u32 m | m x (u64 client, u64 seq, u8 cas).
+// Sessions are written in client order so equal states give equal images.
+std::string KvStateMachine::Serialize() const {
+  std::string out;
+  PutU32(&out, static_cast<uint32_t>(data_.size()));
+  for (const auto& [k, v] : data_) {
+    PutBytes(&out, k);
+    PutBytes(&out, v);
+  }
+  std::map<uint64_t, Session> sorted(sessions_.begin(), sessions_.end());
+  PutU32(&out, static_cast<uint32_t>(sorted.size()));
+  for (const auto& [client, s] : sorted) {
+    PutU64(&out, client);
+    PutU64(&out, s.last_seq);
+    PutU8(&out, s.last_cas_succeeded ? 1 : 0);
+  }
+  return out;
+}
+
+Status KvStateMachine::Restore(const std::string& image) {
+  Clear();
+  Decoder d(image);
+  uint32_t n = 0;
+  if (!d.GetU32(&n)) return Status::Corruption("state machine image: truncated");
+  for (uint32_t i = 0; i < n; i++) {
+    std::string k, v;
+    if (!d.GetBytes(&k) || !d.GetBytes(&v)) {
+      Clear();
+      return Status::Corruption("state machine image: truncated data");
+    }
+    data_[k] = v;
+  }
+  if (!d.GetU32(&n)) {
+    Clear();
+    return Status::Corruption("state machine image: truncated");
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t client = 0;
+    Session s;
+    uint8_t cas = 0;
+    if (!d.GetU64(&client) || !d.GetU64(&s.last_seq) || !d.GetU8(&cas)) {
+      Clear();
+      return Status::Corruption("state machine image: truncated sessions");
+    }
+    s.last_cas_succeeded = cas != 0;
+    sessions_[client] = s;
+  }
+  if (!d.empty()) {
+    Clear();
+    return Status::Corruption("state machine image: trailing bytes");
+  }
+  return Status::OK();
+}
+
 }  // namespace raftkv::sim

@@ -47,6 +47,10 @@ class KvStateMachine {
   std::optional<std::string> Get(const std::string& key) const;
   const std::map<std::string, std::string>& data() const { return data_; }
   void Clear();
+  // The whole state (data and session table) as one snapshot image, and back. Restore
+  // replaces the state; a malformed image is kCorruption and leaves the state cleared.
+  std::string Serialize() const;
+  Status Restore(const std::string& image);
 
  private:
   struct Session {

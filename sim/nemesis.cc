@@ -10,6 +10,7 @@ namespace raftkv::sim {
 FaultSet FaultSet::All() {
   FaultSet f;
   f.crash = f.partition = f.asym = f.drop = f.dup = f.reorder = f.delay = f.slow = f.disk = true;
+  f.member = f.snapshot = f.transfer = true;
   return f;
 }
 
@@ -40,10 +41,16 @@ Result<FaultSet> FaultSet::Parse(const std::string& list) {
       f.slow = true;
     else if (name == "disk")
       f.disk = true;
+    else if (name == "member")
+      f.member = true;
+    else if (name == "snapshot")
+      f.snapshot = true;
+    else if (name == "transfer")
+      f.transfer = true;
     else
       return Status::InvalidArgument("unknown fault '" + name +
                                      "' (crash, partition, asym, drop, dup, reorder, "
-                                     "delay, slow, disk, all, none)");
+                                     "delay, slow, disk, member, snapshot, transfer, all, none)");
   }
   return f;
 }
@@ -64,6 +71,9 @@ std::string FaultSet::ToString() const {
   add(delay, "delay");
   add(slow, "slow");
   add(disk, "disk");
+  add(member, "member");
+  add(snapshot, "snapshot");
+  add(transfer, "transfer");
   return s.empty() ? "none" : s;
 }
 
@@ -73,7 +83,11 @@ Nemesis::Nemesis(Cluster* cluster, const FaultSet& faults, double rate)
       faults_set_(faults),
       rate_(rate > 0 ? rate : 1.0),
       base_network_(cluster->network_options()),
-      ids_(cluster->NodeIds()) {}
+      ids_(cluster->NodeIds()) {
+  for (NodeId id : ids_) {
+    if (cluster->IsUp(id) && cluster->Status(id).conf.voters.empty()) never_members_.push_back(id);
+  }
+}
 
 void Nemesis::Start() {
   if (faults_set_.crash) watchVotes();
@@ -99,6 +113,8 @@ void Nemesis::act() {
   }
   if (faults_set_.slow) actions.push_back(&Nemesis::slowSomeDisk);
   if (faults_set_.disk) actions.push_back(&Nemesis::failSomeDisk);
+  if (faults_set_.member) actions.push_back(&Nemesis::changeMembership);
+  if (faults_set_.transfer) actions.push_back(&Nemesis::transferLeadership);
   ++faults_;
   (this->*actions[rng_->Uniform(actions.size())])();
 }

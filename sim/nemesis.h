@@ -24,6 +24,14 @@ struct FaultSet {
   // The faulty disk model (ClusterOptions::disk_model): crashes are power losses that tear
   // unsynced writes, and writes/syncs fail now and then with ENOSPC or EIO. Part of All().
   bool disk = false;
+  // Membership changes (sim/nemesis_membership.cc): add a brand-new empty node (as voter or
+  // learner), promote a learner, remove a voter or the leader, re-add a removed node,
+  // replace a voter or demote one in a joint change. Adds two spare nodes to the cluster.
+  bool member = false;
+  // Snapshots and log compaction at random thresholds on every node.
+  bool snapshot = false;
+  // Leadership transfers to a random voter (thesis §3.10).
+  bool transfer = false;
 
   static FaultSet All();
   static FaultSet None() { return FaultSet{}; }
@@ -31,7 +39,8 @@ struct FaultSet {
   static Result<FaultSet> Parse(const std::string& list);
   std::string ToString() const;
   bool Any() const {
-    return crash || partition || asym || drop || dup || reorder || delay || slow || disk;
+    return crash || partition || asym || drop || dup || reorder || delay || slow || disk ||
+           member || transfer;
   }
 };
 
@@ -61,6 +70,9 @@ class Nemesis {
   void changeWeather();
   void slowSomeDisk();
   void failSomeDisk();
+  void changeMembership() { changeMembership(false); }
+  void changeMembership(bool burst);
+  void transferLeadership();
   std::vector<NodeId> upNodes() const;
   std::vector<NodeId> shuffled(std::vector<NodeId> v);
 
@@ -73,6 +85,7 @@ class Nemesis {
   bool stopped_ = false;
   uint64_t epoch_ = 0;  // bumped by HealAll: older scheduled repairs do nothing
   uint64_t faults_ = 0;
+  std::vector<NodeId> never_members_;  // spare nodes not yet added: brand-new and empty
 };
 
 }  // namespace raftkv::sim

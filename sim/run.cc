@@ -51,6 +51,11 @@ RunResult RunSeed(const RunOptions& options) {
   co.check_quorum = options.check_quorum;
   co.max_size_per_msg = options.max_size_per_msg;
   co.disk_model = options.faults.disk;
+  co.spare_nodes = options.faults.member ? 2 : 0;
+  // A per-seed snapshot threshold between 5 and 124 entries (derived from the seed, so the
+  // run's random stream is untouched when snapshots are off).
+  co.snapshot_every =
+      options.faults.snapshot ? 5 + (options.seed * 0x9E3779B97F4A7C15ull >> 57) : 0;
   co.max_events = options.max_events != 0 ? options.max_events : 4'000'000 + options.ops * 20'000;
   Cluster cluster(co);
 
@@ -111,6 +116,8 @@ RunResult RunSeed(const RunOptions& options) {
   result.virtual_time = cluster.Now();
   result.trace_hash = cluster.TraceHash();
   result.faults = nemesis.faults_injected();
+  result.snapshots_taken = cluster.SnapshotsTaken();
+  result.snapshots_installed = cluster.SnapshotsInstalled();
   for (const std::string& v : cluster.Violations()) result.violations.push_back(ParseViolation(v));
   result.last_events = cluster.EventsBeforeFirstViolation();
   return result;

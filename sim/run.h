@@ -44,6 +44,8 @@ struct RunResult {
   Time virtual_time = 0;
   uint64_t trace_hash = 0;  // fingerprint of the whole run (determinism)
   uint64_t faults = 0;
+  uint64_t snapshots_taken = 0;      // by all nodes (log compactions)
+  uint64_t snapshots_installed = 0;  // sent by a leader and installed
   bool linearizability_gave_up = false;
   std::vector<Violation> violations;
   std::vector<std::string> last_events;  // before the first violation

@@ -73,8 +73,8 @@ Status SimNode::Restart() {
     auto opened = storage::DiskStorage::Open(kDataDir, simDiskOptions(fs_.get()));
     if (!opened.ok()) return opened.status();
     store_ = std::move(opened).value();
-    // DiskStorage keeps no ConfState outside snapshots: the core takes the peers when the
-    // stored configuration has no voters (raw_node.h), and a bootstrap on an empty disk.
+    // The configuration comes from the snapshot plus the log (raw_node.h); the peers are
+    // used only to bootstrap an empty disk.
     bool empty = store_->LastIndex() == 0 && store_->hard_state().IsEmpty();
     boot(empty);
     return Status::OK();
@@ -93,36 +93,93 @@ void SimNode::boot(bool bootstrap) {
   cfg.heartbeat_tick = ctx_->options->heartbeat_tick;
   cfg.storage = storage();
   cfg.random = ctx_->rng;
-  cfg.applied = 0;  // the state machine is volatile: replay the committed log
   cfg.pre_vote = ctx_->options->pre_vote;
   cfg.check_quorum = ctx_->options->check_quorum;
   cfg.read_only = ctx_->options->read_only;
   cfg.max_size_per_msg = ctx_->options->max_size_per_msg;
-  // The disk model passes the peers on every boot (DiskStorage has no SetConfState).
-  auto created =
-      raft::RawNode::Create(cfg, bootstrap || fs_ ? peers_ : std::vector<raft::NodeId>{});
+  // The state machine is volatile: it restarts from the newest snapshot (L3) and replays
+  // the committed log after it.
+  sm_.Clear();
+  applied_ = 0;
+  snapshot_index_ = 0;
+  auto snap = storage()->GetSnapshot();
+  RAFTKV_CHECK(snap.ok(), "the simulated disk's snapshot is readable");
+  if (!snap->IsEmpty()) restoreSnapshot(*snap);
+  cfg.applied = applied_;
+  auto created = raft::RawNode::Create(cfg, bootstrap ? peers_ : std::vector<raft::NodeId>{});
   if (!created.ok()) {
     std::fprintf(stderr, "n%llu: %s\n", static_cast<unsigned long long>(id_),
                  created.status().ToString().c_str());
   }
   RAFTKV_CHECK(created.ok(), "the simulator builds a valid core from its own disk");
   core_ = std::move(created).value();
-  if (bootstrap && !fs_) {
-    // The initial configuration is committed by definition; the runtime records it as the
-    // durable configuration right away, so a restart before the bootstrap entries are
-    // applied still knows its peers. Applied configuration changes update it.
-    raft::ConfState cs;
-    cs.voters = peers_;
-    disk_.SetConfState(cs);
-  }
   ++incarnation_;
   write_pending_ = false;
-  sm_.Clear();
-  applied_ = 0;
   lead_ = raft::kNoNode;
   role_ = raft::Role::kFollower;
   term_ = persisted_hard_state().term;
+  if (applied_ > 0) ctx_->checker->ObserveSnapshotApply(id_, applied_, snap->meta.term);
+  ctx_->conf_checker->ObserveConfig(id_, applied_, core_->GetStatus().conf, false);
+  scheduleNextSnapshot();
   afterInput();
+}
+
+void SimNode::restoreSnapshot(const raft::Snapshot& snap) {
+  Status s = sm_.Restore(snap.data);
+  RAFTKV_CHECK(s.ok(), "a snapshot image the simulator wrote decodes");
+  applied_ = snap.meta.index;
+  snapshot_index_ = snap.meta.index;
+}
+
+void SimNode::scheduleNextSnapshot() {
+  uint64_t every = ctx_->options->snapshot_every;
+  if (every == 0) return;
+  // Random thresholds, so nodes snapshot independently (L6) and at different points.
+  next_snapshot_at_ = applied_ + ctx_->rng->Range(every / 2 + 1, every + every / 2);
+}
+
+bool SimNode::maybeSnapshot() {
+  if (ctx_->options->snapshot_every == 0 || applied_ < next_snapshot_at_) return true;
+  scheduleNextSnapshot();
+  // The configuration as of applied_: changes take effect when applied, and every entry up
+  // to applied_ has been (L4: taken between applies, while the cluster keeps serving).
+  raft::ConfState conf = core_->GetStatus().conf;
+  // Keep a few entries behind the snapshot for slightly slow followers.
+  raft::Index keep = ctx_->rng->Range(0, 8);
+  raft::Index compact = applied_ > keep ? applied_ - keep : 0;
+  if (store_) {
+    raft::Snapshot snap;
+    snap.meta.index = applied_;
+    auto term = store_->TermAt(applied_);
+    RAFTKV_CHECK(term.ok(), "the applied index is in the durable log");
+    snap.meta.term = *term;
+    snap.meta.conf = conf;
+    snap.data = sm_.Serialize();
+    Status s = store_->SaveSnapshot(snap);
+    if (s.ok() && compact >= store_->FirstIndex()) s = store_->Compact(compact);
+    if (!s.ok()) {
+      Crash();
+      if (ctx_->disk_failed) ctx_->disk_failed(id_, s);
+      return false;
+    }
+  } else {
+    auto snap = disk_.CreateSnapshot(applied_, conf, sm_.Serialize());
+    RAFTKV_CHECK(snap.ok(), "a snapshot at the applied index is newer than the last one");
+    if (compact >= disk_.FirstIndex()) {
+      Status s = disk_.Compact(compact);
+      RAFTKV_CHECK(s.ok(), "compaction below the snapshot index succeeds");
+    }
+  }
+  snapshot_index_ = applied_;
+  ++snapshots_taken_;
+  ctx_->conf_checker->ObserveConfig(id_, applied_, conf, false);
+  TraceEvent ev;
+  ev.at = ctx_->queue->Now();
+  ev.kind = TraceEvent::Kind::kNote;
+  ev.node = id_;
+  ev.text = "SNAPSHOT at " + std::to_string(applied_) + ", log from " + std::to_string(compact + 1);
+  ctx_->tracer->Record(std::move(ev));
+  return true;
 }
 
 void SimNode::Crash() {
@@ -139,6 +196,7 @@ void SimNode::Crash() {
   write_waiters_.clear();
   reads_.clear();
   ctx_->checker->ObserveCrash(id_);
+  ctx_->conf_checker->ObserveDown(id_);
 }
 
 void SimNode::crashDisk(bool pending_write) {
@@ -187,6 +245,12 @@ void SimNode::TransferLeader(raft::NodeId transferee) {
   afterInput();
 }
 
+Status SimNode::ProposeConfChange(const raft::ConfChange& cc) {
+  Status s = core_->ProposeConfChange(cc);
+  afterInput();
+  return s;
+}
+
 ClientReply SimNode::refusal(const Status& s) const {
   ClientReply r;
   r.code = s.Is(Status::Code::kBusy) ? ClientReply::Code::kBusy : ClientReply::Code::kNotLeader;
@@ -225,6 +289,7 @@ void SimNode::reply(ReplyFn done, ClientReply r) {
 
 void SimNode::afterInput() {
   ctx_->checker->Observe(id_, *core_);
+  ctx_->conf_checker->ObserveLog(id_, *core_);
   maybeHandleReady();
 }
 
@@ -313,8 +378,15 @@ void SimNode::finishReady() {
   }
   // Votes and acknowledgements only now that what they promise is durable (§5.1).
   sendAll(rd.messages);
-  // The simulator's state machine takes no snapshots, so nobody sends one.
-  RAFTKV_CHECK(!rd.snapshot, "snapshots are not used by the simulator yet");
+  if (rd.snapshot) {
+    // A leader's snapshot (L2): it replaces the state machine; the core took its
+    // configuration from the snapshot's metadata.
+    restoreSnapshot(*rd.snapshot);
+    ++snapshots_installed_;
+    scheduleNextSnapshot();
+    ctx_->checker->ObserveSnapshotApply(id_, applied_, rd.snapshot->meta.term);
+    ctx_->conf_checker->ObserveConfig(id_, applied_, core_->GetStatus().conf, false);
+  }
   applyEntries(rd.committed_entries);
   for (const raft::ReadState& rs : rd.read_states) {
     auto it = reads_.find(rs.context);
@@ -325,6 +397,7 @@ void SimNode::finishReady() {
   maybeServeReads();
   core_->Advance();
   write_pending_ = false;
+  if (!maybeSnapshot()) return;
   afterInput();
 }
 
@@ -336,7 +409,7 @@ void SimNode::applyEntries(const std::vector<raft::Entry>& entries) {
     ++entries_applied_;
     if (e.type == raft::EntryType::kConfChange) {
       raft::ConfState cs = ApplyConfChangeEntry(core_.get(), e);
-      if (!store_) disk_.SetConfState(cs);
+      ctx_->conf_checker->ObserveConfig(id_, e.index, cs, true);
       continue;
     }
     if (e.data.empty()) continue;  // a new leader's no-op (§8)

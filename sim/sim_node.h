@@ -21,6 +21,7 @@
 
 #include "raft/memory_storage.h"
 #include "raft/raw_node.h"
+#include "sim/check/config_checker.h"
 #include "sim/check/invariants.h"
 #include "sim/cluster.h"
 #include "sim/command.h"
@@ -40,6 +41,7 @@ struct SimContext {
   Network* network = nullptr;
   Rng* rng = nullptr;
   check::SafetyChecker* checker = nullptr;
+  check::ConfigChecker* conf_checker = nullptr;
   Tracer* tracer = nullptr;
   // Reports a violation found by the runtime itself ("property: description").
   std::function<void(const std::string&)> violation;
@@ -79,6 +81,9 @@ class SimNode {
   void InjectDiskFault(bool on_sync, int64_t after, storage::FaultFileSystem::Fault fault);
   const KvStateMachine& state() const { return sm_; }
   raft::Index applied() const { return applied_; }
+  raft::Index snapshot_index() const { return snapshot_index_; }
+  uint64_t snapshots_taken() const { return snapshots_taken_; }
+  uint64_t snapshots_installed() const { return snapshots_installed_; }
   // Leader and role as of the last Ready's soft state.
   raft::NodeId lead() const { return lead_; }
   raft::Role role() const { return role_; }
@@ -89,6 +94,8 @@ class SimNode {
   void Receive(const raft::Message& msg);
   void Campaign();
   void TransferLeader(raft::NodeId transferee);
+  // Proposes a membership change (the core's answer: refused or accepted).
+  Status ProposeConfChange(const raft::ConfChange& cc);
   // Proposes a session write. `done` gets the answer once this node applies it, or at once
   // if the core refuses it; nothing if the node crashes or the entry is lost (the client
   // times out).
@@ -118,6 +125,13 @@ class SimNode {
   void maybeHandleReady();
   void finishReady();
   void applyEntries(const std::vector<raft::Entry>& entries);
+  // Replaces the state machine with a snapshot's image (install or restart).
+  void restoreSnapshot(const raft::Snapshot& snap);
+  // Takes a snapshot of the state machine and compacts the log once enough entries were
+  // applied since the last one (ClusterOptions::snapshot_every); false if the disk model
+  // failed the write (the node crashed).
+  bool maybeSnapshot();
+  void scheduleNextSnapshot();
   void maybeServeReads();
   void sendAll(const std::vector<raft::Message>& msgs);
   void reply(ReplyFn done, ClientReply r);
@@ -150,6 +164,10 @@ class SimNode {
 
   Time slow_extra_ = 0;
   uint64_t entries_applied_ = 0;
+  raft::Index snapshot_index_ = 0;    // of the state machine image last taken/restored
+  raft::Index next_snapshot_at_ = 0;  // applied index that triggers the next snapshot
+  uint64_t snapshots_taken_ = 0;
+  uint64_t snapshots_installed_ = 0;
 };
 
 }  // namespace raftkv::sim

@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", one_seed, "replay one seed");
   app.add_option("--nodes", nodes, "cluster size")->check(CLI::IsMember({3, 5, 7}));
   app.add_option("--faults", faults,
-                 "comma list: crash,partition,asym,drop,dup,reorder,delay,slow,disk | all | none");
+                 "comma list: crash,partition,asym,drop,dup,reorder,delay,slow,disk,member,"
+                 "snapshot,transfer | all | none");
   app.add_option("--ops", ops, "client operations per seed")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--clients", clients, "concurrent clients")->check(CLI::Range(1, 64));
@@ -292,8 +293,10 @@ int main(int argc, char** argv) {
         printFailure(o, r, show_events);
       } else if (one_seed) {
         std::printf("seed=%" PRIu64 " ok ops=%" PRIu64 " acknowledged=%" PRIu64 " faults=%" PRIu64
+                    " snapshots_taken=%" PRIu64 " snapshots_installed=%" PRIu64
                     " virtual_time=%.3fs trace_hash=%016" PRIx64 "\n",
-                    r.seed, r.ops_done, r.ops_ok, r.faults, r.virtual_time / 1e6, r.trace_hash);
+                    r.seed, r.ops_done, r.ops_ok, r.faults, r.snapshots_taken,
+                    r.snapshots_installed, r.virtual_time / 1e6, r.trace_hash);
       }
     }
   };

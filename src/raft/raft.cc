@@ -48,8 +48,9 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
     r->log_.Append(ents);
     r->term_ = 1;
     r->log_.CommitTo(ents.size());
+    // The configuration comes from applying these entries, as on every restart, so every
+    // node has the same configuration at every index (the first Ready hands them out).
     cs = ConfState{};
-    cs.voters.assign(uniq.begin(), uniq.end());
   } else {
     const HardState& hs = init->hard_state;
     if (hs.commit > r->log_.LastIndex()) {
@@ -77,7 +78,12 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
   // through ApplyConfChange as the application re-applies the log. Until then the node
   // refuses to campaign (HasUnappliedConfChange), so it never decides with a stale one.
   if (!empty) {
-    auto replayed = ReplayConfChanges(r->log_, cs, r->log_.applied());
+    // The log may keep entries before the snapshot (compaction trails it): those are in
+    // the snapshot's configuration already.
+    Index snap_index = r->log_.FirstIndex() - 1;
+    auto snap = storage->GetSnapshot();
+    if (snap.ok()) snap_index = std::max(snap_index, snap->meta.index);
+    auto replayed = ReplayConfChanges(r->log_, cs, snap_index + 1, r->log_.applied());
     if (!replayed.ok()) return replayed.status();
     cs = *replayed;
   }
@@ -531,8 +537,8 @@ void Raft::Send(Message m) {
 
 // ---- Configuration (thesis ch. 4; takes effect when applied, as in etcd) ----
 
-Result<ConfState> ReplayConfChanges(const RaftLog& log, ConfState cs, Index up_to) {
-  Index first = log.FirstIndex();
+Result<ConfState> ReplayConfChanges(const RaftLog& log, ConfState cs, Index from, Index up_to) {
+  Index first = std::max(from, log.FirstIndex());
   if (up_to < first) return cs;
   auto ents = log.Slice(first, up_to + 1, kNoLimit);
   if (!ents.ok()) return ents.status();

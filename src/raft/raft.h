@@ -25,9 +25,9 @@ namespace raftkv::raft {
 
 inline constexpr char kTransferContext[] = "transfer";
 
-// The configuration `cs` (as of the log's first index - 1, i.e. the snapshot's) with the
-// changes of the log's entries up to `up_to` applied in order (restart, see Raft::New).
-Result<ConfState> ReplayConfChanges(const RaftLog& log, ConfState cs, Index up_to);
+// The configuration `cs` (the snapshot's) with the changes of the log's entries in
+// [from, up_to] applied in order (restart, see Raft::New).
+Result<ConfState> ReplayConfChanges(const RaftLog& log, ConfState cs, Index from, Index up_to);
 
 class Raft {
  public:

@@ -28,6 +28,11 @@ std::vector<Message> Drain(TestNode& tn) {
     }
     if (rd.hard_state) tn.storage->SetHardState(*rd.hard_state);
     out.insert(out.end(), rd.messages.begin(), rd.messages.end());
+    for (const Entry& e : rd.committed_entries) {
+      if (e.type != EntryType::kConfChange) continue;
+      auto cc = DecodeConfChange(e.data);  // the bootstrap configuration
+      if (cc.ok()) tn.conf = tn.node->ApplyConfChange(*cc);
+    }
     for (auto& rs : rd.read_states) tn.read_states.push_back(rs);
     tn.node->Advance();
   }
