@@ -12,25 +12,28 @@
 namespace raftkv::server {
 
 struct ServerConfig {
-  std::string name = "default";                  // --name
-  std::string data_dir;                          // --data-dir (default "<name>.etcd")
-  std::vector<std::string> listen_client_urls;   // --listen-client-urls
-  std::vector<std::string> advertise_client_urls;  // --advertise-client-urls
-  std::vector<std::string> listen_peer_urls;     // --listen-peer-urls
+  std::string name = "default";                          // --name
+  std::string data_dir;                                  // --data-dir (default "<name>.etcd")
+  std::vector<std::string> listen_client_urls;           // --listen-client-urls
+  std::vector<std::string> advertise_client_urls;        // --advertise-client-urls
+  std::vector<std::string> listen_peer_urls;             // --listen-peer-urls
   std::vector<std::string> initial_advertise_peer_urls;  // --initial-advertise-peer-urls
   // --initial-cluster "n1=http://a:2380,n2=http://b:2380": member name -> its peer URLs.
   std::map<std::string, std::vector<std::string>> initial_cluster;
-  bool initial_cluster_state_new = true;          // --initial-cluster-state new|existing
+  bool initial_cluster_state_new = true;               // --initial-cluster-state new|existing
   std::string initial_cluster_token = "etcd-cluster";  // --initial-cluster-token
-  int heartbeat_interval_ms = 100;                // --heartbeat-interval
-  int election_timeout_ms = 1000;                 // --election-timeout
-  uint64_t snapshot_count = 100000;               // --snapshot-count: entries between snapshots
-  std::vector<std::string> listen_metrics_urls;   // --listen-metrics-urls
+  int heartbeat_interval_ms = 100;                     // --heartbeat-interval
+  int election_timeout_ms = 1000;                      // --election-timeout
+  uint64_t snapshot_count = 100000;  // --snapshot-count: entries between snapshots
+  // Entries kept in the log behind a snapshot for slow followers
+  // (--experimental-snapshot-catchup-entries).
+  uint64_t snapshot_catchup_entries = 5000;
+  std::vector<std::string> listen_metrics_urls;      // --listen-metrics-urls
   int64_t max_request_bytes = int64_t{1536} * 1024;  // --max-request-bytes
-  int64_t max_txn_ops = 128;                      // --max-txn-ops
+  int64_t max_txn_ops = 128;                         // --max-txn-ops
   // raftkv's own: client sessions idle longer than this expire (log time, ms).
-  int64_t session_timeout_ms = 3600 * 1000;       // --session-timeout
-  std::string log_level = "info";                 // --log-level
+  int64_t session_timeout_ms = 3600 * 1000;  // --session-timeout
+  std::string log_level = "info";            // --log-level
 };
 
 // Member and cluster ids, as etcd derives them: a member of the initial cluster gets its id

@@ -64,9 +64,9 @@ struct ServerStats {
   uint64_t slow_apply = 0;           // etcd_server_slow_apply_total
   int64_t revision = 0;              // etcd_debugging_mvcc_current_revision
   int64_t compact_revision = 0;
-  uint64_t keys = 0;                 // etcd_debugging_mvcc_keys_total
-  uint64_t db_size_bytes = 0;        // etcd_mvcc_db_total_size_in_bytes (an estimate)
-  Histogram::Snapshot wal_fsync;     // etcd_disk_wal_fsync_duration_seconds
+  uint64_t keys = 0;                   // etcd_debugging_mvcc_keys_total
+  uint64_t db_size_bytes = 0;          // etcd_mvcc_db_total_size_in_bytes (an estimate)
+  Histogram::Snapshot wal_fsync;       // etcd_disk_wal_fsync_duration_seconds
   Histogram::Snapshot snapshot_save;   // etcd_debugging_snap_save_total_duration_seconds
   Histogram::Snapshot snapshot_apply;  // raftkv_snapshot_apply_duration_seconds
   uint64_t snapshots_sent = 0;

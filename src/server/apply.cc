@@ -1,0 +1,380 @@
+// The apply thread: applies committed entries to the store and the member table in log
+// order, installs snapshots, serves reads whose read index is applied, and takes snapshots
+// every snapshot_count entries.
+#include <spdlog/spdlog.h>
+
+#include "api/convert.h"
+#include "api/errors.h"
+#include "common/check.h"
+#include "common/coding.h"
+#include "raft/conf_change.h"
+#include "raftkvpb/session.pb.h"
+#include "server/server_impl.h"
+#include "server/snapshot_data.h"
+
+namespace raftkv::server {
+namespace {
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+Status MakeStatus(Status::Code code, std::string msg) {
+  using C = Status::Code;
+  switch (code) {
+    case C::kNotFound: return Status::NotFound(std::move(msg));
+    case C::kInvalidArgument: return Status::InvalidArgument(std::move(msg));
+    case C::kCorruption: return Status::Corruption(std::move(msg));
+    case C::kIOError: return Status::IOError(std::move(msg));
+    case C::kCompacted: return Status::Compacted(std::move(msg));
+    case C::kUnavailable: return Status::Unavailable(std::move(msg));
+    case C::kNotLeader: return Status::NotLeader(std::move(msg));
+    case C::kBusy: return Status::Busy(std::move(msg));
+    case C::kAborted: return Status::Aborted(std::move(msg));
+    default: return Status::FailedPrecondition(std::move(msg));
+  }
+}
+
+// A result as the session table stores it: u8 ok | bytes response, or u8 0 | u8 code |
+// bytes message. Errors are stored too, so a retry gets the same answer.
+std::string EncodeResult(const ApplyResult& r) {
+  std::string out;
+  PutU8(&out, r.ok() ? 1 : 0);
+  if (r.ok()) {
+    PutBytes(&out, *r);
+  } else {
+    PutU8(&out, static_cast<uint8_t>(r.status().code()));
+    PutBytes(&out, r.status().message());
+  }
+  return out;
+}
+
+ApplyResult DecodeResult(const std::string& s) {
+  Decoder d(s);
+  uint8_t ok = 0, code = 0;
+  std::string body;
+  RAFTKV_CHECK(d.GetU8(&ok), "stored session response decodes");
+  if (ok) {
+    RAFTKV_CHECK(d.GetBytes(&body), "stored session response decodes");
+    return body;
+  }
+  RAFTKV_CHECK(d.GetU8(&code) && d.GetBytes(&body), "stored session error decodes");
+  return MakeStatus(static_cast<Status::Code>(code), body);
+}
+
+template <typename Resp, typename KvResult>
+ApplyResult Serialized(const KvResult& r) {
+  if (!r.ok()) return r.status();
+  Resp p;
+  api::ToProto(*r, &p);
+  return p.SerializeAsString();
+}
+
+}  // namespace
+
+void EtcdServer::Impl::postApply(ApplyItem item) {
+  {
+    std::lock_guard<std::mutex> l(apply_mu_);
+    apply_queue_.push_back(std::move(item));
+  }
+  apply_cv_.notify_one();
+}
+
+void EtcdServer::Impl::RunOnApply(std::function<void()> fn) {
+  postApply(std::move(fn));
+}
+
+void EtcdServer::Impl::SerializableRead(ReadOp op, Waiter w) {
+  uint64_t id = next_request_id_++;
+  if (!waits_.Register(id, Deadline(), std::move(w))) return;
+  postApply(
+      std::function<void()>([this, id, op = std::move(op)] { waits_.Complete(id, op(*store_)); }));
+}
+
+void EtcdServer::Impl::applyLoop() {
+  while (true) {
+    ApplyItem item;
+    {
+      std::unique_lock<std::mutex> l(apply_mu_);
+      apply_cv_.wait(l, [this] { return loops_stop_.load() || !apply_queue_.empty(); });
+      if (loops_stop_.load()) return;
+      item = std::move(apply_queue_.front());
+      apply_queue_.pop_front();
+    }
+    if (auto* c = std::get_if<Committed>(&item)) {
+      applyCommitted(std::move(*c));
+    } else if (auto* in = std::get_if<Install>(&item)) {
+      auto t0 = Clock::now();
+      Status s = installSnapshot(in->snap);
+      if (!s.ok()) {
+        fail(Status::Corruption("cannot install the leader's snapshot: " + s.ToString()));
+        return;
+      }
+      snapshot_apply_.Observe(Seconds(Clock::now() - t0));
+      spdlog::info("snapshot applied at index {} ({} members)", applied_, members_.size());
+      serveReads();
+    } else if (auto* rb = std::get_if<ReadBatch>(&item)) {
+      for (auto& r : rb->reads) waiting_reads_.emplace(rb->index, std::move(r));
+      serveReads();
+    } else {
+      std::get<std::function<void()>>(item)();
+    }
+  }
+}
+
+void EtcdServer::Impl::applyCommitted(Committed c) {
+  for (const auto& e : c.entries) {
+    if (e.index <= applied_) continue;  // covered by a snapshot already installed
+    RAFTKV_CHECK(e.index == applied_ + 1, "entries are applied in order, without gaps");
+    if (e.type == raft::EntryType::kConfChange) {
+      applyConfChange(e, c.conf_states.at(e.index));
+    } else if (!e.data.empty()) {  // empty: a new leader's no-op (§8)
+      applyNormal(e);
+    }
+    applied_ = e.index;
+    applied_term_ = e.term;
+    if (loops_stop_.load()) break;  // removed from the cluster
+  }
+  applied_index_ = applied_;
+  proposals_applied_ += c.entries.size();
+  revision_ = store_->revision();
+  compact_revision_ = store_->compact_revision();
+  keys_ = store_->version_count();
+  serveReads();
+  maybeSnapshot();
+}
+
+void EtcdServer::Impl::applyNormal(const raft::Entry& e) {
+  raftkvpb::InternalRequest req;
+  RAFTKV_CHECK(req.ParseFromString(e.data), "a committed request decodes (we encoded it)");
+  ApplyResult r = applyRequest(req, e.index);
+  // Time in the log, not a local clock: every member expires the same sessions here.
+  store_->sessions().ExpireSessions(req.time_ms());
+  finishApply(req.origin(), req.id(), std::move(r));
+}
+
+void EtcdServer::Impl::finishApply(uint64_t origin, uint64_t request_id, ApplyResult r) {
+  if (origin == member_id_) waits_.Complete(request_id, std::move(r));
+}
+
+ApplyResult EtcdServer::Impl::applyRequest(const raftkvpb::InternalRequest& req,
+                                           raft::Index index) {
+  using R = raftkvpb::InternalRequest;
+  bool write =
+      req.op_case() == R::kPut || req.op_case() == R::kDeleteRange || req.op_case() == R::kTxn;
+  if (req.client_id() == 0 || !write) return applyOp(req, index);
+  // Exactly-once (thesis §6.3): a retried sequence number gets the first answer back.
+  auto& sessions = store_->sessions();
+  auto seen = sessions.Check(req.client_id(), req.seq(), req.time_ms());
+  if (!seen.ok()) return seen.status();
+  if (seen->has_value()) return DecodeResult(**seen);
+  ApplyResult r = applyOp(req, index);
+  sessions.Record(req.client_id(), req.seq(), EncodeResult(r), req.acked_through(), req.time_ms());
+  return r;
+}
+
+ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, raft::Index index) {
+  using R = raftkvpb::InternalRequest;
+  switch (req.op_case()) {
+    case R::kPut:
+      db_size_ += req.put().key().size() + req.put().value().size() + 64;
+      return Serialized<etcdserverpb::PutResponse>(store_->Put(api::FromProto(req.put())));
+    case R::kDeleteRange:
+      return Serialized<etcdserverpb::DeleteRangeResponse>(
+          store_->DeleteRange(api::FromProto(req.delete_range())));
+    case R::kTxn:
+      db_size_ += req.txn().ByteSizeLong();
+      return Serialized<etcdserverpb::TxnResponse>(store_->Txn(api::FromProto(req.txn())));
+    case R::kCompaction:
+      return Serialized<etcdserverpb::CompactionResponse>(
+          store_->Compact(api::FromProto(req.compaction())));
+    case R::kRegisterSession: {
+      // The register entry's index is the client id: unique, and equal on every member.
+      store_->sessions().Register(index, req.time_ms());
+      raftkvpb::RegisterResponse resp;
+      resp.set_client_id(index);
+      resp.set_timeout_ms(config_.session_timeout_ms);
+      return resp.SerializeAsString();
+    }
+    case R::kMemberUpdate: {
+      const auto& u = req.member_update();
+      std::vector<std::string> urls(u.peer_urls().begin(), u.peer_urls().end());
+      if (!members_.UpdatePeerUrls(u.id(), urls)) {
+        return Status::NotFound(api::kErrMemberNotFound);
+      }
+      addPeer(*members_.Find(u.id()));
+      spdlog::info("member {:x} updated: peer URLs {}", u.id(), fmt::join(urls, ","));
+      etcdserverpb::MemberUpdateResponse resp;
+      for (const auto& m : members_.List()) *resp.add_members() = m;
+      return resp.SerializeAsString();
+    }
+    case R::kMemberAttributes:
+      members_.SetAttributes(req.member_attributes());
+      return std::string();
+    case R::OP_NOT_SET: break;
+  }
+  return Status::InvalidArgument("unknown request type in the log");
+}
+
+void EtcdServer::Impl::applyConfChange(const raft::Entry& e, const raft::ConfState& cs) {
+  conf_state_ = cs;
+  auto cc = raft::DecodeConfChange(e.data);
+  RAFTKV_CHECK(cc.ok() && cc->changes.size() == 1, "the server proposes single changes");
+  raftkvpb::ConfChangeContext ctx;
+  if (!cc->context.empty()) {
+    RAFTKV_CHECK(ctx.ParseFromString(cc->context), "a conf change context decodes");
+  }
+  const raft::ConfChangeSingle& ch = cc->changes[0];
+  etcdserverpb::Member m = ctx.member();
+  m.set_id(ch.node_id);
+  if (cc->context.empty()) {  // a bootstrap entry: names and URLs from the identity
+    for (const auto& im : identity_.initial_members()) {
+      if (im.id() == ch.node_id) m = im;
+    }
+  }
+  bool promoted = false;
+  std::string what;
+  switch (ch.type) {
+    case raft::ConfChangeType::kAddNode: {
+      const etcdserverpb::Member* old = members_.Find(ch.node_id);
+      promoted = old != nullptr && old->islearner();
+      if (promoted) {
+        members_.Promote(ch.node_id);
+        what = "promoted to voter";
+      } else {
+        m.set_islearner(false);
+        members_.Add(m);
+        addPeer(m);
+        what = "added";
+      }
+      break;
+    }
+    case raft::ConfChangeType::kAddLearnerNode:
+      m.set_islearner(true);
+      members_.Add(m);
+      addPeer(m);
+      what = "added as learner";
+      break;
+    case raft::ConfChangeType::kRemoveNode:
+      members_.Remove(ch.node_id);
+      if (ch.node_id != member_id_) transport_->RemovePeer(ch.node_id);
+      what = "removed";
+      break;
+  }
+  spdlog::info("member {:x} ({}) {} at index {}", ch.node_id, m.name(), what, e.index);
+  is_learner_ = std::find(cs.learners.begin(), cs.learners.end(), member_id_) != cs.learners.end();
+  if (ctx.origin() == member_id_) {
+    std::string resp;
+    if (ch.type == raft::ConfChangeType::kRemoveNode) {
+      etcdserverpb::MemberRemoveResponse r;
+      for (const auto& x : members_.List()) *r.add_members() = x;
+      resp = r.SerializeAsString();
+    } else if (promoted) {
+      etcdserverpb::MemberPromoteResponse r;
+      for (const auto& x : members_.List()) *r.add_members() = x;
+      resp = r.SerializeAsString();
+    } else {
+      etcdserverpb::MemberAddResponse r;
+      *r.mutable_member() = m;
+      for (const auto& x : members_.List()) *r.add_members() = x;
+      resp = r.SerializeAsString();
+    }
+    finishApply(ctx.origin(), ctx.request_id(), std::move(resp));
+  }
+  if (ch.type == raft::ConfChangeType::kRemoveNode && ch.node_id == member_id_) {
+    spdlog::warn("member {:x} was removed from the cluster: stopping", member_id_);
+    shutdownLoops();
+  }
+}
+
+Status EtcdServer::Impl::installSnapshot(const raft::Snapshot& snap) {
+  if (snap.meta.index <= applied_) return Status::OK();
+  auto parts = DecodeSnapshotData(snap.data);
+  if (!parts.ok()) return parts.status();
+  auto store = kv::Store::Restore(parts->kv, config_.max_txn_ops);
+  if (!store.ok()) return store.status();
+  store_ = std::shared_ptr<kv::Store>(std::move(*store));
+  members_ = MemberTable::FromProto(parts->members);
+  conf_state_ = snap.meta.conf;
+  applied_ = snap.meta.index;
+  applied_term_ = snap.meta.term;
+  applied_index_ = applied_;
+  last_snapshot_index_ = applied_;
+  revision_ = store_->revision();
+  compact_revision_ = store_->compact_revision();
+  keys_ = store_->version_count();
+  is_learner_ = std::find(conf_state_.learners.begin(), conf_state_.learners.end(), member_id_) !=
+                conf_state_.learners.end();
+  if (transport_) {
+    for (const auto& m : members_.List()) addPeer(m);
+  }
+  return Status::OK();
+}
+
+void EtcdServer::Impl::serveReads() {
+  while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied_) {
+    PendingRead r = std::move(waiting_reads_.begin()->second);
+    waiting_reads_.erase(waiting_reads_.begin());
+    waits_.Complete(r.id, r.op(*store_));
+  }
+}
+
+// What the snapshot thread needs; the view is declared after the store so that it is
+// released first (a view must not outlive its store).
+struct SnapshotJob {
+  std::shared_ptr<kv::Store> store;
+  std::unique_ptr<kv::SnapshotView> view;
+  std::string header;
+  raft::SnapshotMeta meta;
+};
+
+void EtcdServer::Impl::maybeSnapshot() {
+  if (applied_ - last_snapshot_index_ < config_.snapshot_count) return;
+  if (snapshot_in_progress_.exchange(true)) return;
+  auto job = std::make_shared<SnapshotJob>();
+  job->store = store_;
+  job->view = store_->Snapshot();
+  job->header = EncodeSnapshotHeader(members_.ToProto());
+  job->meta = raft::SnapshotMeta{applied_, applied_term_, conf_state_};
+  last_snapshot_index_ = applied_;
+  auto started = Clock::now();
+  {
+    std::lock_guard<std::mutex> l(snap_mu_);
+    snap_queue_.push_back([this, job, started] {
+      raft::Snapshot snap;
+      snap.meta = job->meta;
+      snap.data = job->header;
+      Status s = job->view->WriteTo([&](std::string_view chunk) {
+        snap.data.append(chunk);
+        return Status::OK();
+      });
+      job->view.reset();
+      job->store.reset();
+      if (!s.ok()) {
+        spdlog::error("snapshot at index {} failed: {}", snap.meta.index, s.ToString());
+        snapshot_in_progress_ = false;
+        return;
+      }
+      RunOnRaft([this, snap = std::move(snap), started](raft::RawNode&) mutable {
+        saveSnapshotOnRaft(std::move(snap), started);
+      });
+    });
+  }
+  snap_cv_.notify_one();
+}
+
+void EtcdServer::Impl::snapshotLoop() {
+  while (true) {
+    std::function<void()> job;
+    {
+      std::unique_lock<std::mutex> l(snap_mu_);
+      snap_cv_.wait(l, [this] { return loops_stop_.load() || !snap_queue_.empty(); });
+      if (loops_stop_.load()) return;
+      job = std::move(snap_queue_.front());
+      snap_queue_.pop_front();
+    }
+    job();
+  }
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,163 @@
+// Membership calls (etcd's Cluster service): adds, removals and promotions are raft
+// configuration changes (one at a time, thesis §4.1) answered once this member applied them;
+// peer URL updates are normal log entries.
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "api/errors.h"
+#include "server/server_impl.h"
+
+namespace raftkv::server {
+namespace {
+
+constexpr char kErrPeerUrlExists[] = "etcdserver: Peer URLs already exists";
+constexpr char kErrMemberNotLearner[] = "etcdserver: can only promote a learner member";
+constexpr char kErrLearnerNotReady[] =
+    "etcdserver: can only promote a learner member which is in sync with leader";
+
+bool SharesPeerUrl(const MemberTable& t,
+                   const google::protobuf::RepeatedPtrField<std::string>& urls, uint64_t except) {
+  for (const auto& m : t.List()) {
+    if (m.id() == except) continue;
+    for (const auto& a : m.peerurls()) {
+      for (const auto& b : urls) {
+        if (a == b) return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::vector<etcdserverpb::Member>> EtcdServer::Impl::MemberListNow() {
+  auto p = std::make_shared<std::promise<std::vector<etcdserverpb::Member>>>();
+  auto f = p->get_future();
+  RunOnApply([this, p] { p->set_value(members_.List()); });
+  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    return Status::Unavailable(api::kErrTimeout);
+  }
+  return f.get();
+}
+
+void EtcdServer::Impl::MemberAdd(const etcdserverpb::MemberAddRequest& req,
+                                 Done<etcdserverpb::MemberAddResponse> done) {
+  if (req.peerurls().empty()) {
+    return done(Status::InvalidArgument("etcdserver: member peer URLs are required"));
+  }
+  if (stopped()) return done(Status::Unavailable(api::kErrStopped));
+  RunOnApply([this, req, done = std::move(done)]() mutable {
+    if (SharesPeerUrl(members_, req.peerurls(), 0)) {
+      return done(Status::FailedPrecondition(kErrPeerUrlExists));
+    }
+    std::vector<std::string> urls(req.peerurls().begin(), req.peerurls().end());
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    raftkvpb::ConfChangeContext ctx;
+    etcdserverpb::Member* m = ctx.mutable_member();
+    m->set_id(ComputeMemberId(urls, config_.initial_cluster_token, now));
+    for (const auto& u : urls) m->add_peerurls(u);
+    m->set_islearner(req.islearner());
+    auto type =
+        req.islearner() ? raft::ConfChangeType::kAddLearnerNode : raft::ConfChangeType::kAddNode;
+    ProposeConfChange(type, std::move(ctx),
+                      Typed<etcdserverpb::MemberAddResponse>(std::move(done)));
+  });
+}
+
+void EtcdServer::Impl::MemberRemove(const etcdserverpb::MemberRemoveRequest& req,
+                                    Done<etcdserverpb::MemberRemoveResponse> done) {
+  if (stopped()) return done(Status::Unavailable(api::kErrStopped));
+  RunOnApply([this, id = req.id(), done = std::move(done)]() mutable {
+    if (members_.Find(id) == nullptr) return done(Status::NotFound(api::kErrMemberNotFound));
+    raftkvpb::ConfChangeContext ctx;
+    ctx.mutable_member()->set_id(id);
+    ProposeConfChange(raft::ConfChangeType::kRemoveNode, std::move(ctx),
+                      Typed<etcdserverpb::MemberRemoveResponse>(std::move(done)));
+  });
+}
+
+void EtcdServer::Impl::MemberUpdate(const etcdserverpb::MemberUpdateRequest& req,
+                                    Done<etcdserverpb::MemberUpdateResponse> done) {
+  if (stopped()) return done(Status::Unavailable(api::kErrStopped));
+  RunOnApply([this, req, done = std::move(done)]() mutable {
+    if (members_.Find(req.id()) == nullptr) {
+      return done(Status::NotFound(api::kErrMemberNotFound));
+    }
+    if (SharesPeerUrl(members_, req.peerurls(), req.id())) {
+      return done(Status::FailedPrecondition(kErrPeerUrlExists));
+    }
+    raftkvpb::InternalRequest r;
+    r.mutable_member_update()->set_id(req.id());
+    for (const auto& u : req.peerurls()) r.mutable_member_update()->add_peer_urls(u);
+    Propose(std::move(r), Typed<etcdserverpb::MemberUpdateResponse>(std::move(done)));
+  });
+}
+
+void EtcdServer::Impl::MemberList(Done<etcdserverpb::MemberListResponse> done) {
+  if (stopped()) return done(Status::Unavailable(api::kErrStopped));
+  Waiter w = Typed<etcdserverpb::MemberListResponse>(std::move(done));
+  SerializableRead(
+      [this](kv::Store&) -> ApplyResult {
+        etcdserverpb::MemberListResponse r;
+        for (const auto& m : members_.List()) *r.add_members() = m;
+        return r.SerializeAsString();
+      },
+      std::move(w));
+}
+
+// etcd refuses to promote a learner whose log is behind the leader's by more than 10%
+// (etcdserver isLearnerReady): it could not vote usefully and might cost the quorum.
+void EtcdServer::Impl::MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
+                                     Done<etcdserverpb::MemberPromoteResponse> done) {
+  if (stopped()) return done(Status::Unavailable(api::kErrStopped));
+  auto members = MemberListNow();
+  if (!members.ok()) return done(members.status());
+  const etcdserverpb::Member* m = nullptr;
+  for (const auto& x : *members) {
+    if (x.id() == req.id()) m = &x;
+  }
+  if (m == nullptr) return done(Status::NotFound(api::kErrMemberNotFound));
+  if (!m->islearner()) return done(Status::FailedPrecondition(kErrMemberNotLearner));
+  raft::ProgressStatus learner, self;
+  raft::Index last = 0;
+  if (!LeaderProgress(req.id(), &learner, &last) || !LeaderProgress(member_id_, &self, &last)) {
+    return done(Status::Unavailable(api::kErrNotLeader));
+  }
+  if (static_cast<double>(learner.match) < 0.9 * static_cast<double>(self.match)) {
+    spdlog::info("promote of {:x} refused: match {} of leader's {}", req.id(), learner.match,
+                 self.match);
+    return done(Status::FailedPrecondition(kErrLearnerNotReady));
+  }
+  raftkvpb::ConfChangeContext ctx;
+  *ctx.mutable_member() = *m;
+  ProposeConfChange(raft::ConfChangeType::kAddNode, std::move(ctx),
+                    Typed<etcdserverpb::MemberPromoteResponse>(std::move(done)));
+}
+
+// --- facade -------------------------------------------------------------------------------
+
+void EtcdServer::MemberAdd(const etcdserverpb::MemberAddRequest& req,
+                           Done<etcdserverpb::MemberAddResponse> done) {
+  impl_->MemberAdd(req, std::move(done));
+}
+void EtcdServer::MemberRemove(const etcdserverpb::MemberRemoveRequest& req,
+                              Done<etcdserverpb::MemberRemoveResponse> done) {
+  impl_->MemberRemove(req, std::move(done));
+}
+void EtcdServer::MemberUpdate(const etcdserverpb::MemberUpdateRequest& req,
+                              Done<etcdserverpb::MemberUpdateResponse> done) {
+  impl_->MemberUpdate(req, std::move(done));
+}
+void EtcdServer::MemberList(const etcdserverpb::MemberListRequest&,
+                            Done<etcdserverpb::MemberListResponse> done) {
+  impl_->MemberList(std::move(done));
+}
+void EtcdServer::MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
+                               Done<etcdserverpb::MemberPromoteResponse> done) {
+  impl_->MemberPromote(req, std::move(done));
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,237 @@
+// EtcdServer: start-up (data dir, identity, recovery, transport, threads) and shutdown.
+// The calls themselves are in kv_ops.cc, cluster.cc and maintenance.cc.
+#include "server/etcd_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "api/errors.h"
+#include "server/data_dir.h"
+#include "server/discovery.h"
+#include "server/server_impl.h"
+#include "server/snapshot_data.h"
+
+namespace raftkv::server {
+namespace {
+
+class StdRandom : public raft::RandomSource {
+ public:
+  StdRandom() : gen_(std::random_device{}()) {}
+  uint64_t Uniform(uint64_t n) override { return gen_() % n; }
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+Status ValidateConfig(const ServerConfig& c) {
+  if (c.data_dir.empty()) return Status::InvalidArgument("config: data dir is required");
+  if (c.heartbeat_interval_ms <= 0) {
+    return Status::InvalidArgument("config: heartbeat interval must be > 0");
+  }
+  if (c.election_timeout_ms < 2 * c.heartbeat_interval_ms) {
+    return Status::InvalidArgument(
+        "config: election timeout must be at least twice the heartbeat interval");
+  }
+  if (c.listen_peer_urls.empty())
+    return Status::InvalidArgument("config: no peer URL to listen on");
+  if (c.initial_advertise_peer_urls.empty()) {
+    return Status::InvalidArgument("config: no advertised peer URL");
+  }
+  if (c.snapshot_count == 0) return Status::InvalidArgument("config: snapshot count must be > 0");
+  return Status::OK();
+}
+
+}  // namespace
+
+EtcdServer::Impl::Impl(ServerConfig config)
+    : config_(std::move(config)),
+      request_timeout_(std::chrono::milliseconds(5000 + 2 * config_.election_timeout_ms)),
+      next_request_id_(std::random_device{}() ^
+                       (static_cast<uint64_t>(std::random_device{}()) << 32)) {}
+
+EtcdServer::Impl::~Impl() {
+  Stop();
+}
+
+Status EtcdServer::Impl::Init() {
+  RAFTKV_RETURN_IF_ERROR(ValidateConfig(config_));
+  RAFTKV_RETURN_IF_ERROR(openDataDir());
+  RAFTKV_RETURN_IF_ERROR(restoreFromStorage());
+  raft::Config rc;
+  rc.id = member_id_;
+  rc.heartbeat_tick = 1;
+  rc.election_tick = config_.election_timeout_ms / config_.heartbeat_interval_ms;
+  rc.storage = storage_.get();
+  random_ = std::make_unique<StdRandom>();
+  rc.random = random_.get();
+  rc.applied = applied_;
+  std::vector<raft::NodeId> peers;
+  bool fresh = storage_->LastIndex() == 0 && storage_->hard_state().IsEmpty();
+  if (fresh && config_.initial_cluster_state_new) {
+    for (const auto& m : identity_.initial_members()) peers.push_back(m.id());
+  }
+  auto node = raft::RawNode::Create(rc, peers);
+  if (!node.ok()) return node.status();
+  node_ = std::move(*node);
+  term_ = node_->GetStatus().hard_state.term;
+  RAFTKV_RETURN_IF_ERROR(startTransport());
+  raft_thread_ = std::thread([this] { raftLoop(); });
+  apply_thread_ = std::thread([this] { applyLoop(); });
+  snap_thread_ = std::thread([this] { snapshotLoop(); });
+  spdlog::info("member {:x} of cluster {:x} started: applied {}, log [{}, {}], peer port {}",
+               member_id_, cluster_id_, applied_, storage_->FirstIndex(), storage_->LastIndex(),
+               peer_port_);
+  return Status::OK();
+}
+
+Status EtcdServer::Impl::openDataDir() {
+  std::string member_dir = config_.data_dir + "/member";
+  std::error_code ec;
+  std::filesystem::create_directories(member_dir, ec);
+  if (ec) return Status::IOError("create " + member_dir + ": " + ec.message());
+  auto id = ReadIdentity(member_dir);
+  if (id.ok()) {
+    identity_ = std::move(*id);
+    spdlog::info("restarting member {:x} from {} (initial cluster flags ignored)",
+                 identity_.member_id(), config_.data_dir);
+  } else if (id.status().Is(Status::Code::kNotFound)) {
+    auto fresh =
+        config_.initial_cluster_state_new ? BootstrapIdentity(config_) : DiscoverIdentity(config_);
+    if (!fresh.ok()) return fresh.status();
+    identity_ = std::move(*fresh);
+    RAFTKV_RETURN_IF_ERROR(WriteIdentity(member_dir, identity_));
+  } else {
+    return id.status();
+  }
+  member_id_ = identity_.member_id();
+  cluster_id_ = identity_.cluster_id();
+  auto st = storage::DiskStorage::Open(member_dir + "/raft", storage::DiskStorageOptions{});
+  if (!st.ok()) {
+    return Status(
+        st.status().code() == Status::Code::kBusy
+            ? Status::Busy("data dir " + config_.data_dir + " is in use: " + st.status().message())
+            : Status::Corruption("cannot recover data dir " + config_.data_dir + ": " +
+                                 st.status().ToString()));
+  }
+  storage_ = std::move(*st);
+  if (!storage_->recovery_note().empty()) {
+    spdlog::warn("WAL recovery: {}", storage_->recovery_note());
+  }
+  spdlog::info("WAL recovered {} entries (first index {}, last index {})",
+               storage_->LastIndex() + 1 - storage_->FirstIndex(), storage_->FirstIndex(),
+               storage_->LastIndex());
+  return Status::OK();
+}
+
+Status EtcdServer::Impl::restoreFromStorage() {
+  store_ = std::make_shared<kv::Store>(config_.max_txn_ops, config_.session_timeout_ms);
+  auto snap = storage_->GetSnapshot();
+  if (!snap.ok()) return snap.status();
+  if (snap->IsEmpty()) return Status::OK();
+  RAFTKV_RETURN_IF_ERROR(installSnapshot(*snap));
+  spdlog::info("restored snapshot at index {} term {} ({} bytes, {} members)", snap->meta.index,
+               snap->meta.term, snap->data.size(), members_.size());
+  return Status::OK();
+}
+
+Status EtcdServer::Impl::startTransport() {
+  transport::Options opts;
+  opts.self = member_id_;
+  opts.cluster_id = cluster_id_;
+  opts.listen_address = UrlToAddress(config_.listen_peer_urls[0]);
+  discovery_ = NewDiscoveryService(cluster_id_, [this] { return MemberListNow(); });
+  opts.extra_services.push_back(discovery_.get());
+  auto t = transport::Transport::Start(opts, this);
+  if (!t.ok()) return t.status();
+  transport_ = std::move(*t);
+  peer_port_ = transport_->listen_port();
+  for (const auto& m : identity_.initial_members()) addPeer(m);
+  for (const auto& m : members_.List()) addPeer(m);
+  return Status::OK();
+}
+
+void EtcdServer::Impl::addPeer(const etcdserverpb::Member& m) {
+  if (m.id() == member_id_ || m.peerurls().empty()) return;
+  std::string addr = UrlToAddress(m.peerurls(0));
+  if (!addr.empty()) transport_->AddPeer(m.id(), addr);
+}
+
+std::string EtcdServer::Impl::fatal_error() const {
+  std::lock_guard<std::mutex> l(fatal_mu_);
+  return fatal_error_;
+}
+
+void EtcdServer::Impl::Stop() {
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
+  if (!stopping_.load() && raft_thread_.joinable() && lead_.load() == member_id_) {
+    // A graceful leader hands over first so the cluster need not wait an election timeout.
+    raft::NodeStatus st = RaftStatus();
+    raft::NodeId best = raft::kNoNode;
+    raft::Index best_match = 0;
+    for (const auto& [id, pr] : st.progress) {
+      if (id == member_id_ || pr.is_learner) continue;
+      if (best == raft::kNoNode || pr.match > best_match) best = id, best_match = pr.match;
+    }
+    if (best != raft::kNoNode) {
+      Status s = TransferLeadership(best, std::chrono::milliseconds(config_.election_timeout_ms));
+      spdlog::info("stopping: leadership transfer to {:x}: {}", best, s.ToString());
+    }
+  }
+  stopping_ = true;
+  waits_.Close(Status::Unavailable(api::kErrStopped));
+  loops_stop_ = true;
+  inbox_cv_.notify_all();
+  apply_cv_.notify_all();
+  snap_cv_.notify_all();
+  if (raft_thread_.joinable()) raft_thread_.join();
+  if (apply_thread_.joinable()) apply_thread_.join();
+  if (snap_thread_.joinable()) snap_thread_.join();
+  if (transport_) transport_->Stop();
+  // Reads still queued never reached the registry's callbacks' owners: fail them too.
+  waits_.Close(Status::Unavailable(api::kErrStopped));
+  if (storage_) spdlog::info("member {:x} stopped", member_id_);
+  node_.reset();
+  storage_.reset();
+}
+
+// --- facade ---------------------------------------------------------------------------------
+
+EtcdServer::EtcdServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EtcdServer::~EtcdServer() {
+  Stop();
+}
+
+Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerConfig& config) {
+  auto impl = std::make_unique<Impl>(config);
+  raftkv::Status s = impl->Init();
+  if (!s.ok()) {
+    impl->Stop();
+    return s;
+  }
+  return std::unique_ptr<EtcdServer>(new EtcdServer(std::move(impl)));
+}
+
+void EtcdServer::Stop() {
+  impl_->Stop();
+}
+uint64_t EtcdServer::member_id() const {
+  return impl_->member_id();
+}
+uint64_t EtcdServer::cluster_id() const {
+  return impl_->cluster_id();
+}
+int EtcdServer::peer_port() const {
+  return impl_->peer_port();
+}
+int64_t EtcdServer::session_timeout_ms() const {
+  return impl_->config().session_timeout_ms;
+}
+ServerStats EtcdServer::GetStats() const {
+  return impl_->GetStats();
+}
+Result<std::unique_ptr<SnapshotReader>> EtcdServer::OpenSnapshot() {
+  return impl_->OpenSnapshot();
+}
+
+}  // namespace raftkv::server

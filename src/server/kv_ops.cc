@@ -1,0 +1,129 @@
+// The KV calls: writes go through the log; linearizable reads take the ReadIndex path;
+// serializable reads are served from the local store at once.
+#include "api/convert.h"
+#include "api/errors.h"
+#include "raftkvpb/session.pb.h"
+#include "server/server_impl.h"
+
+namespace raftkv::server {
+namespace {
+
+bool IsReadOnly(const etcdserverpb::TxnRequest& t);
+
+bool IsReadOnlyOps(const google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& ops) {
+  for (const auto& op : ops) {
+    if (op.has_request_put() || op.has_request_delete_range()) return false;
+    if (op.has_request_txn() && !IsReadOnly(op.request_txn())) return false;
+  }
+  return true;
+}
+
+bool IsReadOnly(const etcdserverpb::TxnRequest& t) {
+  return IsReadOnlyOps(t.success()) && IsReadOnlyOps(t.failure());
+}
+
+void SetSession(const SessionRef& s, raftkvpb::InternalRequest* r) {
+  r->set_client_id(s.client_id);
+  r->set_seq(s.seq);
+  r->set_acked_through(s.acked_through);
+}
+
+}  // namespace
+
+void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
+                       Done<etcdserverpb::RangeResponse> done) {
+  raftkv::Status s = api::CheckRangeRequest(req);
+  if (!s.ok()) return done(s);
+  if (impl_->stopped()) return done(raftkv::Status::Unavailable(api::kErrStopped));
+  kv::RangeRequest kreq = api::FromProto(req);
+  ReadOp op = [kreq](kv::Store& store) -> ApplyResult {
+    auto r = store.Range(kreq);
+    if (!r.ok()) return r.status();
+    etcdserverpb::RangeResponse p;
+    api::ToProto(*r, &p);
+    return p.SerializeAsString();
+  };
+  Waiter w = impl_->Typed<etcdserverpb::RangeResponse>(std::move(done));
+#ifdef RAFTKV_PLANTED_STALE_READ
+  // PLANTED BUG (raftkv_server_stale_read, for the chaos harness only): a linearizable read
+  // is served from the local store at once, without ReadIndex. A deposed leader or a
+  // lagging follower then answers with stale data.
+  impl_->SerializableRead(std::move(op), std::move(w));
+#else
+  if (req.serializable()) {
+    impl_->SerializableRead(std::move(op), std::move(w));
+  } else {
+    impl_->LinearizableRead(std::move(op), std::move(w));
+  }
+#endif
+}
+
+void EtcdServer::Put(const etcdserverpb::PutRequest& req, const SessionRef& session,
+                     Done<etcdserverpb::PutResponse> done) {
+  raftkv::Status s = api::CheckPutRequest(req);
+  if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
+  if (!s.ok()) return done(s);
+  raftkvpb::InternalRequest r;
+  *r.mutable_put() = req;
+  SetSession(session, &r);
+  impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::PutResponse>(std::move(done)));
+}
+
+void EtcdServer::DeleteRange(const etcdserverpb::DeleteRangeRequest& req, const SessionRef& session,
+                             Done<etcdserverpb::DeleteRangeResponse> done) {
+  raftkv::Status s = api::CheckDeleteRangeRequest(req);
+  if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
+  if (!s.ok()) return done(s);
+  raftkvpb::InternalRequest r;
+  *r.mutable_delete_range() = req;
+  SetSession(session, &r);
+  impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::DeleteRangeResponse>(std::move(done)));
+}
+
+void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& session,
+                     Done<etcdserverpb::TxnResponse> done) {
+  raftkv::Status s = api::CheckTxnRequest(req, impl_->config().max_txn_ops);
+  if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
+  if (!s.ok()) return done(s);
+  Waiter w = impl_->Typed<etcdserverpb::TxnResponse>(std::move(done));
+  if (IsReadOnly(req)) {
+    // A txn without writes is a read: no log entry, the ReadIndex path (as etcd does).
+    if (impl_->stopped()) return w(raftkv::Status::Unavailable(api::kErrStopped));
+    kv::TxnRequest kreq = api::FromProto(req);
+    impl_->LinearizableRead(
+        [kreq](kv::Store& store) -> ApplyResult {
+          auto r = store.Txn(kreq);
+          if (!r.ok()) return r.status();
+          etcdserverpb::TxnResponse p;
+          api::ToProto(*r, &p);
+          return p.SerializeAsString();
+        },
+        std::move(w));
+    return;
+  }
+  raftkvpb::InternalRequest r;
+  *r.mutable_txn() = req;
+  SetSession(session, &r);
+  impl_->Propose(std::move(r), std::move(w));
+}
+
+void EtcdServer::Compact(const etcdserverpb::CompactionRequest& req,
+                         Done<etcdserverpb::CompactionResponse> done) {
+  raftkvpb::InternalRequest r;
+  *r.mutable_compaction() = req;
+  impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::CompactionResponse>(std::move(done)));
+}
+
+void EtcdServer::RegisterSession(Done<uint64_t> done) {
+  raftkvpb::InternalRequest r;
+  r.mutable_register_session();
+  impl_->Propose(std::move(r), [done = std::move(done)](ApplyResult res) {
+    if (!res.ok()) return done(res.status());
+    raftkvpb::RegisterResponse resp;
+    if (!resp.ParseFromString(*res))
+      return done(raftkv::Status::Corruption("bad register response"));
+    done(resp.client_id());
+  });
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,355 @@
+// The raft thread: drives the consensus core with a real clock and handles every Ready in
+// the order raw_node.h prescribes. It is the only thread that touches the RawNode and the
+// only writer of the DiskStorage.
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "api/errors.h"
+#include "common/check.h"
+#include "raft/conf_change.h"
+#include "server/server_impl.h"
+
+namespace raftkv::server {
+namespace {
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// A refused proposal, in etcd's words.
+Status ProposalError(const Status& s) {
+  if (s.Is(Status::Code::kNotLeader)) return Status::Unavailable(api::kErrNoLeader);
+  if (s.Is(Status::Code::kBusy)) return Status::Unavailable(api::kErrTooManyRequests);
+  return s;
+}
+
+}  // namespace
+
+// --- transport callbacks (transport threads) --------------------------------------------------
+
+void EtcdServer::Impl::OnMessage(raft::Message msg) {
+  if (msg.type == raft::MessageType::kSnapshot) {
+    snapshots_received_++;
+    spdlog::info("snapshot received from {:x} at index {}", msg.from,
+                 msg.snapshot ? msg.snapshot->meta.index : 0);
+  }
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    inbox_msgs_.push_back(std::move(msg));
+  }
+  inbox_cv_.notify_one();
+}
+
+void EtcdServer::Impl::OnUnreachable(raft::NodeId peer) {
+  RunOnRaft([peer](raft::RawNode& n) { n.ReportUnreachable(peer); });
+}
+
+void EtcdServer::Impl::OnSnapshotSent(raft::NodeId peer, bool ok) {
+  if (ok) snapshots_sent_++;
+  spdlog::info("snapshot sent to {:x}: {}", peer, ok ? "ok" : "failed");
+  RunOnRaft([peer, ok](raft::RawNode& n) { n.ReportSnapshot(peer, ok); });
+}
+
+// --- requests from any thread -------------------------------------------------------------------
+
+void EtcdServer::Impl::RunOnRaft(std::function<void(raft::RawNode&)> fn) {
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    inbox_tasks_.push_back(std::move(fn));
+  }
+  inbox_cv_.notify_one();
+}
+
+void EtcdServer::Impl::Propose(raftkvpb::InternalRequest req, Waiter w) {
+  uint64_t id = next_request_id_++;
+  req.set_id(id);
+  req.set_origin(member_id_);
+  req.set_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count());
+  if (!waits_.Register(id, Deadline(), std::move(w))) return;
+  RunOnRaft([this, id, data = req.SerializeAsString()](raft::RawNode& n) mutable {
+    Status s = n.Propose(data);
+    if (s.Is(Status::Code::kNotLeader)) {
+      // No leader known yet (an election is running): hold it until one is.
+      held_proposals_.push_back(HeldProposal{id, std::move(data), Clock::now()});
+      return;
+    }
+    if (!s.ok()) {
+      proposals_failed_++;
+      waits_.Complete(id, ProposalError(s));
+    }
+  });
+}
+
+void EtcdServer::Impl::ProposeConfChange(raft::ConfChangeType type, raftkvpb::ConfChangeContext ctx,
+                                         Waiter w) {
+  uint64_t id = next_request_id_++;
+  ctx.set_request_id(id);
+  ctx.set_origin(member_id_);
+  raft::ConfChange cc;
+  cc.changes.push_back(raft::ConfChangeSingle{type, ctx.member().id()});
+  cc.context = ctx.SerializeAsString();
+  if (!waits_.Register(id, Deadline(), std::move(w))) return;
+  RunOnRaft([this, id, cc = std::move(cc)](raft::RawNode& n) {
+    Status s = n.ProposeConfChange(cc);
+    if (s.Is(Status::Code::kFailedPrecondition)) {
+      s = Status::FailedPrecondition(
+          "etcdserver: a configuration change is already in progress; retry");
+    }
+    if (!s.ok()) {
+      proposals_failed_++;
+      waits_.Complete(id, ProposalError(s));
+    }
+  });
+}
+
+void EtcdServer::Impl::LinearizableRead(ReadOp op, Waiter w) {
+  uint64_t id = next_request_id_++;
+  if (!waits_.Register(id, Deadline(), std::move(w))) return;
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    inbox_reads_.push_back(PendingRead{id, std::move(op)});
+  }
+  inbox_cv_.notify_one();
+}
+
+raft::NodeStatus EtcdServer::Impl::RaftStatus() {
+  auto p = std::make_shared<std::promise<raft::NodeStatus>>();
+  auto f = p->get_future();
+  RunOnRaft([p](raft::RawNode& n) { p->set_value(n.GetStatus()); });
+  if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return {};
+  return f.get();
+}
+
+bool EtcdServer::Impl::LeaderProgress(raft::NodeId id, raft::ProgressStatus* pr,
+                                      raft::Index* last) {
+  raft::NodeStatus st = RaftStatus();
+  if (st.soft_state.role != raft::Role::kLeader) return false;
+  auto it = st.progress.find(id);
+  if (it == st.progress.end()) return false;
+  *pr = it->second;
+  *last = st.last_index;
+  return true;
+}
+
+Status EtcdServer::Impl::TransferLeadership(raft::NodeId transferee,
+                                            std::chrono::milliseconds timeout) {
+  RunOnRaft([transferee](raft::RawNode& n) { n.TransferLeader(transferee); });
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline && !loops_stop_.load()) {
+    if (lead_.load() == transferee) return Status::OK();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return Status::Unavailable("etcdserver: request timed out, leader transfer took too long");
+}
+
+// --- the loop --------------------------------------------------------------------------------
+
+void EtcdServer::Impl::raftLoop() {
+  const auto tick = std::chrono::milliseconds(config_.heartbeat_interval_ms);
+  auto next_tick = Clock::now() + tick;
+  while (!loops_stop_.load()) {
+    {
+      std::unique_lock<std::mutex> l(inbox_mu_);
+      inbox_cv_.wait_until(l, next_tick, [this] {
+        return loops_stop_.load() || !inbox_msgs_.empty() || !inbox_tasks_.empty() ||
+               !inbox_reads_.empty();
+      });
+    }
+    if (loops_stop_.load()) break;
+    auto now = Clock::now();
+    if (now >= next_tick) {
+      node_->Tick();
+      next_tick += tick;
+      if (next_tick <= now) next_tick = now + tick;  // we fell behind: do not burst ticks
+      waits_.Expire(now, Status::Unavailable(api::kErrTimeout));
+      expireHeld(now);
+    }
+    drainInbox();
+    issueReadIndex(now);
+    while (!loops_stop_.load() && node_->HasReady()) handleReady();
+    if (!transfers_.empty()) checkTransfers(Clock::now());
+  }
+  for (auto& t : transfers_) t.done(Status::Unavailable(api::kErrStopped));
+  transfers_.clear();
+}
+
+void EtcdServer::Impl::drainInbox() {
+  std::vector<raft::Message> msgs;
+  std::vector<std::function<void(raft::RawNode&)>> tasks;
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    msgs.swap(inbox_msgs_);
+    tasks.swap(inbox_tasks_);
+    for (auto& r : inbox_reads_) new_reads_.push_back(std::move(r));
+    inbox_reads_.clear();
+  }
+  for (const auto& m : msgs) {
+    Status s = node_->Step(m);
+    if (!s.ok()) {
+      spdlog::debug("refused {} from {:x}: {}", raft::MessageTypeName(m.type), m.from,
+                    s.ToString());
+    }
+  }
+  for (auto& t : tasks) t(*node_);
+}
+
+// Thesis §6.4: every read that arrived since the last round shares one ReadIndex round. A
+// round whose answer never came (leadership changed meanwhile) is asked again.
+void EtcdServer::Impl::issueReadIndex(Clock::time_point now) {
+  const auto retry = std::chrono::milliseconds(config_.election_timeout_ms);
+  for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
+    if (now - it->second.first_issued > request_timeout_) {
+      it = read_rounds_.erase(it);  // their calls have timed out
+      continue;
+    }
+    if (now - it->second.issued > retry) {
+      it->second.issued = now;
+      node_->ReadIndex(it->first);
+    }
+    ++it;
+  }
+  if (new_reads_.empty()) return;
+  std::string ctx = std::to_string(++next_read_ctx_);
+  read_rounds_[ctx] = ReadRound{now, now, std::move(new_reads_)};
+  new_reads_.clear();
+  node_->ReadIndex(ctx);
+}
+
+void EtcdServer::Impl::expireHeld(Clock::time_point now) {
+  const auto limit = std::chrono::milliseconds(2 * config_.election_timeout_ms);
+  for (auto it = held_proposals_.begin(); it != held_proposals_.end();) {
+    if (now - it->since > limit) {
+      proposals_failed_++;
+      waits_.Complete(it->id, Status::Unavailable(api::kErrNoLeader));
+      it = held_proposals_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void EtcdServer::Impl::handleReady() {
+  raft::Ready rd = node_->GetReady();
+  if (rd.soft_state) handleSoftState(*rd.soft_state);
+  // A leader's appends go out while it writes them itself (thesis §10.2.1).
+  if (!rd.leader_messages.empty()) transport_->Send(std::move(rd.leader_messages));
+  if (rd.hard_state || rd.snapshot || !rd.entries.empty()) {
+    auto t0 = Clock::now();
+    Status s = storage_->Save(rd.hard_state ? &*rd.hard_state : nullptr, std::move(rd.entries),
+                              rd.snapshot ? &*rd.snapshot : nullptr, rd.must_sync);
+    if (rd.must_sync) wal_fsync_.Observe(Seconds(Clock::now() - t0));
+    if (!s.ok()) {
+      fail(Status::IOError("WAL write failed: " + s.ToString()));
+      return;
+    }
+  }
+  if (rd.hard_state) {
+    term_ = rd.hard_state->term;
+    commit_index_ = rd.hard_state->commit;
+  }
+  if (rd.snapshot) {
+    spdlog::info("installing snapshot from the leader at index {} term {}", rd.snapshot->meta.index,
+                 rd.snapshot->meta.term);
+    postApply(Install{std::move(*rd.snapshot)});
+  }
+  // Votes and acknowledgements only now that what they promise is durable (§5.1).
+  if (!rd.messages.empty()) transport_->Send(std::move(rd.messages));
+  if (!rd.committed_entries.empty()) handleCommitted(std::move(rd.committed_entries));
+  for (auto& rs : rd.read_states) {
+    auto it = read_rounds_.find(rs.context);
+    if (it == read_rounds_.end()) continue;
+    postApply(ReadBatch{rs.index, std::move(it->second.reads)});
+    read_rounds_.erase(it);
+  }
+  node_->Advance();
+}
+
+void EtcdServer::Impl::handleSoftState(const raft::SoftState& ss) {
+  if (ss.lead != soft_.lead) {
+    if (ss.lead != raft::kNoNode) {
+      leader_changes_++;
+      spdlog::info("member {:x}: leader is now {:x} (term {})", member_id_, ss.lead,
+                   node_->GetStatus().hard_state.term);
+    } else {
+      spdlog::info("member {:x}: lost the leader {:x}", member_id_, soft_.lead);
+    }
+  }
+  if (ss.role != soft_.role) {
+    spdlog::info("member {:x} became {}", member_id_, raft::RoleName(ss.role));
+  }
+  soft_ = ss;
+  lead_ = ss.lead;
+  if (ss.lead == raft::kNoNode || held_proposals_.empty()) return;
+  std::vector<HeldProposal> held;
+  held.swap(held_proposals_);
+  for (auto& h : held) {
+    Status s = node_->Propose(h.data);
+    if (s.Is(Status::Code::kNotLeader)) {
+      held_proposals_.push_back(std::move(h));
+    } else if (!s.ok()) {
+      proposals_failed_++;
+      waits_.Complete(h.id, ProposalError(s));
+    }
+  }
+}
+
+// Configuration changes take effect in the core when they are handed out for applying
+// (etcd's raftexample does the same); the apply thread updates the member table and the
+// transport in log order, with the resulting ConfState.
+void EtcdServer::Impl::handleCommitted(std::vector<raft::Entry> entries) {
+  Committed c;
+  for (const auto& e : entries) {
+    if (e.type != raft::EntryType::kConfChange) continue;
+    auto cc = raft::DecodeConfChange(e.data);
+    RAFTKV_CHECK(cc.ok(), "a committed configuration change decodes (we encoded it)");
+    c.conf_states[e.index] = node_->ApplyConfChange(*cc);
+  }
+  proposals_committed_ += entries.size();
+  c.entries = std::move(entries);
+  postApply(std::move(c));
+}
+
+void EtcdServer::Impl::saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point started) {
+  snapshot_in_progress_ = false;
+  Status s = storage_->SaveSnapshot(snap);
+  if (!s.ok()) {
+    // A snapshot from the leader may have overtaken ours: not an error worth stopping for.
+    spdlog::warn("snapshot at index {} not saved: {}", snap.meta.index, s.ToString());
+    return;
+  }
+  raft::Index catchup = config_.snapshot_catchup_entries;
+  raft::Index compact = snap.meta.index > catchup ? snap.meta.index - catchup : 0;
+  if (compact >= storage_->FirstIndex()) {
+    s = storage_->Compact(compact);
+    if (!s.ok()) {
+      fail(Status::IOError("log compaction failed: " + s.ToString()));
+      return;
+    }
+  }
+  snapshot_save_.Observe(Seconds(Clock::now() - started));
+  spdlog::info("snapshot saved at index {} term {} ({} bytes); log now starts at {}",
+               snap.meta.index, snap.meta.term, snap.data.size(), storage_->FirstIndex());
+}
+
+void EtcdServer::Impl::fail(const Status& s) {
+  spdlog::critical("member {:x} stopping: {}", member_id_, s.ToString());
+  {
+    std::lock_guard<std::mutex> l(fatal_mu_);
+    if (fatal_error_.empty()) fatal_error_ = s.ToString();
+  }
+  shutdownLoops();
+}
+
+void EtcdServer::Impl::shutdownLoops() {
+  stopping_ = true;
+  loops_stop_ = true;
+  waits_.Close(Status::Unavailable(api::kErrStopped));
+  inbox_cv_.notify_all();
+  apply_cv_.notify_all();
+  snap_cv_.notify_all();
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,266 @@
+// EtcdServer::Impl: the runtime behind the facade. Three threads (see README.md):
+//  - the raft thread owns the RawNode and the DiskStorage writes: ticks, steps messages,
+//    turns proposals and reads into core calls, handles each Ready in raw_node.h's order;
+//  - the apply thread owns the kv::Store (with its session table) and the member table:
+//    applies committed entries in order, installs snapshots, serves reads, completes calls;
+//  - the snapshot thread serializes pinned store views into raft snapshots.
+// Calls from gRPC threads only enqueue work; they never touch the core or the store.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "api/convert.h"
+#include "kv/store.h"
+#include "raft/raw_node.h"
+#include "raftkvpb/internal.pb.h"
+#include "server/etcd_server.h"
+#include "server/members.h"
+#include "server/wait.h"
+#include "storage/disk_storage.h"
+#include "transport/transport.h"
+
+namespace raftkv::server {
+
+using Clock = std::chrono::steady_clock;
+
+// A read waiting for its read index (or served at once): runs on the apply thread.
+using ReadOp = std::function<ApplyResult(kv::Store&)>;
+struct PendingRead {
+  uint64_t id = 0;
+  ReadOp op;
+};
+
+class EtcdServer::Impl : public transport::Handler {
+ public:
+  // EtcdServer::Status (the call) would hide the type in here.
+  using Status = ::raftkv::Status;
+
+  explicit Impl(ServerConfig config);
+  ~Impl() override;
+
+  Status Init();
+  void Stop();
+
+  // transport::Handler (transport threads).
+  void OnMessage(raft::Message msg) override;
+  void OnUnreachable(raft::NodeId peer) override;
+  void OnSnapshotSent(raft::NodeId peer, bool ok) override;
+
+  // --- Used by the facade (any thread) ------------------------------------------------------
+  bool stopped() const { return stopping_.load(); }
+  uint64_t member_id() const { return member_id_; }
+  uint64_t cluster_id() const { return cluster_id_; }
+  int peer_port() const { return peer_port_; }
+  const ServerConfig& config() const { return config_; }
+  uint64_t term() const { return term_.load(); }
+  uint64_t leader() const { return lead_.load(); }
+  Clock::time_point Deadline() const { return Clock::now() + request_timeout_; }
+
+  // Proposes `req` (its id, origin and time are filled here); `w` gets the applied result.
+  void Propose(raftkvpb::InternalRequest req, Waiter w);
+  // Proposes a configuration change; the context's request_id/origin are filled here.
+  void ProposeConfChange(raft::ConfChangeType type, raftkvpb::ConfChangeContext ctx, Waiter w);
+  // A linearizable read: ReadIndex (batched), then `op` once applied >= the read index.
+  void LinearizableRead(ReadOp op, Waiter w);
+  // Runs `op` on the apply thread now (serializable reads, member list, hashes).
+  void SerializableRead(ReadOp op, Waiter w);
+  // Runs `fn` on the raft thread (with the core) before the next Ready.
+  void RunOnRaft(std::function<void(raft::RawNode&)> fn);
+  void RunOnApply(std::function<void()> fn);
+
+  // Progress of `id` as the leader sees it, and the leader's last index; false if this
+  // member is not the leader. Blocks briefly for the raft thread.
+  bool LeaderProgress(raft::NodeId id, raft::ProgressStatus* pr, raft::Index* last);
+  // Hands leadership to `transferee` and waits until it leads or `timeout` passes.
+  Status TransferLeadership(raft::NodeId transferee, std::chrono::milliseconds timeout);
+  raft::NodeStatus RaftStatus();
+  // The member table, read on the apply thread (waits at most a few seconds).
+  Result<std::vector<etcdserverpb::Member>> MemberListNow();
+
+  // Cluster and maintenance calls (cluster.cc, maintenance.cc); the facade forwards.
+  void MemberAdd(const etcdserverpb::MemberAddRequest& req,
+                 Done<etcdserverpb::MemberAddResponse> done);
+  void MemberRemove(const etcdserverpb::MemberRemoveRequest& req,
+                    Done<etcdserverpb::MemberRemoveResponse> done);
+  void MemberUpdate(const etcdserverpb::MemberUpdateRequest& req,
+                    Done<etcdserverpb::MemberUpdateResponse> done);
+  void MemberList(Done<etcdserverpb::MemberListResponse> done);
+  void MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
+                     Done<etcdserverpb::MemberPromoteResponse> done);
+  void StatusCall(Done<etcdserverpb::StatusResponse> done);
+  void Hash(Done<etcdserverpb::HashResponse> done);
+  void HashKV(const etcdserverpb::HashKVRequest& req, Done<etcdserverpb::HashKVResponse> done);
+  void MoveLeader(const etcdserverpb::MoveLeaderRequest& req,
+                  Done<etcdserverpb::MoveLeaderResponse> done);
+  void CheckHealth(Done<bool> done);
+  Result<std::unique_ptr<SnapshotReader>> OpenSnapshot();
+  ServerStats GetStats() const;
+
+  // Adapts a typed Done callback to a Waiter: parses the serialized response and fills the
+  // top-level header (cluster_id, member_id, raft_term; the store filled the revision).
+  template <typename Resp>
+  Waiter Typed(Done<Resp> done) {
+    return [this, done = std::move(done)](ApplyResult r) {
+      if (!r.ok()) {
+        done(r.status());
+        return;
+      }
+      Resp resp;
+      if (!resp.ParseFromString(*r)) {
+        done(Status::Corruption("raftkv: undecodable response"));
+        return;
+      }
+      api::FillHeader(api::HeaderInfo{cluster_id_, member_id_, term()}, resp.mutable_header());
+      done(std::move(resp));
+    };
+  }
+  uint64_t applied_index() const { return applied_index_.load(); }
+  uint64_t commit_index() const { return commit_index_.load(); }
+  uint64_t db_size() const { return db_size_.load(); }
+  bool is_learner() const { return is_learner_.load(); }
+  std::string fatal_error() const;
+
+ private:
+  // --- startup (etcd_server.cc) ---
+  Status openDataDir();
+  Status restoreFromStorage();
+  Status startTransport();
+  void addPeer(const etcdserverpb::Member& m);
+
+  // --- raft thread (raft_loop.cc) ---
+  void raftLoop();
+  void drainInbox();
+  void issueReadIndex(Clock::time_point now);
+  void handleReady();
+  void handleSoftState(const raft::SoftState& ss);
+  void handleCommitted(std::vector<raft::Entry> entries);
+  void expireHeld(Clock::time_point now);
+  void checkTransfers(Clock::time_point now);
+  void saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point started);
+  void fail(const Status& s);  // fatal: logs, stops the loops, fails every call
+  void shutdownLoops();        // stops the loops and fails every call (Stop, removal, fatal)
+
+  // --- apply thread (apply.cc) ---
+  struct Committed {
+    std::vector<raft::Entry> entries;
+    std::map<raft::Index, raft::ConfState> conf_states;  // for kConfChange entries
+  };
+  struct Install {
+    raft::Snapshot snap;
+  };
+  struct ReadBatch {
+    raft::Index index = 0;
+    std::vector<PendingRead> reads;
+  };
+  using ApplyItem = std::variant<Committed, Install, ReadBatch, std::function<void()>>;
+  void postApply(ApplyItem item);
+  void applyLoop();
+  void applyCommitted(Committed c);
+  void applyEntry(const raft::Entry& e, const raft::ConfState* cs);
+  void applyNormal(const raft::Entry& e);
+  void applyConfChange(const raft::Entry& e, const raft::ConfState& cs);
+  Status installSnapshot(const raft::Snapshot& snap);
+  ApplyResult applyRequest(const raftkvpb::InternalRequest& r, raft::Index index);
+  ApplyResult applyOp(const raftkvpb::InternalRequest& r, raft::Index index);
+  void serveReads();
+  void maybeSnapshot();
+  void finishApply(uint64_t origin, uint64_t request_id, ApplyResult r);
+
+  // --- snapshot thread ---
+  void snapshotLoop();
+
+  ServerConfig config_;
+  uint64_t member_id_ = 0;
+  uint64_t cluster_id_ = 0;
+  int peer_port_ = 0;
+  raftkvpb::Identity identity_;
+  std::chrono::milliseconds request_timeout_;
+  std::atomic<uint64_t> next_request_id_;
+
+  std::unique_ptr<storage::DiskStorage> storage_;
+  std::unique_ptr<raft::RandomSource> random_;
+  std::unique_ptr<raft::RawNode> node_;  // raft thread only (after Init)
+  std::unique_ptr<transport::Transport> transport_;
+  std::unique_ptr<grpc::Service> discovery_;
+  WaitRegistry waits_;
+
+  // Raft thread inbox.
+  std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::vector<raft::Message> inbox_msgs_;
+  std::vector<std::function<void(raft::RawNode&)>> inbox_tasks_;
+  std::vector<PendingRead> inbox_reads_;
+  // Raft thread only: read batches waiting for their ReadState, by context.
+  struct ReadRound {
+    Clock::time_point issued;
+    Clock::time_point first_issued;
+    std::vector<PendingRead> reads;
+  };
+  std::map<std::string, ReadRound> read_rounds_;
+  std::vector<PendingRead> new_reads_;
+  // Proposals made while no leader was known, proposed again once one is.
+  struct HeldProposal {
+    uint64_t id = 0;
+    std::string data;
+    Clock::time_point since;
+  };
+  std::vector<HeldProposal> held_proposals_;
+  // MoveLeader calls waiting for the transfer to finish.
+  struct PendingTransfer {
+    raft::NodeId target = raft::kNoNode;
+    Clock::time_point deadline;
+    std::function<void(Status)> done;
+  };
+  std::vector<PendingTransfer> transfers_;
+  uint64_t next_read_ctx_ = 0;
+  raft::SoftState soft_;
+
+  // Apply thread inbox and state.
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;
+  std::deque<ApplyItem> apply_queue_;
+  std::shared_ptr<kv::Store> store_;
+  MemberTable members_;
+  raft::ConfState conf_state_;
+  raft::Index applied_ = 0;
+  raft::Term applied_term_ = 0;
+  raft::Index last_snapshot_index_ = 0;
+  std::multimap<raft::Index, PendingRead> waiting_reads_;
+
+  // Snapshot thread.
+  std::mutex snap_mu_;
+  std::condition_variable snap_cv_;
+  std::deque<std::function<void()>> snap_queue_;
+  std::atomic<bool> snapshot_in_progress_{false};
+
+  std::thread raft_thread_, apply_thread_, snap_thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> loops_stop_{false};
+  std::mutex stop_mu_;
+  mutable std::mutex fatal_mu_;
+  std::string fatal_error_;
+
+  // Observed state, for any thread.
+  std::atomic<uint64_t> term_{0}, lead_{0}, applied_index_{0}, commit_index_{0};
+  std::atomic<uint64_t> db_size_{0};
+  std::atomic<bool> is_learner_{false};
+  std::atomic<int64_t> revision_{1}, compact_revision_{0};
+  std::atomic<uint64_t> keys_{0};
+  std::atomic<uint64_t> leader_changes_{0}, proposals_committed_{0}, proposals_applied_{0},
+      proposals_failed_{0}, slow_apply_{0}, snapshots_sent_{0}, snapshots_received_{0};
+  Histogram wal_fsync_, snapshot_save_, snapshot_apply_;
+};
+
+}  // namespace raftkv::server
