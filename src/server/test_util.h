@@ -161,11 +161,9 @@ class Cluster {
     uint64_t lead = 0;
     for (auto& [name, s] : servers_) {
       if (!s) continue;
-      uint64_t l = s->GetStats().has_leader ? 0 : 0;
       ServerStats st = s->GetStats();
       if (!st.has_leader) return nullptr;
-      if (st.is_leader) l = st.member_id;
-      if (l != 0) lead = l;
+      if (st.is_leader) lead = st.member_id;
     }
     for (auto& [name, s] : servers_) {
       if (s && s->member_id() == lead) return s.get();
