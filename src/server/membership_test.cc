@@ -1,0 +1,172 @@
+// Snapshots (taken, restarted from, sent to a new member) and membership changes.
+#include "api/errors.h"
+#include "server/test_util.h"
+
+namespace raftkv::server {
+namespace {
+
+using testing::Cluster;
+using testing::Put;
+using testing::Sync;
+using testing::Value;
+using testing::WaitFor;
+
+int SnapshotFiles(const std::string& data_dir) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir + "/member/raft")) {
+    if (e.path().extension() == ".snap") ++n;
+  }
+  return n;
+}
+
+Result<etcdserverpb::MemberAddResponse> AddMember(EtcdServer* s, const std::string& url,
+                                                  bool learner) {
+  etcdserverpb::MemberAddRequest req;
+  req.add_peerurls(url);
+  req.set_islearner(learner);
+  return Sync<etcdserverpb::MemberAddResponse>([&](auto d) { s->MemberAdd(req, d); });
+}
+
+Result<etcdserverpb::MemberListResponse> List(EtcdServer* s) {
+  etcdserverpb::MemberListRequest req;
+  return Sync<etcdserverpb::MemberListResponse>([&](auto d) { s->MemberList(req, d); });
+}
+
+// Starts `name` as a member joining the running cluster (initial_cluster_state existing).
+Status Join(Cluster& c, const std::string& name, const std::vector<std::string>& existing) {
+  ServerConfig cfg = c.Config(name);
+  cfg.initial_cluster.clear();
+  for (const auto& n : existing) cfg.initial_cluster[n] = {testing::PeerUrl(c.port(n))};
+  cfg.initial_cluster[name] = {testing::PeerUrl(c.port(name))};
+  cfg.initial_cluster_state_new = false;
+  return c.StartWith(cfg);
+}
+
+TEST(Snapshots, TakenCompactedRestoredAndSentToNewMember) {
+  Cluster c(3, /*snapshot_count=*/20);
+  c.StartAll();
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(Put(leader, "k" + std::to_string(i), "v").ok());
+  for (const auto& n : c.Running()) {
+    EXPECT_TRUE(WaitFor([&] { return c.at(n)->GetStats().snapshot_save.count >= 3; })) << n;
+    EXPECT_GE(SnapshotFiles(c.Config(n).data_dir), 1) << n;
+  }
+  // Restart every member: each restores its newest snapshot and replays the rest.
+  auto members_before = List(leader);
+  ASSERT_TRUE(members_before.ok());
+  for (const auto& n : c.Running()) c.Stop(n);
+  c.StartAll();
+  leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  for (const auto& n : c.Running()) EXPECT_EQ(Value(c.at(n), "k99"), "v") << n;
+  auto members_after = List(leader);
+  ASSERT_TRUE(members_after.ok());
+  ASSERT_EQ(members_after->members_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(members_after->members(i).name(), members_before->members(i).name());
+    EXPECT_EQ(members_after->members(i).peerurls(0), members_before->members(i).peerurls(0));
+  }
+  // A new member joins: the log it needs is compacted away, so it gets a snapshot.
+  std::string joiner = c.AddName();
+  auto add = AddMember(leader, testing::PeerUrl(c.port(joiner)), /*learner=*/false);
+  ASSERT_TRUE(add.ok()) << add.status().ToString();
+  EXPECT_EQ(add->members_size(), 4);
+  ASSERT_TRUE(Join(c, joiner, {"n1", "n2", "n3"}).ok());
+  EXPECT_EQ(c.at(joiner)->member_id(), add->member().id());
+  EXPECT_TRUE(WaitFor([&] { return Value(c.at(joiner), "k99", true) == "v"; }));
+  EXPECT_GE(c.at(joiner)->GetStats().snapshots_received, 1u);
+  ASSERT_TRUE(Put(c.WaitLeader(), "after-join", "x").ok());
+  EXPECT_EQ(Value(c.at(joiner), "after-join"), "x");
+  // Its member table came with the snapshot: names and URLs of the others.
+  auto list = List(c.at(joiner));
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->members_size(), 4);
+  for (const auto& m : list->members()) EXPECT_FALSE(m.peerurls().empty());
+}
+
+TEST(Membership, LearnerAddPromoteAndRemove) {
+  Cluster c(3);
+  c.StartAll();
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Put(leader, "k" + std::to_string(i), "v").ok());
+  std::string learner = c.AddName();
+  auto add = AddMember(leader, testing::PeerUrl(c.port(learner)), /*learner=*/true);
+  ASSERT_TRUE(add.ok()) << add.status().ToString();
+  EXPECT_TRUE(add->member().islearner());
+  uint64_t id = add->member().id();
+
+  // Far behind (not even started): promotion is refused with etcd's words.
+  etcdserverpb::MemberPromoteRequest promote;
+  promote.set_id(id);
+  auto early =
+      Sync<etcdserverpb::MemberPromoteResponse>([&](auto d) { leader->MemberPromote(promote, d); });
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.status().message(),
+            "etcdserver: can only promote a learner member which is in sync with leader");
+
+  ASSERT_TRUE(Join(c, learner, {"n1", "n2", "n3"}).ok());
+  EXPECT_TRUE(WaitFor([&] { return Value(c.at(learner), "k9", true) == "v"; }));
+  EXPECT_TRUE(c.at(learner)->GetStats().is_learner);
+  leader = c.WaitLeader();
+  auto ok =
+      Sync<etcdserverpb::MemberPromoteResponse>([&](auto d) { leader->MemberPromote(promote, d); });
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  for (const auto& m : ok->members()) EXPECT_FALSE(m.islearner());
+  EXPECT_TRUE(WaitFor([&] { return !c.at(learner)->GetStats().is_learner; }));
+
+  // Unknown members.
+  etcdserverpb::MemberPromoteRequest unknown;
+  unknown.set_id(12345);
+  auto nf =
+      Sync<etcdserverpb::MemberPromoteResponse>([&](auto d) { leader->MemberPromote(unknown, d); });
+  ASSERT_FALSE(nf.ok());
+  EXPECT_EQ(nf.status().message(), api::kErrMemberNotFound);
+
+  // Remove a follower: it stops itself once it applies its removal.
+  std::string victim;
+  for (const auto& n : c.Running()) {
+    if (c.at(n) != leader && n != learner) victim = n;
+  }
+  etcdserverpb::MemberRemoveRequest rm;
+  rm.set_id(c.at(victim)->member_id());
+  auto removed =
+      Sync<etcdserverpb::MemberRemoveResponse>([&](auto d) { leader->MemberRemove(rm, d); });
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(removed->members_size(), 3);
+  EXPECT_TRUE(WaitFor([&] { return !Put(c.at(victim), "x", "y").ok(); }));
+  EXPECT_EQ(Put(c.at(victim), "x", "y").status().message(), api::kErrStopped);
+  ASSERT_TRUE(Put(leader, "after-remove", "1").ok());
+  EXPECT_EQ(Value(c.at(learner), "after-remove"), "1");
+
+  // MemberUpdate goes through the log.
+  etcdserverpb::MemberUpdateRequest up;
+  up.set_id(id);
+  up.add_peerurls(testing::PeerUrl(c.port(learner)));
+  auto upd = Sync<etcdserverpb::MemberUpdateResponse>([&](auto d) { leader->MemberUpdate(up, d); });
+  ASSERT_TRUE(upd.ok()) << upd.status().ToString();
+}
+
+TEST(Membership, RemovingTheLeaderElectsAnother) {
+  Cluster c(3);
+  c.StartAll();
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  ASSERT_TRUE(Put(leader, "a", "1").ok());
+  etcdserverpb::MemberRemoveRequest rm;
+  rm.set_id(leader->member_id());
+  auto r = Sync<etcdserverpb::MemberRemoveResponse>([&](auto d) { leader->MemberRemove(rm, d); });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string old = c.NameOf(leader);
+  c.Stop(old);
+  EtcdServer* next = c.WaitLeader();
+  ASSERT_NE(next, nullptr);
+  ASSERT_TRUE(Put(next, "b", "2").ok());
+  auto list = List(next);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->members_size(), 2);
+}
+
+}  // namespace
+}  // namespace raftkv::server
