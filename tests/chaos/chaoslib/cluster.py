@@ -91,6 +91,8 @@ class Member:
         self.paused = False
         self.member_id = 0
         self.is_learner = False
+        self.killed = False  # by the harness: exiting is then expected
+        self.exits = []  # exit statuses of exits the harness did not cause (crashes)
         self.endpoint = etcdapi.Endpoint(ip, client_port)
 
     @property
@@ -143,20 +145,35 @@ class Cluster:
             self._spawn(m)
 
     def _spawn(self, m):
+        self.note_exit(m)
         m.proc = self.launcher.start(m.argv, m.log_path)
-        m.paused = False
+        m.paused = m.killed = False
+
+    def note_exit(self, m):
+        """Records it if m's process ended without the harness killing it."""
+        if m.proc is not None and not m.killed and m.proc.poll() is not None:
+            m.exits.append(m.proc.returncode)
+            m.killed = True  # recorded once
 
     def kill(self, m):
+        self.note_exit(m)
         if m.running:
             m.proc.send_signal(signal.SIGKILL)
             m.proc.wait()
         m.paused = False
+        m.killed = True
 
     def restart(self, m):
         """Restarts a killed member with its data dir (its initial-cluster flags are then
         ignored, as etcd does)."""
         if not m.running and m.slot in self.members:
             self._spawn(m)
+
+    def unexpected_exits(self):
+        """{member name: [exit statuses]} of current members that exited on their own."""
+        for m in self.all():
+            self.note_exit(m)
+        return {m.name: m.exits for m in self.all() if m.exits}
 
     def pause(self, m):
         if m.running and not m.paused:
@@ -235,16 +252,18 @@ class Cluster:
     def add_learner(self):
         m = self._new_member()
         try:
-            info = self._any_call(lambda ep, t: ep.member_add(m.peer_url, True, t))
+            info, members = self._any_call(lambda ep, t: ep.member_add(m.peer_url, True, t))
         except Exception:
             self.net.remove_host(m.slot)
             raise
         m.member_id, m.is_learner = info["id"], True
-        members = self._any_call(lambda ep, t: ep.member_list(t))
         names = {x.peer_url: x.name for x in self.all()}
         names[m.peer_url] = m.name
-        initial = ",".join(f"{names.get(p['peer_urls'][0], p['name'])}={p['peer_urls'][0]}"
-                           for p in members if p["peer_urls"])
+
+        def entry(p):
+            url = p["peer_urls"][0]
+            return f"{names.get(url) or p['name'] or 'id%x' % p['id']}={url}"
+        initial = ",".join(entry(p) for p in members if p["peer_urls"])
         m.argv = self._argv(m, initial, "existing")
         with self.lock:
             self.members[m.slot] = m

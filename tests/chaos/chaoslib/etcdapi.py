@@ -144,9 +144,12 @@ class Endpoint:
         return _members_of(self._cluster_call("MemberList", b"", timeout), 2)
 
     def member_add(self, peer_url, is_learner, timeout):
+        """Returns (the new member, the members right after the add). The latter comes from
+        the same answer, as etcdctl does: a separate MemberList may be served by a member
+        that has not applied recent changes yet."""
         req = _field_bytes(1, peer_url.encode()) + (_field_varint(2, 1) if is_learner else b"")
         resp = decode_fields(self._cluster_call("MemberAdd", req, timeout))
-        return _decode_member(resp[2][0])
+        return _decode_member(resp[2][0]), [_decode_member(m) for m in resp.get(3, [])]
 
     def member_remove(self, member_id, timeout):
         self._cluster_call("MemberRemove", _field_varint(1, member_id), timeout)
