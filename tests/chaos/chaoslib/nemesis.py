@@ -44,6 +44,7 @@ class Nemesis(threading.Thread):
         with self.lock:
             if self.stop.is_set():
                 return
+            self._restart_exited()
             if self.active and self.rng.random() < 0.3 + 0.3 * len(self.active):
                 kind, heal = self.active.pop(self.rng.randrange(len(self.active)))
                 self.log(f"heal {kind}")
@@ -72,6 +73,15 @@ class Nemesis(threading.Thread):
             self.cluster.net.heal()
             for m in self.cluster.all():
                 self.cluster.resume(m)
+                self.cluster.restart(m)
+
+    def _restart_exited(self):
+        """Like an operator, restart members that stopped on their own (e.g. a new member
+        that asked a peer which had not applied its MemberAdd yet, and gave up)."""
+        for m in self.cluster.all():
+            if m.proc is not None and not m.killed and m.proc.poll() is not None:
+                self.log(f"{m} exited by itself (status {m.proc.returncode}): restart")
+                self.counts["restart-exited"] += 1
                 self.cluster.restart(m)
 
     # ---- process faults ----
