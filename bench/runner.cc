@@ -80,6 +80,7 @@ class Worker {
     if (o.rate > 0) {
       interval_ = std::chrono::duration_cast<Clock::duration>(
           std::chrono::duration<double>(o.threads / o.rate));
+      burst_ = interval_ * static_cast<int64_t>(clients_.size());
     }
   }
 
@@ -122,8 +123,11 @@ class Worker {
       return;
     }
     if (interval_ != Clock::duration::zero()) {
+      // A slot missed by less than burst_ may still be used, so that clients slowed by a
+      // few slow responses catch up and the mean rate holds (a token bucket of one slot
+      // per client).
       Clock::time_point now = Clock::now();
-      Clock::time_point slot = std::max(now, next_slot_);
+      Clock::time_point slot = std::max(next_slot_, now - burst_);
       next_slot_ = slot + interval_;
       if (slot > now) {
         c->waiting_alarm = true;
@@ -199,6 +203,7 @@ class Worker {
   std::vector<std::unique_ptr<Client>> clients_;
   size_t active_ = 0;
   Clock::duration interval_ = Clock::duration::zero();
+  Clock::duration burst_ = Clock::duration::zero();
   Clock::time_point next_slot_;
   RunResult result_;
   Clock::time_point finished_;

@@ -111,6 +111,15 @@ class BenchSmokeTest(unittest.TestCase):
                             "--consistency", "s")
         self.assertEqual(r["ok"], 20)
 
+    def test_rate_limit_holds(self):
+        self.wait_ready()
+        r = self.bench_json("range", "--total", "50", "--clients", "4", "--rate", "100",
+                            "--consistency", "s")
+        self.assertEqual(r["ok"], 50)
+        # 50 requests at 100/s: the last one starts 0.49 s after the first, at the earliest.
+        self.assertGreaterEqual(r["elapsed_s"], 0.48)
+        self.assertLessEqual(r["rps"], 102)
+
     def test_bad_flag_exits_2(self):
         p = self.bench("put", "--clients", "zero", "--endpoints", self.endpoint)
         self.assertEqual(p.returncode, 2)
