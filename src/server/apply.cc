@@ -142,6 +142,24 @@ void EtcdServer::Impl::applyCommitted(Committed c) {
   keys_ = store_->version_count();
   serveReads();
   maybeSnapshot();
+  maybePublish();
+}
+
+// etcd's publish: a member announces its name and client URLs through the log once it has a
+// leader, so every member lists them (MemberAdd knows only the peer URLs).
+void EtcdServer::Impl::maybePublish() {
+  if (lead_.load() == raft::kNoNode || publishing_.load() || loops_stop_.load()) return;
+  const etcdserverpb::Member* self = members_.Find(member_id_);
+  if (self == nullptr) return;
+  std::vector<std::string> have(self->clienturls().begin(), self->clienturls().end());
+  if (self->name() == config_.name && have == config_.advertise_client_urls) return;
+  publishing_ = true;
+  raftkvpb::InternalRequest r;
+  auto* a = r.mutable_member_attributes();
+  a->set_id(member_id_);
+  a->set_name(config_.name);
+  for (const auto& u : config_.advertise_client_urls) a->add_client_urls(u);
+  Propose(std::move(r), [this](const ApplyResult&) { publishing_ = false; });
 }
 
 void EtcdServer::Impl::applyNormal(const raft::Entry& e) {
@@ -209,7 +227,11 @@ ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, raft
       return resp.SerializeAsString();
     }
     case R::kMemberAttributes:
-      members_.SetAttributes(req.member_attributes());
+      if (members_.SetAttributes(req.member_attributes())) {
+        spdlog::info("member {:x} published name {} and client URLs {}",
+                     req.member_attributes().id(), req.member_attributes().name(),
+                     fmt::join(req.member_attributes().client_urls(), ","));
+      }
       return std::string();
     case R::OP_NOT_SET: break;
   }

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 #include "raftkvpb/internal.grpc.pb.h"
 #include "server/members.h"
 
@@ -33,50 +35,70 @@ std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLi
   return std::make_unique<DiscoveryService>(cluster_id, std::move(members));
 }
 
-Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config) {
-  std::string errors;
-  for (const auto& [name, urls] : config.initial_cluster) {
-    if (name == config.name) continue;
-    for (const auto& url : urls) {
-      auto channel = grpc::CreateChannel(UrlToAddress(url), grpc::InsecureChannelCredentials());
-      auto stub = raftkvpb::Discovery::NewStub(channel);
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
-      raftkvpb::DiscoverRequest req;
-      raftkvpb::DiscoverResponse resp;
-      grpc::Status s = stub->Members(&ctx, req, &resp);
-      if (!s.ok()) {
-        errors += " " + url + ": " + s.error_message() + ";";
-        continue;
+namespace {
+
+// Asks one peer; kNotFound if it answers without listing us (it may not have applied the
+// MemberAdd yet).
+Result<raftkvpb::Identity> AskPeer(const ServerConfig& config, const std::string& url) {
+  auto channel = grpc::CreateChannel(UrlToAddress(url), grpc::InsecureChannelCredentials());
+  auto stub = raftkvpb::Discovery::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  raftkvpb::DiscoverRequest req;
+  raftkvpb::DiscoverResponse resp;
+  grpc::Status s = stub->Members(&ctx, req, &resp);
+  if (!s.ok()) return Status::Unavailable(url + ": " + s.error_message());
+  raftkvpb::Identity id;
+  id.set_cluster_id(resp.cluster_id());
+  for (const auto& m : resp.members()) {
+    *id.add_initial_members() = m;
+    for (const auto& u : m.peerurls()) {
+      for (const auto& mine : config.initial_advertise_peer_urls) {
+        if (u == mine) id.set_member_id(m.id());
       }
-      raftkvpb::Identity id;
-      id.set_cluster_id(resp.cluster_id());
-      for (const auto& m : resp.members()) {
-        *id.add_initial_members() = m;
-        for (const auto& u : m.peerurls()) {
-          for (const auto& mine : config.initial_advertise_peer_urls) {
-            if (u == mine) id.set_member_id(m.id());
-          }
-        }
-      }
-      if (id.member_id() == 0) {
-        return Status::InvalidArgument("joining existing cluster: no member has peer URL " +
-                                       (config.initial_advertise_peer_urls.empty()
-                                            ? std::string("?")
-                                            : config.initial_advertise_peer_urls[0]) +
-                                       " (add it with MemberAdd first)");
-      }
-      for (auto& m : *id.mutable_initial_members()) {
-        if (m.id() == id.member_id()) {
-          m.set_name(config.name);
-          m.clear_clienturls();
-          for (const auto& u : config.advertise_client_urls) m.add_clienturls(u);
-        }
-      }
-      spdlog::info("joining cluster {:x} as member {:x} ({} members, asked {})", id.cluster_id(),
-                   id.member_id(), resp.members_size(), url);
-      return id;
     }
+  }
+  if (id.member_id() == 0) return Status::NotFound(url + ": not listed");
+  for (auto& m : *id.mutable_initial_members()) {
+    if (m.id() == id.member_id()) {
+      m.set_name(config.name);
+      m.clear_clienturls();
+      for (const auto& u : config.advertise_client_urls) m.add_clienturls(u);
+    }
+  }
+  spdlog::info("joining cluster {:x} as member {:x} ({} members, asked {})", id.cluster_id(),
+               id.member_id(), resp.members_size(), url);
+  return id;
+}
+
+}  // namespace
+
+Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config) {
+  // A few rounds: the member asked may not have applied our MemberAdd yet.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string errors;
+  bool listed_nowhere = false;
+  while (true) {
+    errors.clear();
+    listed_nowhere = true;
+    for (const auto& [name, urls] : config.initial_cluster) {
+      if (name == config.name) continue;
+      for (const auto& url : urls) {
+        auto id = AskPeer(config, url);
+        if (id.ok()) return id;
+        if (!id.status().Is(Status::Code::kNotFound)) listed_nowhere = false;
+        errors += " " + id.status().message() + ";";
+      }
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (listed_nowhere) {
+    std::string mine = config.initial_advertise_peer_urls.empty()
+                           ? std::string("?")
+                           : config.initial_advertise_peer_urls[0];
+    return Status::InvalidArgument("joining existing cluster: no member has peer URL " + mine +
+                                   " (add it with MemberAdd first)");
   }
   return Status::Unavailable("joining existing cluster: no member of --initial-cluster answered:" +
                              errors);

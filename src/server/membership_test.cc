@@ -72,7 +72,8 @@ TEST(Snapshots, TakenCompactedRestoredAndSentToNewMember) {
   auto add = AddMember(leader, testing::PeerUrl(c.port(joiner)), /*learner=*/false);
   ASSERT_TRUE(add.ok()) << add.status().ToString();
   EXPECT_EQ(add->members_size(), 4);
-  ASSERT_TRUE(Join(c, joiner, {"n1", "n2", "n3"}).ok());
+  Status joined = Join(c, joiner, {"n1", "n2", "n3"});
+  ASSERT_TRUE(joined.ok()) << joined.ToString();
   EXPECT_EQ(c.at(joiner)->member_id(), add->member().id());
   EXPECT_TRUE(WaitFor([&] { return Value(c.at(joiner), "k99", true) == "v"; }));
   EXPECT_GE(c.at(joiner)->GetStats().snapshots_received, 1u);
@@ -83,6 +84,15 @@ TEST(Snapshots, TakenCompactedRestoredAndSentToNewMember) {
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->members_size(), 4);
   for (const auto& m : list->members()) EXPECT_FALSE(m.peerurls().empty());
+  // The new member published its name and client URLs through the log.
+  EXPECT_TRUE(WaitFor([&] {
+    auto l = List(leader);
+    if (!l.ok()) return false;
+    for (const auto& m : l->members()) {
+      if (m.id() == add->member().id()) return m.name() == joiner && m.clienturls_size() == 1;
+    }
+    return false;
+  }));
 }
 
 TEST(Membership, LearnerAddPromoteAndRemove) {

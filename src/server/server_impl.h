@@ -176,6 +176,7 @@ class EtcdServer::Impl : public transport::Handler {
   ApplyResult applyOp(const raftkvpb::InternalRequest& r, raft::Index index);
   void serveReads();
   void maybeSnapshot();
+  void maybePublish();
   void finishApply(uint64_t origin, uint64_t request_id, ApplyResult r);
 
   // --- snapshot thread ---
@@ -238,6 +239,7 @@ class EtcdServer::Impl : public transport::Handler {
   raft::Term applied_term_ = 0;
   raft::Index last_snapshot_index_ = 0;
   std::multimap<raft::Index, PendingRead> waiting_reads_;
+  std::atomic<bool> publishing_{false};
 
   // Snapshot thread.
   std::mutex snap_mu_;
