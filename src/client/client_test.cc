@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "client/test_cluster.h"
@@ -130,6 +131,57 @@ TEST_F(ClientTest, KeepsWorkingWhenItsMemberIsKilled) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->kvs.size(), 5u);
   EXPECT_EQ(c->Get("before")->kvs.at(0).value, "1");
+}
+
+// The index of the member every member names as leader, or -1.
+int LeaderIndex(TestCluster& cluster) {
+  std::vector<MemberStatus> statuses;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    ClientOptions options;
+    options.endpoints = {cluster.member(i).client_endpoint()};
+    options.exactly_once = false;
+    auto c = Client::Connect(options);
+    if (!c.ok()) return -1;
+    Result<MemberStatus> s = (*c)->Status();
+    if (!s.ok()) return -1;
+    statuses.push_back(*s);
+  }
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (statuses[i].member_id != statuses[0].leader) continue;
+    for (const MemberStatus& s : statuses) {
+      if (s.leader != statuses[0].leader) return -1;
+    }
+    return static_cast<int>(i);
+  }
+  return -1;
+}
+
+TEST_F(ClientTest, WritesThroughALeaderFailureAreEachAppliedOnce) {
+  StartCluster(3);
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  Result<WriteResult> first = c->Put("lf/000", "v");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  int leader = LeaderIndex(*cluster_);
+  ASSERT_GE(leader, 0);
+  cluster_->Kill(leader, SIGKILL);
+
+  // Every write succeeds: the client retries through the election on other members, and
+  // a retry of a write that was applied before its answer was lost is not applied again.
+  const int kWrites = 30;
+  int64_t last_revision = first->revision;
+  for (int i = 1; i <= kWrites; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof(key), "lf/%03d", i);
+    Result<WriteResult> put = c->Put(key, "v");
+    ASSERT_TRUE(put.ok()) << key << ": " << put.status().ToString();
+    EXPECT_EQ(put->revision, last_revision + 1) << key << " was applied more than once";
+    last_revision = put->revision;
+  }
+  Result<GetResult> got = c->Get("lf/", GetOptions{"lf0"});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->kvs.size(), static_cast<size_t>(kWrites + 1));
+  EXPECT_EQ(got->revision, first->revision + kWrites);
 }
 
 TEST_F(ClientTest, ResentPutIsAppliedOnceAndAnsweredTheSame) {
