@@ -95,6 +95,8 @@ class KvTest(SharedClusterTest):
                          ["rng/a", "rng/b", "rng/c", "rng/d"])
         # A range [key, end) excludes its end.
         self.assertEqual([k for k, _ in kvs_of(self.get("rng/b", "rng/d"))], ["rng/b", "rng/c"])
+        # A reversed range (end before key) is empty, not an error.
+        self.assertEqual(kvs_of(self.get("rng/d", "rng/b")), [])
         # --from-key reads to the end of the key space.
         keys = [k for k, _ in kvs_of(self.get("rng/c", "--from-key"))]
         self.assertEqual(keys[:3], ["rng/c", "rng/d", "rng0"])
