@@ -141,6 +141,10 @@ Result<std::shared_ptr<grpc::Channel>> PeerSender::Connect() {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options_.keepalive_interval.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options_.keepalive_timeout.count()));
+  // Keep pinging while no messages flow (the receiver allows it, see transport.cc).
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   const auto deadline = Clock::now() + kConnectTimeout;
   while (true) {
@@ -178,7 +182,7 @@ Status PeerSender::OpenStream(std::shared_ptr<grpc::ClientContext>* ctx,
     c->TryCancel();
     s->Finish();
     return Status::FailedPrecondition("peer answered as member " +
-                                      std::to_string(accept.member_id()));
+                                      fmt::format("{:x}", accept.member_id()));
   }
   *ctx = std::move(c);
   *stream = std::move(s);
@@ -209,7 +213,7 @@ void PeerSender::RunStream() {
       size_t dropped = DropQueued();
       stats_->AddDropped(peer_, dropped);
       if (!unreachable_logged_) {
-        spdlog::warn("transport {}: peer {} unreachable ({}), retrying every <= {} ms",
+        spdlog::warn("transport {:x}: peer {:x} unreachable ({}), retrying every <= {} ms",
                      options_.self, peer_, st.ToString(), options_.max_backoff.count());
         unreachable_logged_ = true;
       }
@@ -221,7 +225,7 @@ void PeerSender::RunStream() {
     backoff = options_.min_backoff;
     unreachable_logged_ = false;
     stats_->SetConnected(peer_, true);
-    spdlog::info("transport {}: connected to peer {}", options_.self, peer_);
+    spdlog::info("transport {:x}: connected to peer {:x}", options_.self, peer_);
 
     st = Pump(stream.get(), generation);
     // A failed write means the call is over and Finish() returns the receiver's reason;
@@ -236,11 +240,11 @@ void PeerSender::RunStream() {
     }
     stats_->SetConnected(peer_, false);
     if (cancelled_by_us || st.Is(Status::Code::kAborted)) {
-      spdlog::info("transport {}: disconnected from peer {} ({})", options_.self, peer_,
+      spdlog::info("transport {:x}: disconnected from peer {:x} ({})", options_.self, peer_,
                    st.message());
       continue;  // stopping (the wait above returns) or the address changed
     }
-    spdlog::warn("transport {}: disconnected from peer {} ({}; stream ended with {})",
+    spdlog::warn("transport {:x}: disconnected from peer {:x} ({}; stream ended with {})",
                  options_.self, peer_, st.message(), Describe(end));
     handler_->OnUnreachable(peer_);
   }
@@ -291,11 +295,12 @@ void PeerSender::RunSnapshots() {
     const size_t size = msg.snapshot ? msg.snapshot->data.size() : 0;
     const raft::Index index = msg.snapshot ? msg.snapshot->meta.index : 0;
     if (st.ok()) {
-      spdlog::info("transport {}: sent snapshot at index {} ({} bytes) to peer {} in {} ms",
+      spdlog::info("transport {:x}: sent snapshot at index {} ({} bytes) to peer {:x} in {} ms",
                    options_.self, index, size, peer_, ms);
     } else {
-      spdlog::warn("transport {}: sending snapshot at index {} ({} bytes) to peer {} failed: {}",
-                   options_.self, index, size, peer_, st.ToString());
+      spdlog::warn(
+          "transport {:x}: sending snapshot at index {} ({} bytes) to peer {:x} failed: {}",
+          options_.self, index, size, peer_, st.ToString());
     }
     {
       std::lock_guard lock(mu_);

@@ -14,6 +14,11 @@ namespace {
 // a bogus total_size cannot make us allocate much before any data came.
 constexpr uint64_t kMaxSnapshotReserve = 64 << 20;
 
+// Member and cluster ids are shown in hex, as etcd and the server's logs do.
+std::string Hex(uint64_t v) {
+  return fmt::format("{:x}", v);
+}
+
 }  // namespace
 
 PeerService::PeerService(const Options& options, Handler* handler, StatsTable* stats,
@@ -25,7 +30,7 @@ PeerService::PeerService(const Options& options, Handler* handler, StatsTable* s
 
 grpc::Status PeerService::Reject(grpc::StatusCode code, const std::string& peer_address,
                                  const std::string& why) const {
-  spdlog::warn("transport {}: rejected stream from {}: {}", options_.self, peer_address, why);
+  spdlog::warn("transport {:x}: rejected stream from {}: {}", options_.self, peer_address, why);
   return grpc::Status(code, why);
 }
 
@@ -33,17 +38,16 @@ grpc::Status PeerService::CheckHeader(const raftkvpb::StreamHeader& h,
                                       const std::string& peer_address) {
   if (h.cluster_id() != options_.cluster_id) {
     return Reject(grpc::StatusCode::FAILED_PRECONDITION, peer_address,
-                  "cluster id mismatch: peer has " + std::to_string(h.cluster_id()) +
-                      ", this member has " + std::to_string(options_.cluster_id));
+                  "cluster id mismatch: peer has " + Hex(h.cluster_id()) + ", this member has " +
+                      Hex(options_.cluster_id));
   }
   if (h.to() != options_.self) {
     return Reject(grpc::StatusCode::FAILED_PRECONDITION, peer_address,
-                  "stream for member " + std::to_string(h.to()) + " reached member " +
-                      std::to_string(options_.self));
+                  "stream for member " + Hex(h.to()) + " reached member " + Hex(options_.self));
   }
   if (h.from() == raft::kNoNode || !is_known_peer_(h.from())) {
     return Reject(grpc::StatusCode::PERMISSION_DENIED, peer_address,
-                  "unknown sender member " + std::to_string(h.from()));
+                  "unknown sender member " + Hex(h.from()));
   }
   return grpc::Status::OK;
 }
@@ -57,12 +61,12 @@ Result<raft::Message> PeerService::DecodeFrom(raft::NodeId from,
                                    raft::MessageTypeName(msg->type) + " on the wire");
   }
   if (msg->from != from) {
-    return Status::InvalidArgument("message from " + std::to_string(msg->from) +
-                                   " on the stream of member " + std::to_string(from));
+    return Status::InvalidArgument("message from " + Hex(msg->from) + " on the stream of member " +
+                                   Hex(from));
   }
   if (msg->to != options_.self) {
-    return Status::InvalidArgument("message for member " + std::to_string(msg->to) +
-                                   " reached member " + std::to_string(options_.self));
+    return Status::InvalidArgument("message for member " + Hex(msg->to) + " reached member " +
+                                   Hex(options_.self));
   }
   return msg;
 }
@@ -83,7 +87,7 @@ grpc::Status PeerService::Stream(
   raftkvpb::StreamAccept accept;
   accept.set_member_id(options_.self);
   if (!stream->Write(accept)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
-  spdlog::info("transport {}: inbound stream from peer {} ({}) opened", options_.self, from,
+  spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) opened", options_.self, from,
                peer_address);
 
   std::vector<raft::Message> msgs;
@@ -91,7 +95,7 @@ grpc::Status PeerService::Stream(
     if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
     if (!is_known_peer_(from)) {
       return Reject(grpc::StatusCode::PERMISSION_DENIED, peer_address,
-                    "member " + std::to_string(from) + " was removed");
+                    "member " + Hex(from) + " was removed");
     }
     // Validate the whole batch before delivering any of it.
     msgs.clear();
@@ -102,14 +106,14 @@ grpc::Status PeerService::Stream(
       }
       if (!msg.ok()) {
         return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
-                      "member " + std::to_string(from) + ": " + msg.status().ToString());
+                      "member " + Hex(from) + ": " + msg.status().ToString());
       }
       msgs.push_back(std::move(*msg));
     }
     if (!msgs.empty()) stats_->AddReceived(from, msgs.size(), batch.ByteSizeLong());
     for (raft::Message& m : msgs) handler_->OnMessage(std::move(m));
   } while (stream->Read(&batch));
-  spdlog::info("transport {}: inbound stream from peer {} closed", options_.self, from);
+  spdlog::info("transport {:x}: inbound stream from peer {:x} closed", options_.self, from);
   return grpc::Status::OK;
 }
 
@@ -131,14 +135,14 @@ grpc::Status PeerService::SendSnapshot(grpc::ServerContext* ctx,
   }
   if (!msg.ok()) {
     return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
-                  "member " + std::to_string(from) + ": " + msg.status().ToString());
+                  "member " + Hex(from) + ": " + msg.status().ToString());
   }
   st = ReceiveSnapshotBody(from, peer_address, reader, std::move(first), &*msg);
   if (!st.ok()) return st;
   const uint64_t size = msg->snapshot->data.size();
   if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
-  spdlog::info("transport {}: received snapshot at index {} ({} bytes) from peer {}", options_.self,
-               msg->snapshot->meta.index, size, from);
+  spdlog::info("transport {:x}: received snapshot at index {} ({} bytes) from peer {:x}",
+               options_.self, msg->snapshot->meta.index, size, from);
   stats_->AddReceived(from, 1, 0);
   handler_->OnMessage(std::move(*msg));
   ack->set_received_bytes(size);
@@ -155,7 +159,7 @@ grpc::Status PeerService::ReceiveSnapshotBody(raft::NodeId from, const std::stri
     if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
     if (chunk.offset() != image.size() || chunk.data().size() > total - image.size()) {
       return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
-                    "member " + std::to_string(from) + ": snapshot chunk at offset " +
+                    "member " + Hex(from) + ": snapshot chunk at offset " +
                         std::to_string(chunk.offset()) + " (" +
                         std::to_string(chunk.data().size()) + " bytes) does not follow " +
                         std::to_string(image.size()) + " of " + std::to_string(total) + " bytes");
@@ -164,20 +168,21 @@ grpc::Status PeerService::ReceiveSnapshotBody(raft::NodeId from, const std::stri
     stats_->AddReceived(from, 0, chunk.ByteSizeLong());
     if (chunk.last()) break;
     if (!reader->Read(&chunk)) {
-      spdlog::warn("transport {}: snapshot from peer {} interrupted at {} of {} bytes; discarded",
-                   options_.self, from, image.size(), total);
+      spdlog::warn(
+          "transport {:x}: snapshot from peer {:x} interrupted at {} of {} bytes; discarded",
+          options_.self, from, image.size(), total);
       return grpc::Status(grpc::StatusCode::ABORTED, "snapshot stream interrupted");
     }
   }
   if (image.size() != total) {
     return Reject(grpc::StatusCode::DATA_LOSS, peer_address,
-                  "member " + std::to_string(from) + ": snapshot ended at " +
-                      std::to_string(image.size()) + " of " + std::to_string(total) + " bytes");
+                  "member " + Hex(from) + ": snapshot ended at " + std::to_string(image.size()) +
+                      " of " + std::to_string(total) + " bytes");
   }
   const uint32_t crc = storage::crc32c::Value(image);
   if (crc != chunk.crc32c()) {
     return Reject(grpc::StatusCode::DATA_LOSS, peer_address,
-                  "member " + std::to_string(from) + ": snapshot checksum mismatch");
+                  "member " + Hex(from) + ": snapshot checksum mismatch");
   }
   msg->snapshot->data = std::move(image);
   return grpc::Status::OK;

@@ -34,6 +34,16 @@ class Transport::Impl {
     grpc::ServerBuilder builder;
     // A port already in use must be an error, not shared with another process.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // Peers ping as often as their keepalive_interval says, also while a stream is idle
+    // (by default gRPC answers frequent pings with GOAWAY "too_many_pings"). We ping them
+    // too, so an inbound stream from a vanished peer is closed.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 0);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                               static_cast<int>(options_.keepalive_interval.count()));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                               static_cast<int>(options_.keepalive_timeout.count()));
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
     builder.SetMaxReceiveMessageSize(
         std::max<int>(kMaxFrameBytes, static_cast<int>(options_.snapshot_chunk_bytes * 2)));
@@ -47,7 +57,7 @@ class Transport::Impl {
       server_.reset();
       return Status::IOError("cannot listen for peers on " + options_.listen_address);
     }
-    spdlog::info("transport {}: listening for peers on {} (port {}), cluster {:x}", options_.self,
+    spdlog::info("transport {:x}: listening for peers on {} (port {}), cluster {:x}", options_.self,
                  options_.listen_address, port_, options_.cluster_id);
     return Status::OK();
   }
@@ -66,7 +76,7 @@ class Transport::Impl {
     auto sender = std::make_shared<PeerSender>(options_, handler_, &stats_, id, address);
     sender->Start();
     peers_.emplace(id, std::move(sender));
-    spdlog::info("transport {}: added peer {} at {}", options_.self, id, address);
+    spdlog::info("transport {:x}: added peer {:x} at {}", options_.self, id, address);
   }
 
   void RemovePeer(raft::NodeId id) {
@@ -85,7 +95,7 @@ class Transport::Impl {
         sender.reset();
       }
     }
-    spdlog::info("transport {}: removed peer {}", options_.self, id);
+    spdlog::info("transport {:x}: removed peer {:x}", options_.self, id);
     if (sender) sender->Join();
   }
 
@@ -98,7 +108,7 @@ class Transport::Impl {
       for (raft::Message& m : msgs) {
         const raft::NodeId to = m.to;
         if (!IsNetworkMessage(m.type) || to == options_.self) {
-          spdlog::warn("transport {}: not sending {} message to {}", options_.self,
+          spdlog::warn("transport {:x}: not sending {} message to {:x}", options_.self,
                        raft::MessageTypeName(m.type), to);
           continue;
         }
@@ -141,7 +151,7 @@ class Transport::Impl {
     }
     for (auto& [id, sender] : peers) sender->Join();
     for (auto& sender : retired) sender->Join();
-    spdlog::info("transport {}: stopped", options_.self);
+    spdlog::info("transport {:x}: stopped", options_.self);
   }
 
  private:
@@ -171,6 +181,9 @@ Result<std::unique_ptr<Transport>> Transport::Start(const Options& options, Hand
   }
   if (options.snapshot_chunk_bytes == 0 || options.snapshot_chunk_bytes > (64u << 20)) {
     return Status::InvalidArgument("snapshot_chunk_bytes must be in (0, 64 MiB]");
+  }
+  if (options.keepalive_interval.count() <= 0 || options.keepalive_timeout.count() <= 0) {
+    return Status::InvalidArgument("keepalive interval and timeout must be positive");
   }
   if (options.max_queued_messages_per_peer == 0) {
     return Status::InvalidArgument("max_queued_messages_per_peer must be positive");

@@ -57,6 +57,11 @@ struct Options {
   size_t snapshot_chunk_bytes = 1 << 20;
   std::chrono::milliseconds min_backoff{50};
   std::chrono::milliseconds max_backoff{1000};
+  // HTTP/2 keepalive pings on peer connections: a connection whose pings go unanswered for
+  // keepalive_timeout is closed and reopened, so a silent peer (host gone, network
+  // partition) is noticed without waiting for TCP's retransmission timeout.
+  std::chrono::milliseconds keepalive_interval{5000};
+  std::chrono::milliseconds keepalive_timeout{5000};
   // Extra gRPC services to serve on the peer port (the server's member-discovery service
   // for nodes joining an existing cluster). Not owned; must outlive the transport.
   std::vector<grpc::Service*> extra_services;
