@@ -1,0 +1,297 @@
+// A one-member raftkvd started in-process on free ports, driven as users drive etcd: with
+// etcd's generated gRPC stubs, with etcdctl (a subprocess) and over HTTP.
+#include "server/daemon/daemon.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <openssl/sha.h>
+
+#include "api/session_metadata.h"
+#include "server/daemon/test_util.h"
+
+namespace raftkv::server::daemon {
+namespace {
+
+using namespace raftkv::server::daemon::testing;
+namespace pb = etcdserverpb;
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = OneMemberConfig("d1", (dir_.path() / "d1").string(), ports_);
+    Result<std::unique_ptr<Daemon>> d = Daemon::Start(config_);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    daemon_ = std::move(d).value();
+    channel_ = grpc::CreateChannel(ports_.endpoint(), grpc::InsecureChannelCredentials());
+    kv_ = pb::KV::NewStub(channel_);
+    // A one-member cluster elects itself after an election timeout.
+    ASSERT_TRUE(WaitFor([&] {
+      grpc::ClientContext ctx;
+      pb::PutRequest req;
+      req.set_key("ready");
+      pb::PutResponse resp;
+      return kv_->Put(&ctx, req, &resp).ok();
+    }));
+  }
+
+  grpc::Status Put(const std::string& key, const std::string& value, pb::PutResponse* resp,
+                   grpc::ClientContext* ctx = nullptr) {
+    grpc::ClientContext local;
+    pb::PutRequest req;
+    req.set_key(key);
+    req.set_value(value);
+    return kv_->Put(ctx ? ctx : &local, req, resp);
+  }
+
+  grpc::Status Get(const std::string& key, pb::RangeResponse* resp, int64_t revision = 0) {
+    grpc::ClientContext ctx;
+    pb::RangeRequest req;
+    req.set_key(key);
+    req.set_revision(revision);
+    return kv_->Range(&ctx, req, resp);
+  }
+
+  TempDir dir_;
+  Ports ports_;
+  ServerConfig config_;
+  std::unique_ptr<Daemon> daemon_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::KV::Stub> kv_;
+};
+
+TEST_F(DaemonTest, PutGetTxnCompactThroughEtcdStubs) {
+  pb::PutResponse put;
+  ASSERT_TRUE(Put("foo", "bar", &put).ok());
+  int64_t rev = put.header().revision();
+  EXPECT_GT(rev, 1);
+  EXPECT_EQ(put.header().member_id(), daemon_->server()->member_id());
+  pb::RangeResponse get;
+  ASSERT_TRUE(Get("foo", &get).ok());
+  ASSERT_EQ(get.kvs_size(), 1);
+  EXPECT_EQ(get.kvs(0).value(), "bar");
+  EXPECT_EQ(get.kvs(0).mod_revision(), rev);
+
+  // Compare-and-set: value == bar -> put baz.
+  grpc::ClientContext ctx;
+  pb::TxnRequest txn;
+  pb::Compare* cmp = txn.add_compare();
+  cmp->set_key("foo");
+  cmp->set_target(pb::Compare::VALUE);
+  cmp->set_result(pb::Compare::EQUAL);
+  cmp->set_value("bar");
+  pb::PutRequest* then_put = txn.add_success()->mutable_request_put();
+  then_put->set_key("foo");
+  then_put->set_value("baz");
+  pb::TxnResponse txn_resp;
+  ASSERT_TRUE(kv_->Txn(&ctx, txn, &txn_resp).ok());
+  EXPECT_TRUE(txn_resp.succeeded());
+  ASSERT_TRUE(Get("foo", &get).ok());
+  EXPECT_EQ(get.kvs(0).value(), "baz");
+
+  grpc::ClientContext cctx;
+  pb::CompactionRequest compact;
+  compact.set_revision(rev + 1);
+  pb::CompactionResponse compact_resp;
+  ASSERT_TRUE(kv_->Compact(&cctx, compact, &compact_resp).ok());
+  grpc::Status old = Get("foo", &get, rev);
+  EXPECT_EQ(old.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(old.error_message(), "etcdserver: mvcc: required revision has been compacted");
+}
+
+TEST_F(DaemonTest, EdgeErrorsAreEtcds) {
+  // 1.6 MiB: above --max-request-bytes (1.5 MiB) but within gRPC's allowance above it.
+  pb::PutResponse put;
+  grpc::Status big = Put("big", std::string(1600 * 1024, 'x'), &put);
+  EXPECT_EQ(big.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(big.error_message(), "etcdserver: request is too large");
+
+  pb::RangeResponse get;
+  grpc::Status empty = Get("", &get);
+  EXPECT_EQ(empty.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(empty.error_message(), "etcdserver: key is not provided");
+
+  grpc::Status future = Get("foo", &get, 1'000'000);
+  EXPECT_EQ(future.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(future.error_message(), "etcdserver: mvcc: required revision is a future revision");
+
+  grpc::ClientContext ctx;
+  pb::TxnRequest txn;
+  for (int i = 0; i <= config_.max_txn_ops; ++i) {
+    txn.add_success()->mutable_request_put()->set_key("k" + std::to_string(i));
+  }
+  pb::TxnResponse txn_resp;
+  grpc::Status many = kv_->Txn(&ctx, txn, &txn_resp);
+  EXPECT_EQ(many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(many.error_message(), "etcdserver: too many operations in txn request");
+}
+
+TEST_F(DaemonTest, UnservedServicesAreUnimplemented) {
+  auto lease = pb::Lease::NewStub(channel_);
+  grpc::ClientContext ctx;
+  pb::LeaseGrantRequest req;
+  req.set_ttl(10);
+  pb::LeaseGrantResponse resp;
+  EXPECT_EQ(lease->LeaseGrant(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(DaemonTest, StatusAndMemberList) {
+  auto maintenance = pb::Maintenance::NewStub(channel_);
+  grpc::ClientContext ctx;
+  pb::StatusResponse status;
+  ASSERT_TRUE(maintenance->Status(&ctx, pb::StatusRequest(), &status).ok());
+  EXPECT_EQ(status.leader(), daemon_->server()->member_id());
+  EXPECT_EQ(status.header().cluster_id(), daemon_->server()->cluster_id());
+  EXPECT_GT(status.raftindex(), 0u);
+
+  auto cluster = pb::Cluster::NewStub(channel_);
+  grpc::ClientContext mctx;
+  pb::MemberListResponse members;
+  ASSERT_TRUE(cluster->MemberList(&mctx, pb::MemberListRequest(), &members).ok());
+  ASSERT_EQ(members.members_size(), 1);
+  EXPECT_EQ(members.members(0).name(), "d1");
+  EXPECT_EQ(members.members(0).id(), daemon_->server()->member_id());
+  ASSERT_EQ(members.members(0).peerurls_size(), 1);
+  EXPECT_EQ(members.members(0).peerurls(0), ports_.peer_url());
+
+  grpc::ClientContext actx;
+  pb::MemberAddRequest add;
+  add.add_peerurls("https://127.0.0.1:1");
+  pb::MemberAddResponse add_resp;
+  grpc::Status bad = cluster->MemberAdd(&actx, add, &add_resp);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(), "etcdserver: given member URLs are invalid");
+}
+
+TEST_F(DaemonTest, SessionRetryIsAnsweredOnce) {
+  auto session = raftkvpb::Session::NewStub(channel_);
+  grpc::ClientContext rctx;
+  raftkvpb::RegisterResponse reg;
+  ASSERT_TRUE(session->Register(&rctx, raftkvpb::RegisterRequest(), &reg).ok());
+  EXPECT_NE(reg.client_id(), 0u);
+  EXPECT_EQ(reg.timeout_ms(), config_.session_timeout_ms);
+
+  auto put_seq1 = [&](pb::PutResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata(api::kMetaClientId, std::to_string(reg.client_id()));
+    ctx.AddMetadata(api::kMetaSeq, "1");
+    ctx.AddMetadata(api::kMetaAcked, "0");
+    return Put("once", "v", resp, &ctx);
+  };
+  pb::PutResponse first, retry;
+  ASSERT_TRUE(put_seq1(&first).ok());
+  ASSERT_TRUE(put_seq1(&retry).ok());
+  EXPECT_EQ(retry.header().revision(), first.header().revision()) << "the stored answer";
+  pb::RangeResponse get;
+  ASSERT_TRUE(Get("once", &get).ok());
+  ASSERT_EQ(get.kvs_size(), 1);
+  EXPECT_EQ(get.kvs(0).version(), 1) << "applied once";
+  EXPECT_EQ(get.header().revision(), first.header().revision()) << "no second revision";
+
+  grpc::ClientContext bad_ctx;
+  bad_ctx.AddMetadata(api::kMetaClientId, "12x");
+  bad_ctx.AddMetadata(api::kMetaSeq, "1");
+  pb::PutResponse bad_resp;
+  grpc::Status bad = Put("once", "w", &bad_resp, &bad_ctx);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find(api::kMetaClientId), std::string::npos);
+}
+
+TEST_F(DaemonTest, SnapshotStreamEndsWithItsSha256) {
+  pb::PutResponse put;
+  ASSERT_TRUE(Put("snap", std::string(100 * 1024, 's'), &put).ok());
+  auto maintenance = pb::Maintenance::NewStub(channel_);
+  grpc::ClientContext ctx;
+  auto reader = maintenance->Snapshot(&ctx, pb::SnapshotRequest());
+  pb::SnapshotResponse chunk;
+  std::string image;
+  uint64_t first_total = 0;
+  uint64_t last_remaining = 1;
+  while (reader->Read(&chunk)) {
+    if (image.empty()) first_total = chunk.remaining_bytes() + chunk.blob().size();
+    image += chunk.blob();
+    EXPECT_EQ(chunk.remaining_bytes(), first_total - image.size());
+    last_remaining = chunk.remaining_bytes();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last_remaining, 0u);
+  EXPECT_EQ(image.size(), first_total);
+  ASSERT_GT(image.size(), size_t{SHA256_DIGEST_LENGTH} + 100 * 1024);
+  unsigned char sha[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(image.data()), image.size() - SHA256_DIGEST_LENGTH,
+         sha);
+  EXPECT_EQ(image.substr(image.size() - SHA256_DIGEST_LENGTH),
+            std::string(reinterpret_cast<char*>(sha), SHA256_DIGEST_LENGTH));
+}
+
+TEST_F(DaemonTest, EtcdctlWorksAgainstIt) {
+  const std::string etcdctl =
+      "ETCDCTL_API=3 etcdctl --dial-timeout=5s --command-timeout=10s "
+      "--endpoints=" +
+      ports_.endpoint() + " ";
+  CommandResult r = RunCommand(etcdctl + "put greeting hello");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "OK\n");
+  r = RunCommand(etcdctl + "get greeting");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "greeting\nhello\n");
+  r = RunCommand(etcdctl + "del greeting");
+  EXPECT_EQ(r.output, "1\n");
+  r = RunCommand(etcdctl + "endpoint health");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("is healthy"), std::string::npos) << r.output;
+  r = RunCommand(etcdctl + "endpoint status -w json");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"leader\":" + std::to_string(daemon_->server()->member_id())),
+            std::string::npos)
+      << r.output;
+  r = RunCommand(etcdctl + "member list");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(", started, d1, " + ports_.peer_url() + ", " + ports_.client_url()),
+            std::string::npos)
+      << r.output;
+  r = RunCommand(etcdctl + "get ''");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("key is not provided"), std::string::npos) << r.output;
+}
+
+TEST_F(DaemonTest, HealthAndMetricsOverHttp) {
+  httplib::Client http("127.0.0.1", ports_.metrics);
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "{\"health\":\"true\"}");
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("\netcd_server_has_leader 1\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("\netcd_server_is_leader 1\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("etcd_disk_wal_fsync_duration_seconds_count "), std::string::npos);
+}
+
+TEST_F(DaemonTest, StopFailsLaterCallsAndIsIdempotent) {
+  daemon_->Stop();
+  pb::PutResponse put;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  EXPECT_FALSE(Put("after", "stop", &put, &ctx).ok());
+  daemon_->Stop();
+}
+
+TEST(DaemonStart, TakenClientPortIsAClearError) {
+  TempDir dir;
+  Ports ports;
+  Result<std::unique_ptr<Daemon>> first =
+      Daemon::Start(OneMemberConfig("a", (dir.path() / "a").string(), ports));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  Ports other;
+  other.client = ports.client;
+  Result<std::unique_ptr<Daemon>> second =
+      Daemon::Start(OneMemberConfig("b", (dir.path() / "b").string(), other));
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("cannot listen for clients on " + ports.client_url()),
+            std::string::npos)
+      << second.status().ToString();
+}
+
+}  // namespace
+}  // namespace raftkv::server::daemon
