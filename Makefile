@@ -33,8 +33,9 @@ test: build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L core --timeout 900
 
+# A local 3-member raftkvd cluster on 127.0.0.1 (scripts/run-cluster.sh); Ctrl-C stops it.
 run: build
-	$(BUILD)/bin/raftkv-sim --demo
+	scripts/run-cluster.sh $(BUILD)
 
 # Side-by-side benchmark against etcd (bench/compare-etcd; needs etcd-server and gnuplot).
 bench: build
