@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "client/test_cluster.h"
 
@@ -22,8 +23,9 @@ using testing::TestCluster;
 
 class ClientTest : public ::testing::Test {
  protected:
-  void StartCluster(int size) {
+  void StartCluster(int size, const std::vector<std::string>& flags = {}) {
     cluster_ = std::make_unique<TestCluster>(size, RAFTKV_SERVER_BINARY);
+    cluster_->AddFlags(flags);
     Status s = cluster_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
@@ -226,6 +228,31 @@ TEST_F(ClientTest, ResentCompareAndSwapAndDeleteGiveTheFirstAnswer) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(Outcome<etcdserverpb::DeleteRangeResponse>(*again).deleted(), 1);
   EXPECT_EQ(c->Get("cas")->revision, del->revision);
+}
+
+TEST_F(ClientTest, ExpiredSessionIsRenewedAndTheWriteAppliedOnce) {
+  // Sessions idle for 300 ms of log time expire; log time moves with other clients' writes.
+  StartCluster(1, {"--session-timeout", "300"});
+  auto a = Connect();
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->Put("exp/a", "1").ok());
+  uint64_t first_id = a->client_id();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  auto b = Connect(/*exactly_once=*/false);
+  ASSERT_NE(b, nullptr);
+  Result<WriteResult> tick = b->Put("exp/tick", "x");  // an entry stamped after a's timeout
+  ASSERT_TRUE(tick.ok()) << tick.status().ToString();
+
+  // a's next write is refused as expired on its first try, so the client registers again
+  // and sends it under the new session.
+  Result<WriteResult> put = a->Put("exp/a", "2");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_NE(a->client_id(), first_id);
+  EXPECT_EQ(put->revision, tick->revision + 1);
+  Result<GetResult> got = a->Get("exp/a");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->kvs.at(0).value, "2");
+  EXPECT_EQ(got->kvs.at(0).version, 2);
 }
 
 TEST_F(ClientTest, WithoutSessionAResentPutIsAppliedTwice) {

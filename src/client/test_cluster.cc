@@ -130,6 +130,10 @@ Status TestCluster::Spawn(TestMember& m) {
   return Status::OK();
 }
 
+void TestCluster::AddFlags(const std::vector<std::string>& flags) {
+  for (TestMember& m : members_) m.argv.insert(m.argv.end(), flags.begin(), flags.end());
+}
+
 Status TestCluster::Start() {
   for (TestMember& m : members_) RAFTKV_RETURN_IF_ERROR(Spawn(m));
   for (size_t i = 0; i < members_.size(); ++i) RAFTKV_RETURN_IF_ERROR(WaitReady(i));

@@ -32,6 +32,8 @@ class TestCluster {
   TestCluster(const TestCluster&) = delete;
   TestCluster& operator=(const TestCluster&) = delete;
 
+  // Flags added to every member's command line (call before Start).
+  void AddFlags(const std::vector<std::string>& flags);
   // Starts every member and waits until each answers Status and one leader is agreed.
   Status Start();
   void Kill(size_t i, int signal);
