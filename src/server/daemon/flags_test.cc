@@ -53,6 +53,7 @@ TEST(Flags, DefaultsAreEtcds) {
   EXPECT_EQ(c.heartbeat_interval_ms, 100);
   EXPECT_EQ(c.election_timeout_ms, 1000);
   EXPECT_EQ(c.snapshot_count, 100000u);
+  EXPECT_EQ(c.snapshot_catchup_entries, 5000u);
   EXPECT_TRUE(c.listen_metrics_urls.empty());
   EXPECT_EQ(c.max_request_bytes, 1536 * 1024);
   EXPECT_EQ(c.max_txn_ops, 128);
@@ -80,6 +81,8 @@ TEST(Flags, EveryFlagParsedInBothForms) {
                     "--election-timeout",
                     "500",
                     "--snapshot-count=42",
+                    "--experimental-snapshot-catchup-entries",
+                    "77",
                     "--listen-metrics-urls",
                     "http://127.0.0.1:22381",
                     "--max-request-bytes=1000",
@@ -104,6 +107,7 @@ TEST(Flags, EveryFlagParsedInBothForms) {
   EXPECT_EQ(c.heartbeat_interval_ms, 50);
   EXPECT_EQ(c.election_timeout_ms, 500);
   EXPECT_EQ(c.snapshot_count, 42u);
+  EXPECT_EQ(c.snapshot_catchup_entries, 77u);
   EXPECT_EQ(c.listen_metrics_urls, std::vector<std::string>{"http://127.0.0.1:22381"});
   EXPECT_EQ(c.max_request_bytes, 1000);
   EXPECT_EQ(c.max_txn_ops, 7);
@@ -139,6 +143,9 @@ TEST(Flags, BadNumbersAreNamed) {
   EXPECT_NE(ErrorOf({"--election-timeout=10x"}).find("--election-timeout"), std::string::npos);
   EXPECT_NE(ErrorOf({"--snapshot-count=-1"}).find("--snapshot-count"), std::string::npos);
   EXPECT_NE(ErrorOf({"--snapshot-count=0"}).find("--snapshot-count"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--experimental-snapshot-catchup-entries=x"})
+                .find("--experimental-snapshot-catchup-entries"),
+            std::string::npos);
   EXPECT_NE(ErrorOf({"--max-request-bytes="}).find("--max-request-bytes"), std::string::npos);
   EXPECT_NE(ErrorOf({"--max-txn-ops=99999999999"}).find("--max-txn-ops"), std::string::npos);
   EXPECT_NE(ErrorOf({"--session-timeout=0"}).find("--session-timeout"), std::string::npos);
