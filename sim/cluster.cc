@@ -194,6 +194,28 @@ bool Cluster::IsUp(NodeId id) const {
   return impl_->node(id)->up();
 }
 
+std::vector<NodeId> Cluster::Members() const {
+  NodeId from = Leader();
+  if (from == raft::kNoNode) {
+    raft::Index best = 0;
+    for (const auto& n : impl_->nodes) {
+      if (n->up() && n->applied() > best) {
+        best = n->applied();
+        from = n->id();
+      }
+    }
+  }
+  if (from == raft::kNoNode) return NodeIds();
+  raft::ConfState cs = Status(from).conf;
+  std::vector<NodeId> ids = cs.voters;
+  for (const auto* v : {&cs.voters_outgoing, &cs.learners, &cs.learners_next}) {
+    ids.insert(ids.end(), v->begin(), v->end());
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids.empty() ? NodeIds() : ids;
+}
+
 NodeId Cluster::Leader() const {
   NodeId best = raft::kNoNode;
   raft::Term best_term = 0;
@@ -379,6 +401,10 @@ uint64_t Cluster::SnapshotsInstalled() const {
   uint64_t n = 0;
   for (const auto& node : impl_->nodes) n += node->snapshots_installed();
   return n;
+}
+
+uint64_t Cluster::EntriesApplied(NodeId id) const {
+  return impl_->node(id)->entries_applied();
 }
 
 raft::Index Cluster::SnapshotIndex(NodeId id) const {

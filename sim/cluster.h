@@ -111,6 +111,10 @@ class Cluster {
 
   // ---- inspection ----
   std::vector<NodeId> NodeIds() const;
+  // The members (voters and learners) as a client would learn them from the cluster (like
+  // etcd's member list): the leader's configuration, or the most advanced live node's;
+  // every node while none knows a configuration.
+  std::vector<NodeId> Members() const;
   bool IsUp(NodeId id) const;
   // The live node that believes it is leader with the highest term; kNoNode if none.
   NodeId Leader() const;
@@ -161,6 +165,9 @@ class Cluster {
   uint64_t SnapshotsTaken() const;
   uint64_t SnapshotsInstalled() const;
   raft::Index SnapshotIndex(NodeId id) const;
+  // Log entries node `id` has applied to its state machine over all its lives (an entry
+  // replayed after a restart counts again; a snapshot restore counts none).
+  uint64_t EntriesApplied(NodeId id) const;
 
   // ---- client operations ----
   // Synchronous helpers for scenarios: submit through node `via` and run the cluster until

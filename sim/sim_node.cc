@@ -300,6 +300,9 @@ void SimNode::sendAll(const std::vector<raft::Message>& msgs) {
 void SimNode::maybeHandleReady() {
   if (!up() || write_pending_ || !core_->HasReady()) return;
   pending_ = core_->GetReady();
+  // The configuration the core restored with this Ready's snapshot (another snapshot may
+  // replace it in the core while the write is pending).
+  if (pending_.snapshot) pending_snapshot_conf_ = core_->GetStatus().conf;
   if (pending_.soft_state) {
     const raft::SoftState& ss = *pending_.soft_state;
     if (ss.lead != lead_ || ss.role != role_) {
@@ -385,7 +388,7 @@ void SimNode::finishReady() {
     ++snapshots_installed_;
     scheduleNextSnapshot();
     ctx_->checker->ObserveSnapshotApply(id_, applied_, rd.snapshot->meta.term);
-    ctx_->conf_checker->ObserveConfig(id_, applied_, core_->GetStatus().conf, false);
+    ctx_->conf_checker->ObserveConfig(id_, applied_, pending_snapshot_conf_, false);
   }
   applyEntries(rd.committed_entries);
   for (const raft::ReadState& rs : rd.read_states) {
@@ -409,7 +412,9 @@ void SimNode::applyEntries(const std::vector<raft::Entry>& entries) {
     ++entries_applied_;
     if (e.type == raft::EntryType::kConfChange) {
       raft::ConfState cs = ApplyConfChangeEntry(core_.get(), e);
-      ctx_->conf_checker->ObserveConfig(id_, e.index, cs, true);
+      // Unless a snapshot the core restored meanwhile (its Ready still pending) covers the
+      // entry: then the core kept that snapshot's newer configuration.
+      if (core_->FirstIndex() <= e.index) ctx_->conf_checker->ObserveConfig(id_, e.index, cs, true);
       continue;
     }
     if (e.data.empty()) continue;  // a new leader's no-op (§8)

@@ -153,6 +153,7 @@ class SimNode {
   uint64_t incarnation_ = 0;
   bool write_pending_ = false;
   raft::Ready pending_;
+  raft::ConfState pending_snapshot_conf_;
   KvStateMachine sm_;
   raft::Index applied_ = 0;
   raft::NodeId lead_ = raft::kNoNode;

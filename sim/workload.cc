@@ -93,7 +93,7 @@ void Workload::begin(Client& c, bool final_read, const std::string& final_key) {
 
 NodeId Workload::pickNode(Client& c) {
   if (c.leader_guess != raft::kNoNode) return c.leader_guess;
-  auto ids = cluster_->NodeIds();
+  auto ids = cluster_->Members();
   return ids[rng_->Uniform(ids.size())];
 }
 

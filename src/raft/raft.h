@@ -79,6 +79,8 @@ class Raft {
   void clear_vote_unpersisted() { vote_unpersisted_ = false; }
 
   ConfState ApplyConfChange(const ConfChange& cc);
+  // Index of the last snapshot restored (its configuration replaced ours).
+  Index restored_index() const { return restored_index_; }
 
  private:
   explicit Raft(const Config& c);
@@ -167,6 +169,7 @@ class Raft {
   int randomized_election_timeout_ = 0;
   uint64_t uncommitted_size_ = 0;
   Index pending_conf_index_ = 0;  // leader: index of the last conf change proposed
+  Index restored_index_ = 0;
   bool vote_unpersisted_ = false;
 
   // Config.

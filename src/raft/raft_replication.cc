@@ -382,6 +382,7 @@ bool Raft::Restore(const Snapshot& s) {
   }
   if (s.meta.conf.voters.empty()) return false;  // malformed: no configuration
   log_.Restore(s);
+  restored_index_ = s.meta.index;
   // Thesis §5.1: the snapshot carries the configuration as of its last index; the entries
   // that produced it are gone, so it must replace ours.
   if constexpr (kPlantedBug != 6) conf_ = s.meta.conf;  // BUG 6: keeps the old one

@@ -75,6 +75,12 @@ Status RawNode::ProposeConfChange(const ConfChange& cc) {
 }
 
 ConfState RawNode::ApplyConfChange(const ConfChange& cc) {
+  if (!handed_conf_.empty()) {
+    Index i = handed_conf_.front();
+    handed_conf_.pop_front();
+    // The snapshot restored since is the configuration as of a later index already.
+    if (i <= raft_->restored_index()) return raft_->conf_state();
+  }
   return raft_->ApplyConfChange(cc);
 }
 
@@ -195,6 +201,7 @@ Ready RawNode::GetReady() {
         RAFTKV_CHECK(e.index <= log.committed(), "committed_entries hold only committed entries");
       }
       pending_->applied_bytes += e.data.size();
+      if (e.type == EntryType::kConfChange) handed_conf_.push_back(e.index);
     }
   }
 

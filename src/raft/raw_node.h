@@ -52,6 +52,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -234,7 +235,10 @@ class RawNode {
   Status ProposeConfChange(const ConfChange& cc);
 
   // Applies a committed configuration change entry's change to the configuration. The
-  // runtime calls it when it applies a kConfChange entry; returns the new configuration.
+  // runtime calls it for every kConfChange entry of Ready::committed_entries, in order, as
+  // it applies them; returns the new configuration. A change from an entry that a snapshot
+  // restored meanwhile (Ready pending while a newer snapshot arrived) already covers is
+  // not applied again.
   ConfState ApplyConfChange(const ConfChange& cc);
 
   // Feeds a message received from a peer (or a local report) into the state machine.
@@ -279,6 +283,9 @@ class RawNode {
 
   std::unique_ptr<Raft> raft_;
   std::unique_ptr<Pending> pending_;
+  // Indexes of the kConfChange entries handed out in committed_entries and not yet passed
+  // to ApplyConfChange, oldest first.
+  std::deque<Index> handed_conf_;
   uint64_t max_committed_size_per_ready_ = 0;
   // State as of the last Ready, to tell what changed.
   SoftState prev_soft_;
