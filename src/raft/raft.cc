@@ -142,6 +142,9 @@ void Raft::Reset(Term term) {
   }
   read_only_.Reset();
   uncommitted_size_ = 0;
+  removed_leader_ = false;
+  removal_armed_ = false;
+  removal_acks_.clear();
 }
 
 void Raft::BecomeFollower(Term term, NodeId lead) {
@@ -617,14 +620,43 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
   if (role_ == Role::kLeader) {
     if (!voters_.Contains(id_)) {
       // Removed or demoted, and the change is committed (we apply only committed entries):
-      // stop leading; the remaining voters elect a new leader (thesis §4.2.2).
-      BecomeFollower(term_, kNoNode);
+      // hand over, then stop leading; the remaining voters elect a new leader (§4.2.2).
+      BeginRemovedLeaderHandoff();
     } else {
       MaybeCommit();
       BcastAppend();  // new members start catching up (and learn the new commit index) now
     }
   }
   return conf_;
+}
+
+void Raft::BeginRemovedLeaderHandoff() {
+  removed_leader_ = true;
+  removal_commit_ = log_.committed();
+  removal_armed_ = false;
+  removal_acks_.clear();
+  removal_ticks_ = 0;
+  BcastAppend();
+}
+
+void Raft::MaybeArmRemovedLeaderHandoff() {
+  if (!removed_leader_ || removal_armed_) return;
+  for (NodeId id : voters_.Ids()) {
+    auto it = prs_.find(id);
+    if (it == prs_.end() || it->second.match < removal_commit_) return;
+  }
+  // Every heartbeat from now on carries a commit index past the removal.
+  removal_armed_ = true;
+  removal_beat_tick_ = tick_count_;
+}
+
+void Raft::OnRemovedLeaderAck(const Message& m) {
+  if (!removed_leader_ || !removal_armed_ || m.index < removal_beat_tick_) return;
+  removal_acks_.insert(m.from);
+  for (NodeId id : voters_.Ids()) {
+    if (!removal_acks_.count(id)) return;
+  }
+  BecomeFollower(term_, kNoNode);
 }
 
 void Raft::MaybeAutoLeave() {

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -142,6 +143,9 @@ class Raft {
   void SyncProgress(const ConfState& cs);
   Status CheckPromotions(const ConfChange& cc) const;
   void MaybeAutoLeave();
+  void BeginRemovedLeaderHandoff();
+  void MaybeArmRemovedLeaderHandoff();
+  void OnRemovedLeaderAck(const Message& m);
 
   NodeId id_;
   Term term_ = 0;
@@ -170,6 +174,17 @@ class Raft {
   uint64_t uncommitted_size_ = 0;
   Index pending_conf_index_ = 0;  // leader: index of the last conf change proposed
   Index restored_index_ = 0;
+  // A leader whose removal is applied keeps heartbeating (taking no proposals) until every
+  // voter of the new configuration acknowledged a heartbeat carrying a commit index past
+  // the removal, then steps down (thesis §4.2.2). Changes take effect when applied, so
+  // without this the rest might never learn that the change committed and keep waiting
+  // for the removed server's vote. Gives up after two election timeouts.
+  bool removed_leader_ = false;
+  Index removal_commit_ = 0;
+  bool removal_armed_ = false;
+  uint64_t removal_beat_tick_ = 0;
+  std::set<NodeId> removal_acks_;
+  int removal_ticks_ = 0;
   bool vote_unpersisted_ = false;
 
   // Config.

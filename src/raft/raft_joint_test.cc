@@ -137,6 +137,7 @@ TEST(Joint, removedLeaderLeadsThroughJointThenStepsDown) {
   EXPECT_EQ(net.Leader(), 1u);
   ASSERT_TRUE(net.node(1).ProposeConfChange(ConfChange{}).ok());
   net.Stabilize();
+  net.TickAll(3);  // the handoff heartbeat round
   EXPECT_NE(net.node(1).GetStatus().soft_state.role, Role::kLeader);
   Term before = net.node(2).GetStatus().hard_state.term;
   for (int i = 0; i < 100 && net.Leader() == kNoNode; i++) net.TickAll();

@@ -88,7 +88,12 @@ TEST(Membership, removeLeader_stepsDownAndOthersElect) {
   net.Elect(1);
   ASSERT_TRUE(net.node(1).ProposeConfChange(Change(ConfChangeType::kRemoveNode, 1)).ok());
   net.Stabilize();
+  // It hands over first: a heartbeat round tells 2 and 3 that its removal committed.
+  EXPECT_EQ(net.node(1).GetStatus().soft_state.role, Role::kLeader);
+  EXPECT_TRUE(net.node(1).Propose("refused").Is(Status::Code::kNotLeader));
+  net.TickAll(3);
   EXPECT_NE(net.node(1).GetStatus().soft_state.role, Role::kLeader);
+  EXPECT_EQ(net.node(2).GetStatus().hard_state.commit, net.node(1).GetStatus().hard_state.commit);
   for (int i = 0; i < 100 && net.Leader() == kNoNode; i++) net.TickAll();
   NodeId l = net.Leader();
   ASSERT_TRUE(l == 2 || l == 3) << l;

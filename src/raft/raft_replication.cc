@@ -29,6 +29,10 @@ void Raft::TickElection() {
 }
 
 void Raft::TickHeartbeat() {
+  if (removed_leader_ && ++removal_ticks_ >= 2 * election_tick_) {
+    BecomeFollower(term_, kNoNode);  // the handoff did not finish; the others time out
+    return;
+  }
   heartbeat_elapsed_++;
   election_elapsed_++;
   if (election_elapsed_ >= election_tick_) {
@@ -149,6 +153,7 @@ void Raft::SendHeartbeat(NodeId to, const std::string& ctx) {
 }
 
 void Raft::BcastHeartbeat() {
+  MaybeArmRemovedLeaderHandoff();
   std::string ctx = read_only_.LatestContext();
   for (auto& [id, pr] : prs_) {
     if (id != id_) SendHeartbeat(id, ctx);
@@ -210,7 +215,9 @@ Status Raft::StepLeader(const Message& m) {
       if (!QuorumActive()) BecomeFollower(term_, kNoNode);
       return Status::OK();
     case MessageType::kPropose: {
-      if (!prs_.count(id_)) return Status::NotLeader("leader was removed");
+      if (!prs_.count(id_) || removed_leader_) {
+        return Status::NotLeader("leader was removed from the configuration");
+      }
       if (lead_transferee_ != kNoNode) return Status::Busy("leadership transfer in progress");
       RAFTKV_RETURN_IF_ERROR(CheckConfChangeProposal(m.entries));
       std::vector<Entry> ents = m.entries;
@@ -317,6 +324,8 @@ void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   }
   if (pr.match < log_.LastIndex()) SendAppend(m.from);
   pr.lease_tick = std::max(pr.lease_tick, std::min(m.index, tick_count_) + 1);
+  OnRemovedLeaderAck(m);
+  if (role_ != Role::kLeader) return;
   if (m.context.empty()) return;
   for (const CompletedRead& r : read_only_.RecvAck(m.from, m.context, voters_)) {
     CompleteRead(r.index, r.request);
