@@ -31,10 +31,10 @@ bool SharesPeerUrl(const MemberTable& t,
 
 }  // namespace
 
-Result<std::vector<etcdserverpb::Member>> EtcdServer::Impl::MemberListNow() {
-  auto p = std::make_shared<std::promise<std::vector<etcdserverpb::Member>>>();
+Result<raftkvpb::MemberTable> EtcdServer::Impl::MemberTableNow() {
+  auto p = std::make_shared<std::promise<raftkvpb::MemberTable>>();
   auto f = p->get_future();
-  RunOnApply([this, p] { p->set_value(members_.List()); });
+  RunOnApply([this, p] { p->set_value(members_.ToProto()); });
   if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
     return Status::Unavailable(api::kErrTimeout);
   }
@@ -113,10 +113,10 @@ void EtcdServer::Impl::MemberList(Done<etcdserverpb::MemberListResponse> done) {
 void EtcdServer::Impl::MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
                                      Done<etcdserverpb::MemberPromoteResponse> done) {
   if (stopped()) return done(Status::Unavailable(api::kErrStopped));
-  auto members = MemberListNow();
+  auto members = MemberTableNow();
   if (!members.ok()) return done(members.status());
   const etcdserverpb::Member* m = nullptr;
-  for (const auto& x : *members) {
+  for (const auto& x : members->members()) {
     if (x.id() == req.id()) m = &x;
   }
   if (m == nullptr) return done(Status::NotFound(api::kErrMemberNotFound));

@@ -97,5 +97,28 @@ TEST(ThreeMembers, MoveLeaderHandsOver) {
   EXPECT_EQ(r2.status().message(), api::kErrNotLeader);
 }
 
+TEST(ThreeMembers, WithoutQuorumWritesFailAndReadsTimeOutCleanly) {
+  Cluster c(3);
+  c.StartAll();
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  ASSERT_TRUE(Put(leader, "a", "1").ok());
+  auto f = Followers(c, leader);
+  std::string survivor = f[0];
+  c.Stop(c.NameOf(leader));
+  c.Stop(f[1]);
+  // Alone, the survivor loses its leader (election timeout) and never gets another one: a
+  // write is held, then refused.
+  ASSERT_TRUE(WaitFor([&] { return !c.at(survivor)->GetStats().has_leader; }));
+  auto p = Put(c.at(survivor), "b", "2");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().message(), api::kErrNoLeader);
+  // A serializable read is still served from the local store.
+  EXPECT_EQ(Value(c.at(survivor), "a", /*serializable=*/true), "1");
+  ServerStats st = c.at(survivor)->GetStats();
+  EXPECT_FALSE(st.has_leader);
+  EXPECT_GE(st.proposals_failed, 1u);
+}
+
 }  // namespace
 }  // namespace raftkv::server

@@ -20,7 +20,8 @@ class DiscoveryService final : public raftkvpb::Discovery::Service {
     auto list = members_();
     if (!list.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, list.status().message());
     resp->set_cluster_id(cluster_id_);
-    for (const auto& m : *list) *resp->add_members() = m;
+    for (const auto& m : list->members()) *resp->add_members() = m;
+    for (uint64_t id : list->removed()) resp->add_removed(id);
     return grpc::Status::OK;
   }
 
@@ -72,6 +73,22 @@ Result<raftkvpb::Identity> AskPeer(const ServerConfig& config, const std::string
 }
 
 }  // namespace
+
+bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self) {
+  for (const auto& url : peer_urls) {
+    auto stub = raftkvpb::Discovery::NewStub(
+        grpc::CreateChannel(UrlToAddress(url), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    raftkvpb::DiscoverRequest req;
+    raftkvpb::DiscoverResponse resp;
+    if (!stub->Members(&ctx, req, &resp).ok()) continue;
+    for (uint64_t id : resp.removed()) {
+      if (id == self) return true;
+    }
+  }
+  return false;
+}
 
 Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config) {
   // A few rounds: the member asked may not have applied our MemberAdd yet.

@@ -17,8 +17,11 @@
 namespace raftkv::server {
 
 // `members` reads the current member table (any thread; may block briefly).
-using MemberLister = std::function<Result<std::vector<etcdserverpb::Member>>()>;
+using MemberLister = std::function<Result<raftkvpb::MemberTable>()>;
 std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members);
 Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config);
+// True if a member reachable at one of `peer_urls` lists `self` as removed from the cluster
+// (how a member removed while cut off learns it: the leader stops talking to it).
+bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self);
 
 }  // namespace raftkv::server

@@ -8,6 +8,7 @@
 #include "api/errors.h"
 #include "common/check.h"
 #include "raft/conf_change.h"
+#include "server/discovery.h"
 #include "server/server_impl.h"
 
 namespace raftkv::server {
@@ -150,6 +151,7 @@ Status EtcdServer::Impl::TransferLeadership(raft::NodeId transferee,
 void EtcdServer::Impl::raftLoop() {
   const auto tick = std::chrono::milliseconds(config_.heartbeat_interval_ms);
   auto next_tick = Clock::now() + tick;
+  no_leader_since_ = Clock::now();
   while (!loops_stop_.load()) {
     {
       std::unique_lock<std::mutex> l(inbox_mu_);
@@ -166,6 +168,7 @@ void EtcdServer::Impl::raftLoop() {
       if (next_tick <= now) next_tick = now + tick;  // we fell behind: do not burst ticks
       waits_.Expire(now, Status::Unavailable(api::kErrTimeout));
       expireHeld(now);
+      maybeCheckRemoved(now);
     }
     drainInbox();
     issueReadIndex(now);
@@ -280,6 +283,7 @@ void EtcdServer::Impl::handleSoftState(const raft::SoftState& ss) {
   if (ss.role != soft_.role) {
     spdlog::info("member {:x} became {}", member_id_, raft::RoleName(ss.role));
   }
+  if (ss.lead == raft::kNoNode && soft_.lead != raft::kNoNode) no_leader_since_ = Clock::now();
   soft_ = ss;
   lead_ = ss.lead;
   if (ss.lead == raft::kNoNode || held_proposals_.empty()) return;
@@ -332,6 +336,38 @@ void EtcdServer::Impl::saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point
   snapshot_save_.Observe(Seconds(Clock::now() - started));
   spdlog::info("snapshot saved at index {} term {} ({} bytes); log now starts at {}",
                snap.meta.index, snap.meta.term, snap.data.size(), storage_->FirstIndex());
+}
+
+// A member removed while it could not hear the commit of its removal never applies it (the
+// leader stops replicating to it): after a few leaderless election timeouts it asks the
+// others whether it was removed, and stops if so (etcd's peer "removed" check).
+void EtcdServer::Impl::maybeCheckRemoved(Clock::time_point now) {
+  const auto wait = std::chrono::milliseconds(3 * config_.election_timeout_ms);
+  if (lead_.load() != raft::kNoNode || now - no_leader_since_ < wait ||
+      now - last_removed_check_ < wait || removed_check_running_.exchange(true)) {
+    return;
+  }
+  last_removed_check_ = now;
+  {
+    std::lock_guard<std::mutex> l(snap_mu_);
+    snap_queue_.push_back([this] {
+      std::vector<std::string> urls;
+      auto table = MemberTableNow();
+      if (table.ok()) {
+        for (const auto& m : table->members()) {
+          if (m.id() != member_id_)
+            urls.insert(urls.end(), m.peerurls().begin(), m.peerurls().end());
+        }
+      }
+      if (!urls.empty() && AskIfRemoved(urls, member_id_)) {
+        spdlog::warn("member {:x} was removed from the cluster (told by a peer): stopping",
+                     member_id_);
+        shutdownLoops();
+      }
+      removed_check_running_ = false;
+    });
+  }
+  snap_cv_.notify_one();
 }
 
 void EtcdServer::Impl::fail(const Status& s) {

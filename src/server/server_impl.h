@@ -87,7 +87,7 @@ class EtcdServer::Impl : public transport::Handler {
   Status TransferLeadership(raft::NodeId transferee, std::chrono::milliseconds timeout);
   raft::NodeStatus RaftStatus();
   // The member table, read on the apply thread (waits at most a few seconds).
-  Result<std::vector<etcdserverpb::Member>> MemberListNow();
+  Result<raftkvpb::MemberTable> MemberTableNow();
 
   // Cluster and maintenance calls (cluster.cc, maintenance.cc); the facade forwards.
   void MemberAdd(const etcdserverpb::MemberAddRequest& req,
@@ -148,6 +148,7 @@ class EtcdServer::Impl : public transport::Handler {
   void handleCommitted(std::vector<raft::Entry> entries);
   void expireHeld(Clock::time_point now);
   void checkTransfers(Clock::time_point now);
+  void maybeCheckRemoved(Clock::time_point now);
   void saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point started);
   void fail(const Status& s);  // fatal: logs, stops the loops, fails every call
   void shutdownLoops();        // stops the loops and fails every call (Stop, removal, fatal)
@@ -225,6 +226,9 @@ class EtcdServer::Impl : public transport::Handler {
     std::function<void(Status)> done;
   };
   std::vector<PendingTransfer> transfers_;
+  // Leaderless since; when the last "was I removed?" check was started.
+  Clock::time_point no_leader_since_{}, last_removed_check_{};
+  std::atomic<bool> removed_check_running_{false};
   uint64_t next_read_ctx_ = 0;
   raft::SoftState soft_;
 

@@ -82,6 +82,21 @@ TEST(SingleMember, PutRangeDeleteTxnCompact) {
   auto empty = Put(s, "", "x");
   ASSERT_FALSE(empty.ok());
   EXPECT_EQ(empty.status().message(), "etcdserver: key is not provided");
+
+  ServerStats st = s->GetStats();
+  EXPECT_TRUE(st.is_leader);
+  EXPECT_GT(st.wal_fsync.count, 0u);
+  EXPECT_EQ(st.revision, 5);
+  EXPECT_EQ(st.compact_revision, 4);
+  EXPECT_GE(st.applied_index, 7u);
+  etcdserverpb::StatusRequest sreq;
+  auto status = Sync<etcdserverpb::StatusResponse>([&](auto d) { s->Status(sreq, d); });
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->leader(), s->member_id());
+  EXPECT_GE(status->raftappliedindex(), 7u);
+  EXPECT_EQ(status->header().revision(), 5);
+  auto health = Sync<bool>([&](auto d) { s->CheckHealth(d); });
+  EXPECT_TRUE(health.ok());
 }
 
 TEST(SingleMember, RestartKeepsData) {
