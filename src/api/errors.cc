@@ -44,6 +44,19 @@ const std::unordered_map<std::string, GrpcError>& errorTable() {
       {kErrMemberNotFound, {grpc::StatusCode::NOT_FOUND, kErrMemberNotFound}},
       {kErrBadLeaderTransferee, {grpc::StatusCode::FAILED_PRECONDITION, kErrBadLeaderTransferee}},
       {kErrLeaseExist, {grpc::StatusCode::FAILED_PRECONDITION, kErrLeaseExist}},
+      {kErrTimeoutLeaderTransfer, {grpc::StatusCode::UNAVAILABLE, kErrTimeoutLeaderTransfer}},
+      {kErrUnhealthy, {grpc::StatusCode::UNAVAILABLE, kErrUnhealthy}},
+      {kErrNotSupportedForLearner, {grpc::StatusCode::UNAVAILABLE, kErrNotSupportedForLearner}},
+      {kErrMemberExist, {grpc::StatusCode::FAILED_PRECONDITION, kErrMemberExist}},
+      {kErrPeerUrlExist, {grpc::StatusCode::FAILED_PRECONDITION, kErrPeerUrlExist}},
+      {kErrMemberBadUrls, {grpc::StatusCode::INVALID_ARGUMENT, kErrMemberBadUrls}},
+      {kErrMemberNotLearner, {grpc::StatusCode::FAILED_PRECONDITION, kErrMemberNotLearner}},
+      {kErrLearnerNotReady, {grpc::StatusCode::FAILED_PRECONDITION, kErrLearnerNotReady}},
+      {kErrTooManyLearners, {grpc::StatusCode::FAILED_PRECONDITION, kErrTooManyLearners}},
+      {kErrConfChangeInProgress, {grpc::StatusCode::UNAVAILABLE, kErrConfChangeInProgress}},
+      // Exactly-once sessions (raftkvpb/session.proto promises FAILED_PRECONDITION).
+      {kv::kErrSessionExpired, {grpc::StatusCode::FAILED_PRECONDITION, kv::kErrSessionExpired}},
+      {kv::kErrStaleSequence, {grpc::StatusCode::FAILED_PRECONDITION, kv::kErrStaleSequence}},
   };
   return *table;
 }

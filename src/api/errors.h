@@ -26,6 +26,21 @@ inline constexpr char kErrNoSpace[] = "etcdserver: mvcc: database space exceeded
 inline constexpr char kErrMemberNotFound[] = "etcdserver: member not found";
 inline constexpr char kErrBadLeaderTransferee[] = "etcdserver: bad leader transferee";
 inline constexpr char kErrLeaseExist[] = "etcdserver: lease already exists";
+inline constexpr char kErrTimeoutLeaderTransfer[] =
+    "etcdserver: request timed out, leader transfer took too long";
+inline constexpr char kErrUnhealthy[] = "etcdserver: unhealthy cluster";
+inline constexpr char kErrNotSupportedForLearner[] = "etcdserver: rpc not supported for learner";
+// Cluster membership (etcd's rpctypes).
+inline constexpr char kErrMemberExist[] = "etcdserver: member ID already exist";
+inline constexpr char kErrPeerUrlExist[] = "etcdserver: Peer URLs already exists";
+inline constexpr char kErrMemberBadUrls[] = "etcdserver: given member URLs are invalid";
+inline constexpr char kErrMemberNotLearner[] = "etcdserver: can only promote a learner member";
+inline constexpr char kErrLearnerNotReady[] =
+    "etcdserver: can only promote a learner member which is in sync with leader";
+inline constexpr char kErrTooManyLearners[] = "etcdserver: too many learner members in cluster";
+// raftkv's own: one membership change at a time (thesis §4.1); the client may retry.
+inline constexpr char kErrConfChangeInProgress[] =
+    "etcdserver: a configuration change is already in progress; retry";
 
 // etcd's default limits at its API edge (--max-txn-ops, --max-request-bytes).
 inline constexpr int64_t kDefaultMaxTxnOps = 128;

@@ -53,6 +53,24 @@ TEST(ToGrpcStatus, serverErrors) {
              "etcdserver: corrupt cluster");
 }
 
+TEST(ToGrpcStatus, membershipAndLearnerErrorsAsEtcd) {
+  expectGrpc(Status::FailedPrecondition(kErrLearnerNotReady), grpc::StatusCode::FAILED_PRECONDITION,
+             "etcdserver: can only promote a learner member which is in sync with leader");
+  expectGrpc(Status::FailedPrecondition(kErrPeerUrlExist), grpc::StatusCode::FAILED_PRECONDITION,
+             "etcdserver: Peer URLs already exists");
+  expectGrpc(Status::InvalidArgument(kErrMemberBadUrls), grpc::StatusCode::INVALID_ARGUMENT,
+             "etcdserver: given member URLs are invalid");
+  expectGrpc(Status::Unavailable(kErrNotSupportedForLearner), grpc::StatusCode::UNAVAILABLE,
+             "etcdserver: rpc not supported for learner");
+}
+
+// raftkvpb/session.proto promises FAILED_PRECONDITION: the client must register again.
+TEST(ToGrpcStatus, sessionErrorsAreFailedPrecondition) {
+  expectGrpc(kv::ErrSessionExpired(), grpc::StatusCode::FAILED_PRECONDITION,
+             kv::kErrSessionExpired);
+  expectGrpc(kv::ErrStaleSequence(), grpc::StatusCode::FAILED_PRECONDITION, kv::kErrStaleSequence);
+}
+
 TEST(ToGrpcStatus, unknownErrorKeepsMessage) {
   expectGrpc(Status::IOError("disk on fire"), grpc::StatusCode::UNKNOWN, "disk on fire");
 }
