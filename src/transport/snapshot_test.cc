@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "raftkvpb/raft.grpc.pb.h"
+#include "transport/tcp_proxy.h"
 #include "transport/test_util.h"
 #include "transport/transport.h"
 
@@ -153,6 +154,38 @@ TEST(SnapshotTest, ReceiverStoppedMidStreamReportsFailure) {
   server->Shutdown(std::chrono::system_clock::now());
   ASSERT_TRUE(ha.WaitFor([&] { return !ha.SnapshotResultsLocked().empty(); }));
   EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, false}}));
+}
+
+TEST(SnapshotTest, RealReceiverStoppedMidImageDeliversNothing) {
+  // A -> proxy -> B. Once B has part of the image the proxy freezes, so B is stopped with
+  // the image surely incomplete; A learns the stream is gone when the network thaws (or
+  // from its keepalive).
+  RecordingHandler ha, hb;
+  auto options = TestOptions(1);
+  options.snapshot_chunk_bytes = 64 << 10;
+  options.keepalive_interval = 100ms;
+  options.keepalive_timeout = 200ms;
+  auto a = MustStart(options, &ha);
+  auto b = MustStart(TestOptions(2), &hb);
+  testing::FreezableProxy proxy(b->listen_port());
+  a->AddPeer(2, Addr(proxy.port()));
+  b->AddPeer(1, Addr(a->listen_port()));
+  constexpr size_t kSize = 64 << 20;
+  a->Send({SnapshotMsg(1, 2, kSize, 9)});
+  for (int i = 0; i < 5000 && b->Stats()[1].received_bytes == 0; i++) {
+    std::this_thread::sleep_for(1ms);
+  }
+  proxy.Freeze(true);
+  const uint64_t got = b->Stats()[1].received_bytes;
+  ASSERT_GT(got, 0u);
+  b->Stop();
+  EXPECT_LT(b->Stats()[1].received_bytes, uint64_t(kSize));
+  b.reset();
+  EXPECT_EQ(hb.MessageCount(), 0u);
+  proxy.Freeze(false);
+  ASSERT_TRUE(ha.WaitFor([&] { return !ha.SnapshotResultsLocked().empty(); }, 10s));
+  EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, false}}));
+  EXPECT_EQ(hb.MessageCount(), 0u);
 }
 
 TEST(SnapshotTest, StopWhileSendingIsCleanAndSilent) {

@@ -82,6 +82,7 @@ class FreezableProxy {
       }
       pollfd p{from, POLLIN, 0};
       if (poll(&p, 1, 20) <= 0) continue;
+      if (frozen_) continue;  // frozen while we waited: nothing more may pass
       ssize_t n = read(from, buf, sizeof(buf));
       if (n <= 0) break;
       for (ssize_t off = 0; off < n;) {

@@ -1,5 +1,6 @@
 #include "transport/transport.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -174,6 +175,15 @@ class Transport::Impl {
 };
 
 Result<std::unique_ptr<Transport>> Transport::Start(const Options& options, Handler* handler) {
+  // gRPC shuts its core down when its last object goes away, and in 1.51 that shutdown can
+  // block ~10 s joining an executor thread still polling a dead peer's connection (seen when
+  // a transport is destroyed after a peer vanished mid-stream). Keep the core initialised
+  // for the life of the process instead: the OS reclaims it at exit.
+  static const bool grpc_kept_alive = [] {
+    grpc_init();
+    return true;
+  }();
+  (void)grpc_kept_alive;
   if (options.self == raft::kNoNode) return Status::InvalidArgument("transport needs a member id");
   if (handler == nullptr) return Status::InvalidArgument("transport needs a handler");
   if (options.min_backoff.count() <= 0 || options.max_backoff < options.min_backoff) {

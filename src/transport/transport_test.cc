@@ -93,7 +93,7 @@ TEST(TransportTest, ThreeMembersExchangeManyMessagesInOrder) {
 }
 
 TEST(TransportTest, PeerThatStartsLaterAndRestartsGetsMessagesAfterReconnect) {
-  RecordingHandler ha, hb;
+  RecordingHandler ha, hb, hb2;  // outlive the transports that call them
   auto a = MustStart(TestOptions(1), &ha);
   // Reserve a port for B by starting and stopping it once.
   auto b = MustStart(TestOptions(2), &hb);
@@ -115,7 +115,6 @@ TEST(TransportTest, PeerThatStartsLaterAndRestartsGetsMessagesAfterReconnect) {
   // B restarts: A notices on its next send, reports B unreachable, and reconnects.
   const int before = ha.Unreachable(2);
   b.reset();
-  RecordingHandler hb2;
   b = MustStart(options_b, &hb2);
   b->AddPeer(1, Addr(a->listen_port()));
   ASSERT_TRUE(SendUntilReceived(a.get(), 1, 2, &hb2));
