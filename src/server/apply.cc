@@ -305,6 +305,7 @@ void EtcdServer::Impl::applyConfChange(const raft::Entry& e, const raft::ConfSta
   }
   if (ch.type == raft::ConfChangeType::kRemoveNode && ch.node_id == member_id_) {
     spdlog::warn("member {:x} was removed from the cluster: stopping", member_id_);
+    setStopReason("the member has been permanently removed from the cluster");
     shutdownLoops();
   }
 }

@@ -215,6 +215,12 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerConfig& config
 void EtcdServer::Stop() {
   impl_->Stop();
 }
+bool EtcdServer::Stopped() const {
+  return impl_->stopped();
+}
+std::string EtcdServer::StopReason() const {
+  return impl_->fatal_error();
+}
 uint64_t EtcdServer::member_id() const {
   return impl_->member_id();
 }

@@ -73,6 +73,12 @@ class EtcdServer {
   // loops stop and the WAL is closed. Idempotent.
   void Stop();
 
+  // True once the server stopped, by Stop() or by itself (it applied its own removal from the
+  // cluster, or hit a fatal storage error); StopReason() then says why ("" after Stop()).
+  // raftkvd polls it to exit when its member is removed, as etcd does.
+  bool Stopped() const;
+  std::string StopReason() const;
+
   uint64_t member_id() const;
   uint64_t cluster_id() const;
   // The peer port actually bound (tests start with port 0).

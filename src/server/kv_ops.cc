@@ -8,6 +8,8 @@
 namespace raftkv::server {
 namespace {
 
+constexpr char kErrNotSupportedForLearner[] = "etcdserver: rpc not supported for learner";
+
 bool IsReadOnly(const etcdserverpb::TxnRequest& t);
 
 bool IsReadOnlyOps(const google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& ops) {
@@ -43,6 +45,10 @@ void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
     api::ToProto(*r, &p);
     return p.SerializeAsString();
   };
+  // A learner has no vote and may lag: etcd lets it serve only serializable reads.
+  if (!req.serializable() && impl_->is_learner()) {
+    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
+  }
   Waiter w = impl_->Typed<etcdserverpb::RangeResponse>(std::move(done));
 #ifdef RAFTKV_PLANTED_STALE_READ
   // PLANTED BUG (raftkv_server_stale_read, for the chaos harness only): a linearizable read
@@ -63,6 +69,9 @@ void EtcdServer::Put(const etcdserverpb::PutRequest& req, const SessionRef& sess
   raftkv::Status s = api::CheckPutRequest(req);
   if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
   if (!s.ok()) return done(s);
+  if (impl_->is_learner()) {
+    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
+  }
   raftkvpb::InternalRequest r;
   *r.mutable_put() = req;
   SetSession(session, &r);
@@ -74,6 +83,9 @@ void EtcdServer::DeleteRange(const etcdserverpb::DeleteRangeRequest& req, const 
   raftkv::Status s = api::CheckDeleteRangeRequest(req);
   if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
   if (!s.ok()) return done(s);
+  if (impl_->is_learner()) {
+    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
+  }
   raftkvpb::InternalRequest r;
   *r.mutable_delete_range() = req;
   SetSession(session, &r);
@@ -85,6 +97,9 @@ void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& sess
   raftkv::Status s = api::CheckTxnRequest(req, impl_->config().max_txn_ops);
   if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
   if (!s.ok()) return done(s);
+  if (impl_->is_learner()) {
+    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
+  }
   Waiter w = impl_->Typed<etcdserverpb::TxnResponse>(std::move(done));
   if (IsReadOnly(req)) {
     // A txn without writes is a read: no log entry, the ReadIndex path (as etcd does).
@@ -109,6 +124,9 @@ void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& sess
 
 void EtcdServer::Compact(const etcdserverpb::CompactionRequest& req,
                          Done<etcdserverpb::CompactionResponse> done) {
+  if (impl_->is_learner()) {
+    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
+  }
   raftkvpb::InternalRequest r;
   *r.mutable_compaction() = req;
   impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::CompactionResponse>(std::move(done)));

@@ -157,6 +157,9 @@ Result<std::unique_ptr<SnapshotReader>> EtcdServer::Impl::OpenSnapshot() {
   std::shared_ptr<Pinned> pin = f.get();
   std::string data = pin->view->Serialize();
   pin->view.reset();
+  // etcdctl 3.4 accepts a stream only if its length is 32 bytes past a multiple of 512 (a
+  // bbolt file is whole pages): pad the image with zeros before the hash.
+  data.append((512 - data.size() % 512) % 512, '\0');
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
   data.append(reinterpret_cast<const char*>(digest), sizeof(digest));

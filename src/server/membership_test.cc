@@ -119,6 +119,11 @@ TEST(Membership, LearnerAddPromoteAndRemove) {
   ASSERT_TRUE(Join(c, learner, {"n1", "n2", "n3"}).ok());
   EXPECT_TRUE(WaitFor([&] { return Value(c.at(learner), "k9", true) == "v"; }));
   EXPECT_TRUE(c.at(learner)->GetStats().is_learner);
+  // A learner serves only serializable reads (as etcd).
+  EXPECT_EQ(Value(c.at(learner), "k9"),
+            "<error: FailedPrecondition: etcdserver: rpc not supported for learner>");
+  EXPECT_EQ(Put(c.at(learner), "k9", "w").status().message(),
+            "etcdserver: rpc not supported for learner");
   leader = c.WaitLeader();
   auto ok =
       Sync<etcdserverpb::MemberPromoteResponse>([&](auto d) { leader->MemberPromote(promote, d); });
@@ -147,8 +152,10 @@ TEST(Membership, LearnerAddPromoteAndRemove) {
   EXPECT_EQ(removed->members_size(), 3);
   // It applies its removal, or (if the leader stopped replicating to it first) learns it
   // from a peer once leaderless: either way it stops.
-  EXPECT_TRUE(WaitFor(
-      [&] { return Put(c.at(victim), "x", "y").status().message() == api::kErrStopped; }));
+  EXPECT_TRUE(
+      WaitFor([&] { return Put(c.at(victim), "x", "y").status().message() == api::kErrStopped; }));
+  EXPECT_TRUE(c.at(victim)->Stopped());
+  EXPECT_EQ(c.at(victim)->StopReason(), "the member has been permanently removed from the cluster");
   ASSERT_TRUE(Put(leader, "after-remove", "1").ok());
   EXPECT_EQ(Value(c.at(learner), "after-remove"), "1");
 

@@ -362,6 +362,7 @@ void EtcdServer::Impl::maybeCheckRemoved(Clock::time_point now) {
       if (!urls.empty() && AskIfRemoved(urls, member_id_)) {
         spdlog::warn("member {:x} was removed from the cluster (told by a peer): stopping",
                      member_id_);
+        setStopReason("the member has been permanently removed from the cluster");
         shutdownLoops();
       }
       removed_check_running_ = false;
@@ -372,11 +373,13 @@ void EtcdServer::Impl::maybeCheckRemoved(Clock::time_point now) {
 
 void EtcdServer::Impl::fail(const Status& s) {
   spdlog::critical("member {:x} stopping: {}", member_id_, s.ToString());
-  {
-    std::lock_guard<std::mutex> l(fatal_mu_);
-    if (fatal_error_.empty()) fatal_error_ = s.ToString();
-  }
+  setStopReason(s.ToString());
   shutdownLoops();
+}
+
+void EtcdServer::Impl::setStopReason(const std::string& why) {
+  std::lock_guard<std::mutex> l(fatal_mu_);
+  if (fatal_error_.empty()) fatal_error_ = why;
 }
 
 void EtcdServer::Impl::shutdownLoops() {

@@ -151,7 +151,9 @@ class EtcdServer::Impl : public transport::Handler {
   void maybeCheckRemoved(Clock::time_point now);
   void saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point started);
   void fail(const Status& s);  // fatal: logs, stops the loops, fails every call
-  void shutdownLoops();        // stops the loops and fails every call (Stop, removal, fatal)
+  void shutdownLoops();
+  void setStopReason(
+      const std::string& why);  // stops the loops and fails every call (Stop, removal, fatal)
 
   // --- apply thread (apply.cc) ---
   struct Committed {

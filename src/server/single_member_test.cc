@@ -157,6 +157,7 @@ TEST(SingleMember, OpenSnapshotEndsWithSha256) {
   SHA256(reinterpret_cast<const unsigned char*>(all.data()), all.size() - 32, digest);
   EXPECT_EQ(all.substr(all.size() - 32), std::string(reinterpret_cast<char*>(digest), 32));
   EXPECT_EQ(all.substr(0, 4), "RKVS");
+  EXPECT_EQ(all.size() % 512, 32u);  // what etcdctl snapshot save checks
 }
 
 TEST(SingleMember, CorruptWalFailsStartNamingFileAndOffset) {
