@@ -23,6 +23,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
                                                     const etcdserverpb::MemberAddRequest* req,
                                                     etcdserverpb::MemberAddResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   if (!UrlsValid(req->peerurls())) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kErrBadUrls));
     return reactor;
@@ -35,6 +36,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberRemoveRequest* req,
                                                        etcdserverpb::MemberRemoveResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->MemberRemove(*req, FinishWith(reactor, resp));
   return reactor;
 }
@@ -43,6 +45,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberUpdateRequest* req,
                                                        etcdserverpb::MemberUpdateResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   if (!UrlsValid(req->peerurls())) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kErrBadUrls));
     return reactor;
@@ -55,6 +58,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      const etcdserverpb::MemberListRequest* req,
                                                      etcdserverpb::MemberListResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->MemberList(*req, FinishWith(reactor, resp));
   return reactor;
 }
@@ -63,6 +67,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     grpc::CallbackServerContext* ctx, const etcdserverpb::MemberPromoteRequest* req,
     etcdserverpb::MemberPromoteResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->MemberPromote(*req, FinishWith(reactor, resp));
   return reactor;
 }

@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "server/daemon/flags.h"
@@ -29,6 +30,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& config) {
   Result<std::unique_ptr<EtcdServer>> server = EtcdServer::Start(config);
   if (!server.ok()) return server.status();
   d->server_ = std::move(server).value();
+  d->PollServer();  // the learner gate is right from the first call
+  d->watcher_ = std::thread([raw = d.get()] { raw->Watch(); });
   Status s = d->StartGrpc(config);
   if (s.ok()) {
     MetricsSource source;
@@ -59,10 +62,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& config) {
 
 Status Daemon::StartGrpc(const ServerConfig& config) {
   ServiceLimits limits{config.max_request_bytes, config.max_txn_ops};
-  kv_ = std::make_unique<KvService>(server_.get(), limits);
-  cluster_ = std::make_unique<ClusterService>(server_.get());
-  maintenance_ = std::make_unique<MaintenanceService>(server_.get());
-  session_ = std::make_unique<SessionService>(server_.get());
+  kv_ = std::make_unique<KvService>(server_.get(), limits, &member_);
+  cluster_ = std::make_unique<ClusterService>(server_.get(), &member_);
+  maintenance_ = std::make_unique<MaintenanceService>(server_.get(), &member_);
+  session_ = std::make_unique<SessionService>(server_.get(), &member_);
 
   grpc::ServerBuilder builder;
   client_ports_.assign(config.listen_client_urls.size(), 0);
@@ -96,9 +99,54 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   return Status::OK();
 }
 
+void Daemon::Watch() {
+  std::unique_lock<std::mutex> lock(watch_mu_);
+  while (!watch_stop_) {
+    lock.unlock();
+    PollServer();
+    lock.lock();
+    watch_cv_.wait_for(lock, std::chrono::milliseconds(kWatchIntervalMs),
+                       [this] { return watch_stop_; });
+  }
+}
+
+void Daemon::PollServer() {
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<etcdserverpb::StatusResponse>> result;
+  };
+  auto shared = std::make_shared<Shared>();
+  server_->Status(etcdserverpb::StatusRequest(), [shared](Result<etcdserverpb::StatusResponse> r) {
+    std::lock_guard<std::mutex> l(shared->mu);
+    shared->result.emplace(std::move(r));
+    shared->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> l(shared->mu);
+  if (!shared->cv.wait_for(l, std::chrono::seconds(1),
+                           [&] { return shared->result.has_value(); })) {
+    return;  // busy: try again next round
+  }
+  if (shared->result->ok()) {
+    member_.is_learner.store(shared->result->value().islearner());
+    return;
+  }
+  std::lock_guard<std::mutex> w(watch_mu_);
+  if (!watch_stop_ && shared->result->status().message() == api::kErrStopped &&
+      !stopped_on_its_own_.exchange(true)) {
+    spdlog::warn("the server stopped on its own (removed from the cluster or a fatal error)");
+  }
+}
+
 void Daemon::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  {
+    std::lock_guard<std::mutex> l(watch_mu_);
+    watch_stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
   // Shutdown refuses new calls at once and waits for in-flight ones, which the server's
   // Stop completes (with "server stopped" if they cannot finish), so both run together.
   std::thread grpc_stop;
@@ -158,9 +206,20 @@ int RunDaemon(int argc, char** argv) {
     spdlog::critical("raftkvd failed to start: {}", daemon.status().message());
     return 1;
   }
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  // Serve until a stop signal, or until the server stops on its own (as etcd, which exits
+  // when its member is removed from the cluster).
+  const timespec poll{0, 200 * 1000 * 1000};
+  while (true) {
+    int sig = sigtimedwait(&stop_signals, nullptr, &poll);
+    if (sig > 0) {
+      spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (daemon.value()->stopped_on_its_own()) {
+      spdlog::info("exiting: the server has stopped");
+      break;
+    }
+  }
   daemon.value()->Stop();
   return 0;
 }

@@ -5,7 +5,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -18,6 +22,7 @@ namespace raftkv::server::daemon {
 
 // How long a stop waits for in-flight client calls before cancelling them.
 inline constexpr int kGrpcShutdownGraceMs = 5000;
+inline constexpr int kWatchIntervalMs = 100;
 
 class Daemon {
  public:
@@ -35,6 +40,9 @@ class Daemon {
   void Stop();
 
   EtcdServer* server() { return server_.get(); }
+  // True once the server stopped without Stop() being called: this member was removed from
+  // the cluster or hit a fatal error (logged by the server). etcd exits then; so does main.
+  bool stopped_on_its_own() const { return stopped_on_its_own_.load(); }
   // Ports actually bound, in the order of the URLs.
   const std::vector<int>& client_ports() const { return client_ports_; }
   const std::vector<int>& metrics_ports() const { return metrics_->ports(); }
@@ -42,8 +50,13 @@ class Daemon {
  private:
   Daemon() = default;
   Status StartGrpc(const ServerConfig& config);
+  // The watcher: every kWatchIntervalMs, EtcdServer::Status tells whether this member is a
+  // learner (for the services' learner gate) and whether the server stopped on its own.
+  void Watch();
+  void PollServer();
 
   std::unique_ptr<EtcdServer> server_;
+  MemberState member_;
   std::unique_ptr<KvService> kv_;
   std::unique_ptr<ClusterService> cluster_;
   std::unique_ptr<MaintenanceService> maintenance_;
@@ -52,6 +65,11 @@ class Daemon {
   std::unique_ptr<MetricsServer> metrics_;
   std::vector<int> client_ports_;
   bool stopped_ = false;
+  std::atomic<bool> stopped_on_its_own_{false};
+  std::thread watcher_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool watch_stop_ = false;  // guarded by watch_mu_
 };
 
 // spdlog on stderr, one line per event, at etcd's --log-level (panic and fatal log only

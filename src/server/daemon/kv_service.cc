@@ -25,6 +25,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!req->serializable() && RefuseOnLearner(member_, reactor)) return reactor;
   raftkv::Status s = api::CheckRangeRequest(*req);
   if (!s.ok()) {
     reactor->Finish(api::ToGrpcStatus(s));
@@ -38,6 +39,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckPutRequest(*req), req->ByteSizeLong(), &session)) {
     server_->Put(*req, session, FinishWith(reactor, resp));
@@ -49,6 +51,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckDeleteRangeRequest(*req), req->ByteSizeLong(), &session)) {
     server_->DeleteRange(*req, session, FinishWith(reactor, resp));
@@ -60,6 +63,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckTxnRequest(*req, limits_.max_txn_ops), req->ByteSizeLong(),
                  &session)) {
@@ -72,6 +76,7 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->Compact(*req, FinishWith(reactor, resp));
   return reactor;
 }

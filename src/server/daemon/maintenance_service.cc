@@ -71,6 +71,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
                                                     const etcdserverpb::AlarmRequest* req,
                                                     etcdserverpb::AlarmResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->Alarm(*req, FinishWith(reactor, resp));
   return reactor;
 }
@@ -87,6 +88,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
                                                          const etcdserverpb::DefragmentRequest* req,
                                                          etcdserverpb::DefragmentResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->Defragment(*req, FinishWith(reactor, resp));
   return reactor;
 }
@@ -95,6 +97,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
                                                    const etcdserverpb::HashRequest* req,
                                                    etcdserverpb::HashResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->Hash(*req, FinishWith(reactor, resp));
   return reactor;
 }
@@ -103,12 +106,17 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* req,
                                                      etcdserverpb::HashKVResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->HashKV(*req, FinishWith(reactor, resp));
   return reactor;
 }
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) {
+  if (member_->is_learner.load(std::memory_order_relaxed)) {
+    return new FailedWriter(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, kErrNotSupportedForLearner));
+  }
   Result<std::unique_ptr<SnapshotReader>> reader = server_->OpenSnapshot();
   if (!reader.ok()) return new FailedWriter(api::ToGrpcStatus(reader.status()));
   return new SnapshotWriter(std::move(reader).value());
@@ -118,6 +126,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member_, reactor)) return reactor;
   server_->MoveLeader(*req, FinishWith(reactor, resp));
   return reactor;
 }

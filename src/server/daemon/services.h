@@ -8,6 +8,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -22,6 +23,22 @@ namespace raftkv::server::daemon {
 // etcd's allowance for gRPC framing above --max-request-bytes (v3rpc/grpc.go): requests up to
 // this much larger still reach the edge check and get "etcdserver: request is too large".
 inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
+
+// etcd refuses every RPC but Status and serializable Range on a learner (v3rpc interceptor).
+inline constexpr char kErrNotSupportedForLearner[] = "etcdserver: rpc not supported for learner";
+
+// What the services know of this member beyond EtcdServer's calls, kept up to date by the
+// Daemon's watcher (EtcdServer::Status, polled).
+struct MemberState {
+  std::atomic<bool> is_learner{false};
+};
+
+// Finishes the call with etcd's learner error if this member is a learner.
+inline bool RefuseOnLearner(const MemberState* member, grpc::ServerUnaryReactor* reactor) {
+  if (member == nullptr || !member->is_learner.load(std::memory_order_relaxed)) return false;
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, kErrNotSupportedForLearner));
+  return true;
+}
 
 struct ServiceLimits {
   int64_t max_request_bytes = api::kDefaultMaxRequestBytes;
@@ -49,7 +66,8 @@ Done<Resp> FinishWith(grpc::ServerUnaryReactor* reactor, Resp* response) {
 
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
-  KvService(EtcdServer* server, ServiceLimits limits) : server_(server), limits_(limits) {}
+  KvService(EtcdServer* server, ServiceLimits limits, const MemberState* member)
+      : server_(server), limits_(limits), member_(member) {}
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::RangeRequest* req,
@@ -74,11 +92,13 @@ class KvService final : public etcdserverpb::KV::CallbackService {
 
   EtcdServer* server_;
   ServiceLimits limits_;
+  const MemberState* member_;
 };
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
-  explicit ClusterService(EtcdServer* server) : server_(server) {}
+  ClusterService(EtcdServer* server, const MemberState* member)
+      : server_(server), member_(member) {}
 
   grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
                                       const etcdserverpb::MemberAddRequest* req,
@@ -98,11 +118,13 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
 
  private:
   EtcdServer* server_;
+  const MemberState* member_;
 };
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
-  explicit MaintenanceService(EtcdServer* server) : server_(server) {}
+  MaintenanceService(EtcdServer* server, const MemberState* member)
+      : server_(server), member_(member) {}
 
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::AlarmRequest* req,
@@ -127,11 +149,13 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
 
  private:
   EtcdServer* server_;
+  const MemberState* member_;
 };
 
 class SessionService final : public raftkvpb::Session::CallbackService {
  public:
-  explicit SessionService(EtcdServer* server) : server_(server) {}
+  SessionService(EtcdServer* server, const MemberState* member)
+      : server_(server), member_(member) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const raftkvpb::RegisterRequest* req,
@@ -139,6 +163,7 @@ class SessionService final : public raftkvpb::Session::CallbackService {
 
  private:
   EtcdServer* server_;
+  const MemberState* member_;
 };
 
 }  // namespace raftkv::server::daemon
