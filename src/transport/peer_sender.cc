@@ -317,11 +317,13 @@ Status PeerSender::SendSnapshot(const raft::Message& msg) {
   if (!channel.ok()) return channel.status();
   auto stub = raftkvpb::Raft::NewStub(*channel);
   auto ctx = std::make_shared<grpc::ClientContext>();
+  const std::string& image = msg.snapshot->data;
+  ctx->set_deadline(std::chrono::system_clock::now() + options_.snapshot_timeout +
+                    std::chrono::milliseconds(image.size() >> 10));  // + 1 ms per KiB
   if (!TrackContext(&snapshot_ctx_, ctx)) return Status::Aborted("stopping");
   raftkvpb::SnapshotAck ack;
   auto writer = stub->SendSnapshot(ctx.get(), &ack);
 
-  const std::string& image = msg.snapshot->data;
   const size_t chunk = std::max<size_t>(options_.snapshot_chunk_bytes, 1);
   size_t offset = 0;
   bool first = true;

@@ -156,6 +156,32 @@ TEST(SnapshotTest, ReceiverStoppedMidStreamReportsFailure) {
   EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, false}}));
 }
 
+TEST(SnapshotTest, ReceiverThatStallsIsAbandonedAfterTheTimeout) {
+  StallingReceiver receiver;  // reads 3 chunks, then neither reads nor answers
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
+  builder.RegisterService(&receiver);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server);
+
+  RecordingHandler ha;
+  auto options = TestOptions(1);
+  options.snapshot_chunk_bytes = 64 << 10;
+  options.snapshot_timeout = 100ms;  // + 1 s per MiB: 1.1 s for this image
+  auto a = MustStart(options, &ha);
+  a->AddPeer(2, Addr(port));
+  const auto start = std::chrono::steady_clock::now();
+  a->Send({SnapshotMsg(1, 2, 1 << 20, 3)});
+  ASSERT_TRUE(ha.WaitFor([&] { return !ha.SnapshotResultsLocked().empty(); }, 10s));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, false}}));
+  EXPECT_GE(waited, 1000ms);
+  EXPECT_EQ(receiver.chunks_, 3);
+  server->Shutdown(std::chrono::system_clock::now());
+}
+
 TEST(SnapshotTest, RealReceiverStoppedMidImageDeliversNothing) {
   // A -> proxy -> B. Once B has part of the image the proxy freezes, so B is stopped with
   // the image surely incomplete; A learns the stream is gone when the network thaws (or

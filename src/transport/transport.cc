@@ -192,6 +192,9 @@ Result<std::unique_ptr<Transport>> Transport::Start(const Options& options, Hand
   if (options.snapshot_chunk_bytes == 0 || options.snapshot_chunk_bytes > (64u << 20)) {
     return Status::InvalidArgument("snapshot_chunk_bytes must be in (0, 64 MiB]");
   }
+  if (options.snapshot_timeout.count() <= 0) {
+    return Status::InvalidArgument("snapshot_timeout must be positive");
+  }
   if (options.keepalive_interval.count() <= 0 || options.keepalive_timeout.count() <= 0) {
     return Status::InvalidArgument("keepalive interval and timeout must be positive");
   }

@@ -55,6 +55,10 @@ struct Options {
   std::string listen_address;
   size_t max_queued_messages_per_peer = 4096;
   size_t snapshot_chunk_bytes = 1 << 20;
+  // A snapshot send that has not been confirmed after snapshot_timeout plus 1 s per MiB of
+  // image is abandoned and reported failed (a receiver that stalls with the connection
+  // alive would otherwise hold the follower in snapshot state forever).
+  std::chrono::milliseconds snapshot_timeout{30000};
   std::chrono::milliseconds min_backoff{50};
   std::chrono::milliseconds max_backoff{1000};
   // HTTP/2 keepalive pings on peer connections: a connection whose pings go unanswered for
