@@ -123,6 +123,7 @@ void EtcdServer::Impl::applyLoop() {
 }
 
 void EtcdServer::Impl::applyCommitted(Committed c) {
+  auto started = Clock::now();
   for (const auto& e : c.entries) {
     if (e.index <= applied_) continue;  // covered by a snapshot already installed
     RAFTKV_CHECK(e.index == applied_ + 1, "entries are applied in order, without gaps");
@@ -137,6 +138,8 @@ void EtcdServer::Impl::applyCommitted(Committed c) {
   }
   applied_index_ = applied_;
   proposals_applied_ += c.entries.size();
+  // etcd counts applies slower than 100 ms (etcd_server_slow_apply_total).
+  if (Clock::now() - started > std::chrono::milliseconds(100)) slow_apply_++;
   revision_ = store_->revision();
   compact_revision_ = store_->compact_revision();
   keys_ = store_->version_count();
