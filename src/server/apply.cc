@@ -148,21 +148,24 @@ void EtcdServer::Impl::applyCommitted(Committed c) {
   maybePublish();
 }
 
-// etcd's publish: a member announces its name and client URLs through the log once it has a
-// leader, so every member lists them (MemberAdd knows only the peer URLs).
+// etcd's publish: once per start, when it has a leader, a member announces its name and
+// client URLs through the log, so every member lists them (the bootstrap entries and MemberAdd
+// carry only peer URLs) and a restart with new client URLs updates them.
 void EtcdServer::Impl::maybePublish() {
-  if (lead_.load() == raft::kNoNode || publishing_.load() || loops_stop_.load()) return;
-  const etcdserverpb::Member* self = members_.Find(member_id_);
-  if (self == nullptr) return;
-  std::vector<std::string> have(self->clienturls().begin(), self->clienturls().end());
-  if (self->name() == config_.name && have == config_.advertise_client_urls) return;
+  if (published_.load() || lead_.load() == raft::kNoNode || publishing_.load() ||
+      loops_stop_.load() || members_.Find(member_id_) == nullptr) {
+    return;
+  }
   publishing_ = true;
   raftkvpb::InternalRequest r;
   auto* a = r.mutable_member_attributes();
   a->set_id(member_id_);
   a->set_name(config_.name);
   for (const auto& u : config_.advertise_client_urls) a->add_client_urls(u);
-  Propose(std::move(r), [this](const ApplyResult&) { publishing_ = false; });
+  Propose(std::move(r), [this](const ApplyResult& res) {
+    if (res.ok()) published_ = true;
+    publishing_ = false;
+  });
 }
 
 void EtcdServer::Impl::applyNormal(const raft::Entry& e) {

@@ -82,10 +82,8 @@ Result<raftkvpb::Identity> BootstrapIdentity(const ServerConfig& config) {
     m->set_id(mid);
     m->set_name(name);
     for (const auto& u : urls) m->add_peerurls(u);
-    if (name == config.name) {
-      id.set_member_id(mid);
-      for (const auto& u : config.advertise_client_urls) m->add_clienturls(u);
-    }
+    // Client URLs are published through the log (every member's table must be the same).
+    if (name == config.name) id.set_member_id(mid);
   }
   id.set_cluster_id(ComputeClusterId(ids, config.initial_cluster_token));
   return id;

@@ -60,13 +60,6 @@ Result<raftkvpb::Identity> AskPeer(const ServerConfig& config, const std::string
     }
   }
   if (id.member_id() == 0) return Status::NotFound(url + ": not listed");
-  for (auto& m : *id.mutable_initial_members()) {
-    if (m.id() == id.member_id()) {
-      m.set_name(config.name);
-      m.clear_clienturls();
-      for (const auto& u : config.advertise_client_urls) m.add_clienturls(u);
-    }
-  }
   spdlog::info("joining cluster {:x} as member {:x} ({} members, asked {})", id.cluster_id(),
                id.member_id(), resp.members_size(), url);
   return id;

@@ -60,6 +60,17 @@ TEST(Snapshots, TakenCompactedRestoredAndSentToNewMember) {
   leader = c.WaitLeader();
   ASSERT_NE(leader, nullptr);
   for (const auto& n : c.Running()) EXPECT_EQ(Value(c.at(n), "k99"), "v") << n;
+  // Every member published its client URL; every member lists all of them.
+  for (const auto& n : c.Running()) {
+    EXPECT_TRUE(WaitFor([&] {
+      auto l = List(c.at(n));
+      if (!l.ok() || l->members_size() != 3) return false;
+      for (const auto& m : l->members()) {
+        if (m.clienturls_size() != 1 || m.name().empty()) return false;
+      }
+      return true;
+    })) << n;
+  }
   auto members_after = List(leader);
   ASSERT_TRUE(members_after.ok());
   ASSERT_EQ(members_after->members_size(), 3);

@@ -245,7 +245,7 @@ class EtcdServer::Impl : public transport::Handler {
   raft::Term applied_term_ = 0;
   raft::Index last_snapshot_index_ = 0;
   std::multimap<raft::Index, PendingRead> waiting_reads_;
-  std::atomic<bool> publishing_{false};
+  std::atomic<bool> publishing_{false}, published_{false};
 
   // Snapshot thread.
   std::mutex snap_mu_;
