@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev libspdlog-dev libcli11-dev
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
-  libcpp-httplib-dev
+  libcpp-httplib-dev libssl-dev
   # end-to-end tests drive raftkvd with etcd's own clients
   etcd-client python3 python3-etcd3
   # extra packages for one purpose: scripts/install-deps.sh bench|chaos
