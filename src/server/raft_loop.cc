@@ -173,6 +173,11 @@ void EtcdServer::Impl::raftLoop() {
     drainInbox();
     issueReadIndex(now);
     while (!loops_stop_.load() && node_->HasReady()) handleReady();
+    if (!new_reads_.empty() && read_rounds_.empty()) {
+      // The round in flight completed above: the reads that waited for it go now.
+      issueReadIndex(now);
+      while (!loops_stop_.load() && node_->HasReady()) handleReady();
+    }
     if (!transfers_.empty()) checkTransfers(Clock::now());
   }
   for (auto& t : transfers_) t.done(Status::Unavailable(api::kErrStopped));
@@ -199,8 +204,11 @@ void EtcdServer::Impl::drainInbox() {
   for (auto& t : tasks) t(*node_);
 }
 
-// Thesis §6.4: every read that arrived since the last round shares one ReadIndex round. A
-// round whose answer never came (leadership changed meanwhile) is asked again.
+// Thesis §6.4: every read that arrived since the last round shares one ReadIndex round, and
+// only one round is in flight at a time (as etcd's linearizableReadLoop): reads that arrive
+// meanwhile wait for the next one, so a burst of reads costs one heartbeat round, not one per
+// wake-up of this loop. A round whose answer never came (leadership changed meanwhile) is
+// asked again.
 void EtcdServer::Impl::issueReadIndex(Clock::time_point now) {
   const auto retry = std::chrono::milliseconds(config_.election_timeout_ms);
   for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
@@ -214,7 +222,7 @@ void EtcdServer::Impl::issueReadIndex(Clock::time_point now) {
     }
     ++it;
   }
-  if (new_reads_.empty()) return;
+  if (new_reads_.empty() || !read_rounds_.empty()) return;
   std::string ctx = std::to_string(++next_read_ctx_);
   read_rounds_[ctx] = ReadRound{now, now, std::move(new_reads_)};
   new_reads_.clear();
