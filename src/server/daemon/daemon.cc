@@ -1,5 +1,6 @@
 #include "server/daemon/daemon.h"
 
+#include <absl/synchronization/mutex.h>
 #include <grpc/grpc.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -193,6 +194,9 @@ int RunDaemon(int argc, char** argv) {
   }
   if (exit_now) return 0;
   SetupLogging(config.log_level);
+  // Debian's abseil checks every absl::Mutex acquisition (gRPC's locks) for lock-order cycles,
+  // a debugging aid that cost ~3% of a leader's CPU under load (perf, docs/benchmarks.md).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the stop signals before any thread starts (threads inherit the mask); this thread
   // then takes them with sigwait, outside any signal handler.
   sigset_t stop_signals;
