@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <thread>
 
 #include "api/errors.h"
+#include "server/discovery.h"
 #include "server/server_impl.h"
 
 namespace raftkv::server {
@@ -29,9 +31,55 @@ bool SharesPeerUrl(const MemberTable& t,
   return false;
 }
 
+// etcd refuses to promote a learner whose log is behind the leader's by more than 10%
+// (etcdserver isLearnerReady): it could not vote usefully and might cost the quorum.
+// A template so it can take EtcdServer::Impl (private to EtcdServer: deduced, never named).
+template <typename Server>
+void PromoteOnLeader(Server& s, const etcdserverpb::MemberPromoteRequest& req,
+                     Done<etcdserverpb::MemberPromoteResponse> done) {
+  if (s.stopped()) return done(Status::Unavailable(api::kErrStopped));
+  auto members = s.MemberTableNow();
+  if (!members.ok()) return done(members.status());
+  const etcdserverpb::Member* m = nullptr;
+  for (const auto& x : members->members()) {
+    if (x.id() == req.id()) m = &x;
+  }
+  if (m == nullptr) return done(Status::NotFound(api::kErrMemberNotFound));
+  if (!m->islearner()) return done(Status::FailedPrecondition(kErrMemberNotLearner));
+  raft::ProgressStatus learner, self;
+  raft::Index last = 0;
+  if (!s.LeaderProgress(req.id(), &learner, &last) ||
+      !s.LeaderProgress(s.member_id(), &self, &last)) {
+    return done(Status::Unavailable(api::kErrNotLeader));
+  }
+  if (static_cast<double>(learner.match) < 0.9 * static_cast<double>(self.match)) {
+    spdlog::info("promote of {:x} refused: match {} of leader's {}", req.id(), learner.match,
+                 self.match);
+    return done(Status::FailedPrecondition(kErrLearnerNotReady));
+  }
+  raftkvpb::ConfChangeContext ctx;
+  *ctx.mutable_member() = *m;
+  s.ProposeConfChange(raft::ConfChangeType::kAddNode, std::move(ctx),
+                      s.template Typed<etcdserverpb::MemberPromoteResponse>(std::move(done)));
+}
+
+const etcdserverpb::Member* FindMember(const raftkvpb::MemberTable& t, uint64_t id) {
+  for (const auto& m : t.members()) {
+    if (m.id() == id) return &m;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 Result<raftkvpb::MemberTable> EtcdServer::Impl::MemberTableNow() {
+  // Called by the Discovery service's Promote handler: hand it our leader-side promote.
+  if (PromoterWanted()) {
+    BindPromoter([this](const etcdserverpb::MemberPromoteRequest& req,
+                        Done<etcdserverpb::MemberPromoteResponse> done) {
+      PromoteOnLeader(*this, req, std::move(done));
+    });
+  }
   auto p = std::make_shared<std::promise<raftkvpb::MemberTable>>();
   auto f = p->get_future();
   RunOnApply([this, p] { p->set_value(members_.ToProto()); });
@@ -108,33 +156,29 @@ void EtcdServer::Impl::MemberList(Done<etcdserverpb::MemberListResponse> done) {
       std::move(w));
 }
 
-// etcd refuses to promote a learner whose log is behind the leader's by more than 10%
-// (etcdserver isLearnerReady): it could not vote usefully and might cost the quorum.
+// Only the leader can check the learner's progress: a follower forwards the call to it over
+// the peer port (as etcd does) on a thread of its own, so no server thread waits on the network,
+// and answers with the leader's result under its own header.
 void EtcdServer::Impl::MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
                                      Done<etcdserverpb::MemberPromoteResponse> done) {
   if (stopped()) return done(Status::Unavailable(api::kErrStopped));
+  uint64_t lead = leader();
+  if (lead == member_id_) return PromoteOnLeader(*this, req, std::move(done));
+  if (lead == 0) return done(Status::Unavailable(api::kErrNoLeader));
   auto members = MemberTableNow();
   if (!members.ok()) return done(members.status());
-  const etcdserverpb::Member* m = nullptr;
-  for (const auto& x : members->members()) {
-    if (x.id() == req.id()) m = &x;
-  }
-  if (m == nullptr) return done(Status::NotFound(api::kErrMemberNotFound));
-  if (!m->islearner()) return done(Status::FailedPrecondition(kErrMemberNotLearner));
-  raft::ProgressStatus learner, self;
-  raft::Index last = 0;
-  if (!LeaderProgress(req.id(), &learner, &last) || !LeaderProgress(member_id_, &self, &last)) {
-    return done(Status::Unavailable(api::kErrNotLeader));
-  }
-  if (static_cast<double>(learner.match) < 0.9 * static_cast<double>(self.match)) {
-    spdlog::info("promote of {:x} refused: match {} of leader's {}", req.id(), learner.match,
-                 self.match);
-    return done(Status::FailedPrecondition(kErrLearnerNotReady));
-  }
-  raftkvpb::ConfChangeContext ctx;
-  *ctx.mutable_member() = *m;
-  ProposeConfChange(raft::ConfChangeType::kAddNode, std::move(ctx),
-                    Typed<etcdserverpb::MemberPromoteResponse>(std::move(done)));
+  const etcdserverpb::Member* l = FindMember(*members, lead);
+  if (l == nullptr || l->peerurls().empty()) return done(Status::Unavailable(api::kErrNoLeader));
+  std::thread([url = l->peerurls(0), cluster = cluster_id_, self = member_id_, req,
+               timeout = request_timeout_, done = std::move(done)] {
+    auto r = ForwardPromote(url, cluster, req, timeout);
+    if (r.ok()) {
+      // The leader's term and revision; this member's identity.
+      r->mutable_header()->set_cluster_id(cluster);
+      r->mutable_header()->set_member_id(self);
+    }
+    done(std::move(r));
+  }).detach();
 }
 
 // --- facade -------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <future>
 #include <thread>
 
+#include "api/errors.h"
 #include "raftkvpb/internal.grpc.pb.h"
 #include "server/members.h"
 
@@ -25,12 +28,105 @@ class DiscoveryService final : public raftkvpb::Discovery::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Promote(grpc::ServerContext* ctx, const raftkvpb::PromoteRequest* req,
+                       raftkvpb::PromoteResponse* resp) override {
+    if (req->cluster_id() != cluster_id_) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          fmt::format("raftkv: promote from cluster {:x} refused by cluster {:x}",
+                                      req->cluster_id(), cluster_id_));
+    }
+    Promoter promoter = BoundPromoter();
+    if (!promoter) return grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrStopped);
+    using Resp = etcdserverpb::MemberPromoteResponse;
+    auto p = std::make_shared<std::promise<Result<Resp>>>();
+    auto f = p->get_future();
+    promoter(req->request(), [p](Result<Resp> r) { p->set_value(std::move(r)); });
+    // The promoter always answers (its calls carry the request timeout); the caller may give
+    // up first (a caller without a deadline gets 30 s).
+    auto until =
+        std::min(ctx->deadline(), std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (f.wait_until(until) != std::future_status::ready) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, api::kErrTimeout);
+    }
+    Result<Resp> r = f.get();
+    if (r.ok()) {
+      *resp->mutable_response() = std::move(*r);
+    } else {
+      resp->set_error_code(static_cast<uint32_t>(r.status().code()));
+      resp->set_error(r.status().message());
+    }
+    return grpc::Status::OK;
+  }
+
  private:
+  // Opens the binding slot on this thread and calls the lister, which binds its member's
+  // Promoter (see PromoterWanted in discovery.h).
+  Promoter BoundPromoter();
+
   uint64_t cluster_id_;
   MemberLister members_;
 };
 
+thread_local Promoter* promoter_slot = nullptr;
+
+Promoter DiscoveryService::BoundPromoter() {
+  Promoter p;
+  promoter_slot = &p;
+  auto list = members_();
+  promoter_slot = nullptr;
+  if (!list.ok()) return nullptr;
+  return p;
+}
+
+// A Status with the code and text the leader answered (codes travel as numbers).
+Status StatusFromWire(uint32_t code, const std::string& msg) {
+  using C = Status::Code;
+  switch (static_cast<C>(code)) {
+    case C::kNotFound: return Status::NotFound(msg);
+    case C::kInvalidArgument: return Status::InvalidArgument(msg);
+    case C::kCorruption: return Status::Corruption(msg);
+    case C::kIOError: return Status::IOError(msg);
+    case C::kCompacted: return Status::Compacted(msg);
+    case C::kNotLeader: return Status::NotLeader(msg);
+    case C::kBusy: return Status::Busy(msg);
+    case C::kAborted: return Status::Aborted(msg);
+    case C::kFailedPrecondition: return Status::FailedPrecondition(msg);
+    default: return Status::Unavailable(msg);
+  }
+}
+
 }  // namespace
+
+bool PromoterWanted() {
+  return promoter_slot != nullptr;
+}
+
+void BindPromoter(Promoter p) {
+  if (promoter_slot != nullptr) *promoter_slot = std::move(p);
+}
+
+Result<etcdserverpb::MemberPromoteResponse> ForwardPromote(
+    const std::string& leader_url, uint64_t cluster_id,
+    const etcdserverpb::MemberPromoteRequest& req, std::chrono::milliseconds timeout) {
+  auto stub = raftkvpb::Discovery::NewStub(
+      grpc::CreateChannel(UrlToAddress(leader_url), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  raftkvpb::PromoteRequest preq;
+  preq.set_cluster_id(cluster_id);
+  *preq.mutable_request() = req;
+  raftkvpb::PromoteResponse presp;
+  grpc::Status s = stub->Promote(&ctx, preq, &presp);
+  if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    return Status::FailedPrecondition(s.error_message());
+  }
+  if (!s.ok()) {
+    spdlog::info("promote forwarded to {} failed: {}", leader_url, s.error_message());
+    return Status::Unavailable(api::kErrTimeout);
+  }
+  if (presp.error_code() != 0) return StatusFromWire(presp.error_code(), presp.error());
+  return std::move(*presp.mutable_response());
+}
 
 std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members) {
   return std::make_unique<DiscoveryService>(cluster_id, std::move(members));

@@ -2,10 +2,13 @@
 // existing): every member serves raftkvpb.Discovery on its peer port; the joining member
 // asks the peers named in --initial-cluster for the cluster id and the member list (it must
 // have been added with MemberAdd first) and finds its own id by its advertised peer URLs.
+// The same service carries MemberPromote from a follower to the leader (etcd forwards it:
+// only the leader knows how far a learner is behind).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -23,5 +26,24 @@ Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config);
 // True if a member reachable at one of `peer_urls` lists `self` as removed from the cluster
 // (how a member removed while cut off learns it: the leader stops talking to it).
 bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self);
+
+// --- Promote forwarding ---------------------------------------------------------------------
+// The leader-side MemberPromote of this member (no forwarding; "etcdserver: not leader" if it
+// no longer leads).
+using Promoter = std::function<void(const etcdserverpb::MemberPromoteRequest&,
+                                    Done<etcdserverpb::MemberPromoteResponse>)>;
+// The service reaches its member only through the MemberLister it was built with, so its
+// Promote handler calls the lister with a binding slot open on its thread: the lister
+// (EtcdServer::Impl::MemberTableNow) checks PromoterWanted() and hands its Promoter over with
+// BindPromoter(). Both are no-ops outside a Promote handler.
+bool PromoterWanted();
+void BindPromoter(Promoter p);
+
+// Follower side: asks the leader at `leader_url` to promote `req` and waits at most `timeout`
+// (blocking: call it on a thread of its own). The leader's answer, its etcd error, or
+// "etcdserver: request timed out" if it cannot be reached.
+Result<etcdserverpb::MemberPromoteResponse> ForwardPromote(
+    const std::string& leader_url, uint64_t cluster_id,
+    const etcdserverpb::MemberPromoteRequest& req, std::chrono::milliseconds timeout);
 
 }  // namespace raftkv::server

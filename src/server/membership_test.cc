@@ -1,5 +1,6 @@
 // Snapshots (taken, restarted from, sent to a new member) and membership changes.
 #include "api/errors.h"
+#include "server/discovery.h"
 #include "server/test_util.h"
 
 namespace raftkv::server {
@@ -30,6 +31,12 @@ Result<etcdserverpb::MemberAddResponse> AddMember(EtcdServer* s, const std::stri
 Result<etcdserverpb::MemberListResponse> List(EtcdServer* s) {
   etcdserverpb::MemberListRequest req;
   return Sync<etcdserverpb::MemberListResponse>([&](auto d) { s->MemberList(req, d); });
+}
+
+Result<etcdserverpb::MemberPromoteResponse> Promote(EtcdServer* s, uint64_t id) {
+  etcdserverpb::MemberPromoteRequest req;
+  req.set_id(id);
+  return Sync<etcdserverpb::MemberPromoteResponse>([&](auto d) { s->MemberPromote(req, d); });
 }
 
 // Starts `name` as a member joining the running cluster (initial_cluster_state existing).
@@ -176,6 +183,91 @@ TEST(Membership, LearnerAddPromoteAndRemove) {
   up.add_peerurls(testing::PeerUrl(c.port(learner)));
   auto upd = Sync<etcdserverpb::MemberUpdateResponse>([&](auto d) { leader->MemberUpdate(up, d); });
   ASSERT_TRUE(upd.ok()) << upd.status().ToString();
+}
+
+// etcd forwards MemberPromote to the leader: a follower answers with the leader's result.
+TEST(Membership, PromoteThroughAFollower) {
+  Cluster c(3);
+  c.StartAll();
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Put(leader, "k" + std::to_string(i), "v").ok());
+  std::string learner = c.AddName();
+  auto add = AddMember(leader, testing::PeerUrl(c.port(learner)), /*learner=*/true);
+  ASSERT_TRUE(add.ok()) << add.status().ToString();
+  uint64_t id = add->member().id();
+  auto follower = [&] {
+    EtcdServer* l = c.WaitLeader();
+    for (const auto& n : c.Running()) {
+      if (c.at(n) != l && n != learner) return c.at(n);
+    }
+    return static_cast<EtcdServer*>(nullptr);
+  };
+  EtcdServer* f = follower();
+  ASSERT_NE(f, nullptr);
+
+  // The leader's refusals come back with etcd's words.
+  auto behind = Promote(f, id);  // the learner has not even started
+  ASSERT_FALSE(behind.ok());
+  EXPECT_EQ(behind.status().message(),
+            "etcdserver: can only promote a learner member which is in sync with leader");
+  EXPECT_EQ(Promote(f, 12345).status().message(), api::kErrMemberNotFound);
+  EXPECT_EQ(Promote(f, f->member_id()).status().message(),
+            "etcdserver: can only promote a learner member");
+
+  ASSERT_TRUE(Join(c, learner, {"n1", "n2", "n3"}).ok());
+  EXPECT_TRUE(WaitFor([&] { return Value(c.at(learner), "k9", true) == "v"; }));
+  f = follower();
+  ASSERT_NE(f, nullptr);
+  auto ok = Promote(f, id);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->header().member_id(), f->member_id());
+  EXPECT_EQ(ok->header().cluster_id(), f->cluster_id());
+  ASSERT_EQ(ok->members_size(), 4);
+  for (const auto& m : ok->members()) EXPECT_FALSE(m.islearner());
+  // Every member applied the promotion.
+  for (const auto& n : c.Running()) {
+    EXPECT_TRUE(WaitFor([&] {
+      auto l = List(c.at(n));
+      if (!l.ok()) return false;
+      for (const auto& m : l->members()) {
+        if (m.id() == id) return !m.islearner();
+      }
+      return false;
+    })) << n;
+  }
+  EXPECT_TRUE(WaitFor([&] { return !c.at(learner)->GetStats().is_learner; }));
+  ASSERT_TRUE(Put(c.at(learner), "by-new-voter", "1").ok());
+
+  // The peer-port call carries the cluster id: another cluster's member is refused.
+  etcdserverpb::MemberPromoteRequest req;
+  req.set_id(id);
+  std::string leader_url = testing::PeerUrl(c.WaitLeader()->peer_port());
+  auto wrong = ForwardPromote(leader_url, f->cluster_id() + 1, req, std::chrono::seconds(2));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("refused"), std::string::npos)
+      << wrong.status().ToString();
+  // An unreachable leader: etcd's timeout text.
+  auto dead = ForwardPromote(testing::PeerUrl(testing::FreePort()), f->cluster_id(), req,
+                             std::chrono::milliseconds(300));
+  EXPECT_EQ(dead.status().message(), api::kErrTimeout);
+}
+
+TEST(Membership, PromoteWithoutLeaderFails) {
+  Cluster c(3);
+  c.StartAll();
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  std::string lead = c.NameOf(leader), survivor;
+  for (const auto& n : c.Running()) {
+    if (n != lead) survivor = n;
+  }
+  for (const auto& n : c.Running()) {
+    if (n != survivor) c.Stop(n);
+  }
+  EtcdServer* s = c.at(survivor);
+  ASSERT_TRUE(WaitFor([&] { return !s->GetStats().has_leader; }));
+  EXPECT_EQ(Promote(s, 12345).status().message(), api::kErrNoLeader);
 }
 
 TEST(Membership, RemovingTheLeaderElectsAnother) {
