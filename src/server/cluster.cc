@@ -72,14 +72,12 @@ const etcdserverpb::Member* FindMember(const raftkvpb::MemberTable& t, uint64_t 
 
 }  // namespace
 
+void EtcdServer::Impl::PromoteAsLeader(const etcdserverpb::MemberPromoteRequest& req,
+                                       Done<etcdserverpb::MemberPromoteResponse> done) {
+  PromoteOnLeader(*this, req, std::move(done));
+}
+
 Result<raftkvpb::MemberTable> EtcdServer::Impl::MemberTableNow() {
-  // Called by the Discovery service's Promote handler: hand it our leader-side promote.
-  if (PromoterWanted()) {
-    BindPromoter([this](const etcdserverpb::MemberPromoteRequest& req,
-                        Done<etcdserverpb::MemberPromoteResponse> done) {
-      PromoteOnLeader(*this, req, std::move(done));
-    });
-  }
   auto p = std::make_shared<std::promise<raftkvpb::MemberTable>>();
   auto f = p->get_future();
   RunOnApply([this, p] { p->set_value(members_.ToProto()); });

@@ -15,8 +15,8 @@ namespace {
 
 class DiscoveryService final : public raftkvpb::Discovery::Service {
  public:
-  DiscoveryService(uint64_t cluster_id, MemberLister members)
-      : cluster_id_(cluster_id), members_(std::move(members)) {}
+  DiscoveryService(uint64_t cluster_id, MemberLister members, Promoter promote)
+      : cluster_id_(cluster_id), members_(std::move(members)), promote_(std::move(promote)) {}
 
   grpc::Status Members(grpc::ServerContext*, const raftkvpb::DiscoverRequest*,
                        raftkvpb::DiscoverResponse* resp) override {
@@ -35,12 +35,10 @@ class DiscoveryService final : public raftkvpb::Discovery::Service {
                           fmt::format("raftkv: promote from cluster {:x} refused by cluster {:x}",
                                       req->cluster_id(), cluster_id_));
     }
-    Promoter promoter = BoundPromoter();
-    if (!promoter) return grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrStopped);
     using Resp = etcdserverpb::MemberPromoteResponse;
     auto p = std::make_shared<std::promise<Result<Resp>>>();
     auto f = p->get_future();
-    promoter(req->request(), [p](Result<Resp> r) { p->set_value(std::move(r)); });
+    promote_(req->request(), [p](Result<Resp> r) { p->set_value(std::move(r)); });
     // The promoter always answers (its calls carry the request timeout); the caller may give
     // up first (a caller without a deadline gets 30 s).
     auto until =
@@ -59,24 +57,10 @@ class DiscoveryService final : public raftkvpb::Discovery::Service {
   }
 
  private:
-  // Opens the binding slot on this thread and calls the lister, which binds its member's
-  // Promoter (see PromoterWanted in discovery.h).
-  Promoter BoundPromoter();
-
   uint64_t cluster_id_;
   MemberLister members_;
+  Promoter promote_;
 };
-
-thread_local Promoter* promoter_slot = nullptr;
-
-Promoter DiscoveryService::BoundPromoter() {
-  Promoter p;
-  promoter_slot = &p;
-  auto list = members_();
-  promoter_slot = nullptr;
-  if (!list.ok()) return nullptr;
-  return p;
-}
 
 // A Status with the code and text the leader answered (codes travel as numbers).
 Status StatusFromWire(uint32_t code, const std::string& msg) {
@@ -96,14 +80,6 @@ Status StatusFromWire(uint32_t code, const std::string& msg) {
 }
 
 }  // namespace
-
-bool PromoterWanted() {
-  return promoter_slot != nullptr;
-}
-
-void BindPromoter(Promoter p) {
-  if (promoter_slot != nullptr) *promoter_slot = std::move(p);
-}
 
 Result<etcdserverpb::MemberPromoteResponse> ForwardPromote(
     const std::string& leader_url, uint64_t cluster_id,
@@ -128,8 +104,9 @@ Result<etcdserverpb::MemberPromoteResponse> ForwardPromote(
   return std::move(*presp.mutable_response());
 }
 
-std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members) {
-  return std::make_unique<DiscoveryService>(cluster_id, std::move(members));
+std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members,
+                                                   Promoter promote) {
+  return std::make_unique<DiscoveryService>(cluster_id, std::move(members), std::move(promote));
 }
 
 namespace {

@@ -21,24 +21,18 @@ namespace raftkv::server {
 
 // `members` reads the current member table (any thread; may block briefly).
 using MemberLister = std::function<Result<raftkvpb::MemberTable>()>;
-std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members);
+// The leader-side MemberPromote of this member (no forwarding; "etcdserver: not leader" if it
+// no longer leads).
+using Promoter = std::function<void(const etcdserverpb::MemberPromoteRequest&,
+                                    Done<etcdserverpb::MemberPromoteResponse>)>;
+std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members,
+                                                   Promoter promote);
 Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config);
 // True if a member reachable at one of `peer_urls` lists `self` as removed from the cluster
 // (how a member removed while cut off learns it: the leader stops talking to it).
 bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self);
 
 // --- Promote forwarding ---------------------------------------------------------------------
-// The leader-side MemberPromote of this member (no forwarding; "etcdserver: not leader" if it
-// no longer leads).
-using Promoter = std::function<void(const etcdserverpb::MemberPromoteRequest&,
-                                    Done<etcdserverpb::MemberPromoteResponse>)>;
-// The service reaches its member only through the MemberLister it was built with, so its
-// Promote handler calls the lister with a binding slot open on its thread: the lister
-// (EtcdServer::Impl::MemberTableNow) checks PromoterWanted() and hands its Promoter over with
-// BindPromoter(). Both are no-ops outside a Promote handler.
-bool PromoterWanted();
-void BindPromoter(Promoter p);
-
 // Follower side: asks the leader at `leader_url` to promote `req` and waits at most `timeout`
 // (blocking: call it on a thread of its own). The leader's answer, its etcd error, or
 // "etcdserver: request timed out" if it cannot be reached.

@@ -140,7 +140,12 @@ Status EtcdServer::Impl::startTransport() {
   opts.self = member_id_;
   opts.cluster_id = cluster_id_;
   opts.listen_address = UrlToAddress(config_.listen_peer_urls[0]);
-  discovery_ = NewDiscoveryService(cluster_id_, [this] { return MemberTableNow(); });
+  discovery_ = NewDiscoveryService(
+      cluster_id_, [this] { return MemberTableNow(); },
+      [this](const etcdserverpb::MemberPromoteRequest& req,
+             Done<etcdserverpb::MemberPromoteResponse> done) {
+        PromoteAsLeader(req, std::move(done));
+      });
   opts.extra_services.push_back(discovery_.get());
   auto t = transport::Transport::Start(opts, this);
   if (!t.ok()) return t.status();

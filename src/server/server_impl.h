@@ -88,6 +88,10 @@ class EtcdServer::Impl : public transport::Handler {
   raft::NodeStatus RaftStatus();
   // The member table, read on the apply thread (waits at most a few seconds).
   Result<raftkvpb::MemberTable> MemberTableNow();
+  // MemberPromote as the leader runs it (no forwarding): what a follower's forwarded
+  // promote reaches through the Discovery service.
+  void PromoteAsLeader(const etcdserverpb::MemberPromoteRequest& req,
+                       Done<etcdserverpb::MemberPromoteResponse> done);
 
   // Cluster and maintenance calls (cluster.cc, maintenance.cc); the facade forwards.
   void MemberAdd(const etcdserverpb::MemberAddRequest& req,
