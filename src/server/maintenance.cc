@@ -101,9 +101,11 @@ void EtcdServer::Impl::MoveLeader(const etcdserverpb::MoveLeaderRequest& req,
     }
     if (target == member_id_) return reply(Status::OK());
     n.TransferLeader(target);
+    // As etcd, wait for the new leader as long as the call may last (not just one attempt).
+    const auto now = Clock::now();
     transfers_.push_back(PendingTransfer{
-        target, Clock::now() + std::chrono::milliseconds(2 * config_.election_timeout_ms),
-        std::move(reply)});
+        target, now + request_timeout_,
+        now + std::chrono::milliseconds(config_.election_timeout_ms), std::move(reply)});
   });
 }
 
@@ -113,8 +115,14 @@ void EtcdServer::Impl::checkTransfers(Clock::time_point now) {
     if (lead_.load() == it->target) {
       it->done(Status::OK());
     } else if (now > it->deadline) {
-      it->done(Status::Unavailable("etcdserver: request timed out, leader transfer took too long"));
+      it->done(Status::Unavailable(api::kErrTimeoutLeaderTransfer));
     } else {
+      if (now > it->retry_at && lead_.load() == member_id_) {
+        // The core abandoned the attempt (thesis §3.10: after an election timeout), e.g. the
+        // target was slow to catch up under load; try again while the call lasts.
+        node_->TransferLeader(it->target);
+        it->retry_at = now + std::chrono::milliseconds(config_.election_timeout_ms);
+      }
       ++it;
       continue;
     }

@@ -229,6 +229,7 @@ class EtcdServer::Impl : public transport::Handler {
   struct PendingTransfer {
     raft::NodeId target = raft::kNoNode;
     Clock::time_point deadline;
+    Clock::time_point retry_at;  // the core gives a transfer up after an election timeout
     std::function<void(Status)> done;
   };
   std::vector<PendingTransfer> transfers_;
