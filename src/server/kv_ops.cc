@@ -8,8 +8,6 @@
 namespace raftkv::server {
 namespace {
 
-constexpr char kErrNotSupportedForLearner[] = "etcdserver: rpc not supported for learner";
-
 bool IsReadOnly(const etcdserverpb::TxnRequest& t);
 
 bool IsReadOnlyOps(const google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& ops) {
@@ -22,6 +20,17 @@ bool IsReadOnlyOps(const google::protobuf::RepeatedPtrField<etcdserverpb::Reques
 
 bool IsReadOnly(const etcdserverpb::TxnRequest& t) {
   return IsReadOnlyOps(t.success()) && IsReadOnlyOps(t.failure());
+}
+
+// The edge checks every write shares, in etcd's order: the request's own check (`checked`),
+// its size, and that this member is not a learner (a learner takes no writes).
+template <typename Impl, typename Req>
+raftkv::Status CheckWrite(const Impl& impl, raftkv::Status checked, const Req& req) {
+  RAFTKV_RETURN_IF_ERROR(checked);
+  RAFTKV_RETURN_IF_ERROR(
+      api::CheckRequestSize(req.ByteSizeLong(), impl.config().max_request_bytes));
+  if (impl.is_learner()) return raftkv::Status::Unavailable(api::kErrNotSupportedForLearner);
+  return raftkv::Status::OK();
 }
 
 void SetSession(const SessionRef& s, raftkvpb::InternalRequest* r) {
@@ -47,7 +56,7 @@ void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
   };
   // A learner has no vote and may lag: etcd lets it serve only serializable reads.
   if (!req.serializable() && impl_->is_learner()) {
-    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
+    return done(raftkv::Status::Unavailable(api::kErrNotSupportedForLearner));
   }
   Waiter w = impl_->Typed<etcdserverpb::RangeResponse>(std::move(done));
 #ifdef RAFTKV_PLANTED_STALE_READ
@@ -66,12 +75,8 @@ void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
 
 void EtcdServer::Put(const etcdserverpb::PutRequest& req, const SessionRef& session,
                      Done<etcdserverpb::PutResponse> done) {
-  raftkv::Status s = api::CheckPutRequest(req);
-  if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
+  raftkv::Status s = CheckWrite(*impl_, api::CheckPutRequest(req), req);
   if (!s.ok()) return done(s);
-  if (impl_->is_learner()) {
-    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
-  }
   raftkvpb::InternalRequest r;
   *r.mutable_put() = req;
   SetSession(session, &r);
@@ -80,12 +85,8 @@ void EtcdServer::Put(const etcdserverpb::PutRequest& req, const SessionRef& sess
 
 void EtcdServer::DeleteRange(const etcdserverpb::DeleteRangeRequest& req, const SessionRef& session,
                              Done<etcdserverpb::DeleteRangeResponse> done) {
-  raftkv::Status s = api::CheckDeleteRangeRequest(req);
-  if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
+  raftkv::Status s = CheckWrite(*impl_, api::CheckDeleteRangeRequest(req), req);
   if (!s.ok()) return done(s);
-  if (impl_->is_learner()) {
-    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
-  }
   raftkvpb::InternalRequest r;
   *r.mutable_delete_range() = req;
   SetSession(session, &r);
@@ -94,12 +95,9 @@ void EtcdServer::DeleteRange(const etcdserverpb::DeleteRangeRequest& req, const 
 
 void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& session,
                      Done<etcdserverpb::TxnResponse> done) {
-  raftkv::Status s = api::CheckTxnRequest(req, impl_->config().max_txn_ops);
-  if (s.ok()) s = api::CheckRequestSize(req.ByteSizeLong(), impl_->config().max_request_bytes);
+  raftkv::Status s =
+      CheckWrite(*impl_, api::CheckTxnRequest(req, impl_->config().max_txn_ops), req);
   if (!s.ok()) return done(s);
-  if (impl_->is_learner()) {
-    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
-  }
   Waiter w = impl_->Typed<etcdserverpb::TxnResponse>(std::move(done));
   if (IsReadOnly(req)) {
     // A txn without writes is a read: no log entry, the ReadIndex path (as etcd does).
@@ -125,7 +123,7 @@ void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& sess
 void EtcdServer::Compact(const etcdserverpb::CompactionRequest& req,
                          Done<etcdserverpb::CompactionResponse> done) {
   if (impl_->is_learner()) {
-    return done(raftkv::Status::FailedPrecondition(kErrNotSupportedForLearner));
+    return done(raftkv::Status::Unavailable(api::kErrNotSupportedForLearner));
   }
   raftkvpb::InternalRequest r;
   *r.mutable_compaction() = req;

@@ -139,7 +139,7 @@ TEST(Membership, LearnerAddPromoteAndRemove) {
   EXPECT_TRUE(c.at(learner)->GetStats().is_learner);
   // A learner serves only serializable reads (as etcd).
   EXPECT_EQ(Value(c.at(learner), "k9"),
-            "<error: FailedPrecondition: etcdserver: rpc not supported for learner>");
+            "<error: Unavailable: etcdserver: rpc not supported for learner>");
   EXPECT_EQ(Put(c.at(learner), "k9", "w").status().message(),
             "etcdserver: rpc not supported for learner");
   leader = c.WaitLeader();

@@ -25,7 +25,7 @@ namespace raftkv::server::daemon {
 inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
 
 // etcd refuses every RPC but Status and serializable Range on a learner (v3rpc interceptor).
-inline constexpr char kErrNotSupportedForLearner[] = "etcdserver: rpc not supported for learner";
+inline constexpr const char* kErrNotSupportedForLearner = api::kErrNotSupportedForLearner;
 
 // What the services know of this member beyond EtcdServer's calls, kept up to date by the
 // Daemon's watcher (EtcdServer::Status, polled).
