@@ -12,6 +12,8 @@ packages=(
   libcpp-httplib-dev libssl-dev
   # end-to-end tests drive raftkvd with etcd's own clients
   etcd-client python3 python3-etcd3
+  # the chaos harness partitions members with network namespaces (ip netns)
+  iproute2
   # extra packages for one purpose: scripts/install-deps.sh bench|chaos
   "$@"
 )
