@@ -115,7 +115,7 @@ grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Sn
     grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) {
   if (member_->is_learner.load(std::memory_order_relaxed)) {
     return new FailedWriter(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, kErrNotSupportedForLearner));
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner));
   }
   Result<std::unique_ptr<SnapshotReader>> reader = server_->OpenSnapshot();
   if (!reader.ok()) return new FailedWriter(api::ToGrpcStatus(reader.status()));

@@ -25,7 +25,6 @@ namespace raftkv::server::daemon {
 inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
 
 // etcd refuses every RPC but Status and serializable Range on a learner (v3rpc interceptor).
-inline constexpr const char* kErrNotSupportedForLearner = api::kErrNotSupportedForLearner;
 
 // What the services know of this member beyond EtcdServer's calls, kept up to date by the
 // Daemon's watcher (EtcdServer::Status, polled).
@@ -36,7 +35,7 @@ struct MemberState {
 // Finishes the call with etcd's learner error if this member is a learner.
 inline bool RefuseOnLearner(const MemberState* member, grpc::ServerUnaryReactor* reactor) {
   if (member == nullptr || !member->is_learner.load(std::memory_order_relaxed)) return false;
-  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, kErrNotSupportedForLearner));
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner));
   return true;
 }
 
