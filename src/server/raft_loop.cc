@@ -324,28 +324,6 @@ void EtcdServer::Impl::handleCommitted(std::vector<raft::Entry> entries) {
   postApply(std::move(c));
 }
 
-void EtcdServer::Impl::saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point started) {
-  snapshot_in_progress_ = false;
-  Status s = storage_->SaveSnapshot(snap);
-  if (!s.ok()) {
-    // A snapshot from the leader may have overtaken ours: not an error worth stopping for.
-    spdlog::warn("snapshot at index {} not saved: {}", snap.meta.index, s.ToString());
-    return;
-  }
-  raft::Index catchup = config_.snapshot_catchup_entries;
-  raft::Index compact = snap.meta.index > catchup ? snap.meta.index - catchup : 0;
-  if (compact >= storage_->FirstIndex()) {
-    s = storage_->Compact(compact);
-    if (!s.ok()) {
-      fail(Status::IOError("log compaction failed: " + s.ToString()));
-      return;
-    }
-  }
-  snapshot_save_.Observe(Seconds(Clock::now() - started));
-  spdlog::info("snapshot saved at index {} term {} ({} bytes); log now starts at {}",
-               snap.meta.index, snap.meta.term, snap.data.size(), storage_->FirstIndex());
-}
-
 // A member removed while it could not hear the commit of its removal never applies it (the
 // leader stops replicating to it): after a few leaderless election timeouts it asks the
 // others whether it was removed, and stops if so (etcd's peer "removed" check).
