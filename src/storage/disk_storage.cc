@@ -13,6 +13,9 @@ DiskStorage::DiskStorage(FileSystem* fs, std::string dir, const DiskStorageOptio
     : fs_(fs),
       dir_(std::move(dir)),
       options_(options),
+      inline_images_(options.snapshot_images == SnapshotImages::kAuto
+                         ? fs != PosixFileSystem()
+                         : options.snapshot_images == SnapshotImages::kInline),
       snapshots_(fs, dir_, options.keep_snapshots),
       entries_(1) {}
 
@@ -70,7 +73,7 @@ Status DiskStorage::Recover() {
   auto wal = Wal::Open(fs_, dir_, options_.wal, &st);
   if (!wal.ok()) return wal.status();
   wal_ = std::move(*wal);
-  auto snap = snapshots_.LoadNewest(st.LastIndex(), &recovery_note_);
+  auto snap = snapshots_.LoadNewest(st.LastIndex(), inline_images_, &recovery_note_);
   if (!snap.ok()) return snap.status();
   snapshot_ = std::move(*snap);
   if (!st.recovery_note.empty()) {
@@ -85,7 +88,12 @@ Status DiskStorage::Recover() {
   hard_state_ = st.hard_state;
   entries_.assign(1, Entry{st.base.term, st.base.index, raft::EntryType::kNormal, ""});
   entries_.reserve(st.entries.size() + 1);
-  for (Entry& e : st.entries) entries_.push_back(std::move(e));
+  uint64_t bytes = 0;
+  for (Entry& e : st.entries) {
+    if (e.index > snapshot_.meta.index) bytes += e.SizeBytes();
+    entries_.push_back(std::move(e));
+  }
+  appended_bytes_ = bytes;
   return Status::OK();
 }
 
@@ -200,9 +208,10 @@ Status DiskStorage::SaveImpl(const raft::HardState* hs, const std::vector<Entry>
       return Status::InvalidArgument("entries are not contiguous");
     }
   }
+  raft::Snapshot kept;
   if (install) {
-    Status s = snapshots_.Save(*snap);
-    if (!s.ok()) return Fail(s);
+    Status s = storeSnapshot(*snap, &kept);
+    if (!s.ok()) return s.code() == Status::Code::kIOError ? Fail(s) : s;
   }
   Status s = wal_->Write(hs, fresh, install ? &marker : nullptr, sync || install);
   if (s.ok() && install) s = snapshots_.Prune();
@@ -210,9 +219,12 @@ Status DiskStorage::SaveImpl(const raft::HardState* hs, const std::vector<Entry>
 
   std::lock_guard<std::mutex> l(mu_);
   if (install) {
-    snapshot_ = *snap;
+    snapshot_ = std::move(kept);
     entries_.assign(1, Entry{snap->meta.term, snap->meta.index, raft::EntryType::kNormal, ""});
   }
+  uint64_t bytes = 0;
+  for (const Entry& e : fresh) bytes += e.SizeBytes();
+  appended_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   AppendInMemory(fresh, owned);
   if (hs != nullptr) hard_state_ = *hs;
   return Status::OK();
@@ -227,12 +239,62 @@ Status DiskStorage::SaveSnapshot(const raft::Snapshot& snap) {
   auto term = TermAt(snap.meta.index);
   if (!term.ok()) return term.status();
   RAFTKV_CHECK(*term == snap.meta.term, "a snapshot's term is the term of its last entry");
-  Status s = snapshots_.Save(snap);
-  if (s.ok()) s = snapshots_.Prune();
+  raft::Snapshot kept;
+  Status s = storeSnapshot(snap, &kept);
+  if (!s.ok()) return s.code() == Status::Code::kIOError ? Fail(s) : s;
+  s = snapshots_.Prune();
   if (!s.ok()) return Fail(s);
   std::lock_guard<std::mutex> l(mu_);
-  snapshot_ = snap;
+  snapshot_ = std::move(kept);
   return Status::OK();
+}
+
+Status DiskStorage::storeSnapshot(const raft::Snapshot& snap, raft::Snapshot* kept) {
+  kept->meta = snap.meta;
+  uint64_t data_len = snap.data.size();
+  if (IsSnapshotFileRef(snap.data)) {
+    auto ref = DecodeSnapshotFileRef(snap.data);
+    if (!ref.ok()) return ref.status();
+    RAFTKV_RETURN_IF_ERROR(snapshots_.Adopt(ref->path, snap.meta));
+    data_len = ref->data_len;
+    if (inline_images_) {
+      auto full = ReadSnapshotFile(fs_, snapshots_.PathOf(snap.meta));
+      if (!full.ok()) return full.status();
+      kept->data = std::move(full->data);
+      return Status::OK();
+    }
+  } else {
+    RAFTKV_RETURN_IF_ERROR(snapshots_.Save(snap));
+    if (inline_images_) {
+      kept->data = snap.data;
+      return Status::OK();
+    }
+  }
+  kept->data = EncodeSnapshotFileRef(SnapshotFileRef{snapshots_.PathOf(snap.meta), data_len});
+  return Status::OK();
+}
+
+Result<std::unique_ptr<SnapshotFileWriter>> DiskStorage::NewSnapshotWriter(
+    const raft::SnapshotMeta& meta, const std::string& tag) {
+  return SnapshotFileWriter::Create(fs_, snapshots_.TempPath(meta, tag), meta);
+}
+
+Result<std::unique_ptr<SnapshotFileReader>> DiskStorage::OpenSnapshot(
+    const raft::Snapshot& snap) const {
+  std::string path = snapshots_.PathOf(snap.meta);
+  if (IsSnapshotFileRef(snap.data)) {
+    auto ref = DecodeSnapshotFileRef(snap.data);
+    if (!ref.ok()) return ref.status();
+    // A received file is renamed into place once saved: prefer the saved name.
+    if (!fs_->Exists(path)) path = ref->path;
+  }
+  auto r = SnapshotFileReader::Open(fs_, path);
+  if (!r.ok()) return r.status();
+  if ((*r)->meta().index != snap.meta.index || (*r)->meta().term != snap.meta.term) {
+    return Status::Corruption("snapshot file " + path + " does not hold index " +
+                              std::to_string(snap.meta.index));
+  }
+  return r;
 }
 
 Status DiskStorage::Compact(Index compact_index) {

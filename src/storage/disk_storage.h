@@ -15,6 +15,7 @@
 // directory is reopened: nothing half-written is acknowledged, and reopening truncates it.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -28,10 +29,17 @@
 
 namespace raftkv::storage {
 
+// Where GetSnapshot()'s image lives. In files, raft::Snapshot::data is a descriptor of the
+// snapshot file (snapshot_file.h) and no image is ever held in memory; inline, it is the
+// image itself (the simulator, whose nodes exchange snapshots in memory).
+enum class SnapshotImages { kAuto, kInline, kInFiles };
+
 struct DiskStorageOptions {
   WalOptions wal;
   int keep_snapshots = 2;    // snapshot files kept (the newest ones)
   FileSystem* fs = nullptr;  // nullptr: the real file system
+  // kAuto: in files on the real file system (the server), inline on a test file system.
+  SnapshotImages snapshot_images = SnapshotImages::kAuto;
 };
 
 class DiskStorage final : public raft::LogStorage {
@@ -66,8 +74,18 @@ class DiskStorage final : public raft::LogStorage {
   Status Save(const raft::HardState* hs, std::vector<raft::Entry>&& entries,
               const raft::Snapshot* snap, bool sync = true);
   // Records the application's snapshot (index <= LastIndex(), newer than the current one).
-  // Does not compact the log.
+  // Does not compact the log. `snap.data` is either the image or a descriptor of a finished
+  // file written with NewSnapshotWriter() (adopted: renamed into place, never copied); the
+  // same holds for the snapshot given to Save().
   Status SaveSnapshot(const raft::Snapshot& snap);
+  // A writer for a new snapshot file in the data directory, at a temporary name (`tag`
+  // tells writers apart); pass EncodeSnapshotFileRef({w->path(), w->data_len()}) as the
+  // snapshot's data once it is finished. Unadopted files are deleted at the next Open.
+  Result<std::unique_ptr<SnapshotFileWriter>> NewSnapshotWriter(const raft::SnapshotMeta& meta,
+                                                                const std::string& tag);
+  // Opens the image of a snapshot: the descriptor's file, or the saved file for `snap.meta`.
+  Result<std::unique_ptr<SnapshotFileReader>> OpenSnapshot(const raft::Snapshot& snap) const;
+  bool snapshot_images_in_files() const { return !inline_images_; }
   // Discards entries up to and including `compact_index`, which must be covered by the
   // saved snapshot; afterwards FirstIndex() == compact_index + 1. Deletes WAL segments
   // wholly below it.
@@ -77,12 +95,17 @@ class DiskStorage final : public raft::LogStorage {
   // What recovery had to repair or skip (a torn tail, an invalid snapshot), or empty.
   const std::string& recovery_note() const { return recovery_note_; }
   size_t wal_segment_count() const { return wal_->segment_count(); }
+  // Bytes (Entry::SizeBytes) of the entries appended since Open, plus those recovered after
+  // the snapshot: the log's growth, for the application's snapshot threshold in bytes.
+  uint64_t appended_bytes() const { return appended_bytes_.load(std::memory_order_relaxed); }
 
  private:
   DiskStorage(FileSystem* fs, std::string dir, const DiskStorageOptions& options);
   Status Recover();
   Status maybeWriteVersion();
   Status Fail(Status s);
+  // Writes or adopts `snap`'s file; *kept is what snapshot_ becomes once it is in use.
+  Status storeSnapshot(const raft::Snapshot& snap, raft::Snapshot* kept);
   Status SaveImpl(const raft::HardState* hs, const std::vector<raft::Entry>& entries,
                   const raft::Snapshot* snap, bool sync, std::vector<raft::Entry>* owned);
   // Copies `entries` into the in-memory log, or moves them out of *owned (which holds them).
@@ -92,11 +115,13 @@ class DiskStorage final : public raft::LogStorage {
   FileSystem* fs_;
   std::string dir_;
   DiskStorageOptions options_;
+  bool inline_images_;
   std::unique_ptr<FileLock> lock_;
   std::unique_ptr<Wal> wal_;
   SnapshotStore snapshots_;
   std::string recovery_note_;
   Status error_;  // sticky write error
+  std::atomic<uint64_t> appended_bytes_{0};
 
   mutable std::mutex mu_;  // guards the fields below against concurrent readers
   raft::HardState hard_state_;

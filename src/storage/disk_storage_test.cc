@@ -1,7 +1,13 @@
 #include "storage/disk_storage.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "common/coding.h"
+#include "storage/crc32c.h"
 #include "storage/fault_fs.h"
 
 namespace raftkv::storage {
@@ -446,6 +452,222 @@ TEST(DiskStorageProperty, randomWritesAndCrashes_neverLoseAcknowledgedEntries) {
     RunSequence(seed);
     if (::testing::Test::HasFatalFailure()) return;
   }
+}
+
+// --- Streamed snapshot files on the real file system (snapshot_file.h) ---
+
+class SnapshotFileTest : public ::testing::Test {
+ protected:
+  SnapshotFileTest() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "raftkv-snap-XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
+  }
+  ~SnapshotFileTest() override { std::filesystem::remove_all(dir_); }
+
+  static std::string Image(size_t n) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; i++) s[i] = static_cast<char>((i * 131) ^ (i >> 9));
+    return s;
+  }
+  // Writes `image` in 64 KiB chunks to `path`.
+  void Write(const std::string& path, const raft::SnapshotMeta& meta, const std::string& image) {
+    auto w = SnapshotFileWriter::Create(fs(), path, meta);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    for (size_t off = 0; off < image.size(); off += 64 << 10) {
+      ASSERT_TRUE((*w)->Append(std::string_view(image).substr(off, 64 << 10)).ok());
+    }
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  // Reads the image back, checking that no chunk is larger than 1 MiB.
+  static Result<std::string> ReadImage(SnapshotFileReader* r) {
+    std::string out;
+    size_t largest = 0;
+    Status s = r->ReadData([&](std::string_view c) {
+      largest = std::max(largest, c.size());
+      out.append(c);
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    EXPECT_LE(largest, kSnapshotChunkBytes);
+    return out;
+  }
+  static void Patch(const std::string& path, uint64_t offset, std::string_view bytes) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  std::string OpenError(const std::string& path) {
+    auto r = SnapshotFileReader::Open(fs(), path);
+    return r.ok() ? "<opened>" : r.status().ToString();
+  }
+  FileSystem* fs() { return PosixFileSystem(); }
+
+  std::string dir_;
+  raft::SnapshotMeta meta_{40, 3, raft::ConfState{{1, 2, 3}, {}, {4}, {}, false}};
+};
+
+TEST_F(SnapshotFileTest, streamedRoundTrip_inBoundedChunks) {
+  std::string path = dir_ + "/a.snap";
+  std::string image = Image(3 * (1 << 20) + 12345);
+  Write(path, meta_, image);
+  auto r = SnapshotFileReader::Open(fs(), path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->meta(), meta_);
+  EXPECT_EQ((*r)->data_len(), image.size());
+  auto got = ReadImage(r->get());
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == image);
+}
+
+TEST_F(SnapshotFileTest, truncatedTornCorruptAndUnknownVersion_areRefusedNamingFileAndOffset) {
+  std::string image = Image(300000);
+  std::string path = dir_ + "/t.snap";
+  Write(path, meta_, image);
+  uint64_t size = std::filesystem::file_size(path);
+
+  std::filesystem::resize_file(path, size - 5);  // trailer cut
+  std::string e = OpenError(path);
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_NE(e.find("offset"), std::string::npos) << e;
+
+  Write(path, meta_, image);
+  std::filesystem::resize_file(path, size / 2);  // torn in the middle of the image
+  e = OpenError(path);
+  EXPECT_NE(e.find("Corruption"), std::string::npos) << e;
+  EXPECT_NE(e.find(path + " at offset"), std::string::npos) << e;
+
+  Write(path, meta_, image);
+  Patch(path, size / 2, "\x5a");  // one byte rotted
+  e = OpenError(path);
+  EXPECT_NE(e.find("checksum mismatch"), std::string::npos) << e;
+  EXPECT_NE(e.find(path + " at offset " + std::to_string(size - 4)), std::string::npos) << e;
+
+  Write(path, meta_, image);
+  Patch(path, 4, std::string("\x63\0\0\0", 4));
+  e = OpenError(path);
+  EXPECT_NE(e.find("unknown format version 99"), std::string::npos) << e;
+  EXPECT_NE(e.find(path + " at offset 4"), std::string::npos) << e;
+}
+
+TEST_F(SnapshotFileTest, version1File_isStillRead) {
+  std::string meta;
+  PutU64(&meta, meta_.index);
+  PutU64(&meta, meta_.term);
+  for (const auto* ids : {&meta_.conf.voters, &meta_.conf.voters_outgoing, &meta_.conf.learners,
+                          &meta_.conf.learners_next}) {
+    PutU32(&meta, static_cast<uint32_t>(ids->size()));
+    for (raft::NodeId id : *ids) PutU64(&meta, id);
+  }
+  meta.push_back(0);
+  std::string image = Image(5000);
+  std::string file;
+  PutU32(&file, 0x504e534bu);
+  PutU32(&file, 1);
+  PutU32(&file, static_cast<uint32_t>(meta.size()));
+  PutU64(&file, image.size());
+  file += meta + image;
+  PutU32(&file, crc32c::Value(file));
+  std::string path = dir_ + "/v1.snap";
+  std::ofstream(path, std::ios::binary) << file;
+  auto r = SnapshotFileReader::Open(fs(), path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->meta(), meta_);
+  EXPECT_EQ(ReadImage(r->get()).value(), image);
+}
+
+TEST_F(SnapshotFileTest, unfinishedWriter_leavesNoFile) {
+  std::string path = dir_ + "/u.snap.tmp";
+  {
+    auto w = SnapshotFileWriter::Create(fs(), path, meta_);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(Image(1000)).ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+// The server's mode: the storage holds a descriptor, never the image, across saves, the
+// install of a received file, and restarts.
+TEST_F(SnapshotFileTest, diskStorage_keepsDescriptorsAndRestartsFromAStreamedSnapshot) {
+  std::string image = Image(2 * (1 << 20) + 7);
+  raft::SnapshotMeta meta{30, 2, raft::ConfState{{1, 2, 3}, {}, {}, {}, false}};
+  {
+    auto s = DiskStorage::Open(dir_, DiskStorageOptions{});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->snapshot_images_in_files());
+    ASSERT_TRUE((*s)->Save(nullptr, MakeEntries(1, 40, 2), nullptr).ok());
+    auto w = (*s)->NewSnapshotWriter(meta, "take");
+    ASSERT_TRUE(w.ok());
+    for (size_t off = 0; off < image.size(); off += 1 << 20) {
+      ASSERT_TRUE((*w)->Append(std::string_view(image).substr(off, 1 << 20)).ok());
+    }
+    ASSERT_TRUE((*w)->Finish().ok());
+    raft::Snapshot snap{meta, EncodeSnapshotFileRef({(*w)->path(), (*w)->data_len()})};
+    ASSERT_TRUE((*s)->SaveSnapshot(snap).ok());
+    ASSERT_TRUE((*s)->Compact(30).ok());
+    auto got = (*s)->GetSnapshot();
+    ASSERT_TRUE(got.ok());
+    EXPECT_LT(got->data.size(), 512u);
+    EXPECT_TRUE(IsSnapshotFileRef(got->data));
+    EXPECT_FALSE(std::filesystem::exists((*w)->path())) << "the temporary file was renamed";
+  }
+  auto s = DiskStorage::Open(dir_, DiskStorageOptions{});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto got = (*s)->GetSnapshot();
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->meta, meta);
+  ASSERT_TRUE(IsSnapshotFileRef(got->data));
+  EXPECT_EQ(DecodeSnapshotFileRef(got->data)->data_len, image.size());
+  auto r = (*s)->OpenSnapshot(*got);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(ReadImage(r->get()).value() == image);
+  EXPECT_EQ((*s)->FirstIndex(), 31u);
+}
+
+TEST_F(SnapshotFileTest, diskStorage_installsAReceivedFileAndDropsAnUnadoptedOne) {
+  std::string image = Image(1500000);
+  raft::SnapshotMeta meta{100, 5, raft::ConfState{{1, 2, 3}, {}, {}, {}, false}};
+  std::string stray;
+  {
+    auto s = DiskStorage::Open(dir_, DiskStorageOptions{});
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+    // A transfer that was received but never handed over (the core dropped it).
+    auto w0 = (*s)->NewSnapshotWriter(meta, "recv");
+    ASSERT_TRUE(w0.ok());
+    ASSERT_TRUE((*w0)->Finish().ok());
+    stray = (*w0)->path();
+    auto w = (*s)->NewSnapshotWriter(meta, "recv");
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(image).ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+    raft::Snapshot snap{meta, EncodeSnapshotFileRef({(*w)->path(), (*w)->data_len()})};
+    HardState hs{5, 0, 100};
+    ASSERT_TRUE((*s)->Save(&hs, {}, &snap).ok());
+    EXPECT_EQ((*s)->FirstIndex(), 101u);
+    EXPECT_TRUE(std::filesystem::exists(stray));
+  }
+  auto s = DiskStorage::Open(dir_, DiskStorageOptions{});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(stray)) << "leftover .tmp files are deleted at open";
+  auto got = (*s)->GetSnapshot();
+  EXPECT_EQ(got->meta, meta);
+  auto r = (*s)->OpenSnapshot(*got);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(ReadImage(r->get()).value() == image);
+}
+
+TEST_F(SnapshotFileTest, diskStorage_refusesAReceivedFileForAnotherIndex) {
+  auto s = DiskStorage::Open(dir_, DiskStorageOptions{});
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+  raft::SnapshotMeta meta{100, 5, {}};
+  auto w = (*s)->NewSnapshotWriter(meta, "recv");
+  ASSERT_TRUE((*w)->Finish().ok());
+  raft::SnapshotMeta other{120, 5, {}};
+  raft::Snapshot snap{other, EncodeSnapshotFileRef({(*w)->path(), 0})};
+  EXPECT_FALSE((*s)->Save(nullptr, {}, &snap).ok());
+  EXPECT_EQ((*s)->GetSnapshot()->meta.index, 0u) << "nothing installed";
+  EXPECT_EQ((*s)->LastIndex(), 10u);
 }
 
 }  // namespace
