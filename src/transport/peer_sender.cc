@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "storage/crc32c.h"
+#include "storage/snapshot_file.h"
 #include "transport/codec.h"
 
 namespace raftkv::transport {
@@ -289,10 +290,10 @@ void PeerSender::RunSnapshots() {
       snapshots_.pop_front();
     }
     const auto start = Clock::now();
-    Status st = SendSnapshot(msg);
+    uint64_t size = 0;
+    Status st = SendSnapshot(msg, &size);
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    const size_t size = msg.snapshot ? msg.snapshot->data.size() : 0;
     const raft::Index index = msg.snapshot ? msg.snapshot->meta.index : 0;
     if (st.ok()) {
       spdlog::info("transport {:x}: sent snapshot at index {} ({} bytes) to peer {:x} in {} ms",
@@ -311,55 +312,85 @@ void PeerSender::RunSnapshots() {
   }
 }
 
-Status PeerSender::SendSnapshot(const raft::Message& msg) {
+// Streams the image in chunks of snapshot_chunk_bytes: read from the snapshot file when the
+// data is a descriptor (so the image is never held whole in memory), else from the inline
+// data. The last chunk carries the CRC32C of the whole image, computed as it is sent.
+Status PeerSender::SendSnapshot(const raft::Message& msg, uint64_t* image_size) {
   if (!msg.snapshot) return Status::InvalidArgument("snapshot message without a snapshot");
+  const std::string& data = msg.snapshot->data;
+  std::unique_ptr<storage::SnapshotFileReader> file;
+  if (storage::IsSnapshotFileRef(data)) {
+    auto ref = storage::DecodeSnapshotFileRef(data);
+    if (!ref.ok()) return ref.status();
+    auto r = storage::SnapshotFileReader::Open(storage::PosixFileSystem(), ref->path);
+    if (!r.ok()) return r.status();
+    file = std::move(*r);
+  }
+  const uint64_t total = file ? file->data_len() : data.size();
+  *image_size = total;
   auto channel = Connect();
   if (!channel.ok()) return channel.status();
   auto stub = raftkvpb::Raft::NewStub(*channel);
   auto ctx = std::make_shared<grpc::ClientContext>();
-  const std::string& image = msg.snapshot->data;
   ctx->set_deadline(std::chrono::system_clock::now() + options_.snapshot_timeout +
-                    std::chrono::milliseconds(image.size() >> 10));  // + 1 ms per KiB
+                    std::chrono::milliseconds(total >> 10));  // + 1 ms per KiB
   if (!TrackContext(&snapshot_ctx_, ctx)) return Status::Aborted("stopping");
   raftkvpb::SnapshotAck ack;
   auto writer = stub->SendSnapshot(ctx.get(), &ack);
 
-  const size_t chunk = std::max<size_t>(options_.snapshot_chunk_bytes, 1);
-  size_t offset = 0;
-  bool first = true;
+  uint64_t offset = 0;
+  uint32_t crc = 0;
   bool write_ok = true;
-  do {
+  // Sends one chunk; the first also carries the header and the message without its data.
+  auto send = [&](std::string_view bytes) {
     raftkvpb::SnapshotChunk c;
-    if (first) {
+    const bool is_first = offset == 0;
+    if (is_first) {
       *c.mutable_header() = Header();
       raft::Message meta_only = msg;
       meta_only.snapshot->data.clear();
       EncodeMessage(meta_only, c.mutable_message());
-      c.set_total_size(image.size());
+      c.set_total_size(total);
     }
-    const size_t n = std::min(chunk, image.size() - offset);
     c.set_offset(offset);
-    c.set_data(image.data() + offset, n);
-    offset += n;
-    if (offset == image.size()) {
+    c.set_data(bytes.data(), bytes.size());
+    crc = storage::crc32c::Extend(crc, bytes.data(), bytes.size());
+    offset += bytes.size();
+    if (offset == total) {
       c.set_last(true);
-      c.set_crc32c(storage::crc32c::Value(image));
+      c.set_crc32c(crc);
     }
-    const uint64_t bytes = c.ByteSizeLong();
+    const uint64_t wire = c.ByteSizeLong();
     if (!writer->Write(c)) {
       write_ok = false;
-      break;
+      return Status::Unavailable("snapshot stream closed early");
     }
-    stats_->AddSent(peer_, first ? 1 : 0, bytes);
-    first = false;
-  } while (offset < image.size());
-  if (write_ok) writer->WritesDone();
+    stats_->AddSent(peer_, is_first ? 1 : 0, wire);
+    return Status::OK();
+  };
+  const size_t chunk = std::max<size_t>(options_.snapshot_chunk_bytes, 1);
+  Status read_st;
+  if (total == 0) {
+    read_st = send({});
+  } else if (file) {
+    read_st = file->ReadData(send, chunk);
+  } else {
+    for (uint64_t off = 0; off < total && read_st.ok(); off += chunk) {
+      read_st = send(std::string_view(data).substr(off, chunk));
+    }
+  }
+  if (write_ok && read_st.ok()) {
+    writer->WritesDone();
+  } else {
+    ctx->TryCancel();
+  }
   grpc::Status st = writer->Finish();
+  if (!read_st.ok()) return read_st;
   if (!st.ok()) return FromGrpc(st, "snapshot stream");
   if (!write_ok) return Status::Unavailable("snapshot stream closed early");
-  if (ack.received_bytes() != image.size()) {
+  if (ack.received_bytes() != total) {
     return Status::Corruption("receiver confirmed " + std::to_string(ack.received_bytes()) +
-                              " of " + std::to_string(image.size()) + " bytes");
+                              " of " + std::to_string(total) + " bytes");
   }
   return Status::OK();
 }

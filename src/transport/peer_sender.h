@@ -58,7 +58,8 @@ class PeerSender {
                     std::unique_ptr<MessageStream>* stream);
   // Sends queued messages in batches until the stream fails, the address changes or Stop.
   Status Pump(MessageStream* stream, uint64_t address_generation);
-  Status SendSnapshot(const raft::Message& msg);
+  // *image_size: the image's size in bytes (for the log).
+  Status SendSnapshot(const raft::Message& msg, uint64_t* image_size);
   // A fresh channel (own connection) to the current address, connected, or an error.
   Result<std::shared_ptr<grpc::Channel>> Connect();
   // Registers `ctx` so Stop() can cancel it; false when already stopping.

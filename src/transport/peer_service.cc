@@ -137,9 +137,9 @@ grpc::Status PeerService::SendSnapshot(grpc::ServerContext* ctx,
     return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
                   "member " + Hex(from) + ": " + msg.status().ToString());
   }
-  st = ReceiveSnapshotBody(from, peer_address, reader, std::move(first), &*msg);
+  uint64_t size = 0;
+  st = ReceiveSnapshotBody(from, peer_address, reader, std::move(first), &*msg, &size);
   if (!st.ok()) return st;
-  const uint64_t size = msg->snapshot->data.size();
   if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
   spdlog::info("transport {:x}: received snapshot at index {} ({} bytes) from peer {:x}",
                options_.self, msg->snapshot->meta.index, size, from);
@@ -149,42 +149,76 @@ grpc::Status PeerService::SendSnapshot(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+// Receives the image chunk by chunk into the Handler's file (fsynced once complete; the
+// message then carries the file's descriptor) or, without one, into memory. Whole or
+// nothing: on any failure the writer is dropped, which removes its file.
 grpc::Status PeerService::ReceiveSnapshotBody(raft::NodeId from, const std::string& peer_address,
                                               grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
-                                              raftkvpb::SnapshotChunk chunk, raft::Message* msg) {
+                                              raftkvpb::SnapshotChunk chunk, raft::Message* msg,
+                                              uint64_t* size) {
   const uint64_t total = chunk.total_size();
+  auto file = handler_->NewSnapshotFile(msg->snapshot->meta);
+  if (!file.ok()) {
+    spdlog::error("transport {:x}: cannot create a file for a snapshot from peer {:x}: {}",
+                  options_.self, from, file.status().ToString());
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "cannot store the snapshot");
+  }
+  std::unique_ptr<storage::SnapshotFileWriter> writer = std::move(*file);
   std::string image;
-  image.reserve(std::min(total, kMaxSnapshotReserve));
+  if (!writer) image.reserve(std::min(total, kMaxSnapshotReserve));
+  uint64_t received = 0;
+  uint32_t crc = 0;
   while (true) {
     if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
-    if (chunk.offset() != image.size() || chunk.data().size() > total - image.size()) {
+    if (chunk.offset() != received || chunk.data().size() > total - received) {
       return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
                     "member " + Hex(from) + ": snapshot chunk at offset " +
                         std::to_string(chunk.offset()) + " (" +
                         std::to_string(chunk.data().size()) + " bytes) does not follow " +
-                        std::to_string(image.size()) + " of " + std::to_string(total) + " bytes");
+                        std::to_string(received) + " of " + std::to_string(total) + " bytes");
     }
-    image.append(chunk.data());
+    crc = storage::crc32c::Extend(crc, chunk.data().data(), chunk.data().size());
+    if (writer) {
+      Status s = writer->Append(chunk.data());
+      if (!s.ok()) {
+        spdlog::error("transport {:x}: writing a snapshot from peer {:x}: {}", options_.self, from,
+                      s.ToString());
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "cannot store the snapshot");
+      }
+    } else {
+      image.append(chunk.data());
+    }
+    received += chunk.data().size();
     stats_->AddReceived(from, 0, chunk.ByteSizeLong());
     if (chunk.last()) break;
     if (!reader->Read(&chunk)) {
       spdlog::warn(
           "transport {:x}: snapshot from peer {:x} interrupted at {} of {} bytes; discarded",
-          options_.self, from, image.size(), total);
+          options_.self, from, received, total);
       return grpc::Status(grpc::StatusCode::ABORTED, "snapshot stream interrupted");
     }
   }
-  if (image.size() != total) {
+  if (received != total) {
     return Reject(grpc::StatusCode::DATA_LOSS, peer_address,
-                  "member " + Hex(from) + ": snapshot ended at " + std::to_string(image.size()) +
+                  "member " + Hex(from) + ": snapshot ended at " + std::to_string(received) +
                       " of " + std::to_string(total) + " bytes");
   }
-  const uint32_t crc = storage::crc32c::Value(image);
   if (crc != chunk.crc32c()) {
     return Reject(grpc::StatusCode::DATA_LOSS, peer_address,
                   "member " + Hex(from) + ": snapshot checksum mismatch");
   }
-  msg->snapshot->data = std::move(image);
+  *size = received;
+  if (!writer) {
+    msg->snapshot->data = std::move(image);
+    return grpc::Status::OK;
+  }
+  Status s = writer->Finish();
+  if (!s.ok()) {
+    spdlog::error("transport {:x}: syncing a snapshot from peer {:x}: {}", options_.self, from,
+                  s.ToString());
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "cannot store the snapshot");
+  }
+  msg->snapshot->data = storage::EncodeSnapshotFileRef({writer->path(), writer->data_len()});
   return grpc::Status::OK;
 }
 

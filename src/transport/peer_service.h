@@ -1,8 +1,9 @@
 // The receiving side: the raftkvpb.Raft gRPC service on the peer port. Each stream starts
 // with a header naming the cluster and the sender; a wrong cluster id, a sender that is not
 // a known peer, a message for another member or a frame that does not decode ends the
-// stream with a gRPC error and a warning line. Snapshots are reassembled, checked against
-// their CRC32C, and only then handed to the Handler as one message.
+// stream with a gRPC error and a warning line. Snapshots are received into a file (or memory,
+// see Handler::NewSnapshotFile), checked against their CRC32C, and only then handed to the
+// Handler as one message.
 #pragma once
 
 #include <atomic>
@@ -39,7 +40,8 @@ class PeerService final : public raftkvpb::Raft::Service {
                       const std::string& why) const;
   grpc::Status ReceiveSnapshotBody(raft::NodeId from, const std::string& peer_address,
                                    grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
-                                   raftkvpb::SnapshotChunk first, raft::Message* msg);
+                                   raftkvpb::SnapshotChunk first, raft::Message* msg,
+                                   uint64_t* size);
 
   const Options options_;
   Handler* const handler_;

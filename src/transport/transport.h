@@ -6,10 +6,15 @@
 //    is down is retried with exponential backoff (capped at max_backoff) and reported to the
 //    handler as unreachable, so the core falls back to probing (etcd's ReportUnreachable).
 //  - Snapshots (kSnapshot messages, which may be large) go on a separate stream in chunks of
-//    snapshot_chunk_bytes, so they never hold up heartbeats; the receiver reassembles them,
-//    verifies a checksum of the whole image, and only then hands over one complete message.
-//    An interrupted snapshot is discarded on the receiving side and reported as failed on the
-//    sending side (the core retries it): never half-applied.
+//    snapshot_chunk_bytes, so they never hold up heartbeats; the receiver verifies a checksum
+//    of the whole image and only then hands over one complete message. An interrupted
+//    snapshot is discarded on the receiving side and reported as failed on the sending side
+//    (the core retries it): never half-applied.
+//  - Images in files: when a snapshot's data is a file descriptor (storage/snapshot_file.h,
+//    the server's DiskStorage), the sender streams the image from that file; when the Handler
+//    gives a file writer (NewSnapshotFile), the receiver writes the chunks to it, fsyncs it,
+//    and hands over a message whose data is the descriptor of that file. Neither side then
+//    holds more than one chunk of the image. Otherwise the image travels inline in memory.
 //  - Every stream starts with the sender's cluster id and member id. A peer with a different
 //    cluster id, an unknown sender, or a message that does not decode is rejected with a
 //    gRPC error and a log line; it never crashes the node. Messages addressed to another
@@ -32,6 +37,7 @@
 
 #include "common/status.h"
 #include "raft/types.h"
+#include "storage/snapshot_file.h"
 
 namespace raftkv::transport {
 
@@ -45,6 +51,12 @@ class Handler {
   virtual void OnUnreachable(raft::NodeId peer) = 0;
   // Sending a snapshot to `peer` finished; `ok` false means it must be retried.
   virtual void OnSnapshotSent(raft::NodeId peer, bool ok) = 0;
+  // Where a snapshot being received is written: a writer for a temporary file (removed if
+  // the transfer does not finish), or nullptr to receive the image in memory.
+  virtual Result<std::unique_ptr<storage::SnapshotFileWriter>> NewSnapshotFile(
+      const raft::SnapshotMeta& meta) {
+    return std::unique_ptr<storage::SnapshotFileWriter>();
+  }
 };
 
 struct Options {
