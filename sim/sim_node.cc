@@ -119,6 +119,7 @@ void SimNode::boot(bool bootstrap) {
   role_ = raft::Role::kFollower;
   term_ = persisted_hard_state().term;
   if (applied_ > 0) ctx_->checker->ObserveSnapshotApply(id_, applied_, snap->meta.term);
+  recordSynced();
   ctx_->conf_checker->ObserveConfig(id_, applied_, core_->GetStatus().conf, false);
   scheduleNextSnapshot();
   afterInput();
@@ -196,7 +197,16 @@ void SimNode::Crash() {
   write_waiters_.clear();
   reads_.clear();
   ctx_->checker->ObserveCrash(id_);
-  ctx_->conf_checker->ObserveDown(id_);
+  // The log it comes back with keeps refusing votes to less up-to-date candidates.
+  ctx_->conf_checker->ObserveDown(id_, synced_log_);
+}
+
+void SimNode::recordSynced() {
+  raft::LogStorage* disk = storage();
+  synced_log_.term = persisted_hard_state().term;
+  synced_log_.last_index = disk->LastIndex();
+  auto t = disk->TermAt(synced_log_.last_index);
+  synced_log_.last_term = t.ok() ? *t : 0;
 }
 
 void SimNode::crashDisk(bool pending_write) {
@@ -369,6 +379,7 @@ void SimNode::finishReady() {
     if (rd.hard_state) disk_.SetHardState(*rd.hard_state);
   }
   if (rd.must_sync || !rd.entries.empty() || rd.hard_state) {
+    recordSynced();
     const raft::HardState hs = persisted_hard_state();
     TraceEvent ev;
     ev.at = ctx_->queue->Now();

@@ -121,6 +121,9 @@ class SimNode {
   // Writes one Ready to the disk; false if the disk model failed it (the node crashed).
   bool maybePersist(raft::Ready* rd);
   void crashDisk(bool pending_write);
+  // Notes the log as of the last completed durable write: what a crash leaves (the
+  // configuration checker counts a crashed voter with it).
+  void recordSynced();
   void afterInput();
   void maybeHandleReady();
   void finishReady();
@@ -147,6 +150,7 @@ class SimNode {
   std::unique_ptr<storage::DiskStorage> store_;
   raft::HardState down_hard_state_;  // persisted_* while down (disk model)
   raft::Index down_last_index_ = 0;
+  check::NodeLog synced_log_;  // see recordSynced()
 
   // Volatile state (gone on crash).
   std::unique_ptr<raft::RawNode> core_;

@@ -7,6 +7,7 @@ namespace raftkv::check {
 using raft::ConfState;
 using raft::Index;
 using raft::NodeId;
+using raft::Role;
 
 namespace {
 
@@ -21,9 +22,16 @@ bool IsQuorum(const std::set<NodeId>& group, const ConfState& cs) {
   return Majority(group, cs.voters) && Majority(group, cs.voters_outgoing);
 }
 
-std::string Ids(const std::vector<NodeId>& v) {
+std::set<NodeId> Voters(const ConfState& cs) {
+  std::set<NodeId> all(cs.voters.begin(), cs.voters.end());
+  all.insert(cs.voters_outgoing.begin(), cs.voters_outgoing.end());
+  return all;
+}
+
+template <typename C>
+std::string Ids(const C& v) {
   std::string s = "{";
-  for (size_t i = 0; i < v.size(); i++) s += (i ? "," : "") + std::to_string(v[i]);
+  for (NodeId id : v) s += (s.size() > 1 ? "," : "") + std::to_string(id);
   return s + "}";
 }
 
@@ -35,24 +43,40 @@ std::string Describe(const ConfState& cs) {
   return s;
 }
 
-}  // namespace
-
-bool QuorumsOverlap(const ConfState& a, const ConfState& b) {
-  if (a.voters.empty() || b.voters.empty()) return true;  // no configuration decides nothing
-  std::set<NodeId> all;
-  for (const auto* v : {&a.voters, &a.voters_outgoing, &b.voters, &b.voters_outgoing}) {
-    all.insert(v->begin(), v->end());
-  }
+// A quorum of `a` and a quorum of `b` with no member in common, if there are such.
+std::optional<std::pair<std::set<NodeId>, std::set<NodeId>>> DisjointQuorums(const ConfState& a,
+                                                                             const ConfState& b) {
+  if (a.voters.empty() || b.voters.empty())
+    return std::nullopt;  // no configuration decides nothing
+  std::set<NodeId> all = Voters(a);
+  for (NodeId id : Voters(b)) all.insert(id);
   std::vector<NodeId> ids(all.begin(), all.end());
-  if (ids.size() > 16) return true;  // beyond any simulated cluster
+  if (ids.size() > 16) return std::nullopt;  // beyond any simulated cluster
   // Quorums are closed under adding members: disjoint quorums exist iff some split of the
   // voters puts a quorum of `a` on one side and a quorum of `b` on the other.
   for (uint32_t mask = 0; mask < (1u << ids.size()); mask++) {
     std::set<NodeId> left, right;
     for (size_t i = 0; i < ids.size(); i++) ((mask >> i) & 1 ? left : right).insert(ids[i]);
-    if (IsQuorum(left, a) && IsQuorum(right, b)) return false;
+    if (IsQuorum(left, a) && IsQuorum(right, b)) return std::make_pair(left, right);
   }
-  return true;
+  return std::nullopt;
+}
+
+// §5.4.1: a voter denies its vote to a candidate whose log is less up-to-date than its own.
+bool MoreUpToDate(const NodeLog& x, const NodeLog& y) {
+  return x.last_term != y.last_term ? x.last_term > y.last_term : x.last_index > y.last_index;
+}
+
+std::string DescribeLog(const NodeLog& l) {
+  return std::string(raft::RoleName(l.role)) + " in term " + std::to_string(l.term) +
+         ", log ends at " + std::to_string(l.last_index) + " (term " + std::to_string(l.last_term) +
+         ")";
+}
+
+}  // namespace
+
+bool QuorumsOverlap(const ConfState& a, const ConfState& b) {
+  return !DisjointQuorums(a, b).has_value();
 }
 
 void ConfigChecker::report(std::string v) {
@@ -73,6 +97,7 @@ void ConfigChecker::ObserveConfig(NodeId id, Index index, const ConfState& cs, b
   }
   Current& mine = current_[id];
   mine = Current{index, cs};
+  pairs_dirty_ = true;
   checkOverlap(id, mine);
 }
 
@@ -82,8 +107,8 @@ void ConfigChecker::checkOverlap(NodeId id, const Current& mine) {
     Index lo = std::min(mine.index, theirs.index), hi = std::max(mine.index, theirs.index);
     auto first = change_indexes_.upper_bound(lo);
     auto last = change_indexes_.upper_bound(hi);
-    if (std::distance(first, last) > 1) continue;  // more than one change apart
-    if (!QuorumsOverlap(mine.conf, theirs.conf)) {
+    if (std::distance(first, last) > 1) continue;  // further apart: disjoint-majorities
+    if (!overlapCached(mine.conf, theirs.conf)) {
       report("quorum-overlap: node " + std::to_string(id) + " (" + Describe(mine.conf) + " as of " +
              std::to_string(mine.index) + ") and node " + std::to_string(other) + " (" +
              Describe(theirs.conf) + " as of " + std::to_string(theirs.index) +
@@ -92,14 +117,130 @@ void ConfigChecker::checkOverlap(NodeId id, const Current& mine) {
   }
 }
 
-void ConfigChecker::ObserveDown(NodeId id) {
+bool ConfigChecker::overlapCached(const ConfState& a, const ConfState& b) {
+  std::string key = Describe(a) + "|" + Describe(b);
+  auto it = overlap_cache_.find(key);
+  if (it == overlap_cache_.end()) it = overlap_cache_.emplace(key, QuorumsOverlap(a, b)).first;
+  return it->second;
+}
+
+void ConfigChecker::ObserveDown(NodeId id, std::optional<NodeLog> disk) {
   current_.erase(id);
   log_checked_.erase(id);
+  cores_.erase(id);
+  logs_.erase(id);
+  if (disk) logs_[id] = *disk;
+  pairs_dirty_ = true;
+}
+
+const NodeLog* ConfigChecker::logOf(NodeId id) const {
+  auto it = logs_.find(id);
+  return it == logs_.end() ? nullptr : &it->second;
+}
+
+bool ConfigChecker::unappliedChange(NodeId id, const NodeLog& log) const {
+  auto it = cores_.find(id);
+  if (it == cores_.end()) return log.unapplied_change;  // a hand-made view says it
+  const auto& [node, commit, applied] = it->second;
+  if (commit <= applied) return false;
+  auto ents = node->Entries(std::max(applied + 1, node->FirstIndex()), commit + 1);
+  if (!ents.ok()) return false;
+  for (const raft::Entry& e : *ents) {
+    if (e.type == raft::EntryType::kConfChange) return true;
+  }
+  return false;
+}
+
+void ConfigChecker::ObserveLog(NodeId id, const NodeLog& log) {
+  cores_.erase(id);
+  logs_[id] = log;
+  checkDisjointPairs();
 }
 
 void ConfigChecker::ObserveLog(NodeId id, const raft::RawNode& node) {
   raft::NodeStatus st = node.GetStatus();
-  if (st.soft_state.role != raft::Role::kLeader) {
+  NodeLog& l = logs_[id];
+  l = NodeLog{};
+  l.term = st.hard_state.term;
+  l.role = st.soft_state.role;
+  l.last_index = st.last_index;
+  auto t = node.TermAt(l.last_index);
+  l.last_term = t.ok() ? *t : 0;
+  if (auto c = current_.find(id); c != current_.end() && c->second.conf != st.conf) {
+    l.core_conf = st.conf;
+    l.core_conf_index = st.first_index - 1;
+  }
+  cores_[id] = CoreView{&node, st.hard_state.commit, st.applied};
+  checkOneChangeAtATime(id, node, st);
+  checkDisjointPairs();
+}
+
+void ConfigChecker::checkDisjointPairs() {
+  if (pairs_dirty_) {
+    disjoint_.clear();
+    for (auto x = current_.begin(); x != current_.end(); ++x) {
+      for (auto y = std::next(x); y != current_.end(); ++y) {
+        const auto& [older, newer] =
+            x->second.index <= y->second.index ? std::pair(x, y) : std::pair(y, x);
+        Index lo = older->second.index, hi = newer->second.index;
+        auto first = change_indexes_.upper_bound(lo);
+        auto last = change_indexes_.upper_bound(hi);
+        if (std::distance(first, last) <= 1) continue;  // quorum-overlap's case
+        if (!overlapCached(older->second.conf, newer->second.conf)) {
+          disjoint_.emplace_back(older->first, newer->first);
+        }
+      }
+    }
+    pairs_dirty_ = false;
+  }
+  for (const auto& [a, b] : disjoint_) checkPair(a, b);
+}
+
+// Whether voter `v` refuses candidate (or leader) `a`: see the file comment of the header.
+static bool Refuses(const NodeLog* lv, const NodeLog& la) {
+  if (lv == nullptr) return false;  // nothing known: it might grant
+  return la.role == Role::kLeader ? lv->term > la.term : MoreUpToDate(*lv, la);
+}
+
+void ConfigChecker::checkPair(NodeId a, NodeId b) {
+  const Current& ca = current_.at(a);
+  const Current& cb = current_.at(b);
+  const NodeLog* la = logOf(a);
+  if (la == nullptr) return;  // no input yet: it has not done anything
+  // Between restoring a snapshot and the runtime applying it, the core decides with the
+  // snapshot's configuration.
+  const ConfState& conf = la->core_conf ? *la->core_conf : ca.conf;
+  if (la->core_conf && (la->core_conf_index >= cb.index || overlapCached(conf, cb.conf))) return;
+  std::set<NodeId> voters = Voters(conf);
+  // The core does not campaign without a vote of its own or with a committed change
+  // unapplied; a node that has started anyway is judged by its voters below.
+  if (la->role == Role::kFollower && (!voters.count(a) || unappliedChange(a, *la))) return;
+  std::set<NodeId> may_grant;
+  for (NodeId v : voters) {
+    if (v == a || !Refuses(logOf(v), *la)) may_grant.insert(v);
+  }
+  if (!IsQuorum(may_grant, conf)) return;              // the refusing voters block every quorum
+  if (!reported_.emplace(a, ca.index).second) return;  // once per stale configuration
+  std::string refusing, granting;                      // what is known of each voter
+  for (NodeId v : voters) {
+    if (v == a) continue;
+    const NodeLog* lv = logOf(v);
+    std::string known = lv ? (current_.count(v) ? "" : "down, ") + DescribeLog(*lv) : "log unknown";
+    (may_grant.count(v) ? granting : refusing) += " " + std::to_string(v) + "[" + known + "]";
+  }
+  auto split = DisjointQuorums(conf, cb.conf);
+  report("disjoint-majorities: node " + std::to_string(a) + " (" + Describe(conf) + " as of " +
+         std::to_string(ca.index) + "; " + DescribeLog(*la) +
+         ") could still win an election or commit with voters " + Ids(may_grant) + " while node " +
+         std::to_string(b) + " has " + Describe(cb.conf) + " as of " + std::to_string(cb.index) +
+         " (disjoint quorums " +
+         (split ? Ids(split->first) + " / " + Ids(split->second) : std::string("?")) +
+         "); may grant:" + granting + "; refuse:" + (refusing.empty() ? " none" : refusing));
+}
+
+void ConfigChecker::checkOneChangeAtATime(NodeId id, const raft::RawNode& node,
+                                          const raft::NodeStatus& st) {
+  if (st.soft_state.role != Role::kLeader) {
     log_checked_.erase(id);
     return;
   }

@@ -43,7 +43,7 @@ TEST(ConfigChecker, adjacentConfigurationsWithDisjointMajorities_areReported) {
   c.ObserveConfig(2, 6, Conf({1, 2, 3, 4, 5}), true);
   ASSERT_EQ(c.violations().size(), 1u);
   EXPECT_NE(c.violations()[0].find("quorum-overlap"), std::string::npos);
-  // A node two changes behind is not compared (it cannot win a vote, see the header).
+  // A node two changes behind is left to disjoint-majorities, which needs its log.
   ConfigChecker d;
   d.ObserveConfig(1, 5, Conf({1, 2, 3}), true);
   d.ObserveConfig(2, 6, Conf({1, 2, 3, 4}), true);
@@ -53,6 +53,116 @@ TEST(ConfigChecker, adjacentConfigurationsWithDisjointMajorities_areReported) {
   d.ObserveDown(1);
   d.ObserveConfig(3, 6, Conf({1, 2, 3, 4}), true);
   EXPECT_TRUE(d.violations().empty());
+}
+
+NodeLog Log(raft::Term last_term, raft::Index last_index, raft::Role role = raft::Role::kFollower,
+            raft::Term term = 0) {
+  NodeLog l;
+  l.term = term == 0 ? last_term : term;
+  l.last_term = last_term;
+  l.last_index = last_index;
+  l.role = role;
+  return l;
+}
+
+// Node 1 on {1,2,3} as of 5; the others applied two more changes, {1,2,3,4,5} as of 9,
+// whose quorum {3,4,5} misses the quorum {1,2} of node 1's configuration.
+void TwoChangesApart(ConfigChecker* c) {
+  c->ObserveConfig(1, 5, Conf({1, 2, 3}), true);
+  for (NodeId id : {2, 3, 4, 5}) {
+    c->ObserveConfig(id, 8, Conf({1, 2, 3, 4}), true);
+    c->ObserveConfig(id, 9, Conf({1, 2, 3, 4, 5}), true);
+  }
+}
+
+bool Reported(const ConfigChecker& c, const std::string& property) {
+  for (const std::string& v : c.violations()) {
+    if (v.rfind(property + ":", 0) == 0) return true;
+  }
+  return false;
+}
+
+TEST(ConfigChecker, disjointMajorities_olderNodeThatCouldWin_isReported) {
+  ConfigChecker c;
+  TwoChangesApart(&c);
+  // Node 1's voters hold logs no more up-to-date than its own: it could win on {1,2}.
+  c.ObserveLog(2, Log(3, 9));
+  c.ObserveLog(3, Log(3, 9));
+  c.ObserveLog(1, Log(3, 9, raft::Role::kPreCandidate));
+  ASSERT_TRUE(Reported(c, "disjoint-majorities"));
+  EXPECT_NE(c.violations()[0].find("node 1 ({1,2,3} as of 5"), std::string::npos)
+      << c.violations()[0];
+  EXPECT_NE(c.violations()[0].find("{1,2} / {3,4,5}"), std::string::npos) << c.violations()[0];
+  // Once reported, the same pair is not reported again at every step.
+  c.ObserveLog(1, Log(3, 9, raft::Role::kCandidate, 4));
+  EXPECT_EQ(c.violations().size(), 1u) << c.violations().back();
+}
+
+TEST(ConfigChecker, disjointMajorities_olderNodeBlockedByMoreUpToDateVoters_isFine) {
+  ConfigChecker c;
+  TwoChangesApart(&c);
+  // §5.4.1: nodes 2 and 3 hold the newer entries, so every quorum of {1,2,3} has a voter
+  // that refuses node 1.
+  c.ObserveLog(2, Log(3, 9));
+  c.ObserveLog(3, Log(3, 9));
+  c.ObserveLog(1, Log(3, 7, raft::Role::kCandidate, 5));
+  EXPECT_TRUE(c.violations().empty());
+  // One refusing voter is not enough: {1,2} remains a quorum of {1,2,3}.
+  c.ObserveLog(2, Log(3, 7));
+  EXPECT_TRUE(Reported(c, "disjoint-majorities"));
+}
+
+TEST(ConfigChecker, disjointMajorities_crashedVoterRefusesWithItsDisk) {
+  ConfigChecker c;
+  TwoChangesApart(&c);
+  c.ObserveLog(3, Log(3, 9));
+  c.ObserveDown(2, Log(3, 9));  // it comes back with entries node 1 lacks
+  c.ObserveLog(1, Log(3, 7, raft::Role::kPreCandidate));
+  EXPECT_TRUE(c.violations().empty());
+  // A crashed voter whose disk is unknown might grant.
+  ConfigChecker d;
+  TwoChangesApart(&d);
+  d.ObserveLog(3, Log(3, 9));
+  d.ObserveDown(2);
+  d.ObserveLog(1, Log(3, 7, raft::Role::kPreCandidate));
+  EXPECT_TRUE(Reported(d, "disjoint-majorities"));
+}
+
+TEST(ConfigChecker, disjointMajorities_unappliedChangeExcusesOnlyAFollower) {
+  ConfigChecker c;
+  TwoChangesApart(&c);
+  c.ObserveLog(2, Log(3, 9));
+  c.ObserveLog(3, Log(3, 9));
+  NodeLog follower = Log(3, 9);
+  follower.unapplied_change = true;  // the core will not campaign until it applies it
+  c.ObserveLog(1, follower);
+  EXPECT_TRUE(c.violations().empty());
+  NodeLog candidate = follower;  // ... unless it breaks that rule
+  candidate.role = raft::Role::kCandidate;
+  c.ObserveLog(1, candidate);
+  EXPECT_TRUE(Reported(c, "disjoint-majorities"));
+}
+
+TEST(ConfigChecker, disjointMajorities_staleLeaderIsBlockedByHigherTerms) {
+  ConfigChecker c;
+  TwoChangesApart(&c);
+  // A leader of term 3 on {1,2,3}: voters 2 and 3 moved on to term 4 and reject its appends.
+  c.ObserveLog(2, Log(4, 9));
+  c.ObserveLog(3, Log(4, 9));
+  c.ObserveLog(1, Log(3, 7, raft::Role::kLeader));
+  EXPECT_TRUE(c.violations().empty());
+  // A leader whose voters are still in its term could commit on {1,2} unseen by {3,4,5}.
+  c.ObserveLog(2, Log(3, 7));
+  EXPECT_TRUE(Reported(c, "disjoint-majorities"));
+}
+
+TEST(ConfigChecker, disjointMajorities_nonVoterDoesNotCampaign) {
+  ConfigChecker c;
+  for (NodeId id : {1, 2, 3}) c.ObserveConfig(id, 5, Conf({2, 3, 4}), true);  // 1 removed
+  c.ObserveConfig(4, 8, Conf({2, 3, 4, 5}), true);
+  c.ObserveConfig(4, 9, Conf({2, 3, 4, 5, 6}), true);
+  c.ObserveLog(1, Log(3, 5));
+  EXPECT_TRUE(c.violations().empty());
 }
 
 }  // namespace
