@@ -53,6 +53,8 @@ const std::unordered_map<std::string, GrpcError>& errorTable() {
       {kErrMemberNotLearner, {grpc::StatusCode::FAILED_PRECONDITION, kErrMemberNotLearner}},
       {kErrLearnerNotReady, {grpc::StatusCode::FAILED_PRECONDITION, kErrLearnerNotReady}},
       {kErrTooManyLearners, {grpc::StatusCode::FAILED_PRECONDITION, kErrTooManyLearners}},
+      {kErrNotEnoughStartedMembers,
+       {grpc::StatusCode::FAILED_PRECONDITION, kErrNotEnoughStartedMembers}},
       {kErrConfChangeInProgress, {grpc::StatusCode::UNAVAILABLE, kErrConfChangeInProgress}},
       // Exactly-once sessions (raftkvpb/session.proto promises FAILED_PRECONDITION).
       {kv::kErrSessionExpired, {grpc::StatusCode::FAILED_PRECONDITION, kv::kErrSessionExpired}},

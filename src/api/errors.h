@@ -38,6 +38,8 @@ inline constexpr char kErrMemberNotLearner[] = "etcdserver: can only promote a l
 inline constexpr char kErrLearnerNotReady[] =
     "etcdserver: can only promote a learner member which is in sync with leader";
 inline constexpr char kErrTooManyLearners[] = "etcdserver: too many learner members in cluster";
+inline constexpr char kErrNotEnoughStartedMembers[] =
+    "etcdserver: re-configuration failed due to not enough started members";
 // raftkv's own: one membership change at a time (thesis §4.1); the client may retry.
 inline constexpr char kErrConfChangeInProgress[] =
     "etcdserver: a configuration change is already in progress; retry";

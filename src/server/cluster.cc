@@ -8,15 +8,11 @@
 
 #include "api/errors.h"
 #include "server/discovery.h"
+#include "server/reconfig_check.h"
 #include "server/server_impl.h"
 
 namespace raftkv::server {
 namespace {
-
-constexpr char kErrPeerUrlExists[] = "etcdserver: Peer URLs already exists";
-constexpr char kErrMemberNotLearner[] = "etcdserver: can only promote a learner member";
-constexpr char kErrLearnerNotReady[] =
-    "etcdserver: can only promote a learner member which is in sync with leader";
 
 bool SharesPeerUrl(const MemberTable& t,
                    const google::protobuf::RepeatedPtrField<std::string>& urls, uint64_t except) {
@@ -45,7 +41,7 @@ void PromoteOnLeader(Server& s, const etcdserverpb::MemberPromoteRequest& req,
     if (x.id() == req.id()) m = &x;
   }
   if (m == nullptr) return done(Status::NotFound(api::kErrMemberNotFound));
-  if (!m->islearner()) return done(Status::FailedPrecondition(kErrMemberNotLearner));
+  if (!m->islearner()) return done(Status::FailedPrecondition(api::kErrMemberNotLearner));
   raft::ProgressStatus learner, self;
   raft::Index last = 0;
   if (!s.LeaderProgress(req.id(), &learner, &last) ||
@@ -55,7 +51,14 @@ void PromoteOnLeader(Server& s, const etcdserverpb::MemberPromoteRequest& req,
   if (static_cast<double>(learner.match) < 0.9 * static_cast<double>(self.match)) {
     spdlog::info("promote of {:x} refused: match {} of leader's {}", req.id(), learner.match,
                  self.match);
-    return done(Status::FailedPrecondition(kErrLearnerNotReady));
+    return done(Status::FailedPrecondition(api::kErrLearnerNotReady));
+  }
+  if (s.config().strict_reconfig_check) {
+    Status st = CheckPromoteMember(ReconfigView{
+        std::vector<etcdserverpb::Member>(members->members().begin(), members->members().end()),
+        s.member_id(),
+        {}});
+    if (!st.ok()) return done(st);
   }
   raftkvpb::ConfChangeContext ctx;
   *ctx.mutable_member() = *m;
@@ -87,6 +90,17 @@ Result<raftkvpb::MemberTable> EtcdServer::Impl::MemberTableNow() {
   return f.get();
 }
 
+// What --strict-reconfig-check looks at (apply thread: it reads the member table).
+ReconfigView EtcdServer::Impl::reconfigView() const {
+  ReconfigView v{members_.List(), member_id_, {}};
+  if (transport_) {
+    for (const auto& [id, ps] : transport_->Stats()) {
+      if (ps.connected) v.connected.insert(id);
+    }
+  }
+  return v;
+}
+
 void EtcdServer::Impl::MemberAdd(const etcdserverpb::MemberAddRequest& req,
                                  Done<etcdserverpb::MemberAddResponse> done) {
   if (req.peerurls().empty()) {
@@ -95,7 +109,11 @@ void EtcdServer::Impl::MemberAdd(const etcdserverpb::MemberAddRequest& req,
   if (stopped()) return done(Status::Unavailable(api::kErrStopped));
   RunOnApply([this, req, done = std::move(done)]() mutable {
     if (SharesPeerUrl(members_, req.peerurls(), 0)) {
-      return done(Status::FailedPrecondition(kErrPeerUrlExists));
+      return done(Status::FailedPrecondition(api::kErrPeerUrlExist));
+    }
+    if (config_.strict_reconfig_check) {
+      Status st = CheckAddMember(reconfigView(), req.islearner());
+      if (!st.ok()) return done(st);
     }
     std::vector<std::string> urls(req.peerurls().begin(), req.peerurls().end());
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -118,6 +136,10 @@ void EtcdServer::Impl::MemberRemove(const etcdserverpb::MemberRemoveRequest& req
   if (stopped()) return done(Status::Unavailable(api::kErrStopped));
   RunOnApply([this, id = req.id(), done = std::move(done)]() mutable {
     if (members_.Find(id) == nullptr) return done(Status::NotFound(api::kErrMemberNotFound));
+    if (config_.strict_reconfig_check) {
+      Status st = CheckRemoveMember(reconfigView(), id);
+      if (!st.ok()) return done(st);
+    }
     raftkvpb::ConfChangeContext ctx;
     ctx.mutable_member()->set_id(id);
     ProposeConfChange(raft::ConfChangeType::kRemoveNode, std::move(ctx),
@@ -133,7 +155,7 @@ void EtcdServer::Impl::MemberUpdate(const etcdserverpb::MemberUpdateRequest& req
       return done(Status::NotFound(api::kErrMemberNotFound));
     }
     if (SharesPeerUrl(members_, req.peerurls(), req.id())) {
-      return done(Status::FailedPrecondition(kErrPeerUrlExists));
+      return done(Status::FailedPrecondition(api::kErrPeerUrlExist));
     }
     raftkvpb::InternalRequest r;
     r.mutable_member_update()->set_id(req.id());

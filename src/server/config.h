@@ -21,6 +21,9 @@ struct ServerConfig {
   // --initial-cluster "n1=http://a:2380,n2=http://b:2380": member name -> its peer URLs.
   std::map<std::string, std::vector<std::string>> initial_cluster;
   bool initial_cluster_state_new = true;               // --initial-cluster-state new|existing
+  // --strict-reconfig-check: refuse membership changes that could cost the quorum
+  // (server/reconfig_check.h).
+  bool strict_reconfig_check = true;
   std::string initial_cluster_token = "etcd-cluster";  // --initial-cluster-token
   int heartbeat_interval_ms = 100;                     // --heartbeat-interval
   int election_timeout_ms = 1000;                      // --election-timeout

@@ -203,6 +203,7 @@ ServerStats EtcdServer::Impl::GetStats() const {
     for (const auto& [id, ps] : transport_->Stats()) {
       s.peer_sent_bytes[id] = ps.sent_bytes;
       s.peer_received_bytes[id] = ps.received_bytes;
+      if (ps.connected) s.connected_peers.insert(id);
     }
   }
   return s;

@@ -33,6 +33,8 @@
 
 namespace raftkv::server {
 
+struct ReconfigView;  // server/reconfig_check.h
+
 using Clock = std::chrono::steady_clock;
 
 // A read waiting for its read index (or served at once): runs on the apply thread.
@@ -94,6 +96,7 @@ class EtcdServer::Impl : public transport::Handler {
                        Done<etcdserverpb::MemberPromoteResponse> done);
 
   // Cluster and maintenance calls (cluster.cc, maintenance.cc); the facade forwards.
+  ReconfigView reconfigView() const;  // apply thread
   void MemberAdd(const etcdserverpb::MemberAddRequest& req,
                  Done<etcdserverpb::MemberAddResponse> done);
   void MemberRemove(const etcdserverpb::MemberRemoveRequest& req,

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <vector>
 
 namespace raftkv::server {
@@ -74,6 +75,8 @@ struct ServerStats {
   // etcd_network_peer_sent_bytes_total / etcd_network_peer_received_bytes_total, by member.
   std::map<uint64_t, uint64_t> peer_sent_bytes;
   std::map<uint64_t, uint64_t> peer_received_bytes;
+  // Peers whose stream is up now (etcd_network_active_peers; --strict-reconfig-check).
+  std::set<uint64_t> connected_peers;
 };
 
 }  // namespace raftkv::server

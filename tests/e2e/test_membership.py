@@ -2,7 +2,9 @@
 status and health, moving the leader, and saving a snapshot."""
 
 import os
+import re
 import unittest
+import urllib.request
 
 from cluster import wait_until
 from e2e_base import ClusterTest, SharedClusterTest, kvs_of
@@ -119,6 +121,31 @@ class MembershipChangeTest(ClusterTest):
         self.assertFalse(self.member_list()[learner.name].get("isLearner", False))
         got = self.cluster.ctl("get", "before-learner", json_out=True, members=[learner])
         self.assertEqual(kvs_of(got), [("before-learner", "v")])
+
+    def active_peers(self, m):
+        """Remote ids in `m`'s etcd_network_active_peers gauge (both servers export it)."""
+        text = urllib.request.urlopen(m.metrics_url + "/metrics", timeout=5).read().decode()
+        return set(re.findall(r'^etcd_network_active_peers\{[^}]*Remote="([0-9a-f]+)"[^}]*\} 1',
+                              text, re.M))
+
+    def test_remove_that_would_lose_the_active_quorum_is_refused(self):
+        # --strict-reconfig-check (on by default, as in etcd): with one member down, removing
+        # one of the two still running would leave a single active voter of two.
+        self.cluster.learn_ids()
+        down = self.cluster.followers()[0]
+        self.cluster.kill(down)
+        leader = self.cluster.leader()
+        other = next(m for m in self.cluster.running_members() if m is not leader)
+        wait_until(lambda: down.id not in self.active_peers(leader), 15,
+                   what="the leader to see the member down")
+        p = self.cluster.ctl("member", "remove", other.id, members=[leader], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("etcdserver: unhealthy cluster", p.stderr)
+        self.assertEqual(len(self.member_list()), 3)
+        # Removing the member that is down costs no active voter: allowed.
+        self.cluster.ctl("member", "remove", down.id, members=[leader])
+        self.assertEqual(sorted(self.member_list()), sorted([leader.name, other.name]))
+        self.cluster.ctl("put", "after-remove", "v", members=[leader])
 
     def test_promote_a_voter_is_refused(self):
         voter = self.cluster.members[0]

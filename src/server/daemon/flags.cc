@@ -124,6 +124,7 @@ struct RawFlags {
   std::string max_txn_ops = "128";
   std::string session_timeout = std::to_string(3600 * 1000);
   std::string log_level = "info";
+  bool strict_reconfig_check = true;
 };
 
 Status Convert(const RawFlags& raw, const CLI::App& app, ServerConfig* c) {
@@ -187,6 +188,7 @@ Status Convert(const RawFlags& raw, const CLI::App& app, ServerConfig* c) {
                                       "\" (expected debug, info, warn, error, panic or fatal)");
   }
   c->log_level = raw.log_level;
+  c->strict_reconfig_check = raw.strict_reconfig_check;
   return Status::OK();
 }
 
@@ -256,6 +258,11 @@ void AddFlags(CLI::App* app, RawFlags* r) {
       "raftkv: milliseconds after which an idle exactly-once client session expires.");
   add("--log-level", &r->log_level,
       "Configures log level. Only supports debug, info, warn, error, panic, or fatal.");
+  // A flag as in etcd: "--strict-reconfig-check" alone means true, "=false" turns it off.
+  app->add_flag("--strict-reconfig-check", r->strict_reconfig_check,
+                "Reject reconfiguration requests that would cause quorum loss.")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 }  // namespace

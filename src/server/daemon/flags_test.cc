@@ -129,6 +129,16 @@ TEST(Flags, RepeatedFlagKeepsTheLastValue) {
   EXPECT_EQ(p.config.snapshot_count, 2u);
 }
 
+TEST(Flags, StrictReconfigCheckIsABooleanFlagOnByDefault) {
+  EXPECT_TRUE(Parse({}).config.strict_reconfig_check);
+  EXPECT_TRUE(Parse({"--strict-reconfig-check"}).config.strict_reconfig_check);
+  Parsed off = Parse({"--strict-reconfig-check=false"});
+  ASSERT_TRUE(off.status.ok()) << off.status.ToString();
+  EXPECT_FALSE(off.config.strict_reconfig_check);
+  EXPECT_NE(ErrorOf({"--strict-reconfig-check=maybe"}).find("strict-reconfig-check"),
+            std::string::npos);
+}
+
 TEST(Flags, UnknownFlagIsNamed) {
   EXPECT_NE(ErrorOf({"--no-such-flag=1"}).find("--no-such-flag"), std::string::npos);
   EXPECT_NE(ErrorOf({"stray"}).find("stray"), std::string::npos);

@@ -117,6 +117,11 @@ std::string RenderMetrics(const ServerStats& s) {
             s.peer_sent_bytes);
   w.PerPeer("etcd_network_peer_received_bytes_total",
             "The total number of bytes received from peers.", "From", s.peer_received_bytes);
+  w.Family("etcd_network_active_peers", "gauge", "The current number of active peer connections.");
+  for (uint64_t id : s.connected_peers) {
+    w.Sample("etcd_network_active_peers", uint64_t{1},
+             fmt::format("Local=\"{:x}\",Remote=\"{:x}\"", s.member_id, id));
+  }
   return w.Take();
 }
 

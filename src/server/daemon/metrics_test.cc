@@ -116,6 +116,7 @@ ServerStats SampleStats() {
   s.wal_fsync = h.Get();
   s.peer_sent_bytes = {{0xabc, 1000}, {0xdef, 2000}};
   s.peer_received_bytes = {{0xabc, 10}};
+  s.connected_peers = {0xdef};
   return s;
 }
 
@@ -135,6 +136,9 @@ TEST(Metrics, RenderedTextParsesBackWithEtcdNames) {
   EXPECT_EQ(e.Value("etcd_debugging_mvcc_keys_total"), 5);
   EXPECT_EQ(e.Value("etcd_network_peer_sent_bytes_total", {{"To", "def"}}), 2000);
   EXPECT_EQ(e.Value("etcd_network_peer_received_bytes_total", {{"From", "abc"}}), 10);
+  EXPECT_EQ(e.types["etcd_network_active_peers"], "gauge");
+  EXPECT_EQ(
+      e.Value("etcd_network_active_peers", {{"Local", "8e9e05c52164694d"}, {"Remote", "def"}}), 1);
 }
 
 TEST(Metrics, HistogramBucketsAreCumulative) {
