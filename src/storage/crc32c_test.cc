@@ -45,5 +45,21 @@ TEST(Crc32c, Software_matchesDispatchedPath) {
   }
 }
 
+// Large inputs take the three-stream path (blocks of 4 KiB joined by a shift); lengths
+// around its thresholds and unaligned starts must give the software result.
+TEST(Crc32c, LargeInputs_matchSoftware) {
+  std::mt19937_64 rng(7);
+  std::string s(200000, '\0');
+  for (auto& ch : s) ch = static_cast<char>(rng());
+  for (size_t len : {12287, 12288, 12289, 24576 + 5, 100000, 199990}) {
+    for (size_t off : {0, 1, 7}) {
+      EXPECT_EQ(ExtendSoftware(3, s.data() + off, len), Extend(3, s.data() + off, len))
+          << len << " " << off;
+    }
+  }
+  std::string zeros(3 * 4096 * 5, '\0');
+  EXPECT_EQ(ExtendSoftware(0, zeros.data(), zeros.size()), Value(zeros));
+}
+
 }  // namespace
 }  // namespace raftkv::storage::crc32c

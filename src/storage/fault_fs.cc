@@ -29,6 +29,15 @@ class FaultFileSystem::File final : public WritableFile {
     RAFTKV_RETURN_IF_ERROR(CheckLive());
     return fs_->OnWrite(node_.get(), offset, data);
   }
+  Status WriteAtV(uint64_t offset, std::span<const std::string_view> pieces) override {
+    RAFTKV_RETURN_IF_ERROR(CheckLive());
+    std::string joined;
+    for (std::string_view p : pieces) joined.append(p);
+    return fs_->OnWrite(node_.get(), offset, joined);
+  }
+  void DropCache(uint64_t offset, uint64_t len) override {
+    if (CheckLive().ok()) fs_->OnDropCache(*node_, offset, len);
+  }
   Status Sync() override {
     RAFTKV_RETURN_IF_ERROR(CheckLive());
     return fs_->OnSync(node_.get());
@@ -136,6 +145,12 @@ Status FaultFileSystem::OnSync(Inode* node) {
   node->durable = node->data;
   node->dirty_from = kClean;
   return Status::OK();
+}
+
+// Content is unchanged: the page cache is not modelled, only what reads and power loss see.
+void FaultFileSystem::OnDropCache(const Inode& node, uint64_t offset, uint64_t len) {
+  cache_dropped_bytes_ += len;
+  if (node.dirty_from < offset + len) unsynced_cache_drops_++;
 }
 
 void FaultFileSystem::FailWriteAfter(int64_t n, Fault fault) {

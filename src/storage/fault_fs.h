@@ -6,8 +6,9 @@
 // is likewise current or durable: creations, renames and removals become durable at
 // SyncDir of the parent. PowerLoss() reverts every name to its durable state and every file
 // to its durable content, optionally keeping a random prefix of the unsynced bytes (a torn
-// write). Faults: the Nth write or sync fails with ENOSPC or EIO (a failed write may leave a
-// random prefix of its data), a space limit (ENOSPC), and bit flips in stored bytes.
+// write). A vectored write (WriteAtV) is one write of the joined pieces: one fault point,
+// torn like any other. Faults: the Nth write or sync fails with ENOSPC or EIO (a failed write may
+// leave a random prefix of its data), a space limit (ENOSPC), and bit flips in stored bytes.
 //
 // Single-threaded. Randomness comes from the seed given at construction.
 #pragma once
@@ -60,6 +61,10 @@ class FaultFileSystem final : public FileSystem {
 
   uint64_t write_count() const { return writes_; }
   uint64_t sync_count() const { return syncs_; }
+  // DropCache hints received: bytes covered, and how many covered bytes not yet synced
+  // (a caller that drops pages it has not synced has its durability order wrong).
+  uint64_t cache_dropped_bytes() const { return cache_dropped_bytes_; }
+  uint64_t unsynced_cache_drops() const { return unsynced_cache_drops_; }
 
  private:
   struct Inode;
@@ -69,6 +74,7 @@ class FaultFileSystem final : public FileSystem {
 
   Status OnWrite(Inode* node, uint64_t offset, std::string_view data);
   Status OnSync(Inode* node);
+  void OnDropCache(const Inode& node, uint64_t offset, uint64_t len);
   uint64_t TotalBytes() const;
   static Status FaultStatus(Fault f, const std::string& what);
 
@@ -85,6 +91,8 @@ class FaultFileSystem final : public FileSystem {
   uint64_t space_limit_ = 0;
   uint64_t writes_ = 0;
   uint64_t syncs_ = 0;
+  uint64_t cache_dropped_bytes_ = 0;
+  uint64_t unsynced_cache_drops_ = 0;
 };
 
 }  // namespace raftkv::storage

@@ -46,6 +46,55 @@ TEST_F(FaultFsTest, powerLoss_tornKeepsOnlyAPrefix) {
   EXPECT_TRUE(saw_partial);
 }
 
+// A vectored write is one write of the joined pieces: it reads back joined, and power loss
+// keeps only a prefix of the joined bytes (never a later piece without an earlier one).
+TEST_F(FaultFsTest, writeAtV_isOneWriteOfTheJoinedPieces_tornAsAPrefix) {
+  std::vector<std::string_view> pieces = {"head|", "", "0123456789", "|tail"};
+  const std::string joined = "head|0123456789|tail";
+  bool saw_partial = false;
+  for (int i = 0; i < 50; i++) {
+    FaultFileSystem fs(i);
+    ASSERT_TRUE(fs.CreateDir("/d").ok());
+    auto f = std::move(fs.OpenWritable("/d/a", false).value());
+    ASSERT_TRUE(fs.SyncDir("/d").ok());
+    ASSERT_TRUE(f->WriteAt(0, "sync").ok());
+    ASSERT_TRUE(f->Sync().ok());
+    uint64_t writes = fs.write_count();
+    ASSERT_TRUE(f->WriteAtV(4, pieces).ok());
+    EXPECT_EQ(fs.write_count(), writes + 1);
+    EXPECT_EQ(fs.ReadAll("/d/a").value(), "sync" + joined);
+    fs.PowerLoss(true);
+    std::string got = fs.ReadAll("/d/a").value();
+    ASSERT_GE(got.size(), 4u);
+    EXPECT_EQ(got, ("sync" + joined).substr(0, got.size()));
+    saw_partial |= got.size() > 4 && got.size() < 4 + joined.size();
+  }
+  EXPECT_TRUE(saw_partial);
+}
+
+TEST_F(FaultFsTest, writeAtV_failedWrite_leavesAPrefix) {
+  auto f = Open("/d/a");
+  fs_.FailWriteAfter(0, FaultFileSystem::Fault::kIOError);
+  std::vector<std::string_view> pieces = {"abc", "defgh", "ij"};
+  Status s = f->WriteAtV(0, pieces);
+  EXPECT_NE(s.message().find("Input/output error"), std::string::npos) << s.ToString();
+  std::string got = Read("/d/a");
+  EXPECT_EQ(got, std::string("abcdefghij").substr(0, got.size()));
+}
+
+TEST_F(FaultFsTest, dropCache_keepsContent_andCountsUnsyncedDrops) {
+  auto f = Open("/d/a");
+  ASSERT_TRUE(f->WriteAt(0, "synced").ok());
+  ASSERT_TRUE(f->Sync().ok());
+  ASSERT_TRUE(f->WriteAt(6, "-dirty").ok());
+  f->DropCache(0, 6);
+  EXPECT_EQ(fs_.unsynced_cache_drops(), 0u);
+  f->DropCache(0, 12);
+  EXPECT_EQ(fs_.unsynced_cache_drops(), 1u);
+  EXPECT_EQ(fs_.cache_dropped_bytes(), 18u);
+  EXPECT_EQ(Read("/d/a"), "synced-dirty");
+}
+
 TEST_F(FaultFsTest, powerLoss_unsyncedDirectoryEntriesVanish) {
   auto f = Open("/d/new");
   ASSERT_TRUE(f->WriteAt(0, "data").ok());

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,10 @@ class WritableFile {
   // pwrite: writes `data` at `offset` (the file grows if needed). A failure may leave any
   // prefix of `data` written.
   virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  // pwritev: writes the concatenation of `pieces` at `offset`, exactly as WriteAt of the
+  // joined bytes would (a failure may leave any prefix of them written). Lets the WAL
+  // write large payloads where they lie instead of copying them into one buffer first.
+  virtual Status WriteAtV(uint64_t offset, std::span<const std::string_view> pieces) = 0;
   // fdatasync: makes the file's data (and its size) durable.
   virtual Status Sync() = 0;
   // ftruncate to `size` bytes.
@@ -32,6 +37,10 @@ class WritableFile {
   // was written (fallocate). ENOSPC here means nothing was written.
   virtual Status Allocate(uint64_t size) = 0;
   virtual Status Close() = 0;
+  // A hint that bytes [offset, offset + len), already synced, will not be read again soon:
+  // the OS may drop them from its page cache (posix_fadvise DONTNEED). Never changes what
+  // the file holds; errors are ignored (it is only a hint).
+  virtual void DropCache(uint64_t offset, uint64_t len) {}
 };
 
 // Held while a data directory is in use; released when destroyed (or when the process dies).

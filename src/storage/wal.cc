@@ -47,8 +47,66 @@ void AppendRecord(std::string* buf, RecordType type, std::string_view fixed,
   for (int i = 0; i < 4; i++) (*buf)[start + i] = static_cast<char>(crc >> (8 * i));
 }
 
-// Like AppendRecord, without building the fixed part separately (the hot path).
-void AppendEntry(std::string* buf, const raft::Entry& e) {
+// Entry payloads at least this large are written where they lie (pwritev), not copied.
+constexpr size_t kGatherFrom = 1024;
+// Synced pages are dropped from the page cache in steps of this much (one fadvise each).
+constexpr uint64_t kDropCacheStep = 1 << 20;
+
+}  // namespace
+
+// One batch's bytes, ready for one gathered write: record headers and small payloads are
+// encoded into buf(); large entry payloads are only referenced, so a 16 MiB batch is not
+// copied once more before the kernel copies it into the page cache.
+class GatherBuffer {
+ public:
+  std::string* buf() { return &buf_; }
+  void Clear() {
+    buf_.clear();
+    refs_.clear();
+    ref_bytes_ = 0;
+  }
+  // Appends `data` by reference: it must stay alive and unchanged until the write is done.
+  void AppendRef(std::string_view data) {
+    refs_.push_back(Ref{buf_.size(), data});
+    ref_bytes_ += data.size();
+  }
+  uint64_t size() const { return buf_.size() + ref_bytes_; }
+  // `lead` then the batch, in order; valid until the next change.
+  std::span<const std::string_view> Pieces(std::string_view lead) {
+    pieces_.clear();
+    if (!lead.empty()) pieces_.push_back(lead);
+    size_t from = 0;
+    for (const Ref& r : refs_) {
+      if (r.at > from) pieces_.push_back(std::string_view(buf_).substr(from, r.at - from));
+      pieces_.push_back(r.data);
+      from = r.at;
+    }
+    if (buf_.size() > from) pieces_.push_back(std::string_view(buf_).substr(from));
+    return pieces_;
+  }
+  // Don't hoard the memory of a huge batch.
+  void Shrink() {
+    if (buf_.capacity() > (64u << 20)) std::string().swap(buf_);
+    if (refs_.capacity() > (1u << 16)) std::vector<Ref>().swap(refs_);
+  }
+
+ private:
+  struct Ref {
+    size_t at;  // goes after buf_[0, at)
+    std::string_view data;
+  };
+  std::string buf_;
+  std::vector<Ref> refs_;
+  uint64_t ref_bytes_ = 0;
+  std::vector<std::string_view> pieces_;
+};
+
+namespace {
+
+// Like AppendRecord, without building the fixed part separately (the hot path). A large
+// payload is referenced, not copied; its CRC is computed where it lies.
+void AppendEntry(GatherBuffer* g, const raft::Entry& e) {
+  std::string* buf = g->buf();
   size_t start = buf->size();
   PutU32(buf, 0);
   PutU32(buf, static_cast<uint32_t>(kEntryFixedSize + e.data.size()));
@@ -57,8 +115,13 @@ void AppendEntry(std::string* buf, const raft::Entry& e) {
   PutU64(buf, e.term);
   PutU64(buf, e.index);
   buf->push_back(static_cast<char>(e.type));
-  buf->append(e.data);
+  const bool by_ref = e.data.size() >= kGatherFrom;
+  if (!by_ref) buf->append(e.data);
   uint32_t crc = crc32c::Value(buf->data() + start + 4, buf->size() - start - 4);
+  if (by_ref) {
+    crc = crc32c::Extend(crc, e.data.data(), e.data.size());
+    g->AppendRef(e.data);
+  }
   for (int i = 0; i < 4; i++) (*buf)[start + i] = static_cast<char>(crc >> (8 * i));
 }
 
@@ -78,10 +141,11 @@ void AppendMarker(std::string* buf, const WalMarker& m) {
   AppendRecord(buf, RecordType::kMarker, p);
 }
 
-// Appends a kPadding record so that a write of `buf` at file offset `offset` ends on a page
-// boundary (a gap shorter than a record header is padded to the boundary after next).
-void AppendPadding(std::string* buf, uint64_t offset) {
-  size_t gap = (kPageSize - (offset + buf->size()) % kPageSize) % kPageSize;
+// Appends a kPadding record to a batch that would end at file offset `end`, so that it ends
+// on a page boundary (a gap shorter than a record header is padded to the boundary after
+// next).
+void AppendPadding(std::string* buf, uint64_t end) {
+  size_t gap = (kPageSize - end % kPageSize) % kPageSize;
   if (gap == 0) return;
   if (gap < kRecordHeaderSize) gap += kPageSize;
   AppendRecord(buf, RecordType::kPadding, std::string(gap - kRecordHeaderSize, kPaddingByte));
@@ -353,6 +417,9 @@ Status Wal::Recover(WalState* state) {
     RAFTKV_RETURN_IF_ERROR(file_->Truncate(end));
     if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file_->Allocate(options_.segment_bytes));
   }
+  auto size = fs_->FileSize(Path(tail.name));  // preallocated by this or an earlier run
+  if (!size.ok()) return size.status();
+  file_size_ = *size;
   // What was just read may be only in the page cache: the previous process may have died
   // after a failed or before a completed fdatasync. Make it durable before anything built
   // on it is acknowledged; the same for the names in the directory.
@@ -370,45 +437,100 @@ Status Wal::Fail(Status s) {
   return s;
 }
 
-// Writes the segment under a temporary name with its header and leading records, syncs
-// it, renames it into place and syncs the directory: a segment file either exists whole
-// or not at all.
-Status Wal::CreateSegment(uint64_t seq, raft::Index first_index) {
-  std::string name = SegmentFileName(seq, first_index);
-  std::string tmp = Path(name + ".tmp");
+namespace {
+
+// What a new segment starts with: its header, then the latest marker and hard state, so it
+// stands alone once the segments before it are deleted.
+std::string SegmentLead(uint64_t seq, raft::Index first_index, const WalMarker& marker,
+                        const raft::HardState& hs) {
   std::string buf = SegmentHeader(seq, first_index);
   // Repeated as a compaction point: replaying an install again would wipe the entries
   // appended after it in earlier segments.
-  if (marker_.index > 0) AppendMarker(&buf, WalMarker{marker_.index, marker_.term, false});
-  if (!hs_.IsEmpty()) AppendHardState(&buf, hs_);
+  if (marker.index > 0) AppendMarker(&buf, WalMarker{marker.index, marker.term, false});
+  if (!hs.IsEmpty()) AppendHardState(&buf, hs);
+  return buf;
+}
+
+}  // namespace
+
+// The first segment of an empty directory: written under a temporary name, synced, renamed
+// into place and the directory synced, so a segment file exists whole or not at all.
+Status Wal::CreateSegment(uint64_t seq, raft::Index first_index) {
+  std::string name = SegmentFileName(seq, first_index);
+  std::string tmp = Path(name + ".tmp");
+  std::string buf = SegmentLead(seq, first_index, marker_, hs_);
   auto f = fs_->OpenWritable(tmp, true);
   if (!f.ok()) return f.status();
-  std::unique_ptr<WritableFile> file = std::move(*f);
-  if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file->Allocate(options_.segment_bytes));
-  RAFTKV_RETURN_IF_ERROR(file->WriteAt(0, buf));
-  RAFTKV_RETURN_IF_ERROR(file->Sync());
+  file_ = std::move(*f);
+  if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file_->Allocate(options_.segment_bytes));
+  RAFTKV_RETURN_IF_ERROR(file_->WriteAt(0, buf));
+  RAFTKV_RETURN_IF_ERROR(file_->Sync());
   RAFTKV_RETURN_IF_ERROR(fs_->Rename(tmp, Path(name)));
   RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   syncs_ += 2;
-  if (file_) RAFTKV_RETURN_IF_ERROR(file_->Close());
-  file_ = std::move(file);
   offset_ = buf.size();
+  file_size_ = std::max<uint64_t>(offset_, options_.preallocate ? options_.segment_bytes : 0);
   segments_.push_back(Segment{seq, first_index, name});
   return Status::OK();
 }
 
-// Starts a new segment if this batch would overflow the current one. The old segment is
-// cut to its used length first, so only the last segment ever has a zero tail.
-Status Wal::maybeRotate(size_t batch_bytes) {
-  uint64_t used = offset_;
-  if (used + batch_bytes <= options_.segment_bytes || used <= kSegmentHeaderSize + 64) {
-    return Status::OK();
-  }
-  if (options_.preallocate) {
+// Makes the last segment final before a new one follows it: cut to its used length and
+// durable, so that only the last segment ever has a zero or torn tail.
+Status Wal::SealSegment() {
+  if (file_size_ > offset_) {
     RAFTKV_RETURN_IF_ERROR(file_->Truncate(offset_));
-    RAFTKV_RETURN_IF_ERROR(file_->Sync());
+    unsynced_ = true;
   }
-  return CreateSegment(segments_.back().seq + 1, last_index_ + 1);
+  if (unsynced_) {
+    RAFTKV_RETURN_IF_ERROR(file_->Sync());
+    syncs_++;
+    unsynced_ = false;
+  }
+  maybeDropCache(true);
+  return Status::OK();
+}
+
+// Rotation (etcd's rule: a segment is cut once it has reached segment_bytes, so a batch
+// never leaves the rest of a segment unused). The batch opens the next segment: its
+// leading records and the batch go in one write and one fdatasync under a .tmp name, then
+// the file is renamed into place and the directory synced. The batch is acknowledged only
+// once the name is durable; a crash before that leaves a .tmp file, which recovery deletes
+// (the batch was never acknowledged). Rotation thus costs one directory fsync, not two
+// extra syncs.
+Status Wal::WriteInNewSegment(std::string_view lead, GatherBuffer* batch) {
+  RAFTKV_RETURN_IF_ERROR(SealSegment());
+  uint64_t seq = segments_.back().seq + 1;
+  std::string name = SegmentFileName(seq, last_index_ + 1);
+  std::string tmp = Path(name + ".tmp");
+  auto f = fs_->OpenWritable(tmp, true);
+  if (!f.ok()) return f.status();
+  std::unique_ptr<WritableFile> file = std::move(*f);
+  if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file->Allocate(options_.segment_bytes));
+  RAFTKV_RETURN_IF_ERROR(file->WriteAtV(0, batch->Pieces(lead)));
+  RAFTKV_RETURN_IF_ERROR(file->Sync());
+  RAFTKV_RETURN_IF_ERROR(fs_->Rename(tmp, Path(name)));
+  RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  syncs_ += 2;
+  RAFTKV_RETURN_IF_ERROR(file_->Close());
+  file_ = std::move(file);
+  offset_ = 0;  // advanced past lead and batch by Write
+  file_size_ = options_.preallocate ? options_.segment_bytes : 0;
+  dropped_ = 0;
+  segments_.push_back(Segment{seq, last_index_ + 1, name});
+  return Status::OK();
+}
+
+// The WAL is read only by recovery (DiskStorage serves entries from memory), so synced
+// pages are dropped from the page cache as the log grows. Keeping them costs memory and,
+// measured on the benchmark VM, made each 16 MiB pwrite several times slower, as every
+// write needed fresh pages (docs/benchmarks.md). The page being appended to is kept: it
+// would have to be read back from disk before the next write into it.
+void Wal::maybeDropCache(bool all) {
+  if (!options_.drop_cache) return;
+  uint64_t upto = all ? offset_ : offset_ / kPageSize * kPageSize;
+  if (upto <= dropped_ || (!all && upto - dropped_ < kDropCacheStep)) return;
+  file_->DropCache(dropped_, upto - dropped_);
+  dropped_ = upto;
 }
 
 Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entries,
@@ -421,15 +543,14 @@ Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entrie
                                      "record limit");
     }
   }
-  std::string& buf = write_buf_;  // reused: a fresh large buffer costs a page fault per 4 KiB
-  buf.clear();
-  size_t need = 2 * kRecordHeaderSize + kMarkerSize + kTruncateSize + kHardStateSize;
-  for (const raft::Entry& e : entries) need += kRecordHeaderSize + kEntryFixedSize + e.data.size();
-  buf.reserve(need);
+  if (!batch_) batch_ = std::make_unique<GatherBuffer>();
+  GatherBuffer& batch = *batch_;  // reused: a fresh large buffer costs a page fault per 4 KiB
+  batch.Clear();
+  std::string* buf = batch.buf();
   WalMarker new_marker = marker_;
   raft::Index last = last_index_;
   if (marker != nullptr) {
-    AppendMarker(&buf, *marker);
+    AppendMarker(buf, *marker);
     new_marker = *marker;
     if (marker->install) last = marker->index;
   }
@@ -437,28 +558,39 @@ Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entrie
     raft::Index first = entries.front().index;
     RAFTKV_CHECK(first > new_marker.index && first <= last + 1,
                  "appended entries must continue the log after the compaction point (§5.3)");
-    if (first <= last) AppendTruncate(&buf, first);
+    if (first <= last) AppendTruncate(buf, first);
     for (size_t i = 0; i < entries.size(); i++) {
       RAFTKV_CHECK(entries[i].index == first + i, "a batch of entries must be contiguous");
-      AppendEntry(&buf, entries[i]);
+      AppendEntry(&batch, entries[i]);
     }
     last = entries.back().index;
   }
-  if (hs != nullptr) AppendHardState(&buf, *hs);
-  if (buf.empty()) return Status::OK();
+  if (hs != nullptr) AppendHardState(buf, *hs);
+  if (batch.size() == 0) return Status::OK();
 
-  const bool pad = buf.size() >= kPadBatchesFrom;
-  Status s = maybeRotate(buf.size() + (pad ? kPageSize + kRecordHeaderSize : 0));
-  if (s.ok() && pad) AppendPadding(&buf, offset_);
-  if (s.ok()) s = file_->WriteAt(offset_, buf);
-  if (s.ok() && sync) s = file_->Sync();
+  const bool rotate = offset_ >= options_.segment_bytes;
+  std::string lead;
+  if (rotate) lead = SegmentLead(segments_.back().seq + 1, last_index_ + 1, marker_, hs_);
+  const uint64_t at = rotate ? 0 : offset_;
+  if (batch.size() >= kPadBatchesFrom) AppendPadding(buf, at + lead.size() + batch.size());
+  Status s;
+  if (rotate) {
+    s = WriteInNewSegment(lead, &batch);
+  } else {
+    s = file_->WriteAtV(at, batch.Pieces({}));
+    if (s.ok() && sync) s = file_->Sync();
+  }
   if (!s.ok()) return Fail(s);
-  syncs_ += sync ? 1 : 0;
-  offset_ += buf.size();
+  const bool synced = sync || rotate;
+  syncs_ += sync && !rotate ? 1 : 0;
+  unsynced_ = !synced;
+  offset_ = at + lead.size() + batch.size();
+  file_size_ = std::max(file_size_, offset_);
   marker_ = new_marker;
   last_index_ = last;
   if (hs != nullptr) hs_ = *hs;
-  if (buf.capacity() > (64u << 20)) std::string().swap(buf);  // don't hoard a huge batch
+  if (synced) maybeDropCache(false);
+  batch.Shrink();
   return Status::OK();
 }
 

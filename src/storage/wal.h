@@ -19,9 +19,14 @@
 
 namespace raftkv::storage {
 
+class GatherBuffer;  // one batch's bytes for a gathered write (wal.cc)
+
 struct WalOptions {
   uint64_t segment_bytes = 64ull << 20;  // rotate once a segment would grow past this
   bool preallocate = true;               // fallocate each new segment to segment_bytes
+  // Drop synced WAL pages from the OS page cache as the log grows (the WAL is read only at
+  // recovery; see Wal::maybeDropCache).
+  bool drop_cache = true;
 };
 
 // A compaction point or an installed snapshot (kMarker record).
@@ -74,7 +79,9 @@ class Wal {
 
   Status Recover(WalState* state);
   Status CreateSegment(uint64_t seq, raft::Index first_index);
-  Status maybeRotate(size_t batch_bytes);
+  Status WriteInNewSegment(std::string_view lead, GatherBuffer* batch);
+  Status SealSegment();
+  void maybeDropCache(bool all);
   Status Fail(Status s);
   std::string Path(const std::string& name) const { return JoinPath(dir_, name); }
 
@@ -84,13 +91,16 @@ class Wal {
   std::vector<Segment> segments_;
   std::unique_ptr<WritableFile> file_;  // the last segment
   uint64_t offset_ = 0;                 // end of its records
+  uint64_t file_size_ = 0;              // its size: > offset_ while preallocated space is left
+  bool unsynced_ = false;               // it holds records written without a sync since
+  uint64_t dropped_ = 0;                // [0, dropped_) was handed to DropCache
   // What a new segment's leading records repeat, and where the log ends.
   raft::HardState hs_;
   WalMarker marker_;
   raft::Index last_index_ = 0;
   Status error_;
   uint64_t syncs_ = 0;
-  std::string write_buf_;
+  std::unique_ptr<GatherBuffer> batch_;  // reused by every Write
 };
 
 }  // namespace raftkv::storage

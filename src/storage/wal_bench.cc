@@ -98,10 +98,11 @@ std::vector<raft::Entry> Batch(raft::Index first, size_t n, size_t size) {
 class WalLoop : public Loop {
  public:
   static Result<std::unique_ptr<WalLoop>> Open(const std::string& dir, size_t size, size_t batch,
-                                               bool preallocate) {
+                                               const WalBenchOptions& o) {
     fs::remove_all(dir);
     DiskStorageOptions opts;
-    opts.wal.preallocate = preallocate;
+    opts.wal.preallocate = o.preallocate;
+    opts.wal.drop_cache = o.drop_cache;
     auto opened = DiskStorage::Open(dir, opts);
     if (!opened.ok()) return opened.status();
     return std::unique_ptr<WalLoop>(new WalLoop(dir, std::move(*opened), size, batch));
@@ -254,7 +255,7 @@ int RunWalBenchmark(const WalBenchOptions& o) {
     for (size_t batch : o.batch_sizes) {
       RawLoop raw_sync((root / "raw-sync").string(), 100);
       RawLoop raw_seq((root / "raw-seq").string(), 16 << 20);
-      auto wal = WalLoop::Open((root / "case").string(), size, batch, o.preallocate);
+      auto wal = WalLoop::Open((root / "case").string(), size, batch, o);
       Status st = wal.ok() ? Interleave({&raw_sync, &raw_seq, wal->get()}, o.seconds_per_case, 0.05)
                            : wal.status();
       if (!st.ok()) {

@@ -17,6 +17,7 @@ struct WalBenchOptions {
   std::vector<size_t> batch_sizes = {1, 8, 64, 256, 1024};
   uint64_t recovery_bytes = 1ull << 30;  // WAL size for the recovery case; 0 = skip
   bool preallocate = true;               // WalOptions::preallocate for the cases
+  bool drop_cache = true;                // WalOptions::drop_cache for the cases
 };
 
 // Runs everything, prints to stdout; returns a process exit code (0 = ran; targets are

@@ -1,5 +1,5 @@
 // raftkv-bench-wal [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick] [--recovery-only]
-//                  [--sizes=100,1024,...] [--batches=1,8,...] [--no-prealloc]
+//                  [--sizes=100,1024,...] [--batches=1,8,...] [--no-prealloc] [--keep-cache]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
       o.batch_sizes = ParseList(a.substr(10));
     } else if (a == "--no-prealloc") {
       o.preallocate = false;
+    } else if (a == "--keep-cache") {
+      o.drop_cache = false;
     } else if (a == "--recovery-only") {
       o.entry_sizes.clear();
     } else if (a == "--quick") {
@@ -43,7 +45,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--dir=PATH] [--seconds=S] [--recovery-mib=N] [--quick] "
-                   "[--recovery-only] [--sizes=N,...] [--batches=N,...] [--no-prealloc]\n",
+                   "[--recovery-only] [--sizes=N,...] [--batches=N,...] [--no-prealloc] "
+                   "[--keep-cache]\n",
                    argv[0]);
       return 2;
     }

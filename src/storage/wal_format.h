@@ -5,7 +5,7 @@
 //   LOCK                                     flock()ed while a process has the dir open
 //   wal-<seq:016x>-<firstindex:016x>.log      WAL segments, seq = 0, 1, 2, ... without gaps
 //   snap-<term:016x>-<index:016x>.snap        snapshot files (format in snapshot_file.h)
-//   *.tmp                                    leftovers of an interrupted create; deleted
+//   *.tmp                                    an interrupted create or rotation; deleted
 //
 // Segment = 32-byte header, then records back to back, then (last segment only) zeros up
 // to the preallocated size (fallocate, default 64 MiB).
@@ -28,11 +28,16 @@
 // A segment starts with a kMarker (the latest one) and a kHardState record (the latest), so
 // it stands alone once the segments before it are deleted.
 //
-// Writes. One Ready = one batch: [marker] [truncate] entries... [hard state], one pwrite,
-// one fdatasync (group commit). The hard state goes last, so if it is durable, so are the
-// entries its commit index refers to. A new segment is written under a .tmp name, its
-// header synced, renamed, and the directory fsynced; the previous segment is first cut to
-// its used length and synced, so only the last segment ever has a zero or torn tail.
+// Writes. One Ready = one batch: [marker] [truncate] entries... [hard state], one gathered
+// write (pwritev: large payloads are written from where they lie), one fdatasync (group
+// commit). The hard state goes last, so if it is durable, so are the entries its commit
+// index refers to. Rotation follows etcd: once a segment has reached the segment size, the
+// next batch opens a new one. Its leading records and that batch are written under a .tmp
+// name and synced, then renamed into place and the directory fsynced before the batch is
+// acknowledged; the previous segment is first cut to its used length and synced, so only
+// the last segment ever has a zero or torn tail. (A segment may thus exceed the segment
+// size by up to one batch.) Synced pages are dropped from the page cache (the log is read
+// only at recovery).
 //
 // Recovery scans segments in seq order and verifies every CRC. In the last segment an
 // all-zero record header is the end of the log (preallocated space), and a record that is

@@ -282,10 +282,10 @@ TEST_F(WalTest, recover_leftoverTmpSegment_isDeleted) {
 TEST_F(WalTest, recover_interruptedSegmentRemoval_skipsObsoleteSegments) {
   {
     auto w = OpenOk();
-    for (raft::Index i = 1; i <= 100; i += 10) {
+    for (raft::Index i = 1; i <= 150; i += 10) {
       ASSERT_TRUE(w->Write(nullptr, MakeEntries(i, i + 9, 1, 100), nullptr).ok());
     }
-    WalMarker m{90, 1, false};
+    WalMarker m{140, 1, false};
     ASSERT_TRUE(w->Write(nullptr, {}, &m).ok());
   }
   // Removal of the obsolete segments got only as far as the second one.
@@ -293,8 +293,8 @@ TEST_F(WalTest, recover_interruptedSegmentRemoval_skipsObsoleteSegments) {
   ASSERT_GE(segs.size(), 4u);
   ASSERT_TRUE(fs_.Remove(segs[1]).ok());
   OpenOk();
-  EXPECT_EQ(state_.base, (WalMarker{90, 1, false}));
-  EXPECT_EQ(state_.entries, MakeEntries(91, 100, 1, 100));
+  EXPECT_EQ(state_.base, (WalMarker{140, 1, false}));
+  EXPECT_EQ(state_.entries, MakeEntries(141, 150, 1, 100));
   EXPECT_FALSE(fs_.Exists(segs[0])) << "obsolete segment before the gap is deleted";
 }
 
@@ -387,6 +387,148 @@ TEST_F(WalTest, recover_bitFlipInPadding_refuses) {
   ASSERT_TRUE(fs_.FlipBit(Segments()[0], boundary - 10, 2).ok());
   Status s = OpenStatus(OneSegment());
   EXPECT_TRUE(s.Is(Status::Code::kCorruption)) << s.ToString();
+}
+
+// Rotation (etcd's rule): with 4096-byte segments and 1290-byte batches, four batches fill
+// the first segment (97 + 4 x 1290 >= 4096) and the fifth opens the second.
+constexpr raft::Index kBatchesPerSmallSegment = 4;
+
+std::unique_ptr<Wal> FillFirstSegment(std::unique_ptr<Wal> w, bool last_synced) {
+  for (raft::Index b = 0; b < kBatchesPerSmallSegment; b++) {
+    bool sync = last_synced || b + 1 < kBatchesPerSmallSegment;
+    EXPECT_TRUE(
+        w->Write(nullptr, MakeEntries(b * 10 + 1, b * 10 + 10, 1, 100), nullptr, sync).ok());
+  }
+  EXPECT_EQ(w->segment_count(), 1u);
+  return w;
+}
+
+TEST_F(WalTest, rotate_batchOpensNewSegment_oneFileSyncAndOneDirSync) {
+  auto w = FillFirstSegment(OpenOk(), true);
+  uint64_t syncs = fs_.sync_count();
+  ASSERT_TRUE(w->Write(nullptr, MakeEntries(41, 50, 1, 100), nullptr).ok());
+  EXPECT_EQ(w->segment_count(), 2u);
+  EXPECT_EQ(fs_.sync_count() - syncs, 2u) << "the new file's fdatasync and the directory's";
+  fs_.PowerLoss(true);
+  OpenOk();
+  EXPECT_EQ(state_.entries, MakeEntries(1, 50, 1, 100));
+  EXPECT_EQ(Segments().size(), 2u);
+}
+
+// The write that opens a segment fails at its fdatasync and the power goes: the .tmp file
+// never got a durable name, the batch was never acknowledged, and nothing before it is lost.
+TEST_F(WalTest, rotate_crashBeforeNewSegmentIsDurable_losesOnlyThatBatch) {
+  for (bool torn : {false, true}) {
+    SCOPED_TRACE(torn);
+    FaultFileSystem fs(7);
+    ASSERT_TRUE(fs.CreateDir(kDir).ok());
+    {
+      auto w = std::move(Wal::Open(&fs, kDir, SmallSegments(), &state_).value());
+      for (raft::Index b = 0; b < kBatchesPerSmallSegment; b++) {
+        ASSERT_TRUE(w->Write(nullptr, MakeEntries(b * 10 + 1, b * 10 + 10, 1, 100), nullptr).ok());
+      }
+      fs.FailSyncAfter(0, FaultFileSystem::Fault::kIOError);
+      HardState hs{1, 1, 50};
+      EXPECT_FALSE(w->Write(&hs, MakeEntries(41, 50, 1, 100), nullptr).ok());
+      EXPECT_FALSE(w->sticky_error().ok());
+    }
+    fs.PowerLoss(torn);
+    auto w = Wal::Open(&fs, kDir, SmallSegments(), &state_);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    EXPECT_EQ(state_.entries, MakeEntries(1, 40, 1, 100));
+    EXPECT_EQ(state_.hard_state, HardState{});
+    auto names = fs.List(kDir).value();
+    for (const auto& n : names) EXPECT_FALSE(n.ends_with(".tmp")) << n;
+  }
+}
+
+// A rotation that fails while writing (disk full) leaves a half-written .tmp behind without
+// any crash; reopening deletes it, and the same segment is then created again.
+TEST_F(WalTest, rotate_writeFailsHalfway_tmpIsDeletedAndRotationRetried) {
+  {
+    auto w = FillFirstSegment(OpenOk(), true);
+    fs_.FailWriteAfter(0, FaultFileSystem::Fault::kNoSpace);
+    Status s = w->Write(nullptr, MakeEntries(41, 50, 1, 100), nullptr);
+    EXPECT_NE(s.message().find("No space"), std::string::npos) << s.ToString();
+    EXPECT_TRUE(w->Write(nullptr, MakeEntries(41, 50, 1, 100), nullptr).Is(s.code()))
+        << "the error is sticky";
+  }
+  fs_.ClearFaults();
+  auto w = OpenOk();
+  EXPECT_EQ(state_.entries, MakeEntries(1, 40, 1, 100));
+  auto names = fs_.List(kDir).value();
+  for (const auto& n : names) EXPECT_FALSE(n.ends_with(".tmp")) << n;
+  ASSERT_TRUE(w->Write(nullptr, MakeEntries(41, 50, 1, 100), nullptr).ok());
+  EXPECT_EQ(w->segment_count(), 2u);
+  fs_.PowerLoss(true);
+  OpenOk();
+  EXPECT_EQ(state_.entries, MakeEntries(1, 50, 1, 100));
+}
+
+// A batch written without a sync, then a rotation: the old segment is synced before the new
+// one exists, so the unsynced batch is durable with the (acknowledged) batch after it.
+TEST_F(WalTest, rotate_afterUnsyncedBatch_syncsOldSegmentFirst) {
+  {
+    auto w = FillFirstSegment(OpenOk(), false);
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(41, 50, 1, 100), nullptr).ok());
+    EXPECT_EQ(w->segment_count(), 2u);
+  }
+  fs_.PowerLoss(true);
+  OpenOk();
+  EXPECT_EQ(state_.entries, MakeEntries(1, 50, 1, 100));
+  EXPECT_EQ(state_.recovery_note, "");
+}
+
+// Reopened with smaller segments than the last segment was preallocated for: the zero tail
+// is cut before the next segment follows (else an older segment would end in zeros).
+TEST_F(WalTest, rotate_afterReopenWithSmallerSegments_cutsPreallocatedTail) {
+  {
+    auto w = OpenOk(OneSegment());
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 50, 1, 100), nullptr).ok());
+  }
+  {
+    auto w = OpenOk();  // 4096-byte segments: the 1 MiB file is already "full"
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(51, 60, 1, 100), nullptr).ok());
+    EXPECT_EQ(w->segment_count(), 2u);
+  }
+  fs_.PowerLoss(true);
+  OpenOk();
+  EXPECT_EQ(state_.entries, MakeEntries(1, 60, 1, 100));
+  EXPECT_LT(fs_.FileSize(Segments()[0]).value(), 1u << 20);
+}
+
+// Synced pages are handed to DropCache as the log grows, never unsynced ones; the page
+// being appended to is kept. Nothing changes what recovery reads.
+TEST_F(WalTest, dropCache_onlySyncedWholePages_recoveryUnaffected) {
+  WalOptions o;
+  o.segment_bytes = 2 << 20;
+  {
+    auto w = OpenOk(o);
+    raft::Index next = 1;
+    for (int b = 0; b < 48; b++, next += 8) {  // 48 x 80 KB (padded to 4 KiB): two segments
+      ASSERT_TRUE(w->Write(nullptr, MakeEntries(next, next + 7, 1, 10000), nullptr).ok());
+    }
+    EXPECT_EQ(w->segment_count(), 2u);
+    EXPECT_EQ(fs_.unsynced_cache_drops(), 0u);
+    EXPECT_GE(fs_.cache_dropped_bytes(), 3u << 20);
+    uint64_t dropped = fs_.cache_dropped_bytes();
+    for (int b = 0; b < 4; b++, next += 8) {  // unsynced: nothing more is dropped
+      ASSERT_TRUE(w->Write(nullptr, MakeEntries(next, next + 7, 1, 10000), nullptr, false).ok());
+    }
+    EXPECT_EQ(fs_.cache_dropped_bytes(), dropped);
+    ASSERT_TRUE(w->Write(nullptr, MakeEntries(next, next, 1, 10), nullptr).ok());
+    EXPECT_GT(fs_.cache_dropped_bytes(), dropped);
+    EXPECT_EQ(fs_.unsynced_cache_drops(), 0u);
+  }
+  fs_.PowerLoss(false);
+  OpenOk(o);
+  EXPECT_EQ(state_.LastIndex(), 48u * 8 + 4 * 8 + 1);
+  o.drop_cache = false;
+  FaultFileSystem other(2);
+  ASSERT_TRUE(other.CreateDir(kDir).ok());
+  auto w = std::move(Wal::Open(&other, kDir, o, &state_).value());
+  ASSERT_TRUE(w->Write(nullptr, MakeEntries(1, 200, 1, 10000), nullptr).ok());
+  EXPECT_EQ(other.cache_dropped_bytes(), 0u);
 }
 
 }  // namespace
