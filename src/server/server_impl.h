@@ -59,6 +59,8 @@ class EtcdServer::Impl : public transport::Handler {
   void OnMessage(raft::Message msg) override;
   void OnUnreachable(raft::NodeId peer) override;
   void OnSnapshotSent(raft::NodeId peer, bool ok) override;
+  Result<std::unique_ptr<storage::SnapshotFileWriter>> NewSnapshotFile(
+      const raft::SnapshotMeta& meta) override;  // snapshot.cc
 
   // --- Used by the facade (any thread) ------------------------------------------------------
   bool stopped() const { return stopping_.load(); }
@@ -193,10 +195,14 @@ class EtcdServer::Impl : public transport::Handler {
   void snapshotLoop();
 
   ServerConfig config_;
+  Status loadSnapshotImage(const raft::Snapshot& snap, raftkvpb::MemberTable* members,
+                           std::unique_ptr<kv::Store>* store);
   uint64_t member_id_ = 0;
   uint64_t cluster_id_ = 0;
   int peer_port_ = 0;
   raftkvpb::Identity identity_;
+  Result<raft::Snapshot> writeSnapshotFile(const struct SnapshotJob& job);  // snapshot thread
+  bool snapshotDue() const;
   std::chrono::milliseconds request_timeout_;
   std::atomic<uint64_t> next_request_id_;
 
@@ -267,6 +273,7 @@ class EtcdServer::Impl : public transport::Handler {
   std::mutex stop_mu_;
   mutable std::mutex fatal_mu_;
   std::string fatal_error_;
+  uint64_t snapshot_bytes_mark_ = 0;  // storage_->appended_bytes() at the last snapshot
 
   // Observed state, for any thread.
   std::atomic<uint64_t> term_{0}, lead_{0}, applied_index_{0}, commit_index_{0};

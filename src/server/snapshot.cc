@@ -1,7 +1,9 @@
 // Snapshots on the server: the apply thread pins a store view every snapshot_count applied
-// entries (maybeSnapshot), the snapshot thread serializes it while writes continue
-// (snapshotLoop), and the raft thread saves it and compacts the log (saveSnapshotOnRaft).
-// A snapshot received from the leader is installed on the apply thread (installSnapshot).
+// entries or snapshot_bytes of log (maybeSnapshot), the snapshot thread serializes it into a
+// snapshot file in chunks while writes continue (snapshotLoop, writeSnapshotFile), and the
+// raft thread saves it and compacts the log (saveSnapshotOnRaft). A snapshot received from
+// the leader arrives as a file (NewSnapshotFile) and is loaded on the apply thread in chunks
+// (installSnapshot). The image is never held whole in memory.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,9 +11,14 @@
 #include "common/check.h"
 #include "server/server_impl.h"
 #include "server/snapshot_data.h"
+#include "storage/snapshot_file.h"
 
 namespace raftkv::server {
 namespace {
+
+// Keys per batch the snapshot thread reads from the pinned view under the store lock; small
+// so that one batch stays far below a megabyte unless its values are huge.
+constexpr size_t kSnapshotBatchKeys = 16;
 
 double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -19,19 +26,38 @@ double Seconds(Clock::duration d) {
 
 }  // namespace
 
+// Rebuilds the store from the image in chunks: from the snapshot file when the data is a
+// descriptor (always, with DiskStorage on the real file system), else from the inline data.
+// The new store replaces the old one only once it is complete and verified, so a damaged or
+// cut image is never half-applied.
+Status EtcdServer::Impl::loadSnapshotImage(const raft::Snapshot& snap,
+                                           raftkvpb::MemberTable* members,
+                                           std::unique_ptr<kv::Store>* store) {
+  SnapshotDataLoader loader(config_.max_txn_ops);
+  if (storage::IsSnapshotFileRef(snap.data)) {
+    auto reader = storage_->OpenSnapshot(snap);
+    if (!reader.ok()) return reader.status();
+    RAFTKV_RETURN_IF_ERROR(
+        (*reader)->ReadData([&](std::string_view chunk) { return loader.Add(chunk); }));
+  } else {
+    RAFTKV_RETURN_IF_ERROR(loader.Add(snap.data));
+  }
+  return loader.Finish(members, store);
+}
+
 Status EtcdServer::Impl::installSnapshot(const raft::Snapshot& snap) {
   if (snap.meta.index <= applied_) return Status::OK();
-  auto parts = DecodeSnapshotData(snap.data);
-  if (!parts.ok()) return parts.status();
-  auto store = kv::Store::Restore(parts->kv, config_.max_txn_ops);
-  if (!store.ok()) return store.status();
-  store_ = std::shared_ptr<kv::Store>(std::move(*store));
-  members_ = MemberTable::FromProto(parts->members);
+  raftkvpb::MemberTable members;
+  std::unique_ptr<kv::Store> store;
+  RAFTKV_RETURN_IF_ERROR(loadSnapshotImage(snap, &members, &store));
+  store_ = std::shared_ptr<kv::Store>(std::move(store));
+  members_ = MemberTable::FromProto(members);
   conf_state_ = snap.meta.conf;
   applied_ = snap.meta.index;
   applied_term_ = snap.meta.term;
   applied_index_ = applied_;
   last_snapshot_index_ = applied_;
+  snapshot_bytes_mark_ = storage_->appended_bytes();
   revision_ = store_->revision();
   compact_revision_ = store_->compact_revision();
   keys_ = store_->version_count();
@@ -52,9 +78,50 @@ struct SnapshotJob {
   raft::SnapshotMeta meta;
 };
 
+// Either threshold starts a snapshot (issue 3: the log is compacted once it grew past a
+// number of entries or of bytes). The byte count is the log's growth as the storage saw it
+// (entries appended, a little ahead of the applied ones).
+bool EtcdServer::Impl::snapshotDue() const {
+  if (applied_ - last_snapshot_index_ >= config_.snapshot_count) return true;
+  return config_.snapshot_bytes > 0 &&
+         storage_->appended_bytes() - snapshot_bytes_mark_ >= config_.snapshot_bytes;
+}
+
+// Serializes the pinned view straight into a new snapshot file, in bounded chunks: small
+// key batches, coalesced into writes of up to 1 MiB. The snapshot handed to the raft thread
+// carries the file's descriptor, never the image.
+Result<raft::Snapshot> EtcdServer::Impl::writeSnapshotFile(const SnapshotJob& job) {
+  auto writer = storage_->NewSnapshotWriter(job.meta, "take");
+  if (!writer.ok()) return writer.status();
+  storage::SnapshotFileWriter* w = writer->get();
+  std::string pending = job.header;
+  auto flush = [&] {
+    Status s = w->Append(pending);
+    pending.clear();
+    return s;
+  };
+  RAFTKV_RETURN_IF_ERROR(job.view->WriteTo(
+      [&](std::string_view chunk) {
+        if (!pending.empty() && pending.size() + chunk.size() > storage::kSnapshotChunkBytes) {
+          RAFTKV_RETURN_IF_ERROR(flush());
+        }
+        if (chunk.size() >= storage::kSnapshotChunkBytes) return w->Append(chunk);
+        pending.append(chunk);
+        return Status::OK();
+      },
+      kSnapshotBatchKeys));
+  RAFTKV_RETURN_IF_ERROR(flush());
+  RAFTKV_RETURN_IF_ERROR(w->Finish());
+  raft::Snapshot snap;
+  snap.meta = job.meta;
+  snap.data = storage::EncodeSnapshotFileRef({w->path(), w->data_len()});
+  return snap;
+}
+
 void EtcdServer::Impl::maybeSnapshot() {
-  if (applied_ - last_snapshot_index_ < config_.snapshot_count) return;
+  if (applied_ <= last_snapshot_index_ || !snapshotDue()) return;
   if (snapshot_in_progress_.exchange(true)) return;
+  snapshot_bytes_mark_ = storage_->appended_bytes();
   auto job = std::make_shared<SnapshotJob>();
   job->store = store_;
   job->view = store_->Snapshot();
@@ -65,26 +132,29 @@ void EtcdServer::Impl::maybeSnapshot() {
   {
     std::lock_guard<std::mutex> l(snap_mu_);
     snap_queue_.push_back([this, job, started] {
-      raft::Snapshot snap;
-      snap.meta = job->meta;
-      snap.data = job->header;
-      Status s = job->view->WriteTo([&](std::string_view chunk) {
-        snap.data.append(chunk);
-        return Status::OK();
-      });
+      auto snap = writeSnapshotFile(*job);
       job->view.reset();
       job->store.reset();
-      if (!s.ok()) {
-        spdlog::error("snapshot at index {} failed: {}", snap.meta.index, s.ToString());
+      if (!snap.ok()) {
+        spdlog::error("snapshot at index {} failed: {}", job->meta.index, snap.status().ToString());
         snapshot_in_progress_ = false;
         return;
       }
-      RunOnRaft([this, snap = std::move(snap), started](raft::RawNode&) mutable {
+      RunOnRaft([this, snap = std::move(*snap), started](raft::RawNode&) mutable {
         saveSnapshotOnRaft(std::move(snap), started);
       });
     });
   }
   snap_cv_.notify_one();
+}
+
+// A snapshot from the leader is received straight into a file in the data directory; the
+// raft thread adopts it when it saves the snapshot (DiskStorage::Save), the apply thread then
+// loads the store from it (installSnapshot).
+Result<std::unique_ptr<storage::SnapshotFileWriter>> EtcdServer::Impl::NewSnapshotFile(
+    const raft::SnapshotMeta& meta) {
+  if (!storage_->snapshot_images_in_files()) return std::unique_ptr<storage::SnapshotFileWriter>();
+  return storage_->NewSnapshotWriter(meta, "recv");
 }
 
 void EtcdServer::Impl::snapshotLoop() {
@@ -119,8 +189,10 @@ void EtcdServer::Impl::saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point
     }
   }
   snapshot_save_.Observe(Seconds(Clock::now() - started));
+  uint64_t bytes = 0;
+  if (auto ref = storage::DecodeSnapshotFileRef(snap.data); ref.ok()) bytes = ref->data_len;
   spdlog::info("snapshot saved at index {} term {} ({} bytes); log now starts at {}",
-               snap.meta.index, snap.meta.term, snap.data.size(), storage_->FirstIndex());
+               snap.meta.index, snap.meta.term, bytes, storage_->FirstIndex());
 }
 
 }  // namespace raftkv::server

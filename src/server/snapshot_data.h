@@ -1,14 +1,21 @@
-// The application part of a raft snapshot (raft::Snapshot::data):
+// The application part of a raft snapshot image:
 //   magic "RKSD" | u32 version 1 | bytes member table (raftkvpb.MemberTable) | kv image
 // where the kv image is kv::SnapshotView's format (it carries its own checksum) and runs to
 // the end. The member table travels with the store so that member names and URLs survive
 // both a restart from a snapshot and a snapshot sent to a lagging or new member.
+//
+// On the server the image lives in a snapshot file (storage/snapshot_file.h) and is written
+// and read in chunks: SnapshotDataLoader rebuilds the store from the chunks as they are read,
+// so the image is never held whole in memory.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
+#include "kv/snapshot.h"
+#include "kv/store.h"
 #include "raftkvpb/internal.pb.h"
 
 namespace raftkv::server {
@@ -20,5 +27,23 @@ struct SnapshotParts {
   std::string_view kv;  // points into the decoded buffer
 };
 Result<SnapshotParts> DecodeSnapshotData(std::string_view data);
+
+// Rebuilds the member table and the store from an image fed in chunks (any boundaries).
+class SnapshotDataLoader {
+ public:
+  explicit SnapshotDataLoader(int64_t max_txn_ops) : kv_(max_txn_ops) {}
+  // An error is final.
+  Status Add(std::string_view chunk);
+  // Checks that the image was complete (the kv image's end tag and checksum).
+  Status Finish(raftkvpb::MemberTable* members, std::unique_ptr<kv::Store>* store);
+
+ private:
+  Status parseHeader();
+
+  std::string header_;  // the header until it is complete (it is small)
+  bool header_done_ = false;
+  raftkvpb::MemberTable members_;
+  kv::SnapshotLoader kv_;
+};
 
 }  // namespace raftkv::server

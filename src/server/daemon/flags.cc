@@ -118,6 +118,7 @@ struct RawFlags {
   std::string heartbeat_interval = "100";
   std::string election_timeout = "1000";
   std::string snapshot_count = "100000";
+  std::string snapshot_bytes = std::to_string(uint64_t{128} << 20);
   std::string snapshot_catchup_entries = "5000";
   std::string listen_metrics_urls;
   std::string max_request_bytes = std::to_string(int64_t{1536} * 1024);
@@ -173,6 +174,8 @@ Status Convert(const RawFlags& raw, const CLI::App& app, ServerConfig* c) {
       ParseInt("election-timeout", raw.election_timeout, 1, 1 << 30, &c->election_timeout_ms));
   RAFTKV_RETURN_IF_ERROR(
       ParseInt<uint64_t>("snapshot-count", raw.snapshot_count, 1, UINT64_MAX, &c->snapshot_count));
+  RAFTKV_RETURN_IF_ERROR(
+      ParseInt<uint64_t>("snapshot-bytes", raw.snapshot_bytes, 0, UINT64_MAX, &c->snapshot_bytes));
   RAFTKV_RETURN_IF_ERROR(ParseInt<uint64_t>("experimental-snapshot-catchup-entries",
                                             raw.snapshot_catchup_entries, 1, UINT64_MAX,
                                             &c->snapshot_catchup_entries));
@@ -246,6 +249,9 @@ void AddFlags(CLI::App* app, RawFlags* r) {
       "Time (in milliseconds) for an election to timeout.");
   add("--snapshot-count", &r->snapshot_count,
       "Number of committed transactions to trigger a snapshot to disk.");
+  add("--snapshot-bytes", &r->snapshot_bytes,
+      "raftkv: bytes of committed entries to trigger a snapshot to disk (whichever of this and "
+      "--snapshot-count comes first; 0 = no byte threshold).");
   add("--experimental-snapshot-catchup-entries", &r->snapshot_catchup_entries,
       "Number of entries kept for a slow follower to catch up after compacting the log "
       "(etcd 3.5's flag).");

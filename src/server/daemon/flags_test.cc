@@ -139,6 +139,16 @@ TEST(Flags, StrictReconfigCheckIsABooleanFlagOnByDefault) {
             std::string::npos);
 }
 
+TEST(Flags, SnapshotBytesDefaultsTo128MiBAndZeroTurnsItOff) {
+  EXPECT_EQ(Parse({}).config.snapshot_bytes, uint64_t{128} << 20);
+  Parsed off = Parse({"--snapshot-bytes=0"});
+  ASSERT_TRUE(off.status.ok()) << off.status.ToString();
+  EXPECT_EQ(off.config.snapshot_bytes, 0u);
+  EXPECT_EQ(Parse({"--snapshot-bytes", "1048576"}).config.snapshot_bytes, 1048576u);
+  EXPECT_NE(ErrorOf({"--snapshot-bytes=-1"}).find("--snapshot-bytes"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--snapshot-bytes=1M"}).find("--snapshot-bytes"), std::string::npos);
+}
+
 TEST(Flags, UnknownFlagIsNamed) {
   EXPECT_NE(ErrorOf({"--no-such-flag=1"}).find("--no-such-flag"), std::string::npos);
   EXPECT_NE(ErrorOf({"stray"}).find("stray"), std::string::npos);
