@@ -63,11 +63,8 @@ TEST(Election, E1_leader_crashes_a_follower_wins_with_a_majority) {
 TEST(Election, E1_candidate_steps_down_on_append_of_its_own_term) {
   Cluster c(PaperOptions(5));
   MessageRecorder rec(c);
-  const NodeId old = StableLeader(c);
-  ASSERT_NE(old, kNoNode);
-  const Term t = TermOf(c, old);
-  ASSERT_TRUE(WaitAllAtTerm(c, t));
-  const std::vector<NodeId> others = Others(c, old);
+  const auto [old, t, others] = SettleLeader(c);
+  ASSERT_NE(old, kNoNode) << Trace(c);
   const NodeId winner = others[0];
   const NodeId loser = others[1];
 
@@ -171,11 +168,8 @@ TEST(Election, E3_follower_missing_heartbeats_campaigns_and_leader_steps_down) {
   const ClusterOptions o = PaperOptions(3);
   Cluster c(o);
   MessageRecorder rec(c);
-  const NodeId leader = StableLeader(c);
-  ASSERT_NE(leader, kNoNode);
-  const Term t = TermOf(c, leader);
-  ASSERT_TRUE(WaitAllAtTerm(c, t));
-  const std::vector<NodeId> others = Others(c, leader);
+  const auto [leader, t, others] = SettleLeader(c);
+  ASSERT_NE(leader, kNoNode) << Trace(c);
   const NodeId deaf = others[1];
 
   // The leader's messages to `deaf` are lost: it stops hearing heartbeats.
@@ -213,11 +207,8 @@ TEST(Election, E3_follower_missing_heartbeats_campaigns_and_leader_steps_down) {
 TEST(Election, E3_candidate_seeing_higher_term_steps_down) {
   Cluster c(PaperOptions(3));
   MessageRecorder rec(c);
-  const NodeId old = StableLeader(c);
-  ASSERT_NE(old, kNoNode);
-  const Term t = TermOf(c, old);
-  ASSERT_TRUE(WaitAllAtTerm(c, t));
-  const std::vector<NodeId> others = Others(c, old);
+  const auto [old, t, others] = SettleLeader(c);
+  ASSERT_NE(old, kNoNode) << Trace(c);
   const NodeId cand = others[0];
   const NodeId rival = others[1];
 
@@ -399,11 +390,8 @@ TEST(Election, E6_follower_that_voted_rejects_old_leader) {
   o.check_quorum = false;  // no leader lease: the follower may vote while the leader lives
   Cluster c(o);
   MessageRecorder rec(c);
-  const NodeId old = StableLeader(c);
-  ASSERT_NE(old, kNoNode);
-  const Term t = TermOf(c, old);
-  ASSERT_TRUE(WaitAllAtTerm(c, t));
-  const std::vector<NodeId> others = Others(c, old);
+  const auto [old, t, others] = SettleLeader(c);
+  ASSERT_NE(old, kNoNode) << Trace(c);
   const NodeId cand = others[0];
   const NodeId voter = others[1];
 
@@ -465,11 +453,8 @@ TEST(Election, E7_stale_leader_learns_term_from_candidate) {
   o.check_quorum = false;  // the leader keeps leading while one follower is cut off
   Cluster c(o);
   MessageRecorder rec(c);
-  const NodeId old = StableLeader(c);
-  ASSERT_NE(old, kNoNode);
-  const Term t = TermOf(c, old);
-  ASSERT_TRUE(WaitAllAtTerm(c, t));
-  const std::vector<NodeId> others = Others(c, old);
+  const auto [old, t, others] = SettleLeader(c);
+  ASSERT_NE(old, kNoNode) << Trace(c);
   const NodeId cand = others[0];
   const NodeId follower = others[1];
 

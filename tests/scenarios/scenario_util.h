@@ -301,6 +301,25 @@ inline NodeId StableLeader(Cluster& c, Time timeout = 10 * kSecond) {
   return settled ? leader : raft::kNoNode;
 }
 
+// The quiet start of most stories (StableLeader, then every node at the leader's term),
+// with the other nodes in id order to cast in the story's roles:
+//   const auto [old, t, others] = SettleLeader(c);
+//   ASSERT_NE(old, kNoNode) << Trace(c);
+struct Settled {
+  NodeId leader = raft::kNoNode;  // kNoNode if no leader settled in time
+  Term term = 0;
+  std::vector<NodeId> others;
+};
+inline Settled SettleLeader(Cluster& c, Time timeout = 10 * kSecond) {
+  Settled s;
+  s.leader = StableLeader(c, timeout);
+  if (s.leader == raft::kNoNode) return s;
+  s.term = TermOf(c, s.leader);
+  if (!WaitAllAtTerm(c, s.term)) return Settled{};
+  s.others = Others(c, s.leader);
+  return s;
+}
+
 // A linearizable read through whichever node leads, retried until it succeeds.
 inline sim::ClientReply GetViaLeader(Cluster& c, const std::string& key,
                                      Time timeout = 5 * kSecond) {

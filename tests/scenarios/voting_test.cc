@@ -275,11 +275,8 @@ TEST(Election, E11_without_pre_vote_survivors_inflate_terms) {
 TEST(Election, E12_vote_survives_crash_and_restart) {
   Cluster c(PaperOptions(3));
   MessageRecorder rec(c);
-  const NodeId old = StableLeader(c);
-  ASSERT_NE(old, kNoNode);
-  const Term t = TermOf(c, old);
-  ASSERT_TRUE(WaitAllAtTerm(c, t));
-  const std::vector<NodeId> others = Others(c, old);
+  const auto [old, t, others] = SettleLeader(c);
+  ASSERT_NE(old, kNoNode) << Trace(c);
   const NodeId cand = others[0];
   const NodeId voter = others[1];
 
