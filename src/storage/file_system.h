@@ -29,6 +29,10 @@ class WritableFile {
   // joined bytes would (a failure may leave any prefix of them written). Lets the WAL
   // write large payloads where they lie instead of copying them into one buffer first.
   virtual Status WriteAtV(uint64_t offset, std::span<const std::string_view> pieces) = 0;
+  // A hint to start writing bytes [offset, offset + len) to the disk now, without waiting
+  // (sync_file_range SYNC_FILE_RANGE_WRITE). Durability still needs Sync(); errors are
+  // ignored here and reported by Sync().
+  virtual void StartWriteback(uint64_t offset, uint64_t len) {}
   // fdatasync: makes the file's data (and its size) durable.
   virtual Status Sync() = 0;
   // ftruncate to `size` bytes.

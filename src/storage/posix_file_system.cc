@@ -93,6 +93,11 @@ class PosixWritableFile final : public WritableFile {
     return Status::OK();
   }
 
+  void StartWriteback(uint64_t offset, uint64_t len) override {
+    ::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(len),
+                      SYNC_FILE_RANGE_WRITE);
+  }
+
   void DropCache(uint64_t offset, uint64_t len) override {
     ::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
   }

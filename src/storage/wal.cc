@@ -51,6 +51,10 @@ void AppendRecord(std::string* buf, RecordType type, std::string_view fixed,
 constexpr size_t kGatherFrom = 1024;
 // Synced pages are dropped from the page cache in steps of this much (one fadvise each).
 constexpr uint64_t kDropCacheStep = 1 << 20;
+// A large batch is encoded and written in chunks of about this size, and the disk is told
+// to start writing each chunk at once, so the device works while the next chunk is encoded
+// and copied; the fdatasync at the end then waits only for the tail.
+constexpr uint64_t kStreamChunk = 2 << 20;
 
 }  // namespace
 
@@ -71,10 +75,9 @@ class GatherBuffer {
     ref_bytes_ += data.size();
   }
   uint64_t size() const { return buf_.size() + ref_bytes_; }
-  // `lead` then the batch, in order; valid until the next change.
-  std::span<const std::string_view> Pieces(std::string_view lead) {
+  // The bytes in order; valid until the next change.
+  std::span<const std::string_view> Pieces() {
     pieces_.clear();
-    if (!lead.empty()) pieces_.push_back(lead);
     size_t from = 0;
     for (const Ref& r : refs_) {
       if (r.at > from) pieces_.push_back(std::string_view(buf_).substr(from, r.at - from));
@@ -490,33 +493,49 @@ Status Wal::SealSegment() {
   return Status::OK();
 }
 
-// Rotation (etcd's rule: a segment is cut once it has reached segment_bytes, so a batch
-// never leaves the rest of a segment unused). The batch opens the next segment: its
-// leading records and the batch go in one write and one fdatasync under a .tmp name, then
-// the file is renamed into place and the directory synced. The batch is acknowledged only
-// once the name is durable; a crash before that leaves a .tmp file, which recovery deletes
-// (the batch was never acknowledged). Rotation thus costs one directory fsync, not two
-// extra syncs.
-Status Wal::WriteInNewSegment(std::string_view lead, GatherBuffer* batch) {
+// Rotation follows etcd: a segment is cut once it has reached segment_bytes, so a batch
+// never leaves the rest of a segment unused. The batch that comes next opens the new
+// segment: its leading records and the batch are written and synced under a .tmp name, then
+// the file is renamed into place and the directory synced (FinishNewSegment). The batch is
+// acknowledged only once the name is durable; a crash before leaves a .tmp file, which
+// recovery deletes (the batch was never acknowledged). Rotation thus costs one directory
+// fsync, not two extra syncs.
+Status Wal::OpenNextSegment(std::unique_ptr<WritableFile>* next) {
   RAFTKV_RETURN_IF_ERROR(SealSegment());
+  std::string name = SegmentFileName(segments_.back().seq + 1, last_index_ + 1);
+  auto f = fs_->OpenWritable(Path(name + ".tmp"), true);
+  if (!f.ok()) return f.status();
+  *next = std::move(*f);
+  if (options_.preallocate) RAFTKV_RETURN_IF_ERROR((*next)->Allocate(options_.segment_bytes));
+  return Status::OK();
+}
+
+Status Wal::FinishNewSegment(std::unique_ptr<WritableFile> next) {
   uint64_t seq = segments_.back().seq + 1;
   std::string name = SegmentFileName(seq, last_index_ + 1);
-  std::string tmp = Path(name + ".tmp");
-  auto f = fs_->OpenWritable(tmp, true);
-  if (!f.ok()) return f.status();
-  std::unique_ptr<WritableFile> file = std::move(*f);
-  if (options_.preallocate) RAFTKV_RETURN_IF_ERROR(file->Allocate(options_.segment_bytes));
-  RAFTKV_RETURN_IF_ERROR(file->WriteAtV(0, batch->Pieces(lead)));
-  RAFTKV_RETURN_IF_ERROR(file->Sync());
-  RAFTKV_RETURN_IF_ERROR(fs_->Rename(tmp, Path(name)));
+  RAFTKV_RETURN_IF_ERROR(fs_->Rename(Path(name + ".tmp"), Path(name)));
   RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
-  syncs_ += 2;
+  syncs_++;
   RAFTKV_RETURN_IF_ERROR(file_->Close());
-  file_ = std::move(file);
-  offset_ = 0;  // advanced past lead and batch by Write
+  file_ = std::move(next);
   file_size_ = options_.preallocate ? options_.segment_bytes : 0;
   dropped_ = 0;
   segments_.push_back(Segment{seq, last_index_ + 1, name});
+  return Status::OK();
+}
+
+// Writes what the batch buffer holds at *at and empties it. Unless it is the batch's last
+// chunk, the disk is asked to start writing the whole pages written so far.
+Status Wal::FlushChunk(WritableFile* f, uint64_t* at, uint64_t* kicked, bool last) {
+  if (batch_->size() == 0) return Status::OK();
+  RAFTKV_RETURN_IF_ERROR(f->WriteAtV(*at, batch_->Pieces()));
+  *at += batch_->size();
+  batch_->Clear();
+  uint64_t upto = *at / kPageSize * kPageSize;
+  if (!last && upto > *kicked) {
+    f->StartWriteback(*kicked, upto - *kicked);
+    *kicked = upto;
+  }
   return Status::OK();
 }
 
@@ -543,54 +562,69 @@ Status Wal::Write(const raft::HardState* hs, std::span<const raft::Entry> entrie
                                      "record limit");
     }
   }
-  if (!batch_) batch_ = std::make_unique<GatherBuffer>();
-  GatherBuffer& batch = *batch_;  // reused: a fresh large buffer costs a page fault per 4 KiB
-  batch.Clear();
-  std::string* buf = batch.buf();
-  WalMarker new_marker = marker_;
-  raft::Index last = last_index_;
-  if (marker != nullptr) {
-    AppendMarker(buf, *marker);
-    new_marker = *marker;
-    if (marker->install) last = marker->index;
-  }
+  if (hs == nullptr && entries.empty() && marker == nullptr) return Status::OK();
+  WalMarker new_marker = marker != nullptr ? *marker : marker_;
+  raft::Index last = marker != nullptr && marker->install ? marker->index : last_index_;
   if (!entries.empty()) {
     raft::Index first = entries.front().index;
     RAFTKV_CHECK(first > new_marker.index && first <= last + 1,
                  "appended entries must continue the log after the compaction point (§5.3)");
-    if (first <= last) AppendTruncate(buf, first);
     for (size_t i = 0; i < entries.size(); i++) {
       RAFTKV_CHECK(entries[i].index == first + i, "a batch of entries must be contiguous");
-      AppendEntry(&batch, entries[i]);
     }
-    last = entries.back().index;
+  }
+  Status s = WriteBatch(hs, entries, marker, last, sync);
+  if (!s.ok()) return Fail(s);
+  marker_ = new_marker;
+  last_index_ = entries.empty() ? last : entries.back().index;
+  if (hs != nullptr) hs_ = *hs;
+  return Status::OK();
+}
+
+// The body of Write, after the checks: encodes and writes the batch in chunks, then syncs.
+// `last` is the log's last index once the marker, if any, is applied.
+Status Wal::WriteBatch(const raft::HardState* hs, std::span<const raft::Entry> entries,
+                       const WalMarker* marker, raft::Index last, bool sync) {
+  if (!batch_) batch_ = std::make_unique<GatherBuffer>();
+  GatherBuffer& batch = *batch_;  // reused: a fresh large buffer costs a page fault per 4 KiB
+  batch.Clear();
+  std::string* buf = batch.buf();
+  const bool rotate = offset_ >= options_.segment_bytes;
+  std::unique_ptr<WritableFile> next;
+  if (rotate) {
+    RAFTKV_RETURN_IF_ERROR(OpenNextSegment(&next));
+    buf->append(SegmentLead(segments_.back().seq + 1, last_index_ + 1, marker_, hs_));
+  }
+  WritableFile* f = rotate ? next.get() : file_.get();
+  const uint64_t start = rotate ? buf->size() : offset_;  // where this batch's records begin
+  uint64_t at = rotate ? 0 : offset_;                     // where the buffer's bytes go
+  uint64_t kicked = at / kPageSize * kPageSize;
+  if (marker != nullptr) AppendMarker(buf, *marker);
+  if (!entries.empty() && entries.front().index <= last) {
+    AppendTruncate(buf, entries.front().index);
+  }
+  for (const raft::Entry& e : entries) {
+    AppendEntry(&batch, e);
+    if (batch.size() >= kStreamChunk) RAFTKV_RETURN_IF_ERROR(FlushChunk(f, &at, &kicked, false));
   }
   if (hs != nullptr) AppendHardState(buf, *hs);
-  if (batch.size() == 0) return Status::OK();
-
-  const bool rotate = offset_ >= options_.segment_bytes;
-  std::string lead;
-  if (rotate) lead = SegmentLead(segments_.back().seq + 1, last_index_ + 1, marker_, hs_);
-  const uint64_t at = rotate ? 0 : offset_;
-  if (batch.size() >= kPadBatchesFrom) AppendPadding(buf, at + lead.size() + batch.size());
-  Status s;
-  if (rotate) {
-    s = WriteInNewSegment(lead, &batch);
-  } else {
-    s = file_->WriteAtV(at, batch.Pieces({}));
-    if (s.ok() && sync) s = file_->Sync();
+  uint64_t end = at + batch.size();
+  if (end - start >= kPadBatchesFrom) {
+    AppendPadding(buf, end);
+    end = at + batch.size();
   }
-  if (!s.ok()) return Fail(s);
-  const bool synced = sync || rotate;
-  syncs_ += sync && !rotate ? 1 : 0;
-  unsynced_ = !synced;
-  offset_ = at + lead.size() + batch.size();
-  file_size_ = std::max(file_size_, offset_);
-  marker_ = new_marker;
-  last_index_ = last;
-  if (hs != nullptr) hs_ = *hs;
-  if (synced) maybeDropCache(false);
+  RAFTKV_RETURN_IF_ERROR(FlushChunk(f, &at, &kicked, true));
+  RAFTKV_CHECK(at == end, "the batch was written whole");
   batch.Shrink();
+  if (sync || rotate) {
+    RAFTKV_RETURN_IF_ERROR(f->Sync());
+    syncs_++;
+  }
+  if (rotate) RAFTKV_RETURN_IF_ERROR(FinishNewSegment(std::move(next)));
+  unsynced_ = !(sync || rotate);
+  offset_ = end;
+  file_size_ = std::max(file_size_, offset_);
+  if (!unsynced_) maybeDropCache(false);
   return Status::OK();
 }
 

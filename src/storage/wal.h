@@ -79,7 +79,11 @@ class Wal {
 
   Status Recover(WalState* state);
   Status CreateSegment(uint64_t seq, raft::Index first_index);
-  Status WriteInNewSegment(std::string_view lead, GatherBuffer* batch);
+  Status WriteBatch(const raft::HardState* hs, std::span<const raft::Entry> entries,
+                    const WalMarker* marker, raft::Index last, bool sync);
+  Status OpenNextSegment(std::unique_ptr<WritableFile>* next);
+  Status FinishNewSegment(std::unique_ptr<WritableFile> next);
+  Status FlushChunk(WritableFile* f, uint64_t* at, uint64_t* kicked, bool last);
   Status SealSegment();
   void maybeDropCache(bool all);
   Status Fail(Status s);

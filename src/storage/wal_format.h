@@ -28,8 +28,9 @@
 // A segment starts with a kMarker (the latest one) and a kHardState record (the latest), so
 // it stands alone once the segments before it are deleted.
 //
-// Writes. One Ready = one batch: [marker] [truncate] entries... [hard state], one gathered
-// write (pwritev: large payloads are written from where they lie), one fdatasync (group
+// Writes. One Ready = one batch: [marker] [truncate] entries... [hard state], written with
+// pwritev (large payloads are written from where they lie; a batch above 2 MiB goes in 2 MiB
+// chunks, each handed to the disk at once with sync_file_range), then one fdatasync (group
 // commit). The hard state goes last, so if it is durable, so are the entries its commit
 // index refers to. Rotation follows etcd: once a segment has reached the segment size, the
 // next batch opens a new one. Its leading records and that batch are written under a .tmp

@@ -497,6 +497,41 @@ TEST_F(WalTest, rotate_afterReopenWithSmallerSegments_cutsPreallocatedTail) {
   EXPECT_LT(fs_.FileSize(Segments()[0]).value(), 1u << 20);
 }
 
+// A batch above 2 MiB is written in chunks. A failure in a later chunk is like a torn write
+// of the whole batch: it is not acknowledged, its hard state (written last) is not
+// recovered, and what survives of it is a prefix of its entries after everything before.
+TEST_F(WalTest, write_chunkedBatchFailsInALaterChunk_recoversAPrefixAndNothingElse) {
+  for (bool power_loss : {false, true}) {
+    SCOPED_TRACE(power_loss);
+    FaultFileSystem fs(11);
+    ASSERT_TRUE(fs.CreateDir(kDir).ok());
+    WalOptions o;
+    o.segment_bytes = 16 << 20;
+    std::vector<Entry> batch = MakeEntries(11, 510, 2, 10000);  // 5 MB: three chunks
+    {
+      auto w = std::move(Wal::Open(&fs, kDir, o, &state_).value());
+      HardState hs{1, 1, 10};
+      ASSERT_TRUE(w->Write(&hs, MakeEntries(1, 10, 1), nullptr).ok());
+      fs.FailWriteAfter(1, FaultFileSystem::Fault::kIOError);  // the second chunk
+      HardState hs2{2, 1, 510};
+      uint64_t writes = fs.write_count();
+      EXPECT_FALSE(w->Write(&hs2, batch, nullptr).ok());
+      EXPECT_EQ(fs.write_count() - writes, 2u);
+    }
+    if (power_loss) fs.PowerLoss(true);
+    auto w = Wal::Open(&fs, kDir, o, &state_);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    EXPECT_EQ(state_.hard_state, (HardState{1, 1, 10}));
+    ASSERT_GE(state_.entries.size(), 10u);
+    EXPECT_LT(state_.entries.size(), 510u);
+    EXPECT_EQ(std::vector<Entry>(state_.entries.begin(), state_.entries.begin() + 10),
+              MakeEntries(1, 10, 1));
+    for (size_t i = 10; i < state_.entries.size(); i++) {
+      ASSERT_TRUE(state_.entries[i] == batch[i - 10]) << i;
+    }
+  }
+}
+
 // Synced pages are handed to DropCache as the log grows, never unsynced ones; the page
 // being appended to is kept. Nothing changes what recovery reads.
 TEST_F(WalTest, dropCache_onlySyncedWholePages_recoveryUnaffected) {
