@@ -18,6 +18,18 @@ bool Majority(const std::set<NodeId>& group, const std::vector<NodeId>& voters) 
   return 2 * n > voters.size();
 }
 
+// Whether the voters for which `pred` holds are a majority of `voters` (empty: trivially).
+template <typename Pred>
+bool Majority(const Pred& pred, const std::vector<NodeId>& voters) {
+  size_t n = 0;
+  for (NodeId v : voters) n += pred(v) ? 1 : 0;
+  return voters.empty() || 2 * n > voters.size();
+}
+
+bool Has(const std::vector<NodeId>& v, NodeId id) {
+  return std::find(v.begin(), v.end(), id) != v.end();
+}
+
 bool IsQuorum(const std::set<NodeId>& group, const ConfState& cs) {
   return Majority(group, cs.voters) && Majority(group, cs.voters_outgoing);
 }
@@ -95,9 +107,12 @@ void ConfigChecker::ObserveConfig(NodeId id, Index index, const ConfState& cs, b
              std::to_string(first_seen_[index]) + " had " + Describe(it->second));
     }
   }
-  Current& mine = current_[id];
+  auto [it, fresh] = current_.try_emplace(id);
+  Current& mine = it->second;
+  // The pairs with disjoint quorums change only with a configuration (a snapshot taken at
+  // a new index keeps it).
+  if (fresh || mine.conf != cs) pairs_dirty_ = true;
   mine = Current{index, cs};
-  pairs_dirty_ = true;
   checkOverlap(id, mine);
 }
 
@@ -211,29 +226,30 @@ void ConfigChecker::checkPair(NodeId a, NodeId b) {
   // snapshot's configuration.
   const ConfState& conf = la->core_conf ? *la->core_conf : ca.conf;
   if (la->core_conf && (la->core_conf_index >= cb.index || overlapCached(conf, cb.conf))) return;
-  std::set<NodeId> voters = Voters(conf);
-  // The core does not campaign without a vote of its own or with a committed change
-  // unapplied; a node that has started anyway is judged by its voters below.
-  if (la->role == Role::kFollower && (!voters.count(a) || unappliedChange(a, *la))) return;
-  std::set<NodeId> may_grant;
-  for (NodeId v : voters) {
-    if (v == a || !Refuses(logOf(v), *la)) may_grant.insert(v);
+  // The core does not campaign without a vote of its own.
+  const bool follower = la->role == Role::kFollower;
+  if (follower && !Has(conf.voters, a) && !Has(conf.voters_outgoing, a)) return;
+  auto may_grant = [&](NodeId v) { return v == a || !Refuses(logOf(v), *la); };
+  if (!Majority(may_grant, conf.voters) || !Majority(may_grant, conf.voters_outgoing)) {
+    return;  // the refusing voters block every quorum
   }
-  if (!IsQuorum(may_grant, conf)) return;              // the refusing voters block every quorum
+  // Nor with a committed change unapplied (read from the core last: it copies entries); a
+  // node that has started anyway is not excused.
+  if (follower && unappliedChange(a, *la)) return;
   if (!reported_.emplace(a, ca.index).second) return;  // once per stale configuration
-  std::string refusing, granting;                      // what is known of each voter
+  std::set<NodeId> voters = Voters(conf);
+  std::string refusing, granting;  // what is known of each voter
   for (NodeId v : voters) {
     if (v == a) continue;
     const NodeLog* lv = logOf(v);
     std::string known = lv ? (current_.count(v) ? "" : "down, ") + DescribeLog(*lv) : "log unknown";
-    (may_grant.count(v) ? granting : refusing) += " " + std::to_string(v) + "[" + known + "]";
+    (may_grant(v) ? granting : refusing) += " " + std::to_string(v) + "[" + known + "]";
   }
   auto split = DisjointQuorums(conf, cb.conf);
   report("disjoint-majorities: node " + std::to_string(a) + " (" + Describe(conf) + " as of " +
          std::to_string(ca.index) + "; " + DescribeLog(*la) +
-         ") could still win an election or commit with voters " + Ids(may_grant) + " while node " +
-         std::to_string(b) + " has " + Describe(cb.conf) + " as of " + std::to_string(cb.index) +
-         " (disjoint quorums " +
+         ") could still win an election or commit while node " + std::to_string(b) + " has " +
+         Describe(cb.conf) + " as of " + std::to_string(cb.index) + " (disjoint quorums " +
          (split ? Ids(split->first) + " / " + Ids(split->second) : std::string("?")) +
          "); may grant:" + granting + "; refuse:" + (refusing.empty() ? " none" : refusing));
 }
