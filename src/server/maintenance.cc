@@ -1,7 +1,14 @@
 // Maintenance calls (etcd's Maintenance service), health and metrics.
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <future>
 
 #include "api/errors.h"
@@ -13,22 +20,106 @@ namespace {
 constexpr char kServerVersion[] = "3.4.23";  // what etcdctl sees; raftkvd speaks 3.4's API
 constexpr uint64_t kEmptyDbBytes = 20480;    // an empty etcd bbolt file, for a similar start
 
-// A complete image held in memory, handed out in chunks.
-class StringSnapshotReader : public SnapshotReader {
+// The Maintenance snapshot stream: the image is first serialized chunk by chunk into an
+// unlinked temporary file in the data directory (so its size is known up front, as the
+// stream reports remaining bytes, and nothing is left behind by a crash), then read back in
+// chunks. etcdctl 3.4 accepts a stream only if its length is 32 bytes past a multiple of
+// 512 (a bbolt file is whole pages): zeros pad the image, then comes the SHA-256 of every
+// byte before it, computed as the bytes go out. No more than one chunk is held in memory.
+class FileSnapshotReader : public SnapshotReader {
  public:
-  explicit StringSnapshotReader(std::string data) : data_(std::move(data)) {}
-  uint64_t size() const override { return data_.size(); }
+  static Result<std::unique_ptr<SnapshotReader>> Create(const std::string& dir,
+                                                        const kv::SnapshotView& view) {
+    std::unique_ptr<FileSnapshotReader> r(new FileSnapshotReader());
+    std::string path = dir + "/maintenance-snapshot-" + std::to_string(::getpid()) + "-" +
+                       std::to_string(seq_.fetch_add(1)) + ".tmp";
+    r->fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (r->fd_ < 0) return Status::IOError("open " + path + ": " + std::strerror(errno));
+    ::unlink(path.c_str());
+    std::string pending;
+    auto flush = [&]() -> Status {
+      RAFTKV_RETURN_IF_ERROR(r->append(pending));
+      pending.clear();
+      return Status::OK();
+    };
+    RAFTKV_RETURN_IF_ERROR(view.WriteTo(
+        [&](std::string_view chunk) -> Status {
+          pending.append(chunk);
+          return pending.size() >= kChunk ? flush() : Status::OK();
+        },
+        16));
+    RAFTKV_RETURN_IF_ERROR(flush());
+    r->pad_ = (512 - r->image_ % 512) % 512;
+    r->sha_ = EVP_MD_CTX_new();
+    if (r->sha_ == nullptr || EVP_DigestInit_ex(r->sha_, EVP_sha256(), nullptr) != 1) {
+      return Status::IOError("SHA-256 unavailable (libcrypto)");
+    }
+    return std::unique_ptr<SnapshotReader>(std::move(r));
+  }
+  ~FileSnapshotReader() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (sha_ != nullptr) EVP_MD_CTX_free(sha_);
+  }
+  uint64_t size() const override { return image_ + pad_ + SHA256_DIGEST_LENGTH; }
+
   Result<bool> Next(size_t max_bytes, std::string* out) override {
-    if (pos_ >= data_.size()) return false;
-    size_t n = std::min(max_bytes, data_.size() - pos_);
-    out->append(data_, pos_, n);
-    pos_ += n;
+    if (pos_ >= size()) return false;
+    max_bytes = std::max<size_t>(max_bytes, 1);
+    const size_t start = out->size();
+    if (pos_ < image_) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(max_bytes, image_ - pos_));
+      out->resize(start + n);
+      RAFTKV_RETURN_IF_ERROR(readAt(pos_, out->data() + start, n));
+    } else if (pos_ < image_ + pad_) {
+      out->append(static_cast<size_t>(std::min<uint64_t>(max_bytes, image_ + pad_ - pos_)), '\0');
+    } else {
+      if (digest_.empty()) {
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        EVP_DigestFinal_ex(sha_, d, &len);
+        digest_.assign(reinterpret_cast<char*>(d), len);
+      }
+      size_t off = static_cast<size_t>(pos_ - image_ - pad_);
+      out->append(digest_, off, std::min(max_bytes, digest_.size() - off));
+      pos_ += out->size() - start;
+      return true;
+    }
+    EVP_DigestUpdate(sha_, out->data() + start, out->size() - start);
+    pos_ += out->size() - start;
     return true;
   }
 
  private:
-  std::string data_;
-  size_t pos_ = 0;
+  static constexpr size_t kChunk = 1 << 20;
+  static inline std::atomic<uint64_t> seq_{0};
+
+  FileSnapshotReader() = default;
+  Status append(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::pwrite(fd_, bytes.data(), bytes.size(), static_cast<off_t>(image_));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::IOError(std::string("snapshot spool: ") + std::strerror(errno));
+      image_ += static_cast<uint64_t>(n);
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return Status::OK();
+  }
+  Status readAt(uint64_t offset, char* buf, size_t n) {
+    for (size_t done = 0; done < n;) {
+      ssize_t got = ::pread(fd_, buf + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return Status::IOError("snapshot spool: short read");
+      done += static_cast<size_t>(got);
+    }
+    return Status::OK();
+  }
+
+  int fd_ = -1;
+  uint64_t image_ = 0;  // bytes of the serialized store
+  uint64_t pad_ = 0;
+  uint64_t pos_ = 0;  // bytes handed out
+  EVP_MD_CTX* sha_ = nullptr;
+  std::string digest_;
 };
 
 }  // namespace
@@ -143,8 +234,8 @@ void EtcdServer::Impl::CheckHealth(Done<bool> done) {
 }
 
 // The image is taken from a pinned view created on the apply thread (a consistent cut), then
-// serialized here while writes continue; etcd's stream ends with a SHA-256 of the bytes
-// before it, and so does ours.
+// serialized here while writes continue (FileSnapshotReader); etcd's stream ends with a
+// SHA-256 of the bytes before it, and so does ours.
 Result<std::unique_ptr<SnapshotReader>> EtcdServer::Impl::OpenSnapshot() {
   if (stopped()) return Status::Unavailable(api::kErrStopped);
   struct Pinned {
@@ -163,15 +254,9 @@ Result<std::unique_ptr<SnapshotReader>> EtcdServer::Impl::OpenSnapshot() {
     return Status::Unavailable(api::kErrTimeout);
   }
   std::shared_ptr<Pinned> pin = f.get();
-  std::string data = pin->view->Serialize();
+  auto reader = FileSnapshotReader::Create(config_.data_dir, *pin->view);
   pin->view.reset();
-  // etcdctl 3.4 accepts a stream only if its length is 32 bytes past a multiple of 512 (a
-  // bbolt file is whole pages): pad the image with zeros before the hash.
-  data.append((512 - data.size() % 512) % 512, '\0');
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  data.append(reinterpret_cast<const char*>(digest), sizeof(digest));
-  return std::unique_ptr<SnapshotReader>(new StringSnapshotReader(std::move(data)));
+  return reader;
 }
 
 ServerStats EtcdServer::Impl::GetStats() const {
