@@ -66,13 +66,16 @@ NodeLog Log(raft::Term last_term, raft::Index last_index, raft::Role role = raft
 }
 
 // Node 1 on {1,2,3} as of 5; the others applied two more changes, {1,2,3,4,5} as of 9,
-// whose quorum {3,4,5} misses the quorum {1,2} of node 1's configuration.
-void TwoChangesApart(ConfigChecker* c) {
+// whose quorum {3,4,5} misses the quorum {1,2} of node 1's configuration. Node 1's other
+// voters, 2 and 3, hold `log2` and `log3`.
+void TwoChangesApart(ConfigChecker* c, const NodeLog& log2, const NodeLog& log3) {
   c->ObserveConfig(1, 5, Conf({1, 2, 3}), true);
   for (NodeId id : {2, 3, 4, 5}) {
     c->ObserveConfig(id, 8, Conf({1, 2, 3, 4}), true);
     c->ObserveConfig(id, 9, Conf({1, 2, 3, 4, 5}), true);
   }
+  c->ObserveLog(2, log2);
+  c->ObserveLog(3, log3);
 }
 
 bool Reported(const ConfigChecker& c, const std::string& property) {
@@ -84,10 +87,8 @@ bool Reported(const ConfigChecker& c, const std::string& property) {
 
 TEST(ConfigChecker, disjointMajorities_olderNodeThatCouldWin_isReported) {
   ConfigChecker c;
-  TwoChangesApart(&c);
   // Node 1's voters hold logs no more up-to-date than its own: it could win on {1,2}.
-  c.ObserveLog(2, Log(3, 9));
-  c.ObserveLog(3, Log(3, 9));
+  TwoChangesApart(&c, Log(3, 9), Log(3, 9));
   c.ObserveLog(1, Log(3, 9, raft::Role::kPreCandidate));
   ASSERT_TRUE(Reported(c, "disjoint-majorities"));
   EXPECT_NE(c.violations()[0].find("node 1 ({1,2,3} as of 5"), std::string::npos)
@@ -100,11 +101,9 @@ TEST(ConfigChecker, disjointMajorities_olderNodeThatCouldWin_isReported) {
 
 TEST(ConfigChecker, disjointMajorities_olderNodeBlockedByMoreUpToDateVoters_isFine) {
   ConfigChecker c;
-  TwoChangesApart(&c);
   // §5.4.1: nodes 2 and 3 hold the newer entries, so every quorum of {1,2,3} has a voter
   // that refuses node 1.
-  c.ObserveLog(2, Log(3, 9));
-  c.ObserveLog(3, Log(3, 9));
+  TwoChangesApart(&c, Log(3, 9), Log(3, 9));
   c.ObserveLog(1, Log(3, 7, raft::Role::kCandidate, 5));
   EXPECT_TRUE(c.violations().empty());
   // One refusing voter is not enough: {1,2} remains a quorum of {1,2,3}.
@@ -114,15 +113,13 @@ TEST(ConfigChecker, disjointMajorities_olderNodeBlockedByMoreUpToDateVoters_isFi
 
 TEST(ConfigChecker, disjointMajorities_crashedVoterRefusesWithItsDisk) {
   ConfigChecker c;
-  TwoChangesApart(&c);
-  c.ObserveLog(3, Log(3, 9));
+  TwoChangesApart(&c, Log(3, 9), Log(3, 9));
   c.ObserveDown(2, Log(3, 9));  // it comes back with entries node 1 lacks
   c.ObserveLog(1, Log(3, 7, raft::Role::kPreCandidate));
   EXPECT_TRUE(c.violations().empty());
   // A crashed voter whose disk is unknown might grant.
   ConfigChecker d;
-  TwoChangesApart(&d);
-  d.ObserveLog(3, Log(3, 9));
+  TwoChangesApart(&d, Log(3, 9), Log(3, 9));
   d.ObserveDown(2);
   d.ObserveLog(1, Log(3, 7, raft::Role::kPreCandidate));
   EXPECT_TRUE(Reported(d, "disjoint-majorities"));
@@ -130,9 +127,7 @@ TEST(ConfigChecker, disjointMajorities_crashedVoterRefusesWithItsDisk) {
 
 TEST(ConfigChecker, disjointMajorities_unappliedChangeExcusesOnlyAFollower) {
   ConfigChecker c;
-  TwoChangesApart(&c);
-  c.ObserveLog(2, Log(3, 9));
-  c.ObserveLog(3, Log(3, 9));
+  TwoChangesApart(&c, Log(3, 9), Log(3, 9));
   NodeLog follower = Log(3, 9);
   follower.unapplied_change = true;  // the core will not campaign until it applies it
   c.ObserveLog(1, follower);
@@ -145,10 +140,8 @@ TEST(ConfigChecker, disjointMajorities_unappliedChangeExcusesOnlyAFollower) {
 
 TEST(ConfigChecker, disjointMajorities_staleLeaderIsBlockedByHigherTerms) {
   ConfigChecker c;
-  TwoChangesApart(&c);
   // A leader of term 3 on {1,2,3}: voters 2 and 3 moved on to term 4 and reject its appends.
-  c.ObserveLog(2, Log(4, 9));
-  c.ObserveLog(3, Log(4, 9));
+  TwoChangesApart(&c, Log(4, 9), Log(4, 9));
   c.ObserveLog(1, Log(3, 7, raft::Role::kLeader));
   EXPECT_TRUE(c.violations().empty());
   // A leader whose voters are still in its term could commit on {1,2} unseen by {3,4,5}.
