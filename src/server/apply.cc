@@ -90,6 +90,16 @@ void EtcdServer::Impl::SerializableRead(ReadOp op, Waiter w) {
       std::function<void()>([this, id, op = std::move(op)] { waits_.Complete(id, op(*store_)); }));
 }
 
+std::shared_ptr<kv::Store> EtcdServer::Impl::ReadStore() const {
+  std::lock_guard<std::mutex> l(read_store_mu_);
+  return read_store_;
+}
+
+void EtcdServer::Impl::publishStore() {
+  std::lock_guard<std::mutex> l(read_store_mu_);
+  read_store_ = store_;
+}
+
 void EtcdServer::Impl::applyLoop() {
   while (true) {
     ApplyItem item;
@@ -109,6 +119,7 @@ void EtcdServer::Impl::applyLoop() {
         fail(Status::Corruption("cannot install the leader's snapshot: " + s.ToString()));
         return;
       }
+      publishStore();  // before anything is applied to the new store
       snapshot_apply_.Observe(Seconds(Clock::now() - t0));
       spdlog::info("snapshot applied at index {} ({} members)", applied_, members_.size());
       serveReads();
@@ -136,6 +147,7 @@ void EtcdServer::Impl::applyCommitted(Committed c) {
     if (loops_stop_.load()) break;  // removed from the cluster
   }
   applied_index_ = applied_;
+  flushCompletions();
   proposals_applied_ += c.entries.size();
   // etcd counts applies slower than 100 ms (etcd_server_slow_apply_total).
   if (Clock::now() - started > std::chrono::milliseconds(100)) slow_apply_++;
@@ -176,8 +188,17 @@ void EtcdServer::Impl::applyNormal(const raft::Entry& e) {
   finishApply(req.origin(), req.id(), std::move(r));
 }
 
+// This member's calls are answered once the whole committed batch is applied, with one
+// hand-over to the wait registry for the batch, in log order.
 void EtcdServer::Impl::finishApply(uint64_t origin, uint64_t request_id, ApplyResult r) {
-  if (origin == member_id_) waits_.Complete(request_id, std::move(r));
+  if (origin == member_id_) completions_.emplace_back(request_id, std::move(r));
+}
+
+void EtcdServer::Impl::flushCompletions() {
+  if (completions_.empty()) return;
+  std::vector<std::pair<uint64_t, ApplyResult>> batch;
+  batch.swap(completions_);
+  waits_.CompleteBatch(std::move(batch));
 }
 
 ApplyResult EtcdServer::Impl::applyRequest(const raftkvpb::InternalRequest& req,
@@ -309,6 +330,7 @@ void EtcdServer::Impl::applyConfChange(const raft::Entry& e, const raft::ConfSta
     finishApply(ctx.origin(), ctx.request_id(), std::move(resp));
   }
   if (ch.type == raft::ConfChangeType::kRemoveNode && ch.node_id == member_id_) {
+    flushCompletions();  // what was applied is answered; the rest fail with "stopped"
     spdlog::warn("member {:x} was removed from the cluster: stopping", member_id_);
     setStopReason("the member has been permanently removed from the cluster");
     shutdownLoops();

@@ -2,6 +2,7 @@
 // The calls themselves are in kv_ops.cc, cluster.cc and maintenance.cc.
 #include "server/etcd_server.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -58,6 +59,7 @@ Status EtcdServer::Impl::Init() {
   RAFTKV_RETURN_IF_ERROR(ValidateConfig(config_));
   RAFTKV_RETURN_IF_ERROR(openDataDir());
   RAFTKV_RETURN_IF_ERROR(restoreFromStorage());
+  publishStore();
   raft::Config rc;
   rc.id = member_id_;
   rc.heartbeat_tick = 1;
@@ -79,6 +81,10 @@ Status EtcdServer::Impl::Init() {
   raft_thread_ = std::thread([this] { raftLoop(); });
   apply_thread_ = std::thread([this] { applyLoop(); });
   snap_thread_ = std::thread([this] { snapshotLoop(); });
+  // Named so that perf and /proc/<pid>/task show which loop spends the time.
+  pthread_setname_np(raft_thread_.native_handle(), "raftkv-raft");
+  pthread_setname_np(apply_thread_.native_handle(), "raftkv-apply");
+  pthread_setname_np(snap_thread_.native_handle(), "raftkv-snap");
   spdlog::info("member {:x} of cluster {:x} started: applied {}, log [{}, {}], peer port {}",
                member_id_, cluster_id_, applied_, storage_->FirstIndex(), storage_->LastIndex(),
                peer_port_);

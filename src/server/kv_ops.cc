@@ -58,17 +58,27 @@ void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
   if (!req.serializable() && impl_->is_learner()) {
     return done(raftkv::Status::Unavailable(api::kErrNotSupportedForLearner));
   }
-  Waiter w = impl_->Typed<etcdserverpb::RangeResponse>(std::move(done));
 #ifdef RAFTKV_PLANTED_STALE_READ
   // PLANTED BUG (raftkv_server_stale_read, for the chaos harness only): a linearizable read
   // is served from the local store at once, without ReadIndex. A deposed leader or a
   // lagging follower then answers with stale data.
-  impl_->SerializableRead(std::move(op), std::move(w));
+  impl_->SerializableRead(std::move(op),
+                          impl_->Typed<etcdserverpb::RangeResponse>(std::move(done)));
 #else
   if (req.serializable()) {
-    impl_->SerializableRead(std::move(op), std::move(w));
+    // A serializable range needs no log position (it may be stale, as etcd's): it is served
+    // here on the gRPC thread from the store the apply thread published (ReadStore), with
+    // no hop to the apply thread and back and no serialize-then-parse of the response.
+    auto r = impl_->ReadStore()->Range(kreq);
+    if (!r.ok()) return done(r.status());
+    etcdserverpb::RangeResponse p;
+    api::ToProto(*r, &p);
+    api::FillHeader(api::HeaderInfo{impl_->cluster_id(), impl_->member_id(), impl_->term()},
+                    p.mutable_header());
+    return done(std::move(p));
   } else {
-    impl_->LinearizableRead(std::move(op), std::move(w));
+    impl_->LinearizableRead(std::move(op),
+                            impl_->Typed<etcdserverpb::RangeResponse>(std::move(done)));
   }
 #endif
 }

@@ -70,18 +70,13 @@ void EtcdServer::Impl::Propose(raftkvpb::InternalRequest req, Waiter w) {
                       std::chrono::system_clock::now().time_since_epoch())
                       .count());
   if (!waits_.Register(id, Deadline(), std::move(w))) return;
-  RunOnRaft([this, id, data = req.SerializeAsString()](raft::RawNode& n) mutable {
-    Status s = n.Propose(data);
-    if (s.Is(Status::Code::kNotLeader)) {
-      // No leader known yet (an election is running): hold it until one is.
-      held_proposals_.push_back(HeldProposal{id, std::move(data), Clock::now()});
-      return;
-    }
-    if (!s.ok()) {
-      proposals_failed_++;
-      waits_.Complete(id, ProposalError(s));
-    }
-  });
+  std::string data = req.SerializeAsString();
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    inbox_proposals_.push_back(PendingProposal{id, std::move(data)});
+  }
+  // Wakes the loop only if it sleeps: while it works, proposals gather for the next batch.
+  inbox_cv_.notify_one();
 }
 
 void EtcdServer::Impl::ProposeConfChange(raft::ConfChangeType type, raftkvpb::ConfChangeContext ctx,
@@ -157,7 +152,7 @@ void EtcdServer::Impl::raftLoop() {
       std::unique_lock<std::mutex> l(inbox_mu_);
       inbox_cv_.wait_until(l, next_tick, [this] {
         return loops_stop_.load() || !inbox_msgs_.empty() || !inbox_tasks_.empty() ||
-               !inbox_reads_.empty();
+               !inbox_reads_.empty() || !inbox_proposals_.empty();
       });
     }
     if (loops_stop_.load()) break;
@@ -187,10 +182,12 @@ void EtcdServer::Impl::raftLoop() {
 void EtcdServer::Impl::drainInbox() {
   std::vector<raft::Message> msgs;
   std::vector<std::function<void(raft::RawNode&)>> tasks;
+  std::vector<PendingProposal> proposals;
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
     msgs.swap(inbox_msgs_);
     tasks.swap(inbox_tasks_);
+    proposals.swap(inbox_proposals_);
     for (auto& r : inbox_reads_) new_reads_.push_back(std::move(r));
     inbox_reads_.clear();
   }
@@ -202,6 +199,44 @@ void EtcdServer::Impl::drainInbox() {
     }
   }
   for (auto& t : tasks) t(*node_);
+  proposeBatch(std::move(proposals));
+}
+
+// Every proposal that arrived since the last wake-up goes to the core in one kPropose
+// message (up to a bound): one append to the log and one MsgApp per follower for the
+// batch, not one per request. The core accepts or refuses a message whole, so each call of
+// the batch gets the same answer, as it would have one by one.
+void EtcdServer::Impl::proposeBatch(std::vector<PendingProposal> proposals) {
+  constexpr size_t kMaxEntries = 1024;
+  constexpr size_t kMaxBytes = 1 << 20;  // RawNode's max_size_per_msg default
+  size_t next = 0;
+  while (next < proposals.size()) {
+    raft::Message m;
+    m.type = raft::MessageType::kPropose;
+    m.from = member_id_;
+    const size_t first = next;
+    size_t bytes = 0;
+    while (next < proposals.size() && m.entries.size() < kMaxEntries &&
+           (next == first || bytes + proposals[next].data.size() <= kMaxBytes)) {
+      bytes += proposals[next].data.size();
+      m.entries.push_back(
+          raft::Entry{0, 0, raft::EntryType::kNormal, std::move(proposals[next].data)});
+      next++;
+    }
+    Status s = node_->Step(m);
+    if (s.ok()) continue;
+    for (size_t i = first; i < next; i++) {
+      const uint64_t id = proposals[i].id;
+      if (s.Is(Status::Code::kNotLeader)) {
+        // No leader known yet (an election is running): hold it until one is.
+        held_proposals_.push_back(
+            HeldProposal{id, std::move(m.entries[i - first].data), Clock::now()});
+      } else {
+        proposals_failed_++;
+        waits_.Complete(id, ProposalError(s));
+      }
+    }
+  }
 }
 
 // Thesis §6.4: every read that arrived since the last round shares one ReadIndex round, and

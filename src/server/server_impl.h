@@ -80,6 +80,11 @@ class EtcdServer::Impl : public transport::Handler {
   void LinearizableRead(ReadOp op, Waiter w);
   // Runs `op` on the apply thread now (serializable reads, member list, hashes).
   void SerializableRead(ReadOp op, Waiter w);
+  // The store as the apply thread last published it, for serializable ranges served on the
+  // calling thread: kv::Store takes its own mutex in every call, so a read is atomic against
+  // the apply thread's writes; a snapshot install publishes the new store before anything
+  // is applied to it.
+  std::shared_ptr<kv::Store> ReadStore() const;
   // Runs `fn` on the raft thread (with the core) before the next Ready.
   void RunOnRaft(std::function<void(raft::RawNode&)> fn);
   void RunOnApply(std::function<void()> fn);
@@ -151,6 +156,11 @@ class EtcdServer::Impl : public transport::Handler {
   // --- raft thread (raft_loop.cc) ---
   void raftLoop();
   void drainInbox();
+  struct PendingProposal {
+    uint64_t id = 0;
+    std::string data;  // the serialized InternalRequest
+  };
+  void proposeBatch(std::vector<PendingProposal> proposals);
   void issueReadIndex(Clock::time_point now);
   void handleReady();
   void handleSoftState(const raft::SoftState& ss);
@@ -179,30 +189,32 @@ class EtcdServer::Impl : public transport::Handler {
   using ApplyItem = std::variant<Committed, Install, ReadBatch, std::function<void()>>;
   void postApply(ApplyItem item);
   void applyLoop();
+  void publishStore();  // apply thread (or Init): store_ becomes what ReadStore() returns
   void applyCommitted(Committed c);
   void applyEntry(const raft::Entry& e, const raft::ConfState* cs);
   void applyNormal(const raft::Entry& e);
   void applyConfChange(const raft::Entry& e, const raft::ConfState& cs);
   Status installSnapshot(const raft::Snapshot& snap);
+  Status loadSnapshotImage(const raft::Snapshot& snap, raftkvpb::MemberTable* members,
+                           std::unique_ptr<kv::Store>* store);
   ApplyResult applyRequest(const raftkvpb::InternalRequest& r, raft::Index index);
   ApplyResult applyOp(const raftkvpb::InternalRequest& r, raft::Index index);
   void serveReads();
   void maybeSnapshot();
+  Result<raft::Snapshot> writeSnapshotFile(const struct SnapshotJob& job);  // snapshot thread
+  bool snapshotDue() const;
   void maybePublish();
   void finishApply(uint64_t origin, uint64_t request_id, ApplyResult r);
+  void flushCompletions();
 
   // --- snapshot thread ---
   void snapshotLoop();
 
   ServerConfig config_;
-  Status loadSnapshotImage(const raft::Snapshot& snap, raftkvpb::MemberTable* members,
-                           std::unique_ptr<kv::Store>* store);
   uint64_t member_id_ = 0;
   uint64_t cluster_id_ = 0;
   int peer_port_ = 0;
   raftkvpb::Identity identity_;
-  Result<raft::Snapshot> writeSnapshotFile(const struct SnapshotJob& job);  // snapshot thread
-  bool snapshotDue() const;
   std::chrono::milliseconds request_timeout_;
   std::atomic<uint64_t> next_request_id_;
 
@@ -219,6 +231,7 @@ class EtcdServer::Impl : public transport::Handler {
   std::vector<raft::Message> inbox_msgs_;
   std::vector<std::function<void(raft::RawNode&)>> inbox_tasks_;
   std::vector<PendingRead> inbox_reads_;
+  std::vector<PendingProposal> inbox_proposals_;
   // Raft thread only: read batches waiting for their ReadState, by context.
   struct ReadRound {
     Clock::time_point issued;
@@ -253,12 +266,17 @@ class EtcdServer::Impl : public transport::Handler {
   std::condition_variable apply_cv_;
   std::deque<ApplyItem> apply_queue_;
   std::shared_ptr<kv::Store> store_;
+  mutable std::mutex read_store_mu_;
+  std::shared_ptr<kv::Store> read_store_;  // under read_store_mu_; see ReadStore()
   MemberTable members_;
   raft::ConfState conf_state_;
   raft::Index applied_ = 0;
   raft::Term applied_term_ = 0;
   raft::Index last_snapshot_index_ = 0;
+  uint64_t snapshot_bytes_mark_ = 0;  // storage_->appended_bytes() at the last snapshot
   std::multimap<raft::Index, PendingRead> waiting_reads_;
+  // Results for this member's calls in the batch being applied (flushCompletions).
+  std::vector<std::pair<uint64_t, ApplyResult>> completions_;
   std::atomic<bool> publishing_{false}, published_{false};
 
   // Snapshot thread.
@@ -273,7 +291,6 @@ class EtcdServer::Impl : public transport::Handler {
   std::mutex stop_mu_;
   mutable std::mutex fatal_mu_;
   std::string fatal_error_;
-  uint64_t snapshot_bytes_mark_ = 0;  // storage_->appended_bytes() at the last snapshot
 
   // Observed state, for any thread.
   std::atomic<uint64_t> term_{0}, lead_{0}, applied_index_{0}, commit_index_{0};

@@ -31,6 +31,22 @@ bool WaitRegistry::Complete(uint64_t id, ApplyResult r) {
   return true;
 }
 
+size_t WaitRegistry::CompleteBatch(std::vector<std::pair<uint64_t, ApplyResult>> batch) {
+  std::vector<std::pair<Waiter, ApplyResult*>> found;
+  found.reserve(batch.size());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, r] : batch) {
+      auto it = waiting_.find(id);
+      if (it == waiting_.end()) continue;
+      found.emplace_back(std::move(it->second.w), &r);
+      waiting_.erase(it);
+    }
+  }
+  for (auto& [w, r] : found) w(std::move(*r));  // outside the lock, in the batch's order
+  return found.size();
+}
+
 void WaitRegistry::Expire(Clock::time_point now, const Status& why) {
   std::vector<Waiter> expired;
   {

@@ -9,6 +9,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -26,6 +28,10 @@ class WaitRegistry {
   bool Register(uint64_t id, Clock::time_point deadline, Waiter w);
   // Completes `id` with `r`; false if it is not waiting (timed out, or another member's).
   bool Complete(uint64_t id, ApplyResult r);
+  // Completes each (id, result) of `batch`, in order, taking the lock once for the batch
+  // (the apply thread finishes a whole applied batch at a time). Ids not waiting are
+  // skipped; returns how many calls were completed.
+  size_t CompleteBatch(std::vector<std::pair<uint64_t, ApplyResult>> batch);
   // Fails every call whose deadline passed with `why`.
   void Expire(Clock::time_point now, const Status& why);
   // Fails every call with `why` and refuses later ones with it.
