@@ -389,10 +389,14 @@ Result<raft::Snapshot> SnapshotStore::LoadNewest(raft::Index max_index, bool inl
       s = Status::Corruption("snapshot metadata does not match its file name: " + path);
     }
     if (s.ok() && inline_data) {
-      r->reset();
-      auto snap = ReadSnapshotFile(fs_, path);
-      if (snap.ok()) return snap;
-      s = snap.status();
+      raft::Snapshot snap;
+      snap.meta = (*r)->meta();
+      snap.data.reserve((*r)->data_len());
+      s = (*r)->ReadData([&](std::string_view c) {
+        snap.data.append(c);
+        return Status::OK();
+      });
+      if (s.ok()) return snap;
     } else if (s.ok()) {
       raft::Snapshot snap;
       snap.meta = (*r)->meta();
