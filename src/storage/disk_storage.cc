@@ -171,12 +171,16 @@ void DiskStorage::AppendInMemory(std::span<const Entry> entries, std::vector<Ent
 
 Status DiskStorage::Save(const raft::HardState* hs, std::vector<Entry>&& entries,
                          const raft::Snapshot* snap, bool sync) {
-  return SaveImpl(hs, entries, snap, sync, &entries);
+  Status s = SaveImpl(hs, entries, snap, sync, &entries);
+  if (!s.ok() && snap != nullptr) discardUnadopted(*snap);
+  return s;
 }
 
 Status DiskStorage::Save(const raft::HardState* hs, const std::vector<Entry>& entries,
                          const raft::Snapshot* snap, bool sync) {
-  return SaveImpl(hs, entries, snap, sync, nullptr);
+  Status s = SaveImpl(hs, entries, snap, sync, nullptr);
+  if (!s.ok() && snap != nullptr) discardUnadopted(*snap);
+  return s;
 }
 
 Status DiskStorage::SaveImpl(const raft::HardState* hs, const std::vector<Entry>& entries,
@@ -231,6 +235,24 @@ Status DiskStorage::SaveImpl(const raft::HardState* hs, const std::vector<Entry>
 }
 
 Status DiskStorage::SaveSnapshot(const raft::Snapshot& snap) {
+  Status s = saveSnapshot(snap);
+  if (!s.ok()) discardUnadopted(snap);
+  return s;
+}
+
+// A finished temporary file that could not be adopted can never be used (whole or
+// nothing): it is removed now rather than at the next Open. Errors are ignored (Open
+// deletes leftover .tmp files anyway).
+void DiskStorage::discardUnadopted(const raft::Snapshot& snap) {
+  if (!IsSnapshotFileRef(snap.data)) return;
+  auto ref = DecodeSnapshotFileRef(snap.data);
+  if (!ref.ok() || ref->path == snapshots_.PathOf(snap.meta) || !ref->path.ends_with(".tmp")) {
+    return;
+  }
+  if (fs_->Exists(ref->path)) (void)fs_->Remove(ref->path);
+}
+
+Status DiskStorage::saveSnapshot(const raft::Snapshot& snap) {
   if (!error_.ok()) return error_;
   if (snap.meta.index <= snapshot_.meta.index) {
     return Status::FailedPrecondition("snapshot at " + std::to_string(snap.meta.index) +

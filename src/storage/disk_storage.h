@@ -75,8 +75,8 @@ class DiskStorage final : public raft::LogStorage {
               const raft::Snapshot* snap, bool sync = true);
   // Records the application's snapshot (index <= LastIndex(), newer than the current one).
   // Does not compact the log. `snap.data` is either the image or a descriptor of a finished
-  // file written with NewSnapshotWriter() (adopted: renamed into place, never copied); the
-  // same holds for the snapshot given to Save().
+  // file written with NewSnapshotWriter() (adopted: renamed into place, never copied; removed
+  // if it cannot be adopted); the same holds for the snapshot given to Save().
   Status SaveSnapshot(const raft::Snapshot& snap);
   // A writer for a new snapshot file in the data directory, at a temporary name (`tag`
   // tells writers apart); pass EncodeSnapshotFileRef({w->path(), w->data_len()}) as the
@@ -104,6 +104,8 @@ class DiskStorage final : public raft::LogStorage {
   Status Recover();
   Status maybeWriteVersion();
   Status Fail(Status s);
+  Status saveSnapshot(const raft::Snapshot& snap);
+  void discardUnadopted(const raft::Snapshot& snap);
   // Writes or adopts `snap`'s file; *kept is what snapshot_ becomes once it is in use.
   Status storeSnapshot(const raft::Snapshot& snap, raft::Snapshot* kept);
   Status SaveImpl(const raft::HardState* hs, const std::vector<raft::Entry>& entries,

@@ -668,6 +668,13 @@ TEST_F(SnapshotFileTest, diskStorage_refusesAReceivedFileForAnotherIndex) {
   EXPECT_FALSE((*s)->Save(nullptr, {}, &snap).ok());
   EXPECT_EQ((*s)->GetSnapshot()->meta.index, 0u) << "nothing installed";
   EXPECT_EQ((*s)->LastIndex(), 10u);
+  EXPECT_FALSE(std::filesystem::exists((*w)->path())) << "the unusable file is removed";
+  // The same for an application snapshot that is not newer than the saved one.
+  auto w2 = (*s)->NewSnapshotWriter(raft::SnapshotMeta{0, 0, {}}, "take");
+  ASSERT_TRUE((*w2)->Finish().ok());
+  raft::Snapshot stale{raft::SnapshotMeta{0, 0, {}}, EncodeSnapshotFileRef({(*w2)->path(), 0})};
+  EXPECT_FALSE((*s)->SaveSnapshot(stale).ok());
+  EXPECT_FALSE(std::filesystem::exists((*w2)->path()));
 }
 
 }  // namespace
