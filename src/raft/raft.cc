@@ -61,6 +61,11 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
     // A commit index below the snapshot's (its write lagged) is raised to it: a snapshot
     // holds only committed state.
     r->log_.CommitTo(hs.commit);
+    // So is one below a configuration change that a later change in the log proves
+    // committed (see CommittedByLaterChange).
+    auto proven = CommittedByLaterChange(r->log_);
+    if (!proven.ok()) return proven.status();
+    r->log_.CommitTo(std::max(r->log_.committed(), *proven));
   }
   if (config.applied > 0) {
     Index applied = config.applied;
@@ -553,6 +558,29 @@ Result<ConfState> ReplayConfChanges(const RaftLog& log, ConfState cs, Index from
     if (next.ok()) cs = *next;  // a change refused at apply time left it unchanged then too
   }
   return cs;
+}
+
+// A leader appends a configuration change only after applying every earlier change in its
+// log (CheckConfChangeProposal, §4.1), so whoever holds a change at index j holds that
+// leader's log up to j (Log Matching, §5.3) and every change before j in it is committed.
+// The synced commit index can lag this: a crash may tear the hard state record written
+// after the entries of the same batch. Without raising it a restarted node would campaign
+// (HasUnappliedConfChange sees nothing committed) with a configuration two changes old,
+// whose majorities may miss the current one's (found by the simulator's
+// disjoint-majorities check). Returns the index of the second-to-last change after the
+// commit index, or 0.
+Result<Index> CommittedByLaterChange(const RaftLog& log) {
+  Index lo = std::max(log.committed() + 1, log.FirstIndex());
+  if (lo > log.LastIndex()) return Index{0};
+  auto ents = log.Slice(lo, log.LastIndex() + 1, kNoLimit);
+  if (!ents.ok()) return ents.status();
+  Index previous = 0, last = 0;
+  for (const Entry& e : *ents) {
+    if (e.type != EntryType::kConfChange) continue;
+    previous = last;
+    last = e.index;
+  }
+  return previous;
 }
 
 bool Raft::HasUnappliedConfChange() const {

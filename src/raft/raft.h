@@ -29,6 +29,9 @@ inline constexpr char kTransferContext[] = "transfer";
 // The configuration `cs` (the snapshot's) with the changes of the log's entries in
 // [from, up_to] applied in order (restart, see Raft::New).
 Result<ConfState> ReplayConfChanges(const RaftLog& log, ConfState cs, Index from, Index up_to);
+// The highest index a later configuration change in `log` proves committed (0 if none):
+// see raft.cc.
+Result<Index> CommittedByLaterChange(const RaftLog& log);
 
 class Raft {
  public:

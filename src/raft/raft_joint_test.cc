@@ -196,6 +196,51 @@ TEST(Joint, restart_rebuildsConfigurationFromLog) {
   EXPECT_EQ((*restarted)->GetStatus().conf.voters, (Ids{1, 2, 4}));
 }
 
+// A restart whose synced commit index lags a configuration change that a later change in
+// the log proves committed (a torn hard state record): the commit index is raised, so the
+// node applies the change before it may campaign, instead of campaigning with a
+// configuration two changes old (the simulator's disjoint-majorities check, seed 693).
+TEST(Joint, restart_commitLaggingTwoChanges_isRaisedAndNodeDoesNotCampaign) {
+  Network net(3);
+  net.Elect(1);
+  ASSERT_TRUE(net.node(1).ProposeConfChange(Joint({Learner(4)})).ok());
+  net.Stabilize();
+  ASSERT_TRUE(net.node(1).ProposeConfChange(Joint({Learner(5)})).ok());
+  net.Stabilize();
+  testing::TestNode& tn = net.test_node(2);
+  std::vector<Index> changes;
+  for (Index i = 4; i <= tn.storage->LastIndex(); i++) {  // after the 3 bootstrap entries
+    auto e = tn.storage->Entries(i, i + 1, kNoLimit);
+    ASSERT_TRUE(e.ok());
+    if ((*e)[0].type == EntryType::kConfChange) changes.push_back(i);
+  }
+  ASSERT_EQ(changes.size(), 2u);
+  // The crash kept both changes but lost the hard state that said the first is committed.
+  HardState hs = tn.storage->hard_state();
+  hs.commit = changes[0] - 1;
+  tn.storage->SetHardState(hs);
+  Config c = testing::TestConfig(2, tn.storage.get(), tn.random.get());
+  c.applied = changes[0] - 1;
+  auto restarted = RawNode::Create(c, {});
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  RawNode& node = **restarted;
+  EXPECT_EQ(node.GetStatus().hard_state.commit, changes[0]);
+  EXPECT_EQ(node.GetStatus().conf.voters, (Ids{1, 2, 3}));
+  ASSERT_TRUE(node.Campaign().ok());
+  EXPECT_EQ(node.GetStatus().soft_state.role, Role::kFollower) << "a committed change is unapplied";
+  // The change is handed out as committed; once applied the node may campaign.
+  Ready rd = node.GetReady();
+  ASSERT_FALSE(rd.committed_entries.empty());
+  EXPECT_EQ(rd.committed_entries.back().index, changes[0]);
+  for (const Entry& e : rd.committed_entries) {
+    if (e.type == EntryType::kConfChange) node.ApplyConfChange(DecodeConfChange(e.data).value());
+  }
+  node.Advance();
+  EXPECT_EQ(node.GetStatus().conf.learners, (Ids{4}));
+  ASSERT_TRUE(node.Campaign().ok());
+  EXPECT_NE(node.GetStatus().soft_state.role, Role::kFollower);
+}
+
 TEST(Joint, snapshotCarriesConfiguration) {
   Network net(3);
   net.Elect(1);
