@@ -21,13 +21,15 @@
 // change between them too. Changes take effect when applied (raw_node.h), so the thesis's
 // argument (§4.1: a node that lacks a committed configuration cannot be elected, by the
 // log comparison of §5.4.1) needs two more rules of etcd's design: a leader appends a
-// change only after applying the previous one, so the append that carries change k+1
-// carries a commit index covering change k; and a node does not campaign while a committed
-// change is unapplied. Then a node still on C_a whose log holds change a+2 knows change a+1
-// is committed and will not campaign; one whose log stops before change a+2 has a log
-// strictly behind the quorum of C_{a+1} that stored change a+2, and that quorum meets every
-// quorum of C_a (adjacent configurations overlap), so voters of C_a refuse it. The checker
-// verifies the conclusion directly on the current state, for every such pair:
+// change only after applying the previous one, so a log holding change k+1 proves change k
+// committed (the append that carried it also carried the commit index, and a restart
+// raises a lagging commit index to it, raft.cc CommittedByLaterChange); and a node does not
+// campaign while a committed change is unapplied. Then a node still on C_a whose log holds
+// change a+2 knows change a+1 is committed and will not campaign; one whose log stops
+// before change a+2 has a log strictly behind the quorum of C_{a+1} that stored change a+2,
+// and that quorum meets every quorum of C_a (adjacent configurations overlap), so voters of
+// C_a refuse it. The checker verifies the conclusion directly on the current state, for
+// every such pair:
 //   - A is a follower that cannot campaign: not a voter of C_a, or a committed change is
 //     unapplied (a candidate or leader with one is NOT excused: the core broke the rule);
 //   - or the voters of C_a that would refuse A form a quorum-blocking set (what remains is
