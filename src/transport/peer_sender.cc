@@ -385,7 +385,8 @@ Status PeerSender::SendSnapshot(const raft::Message& msg, uint64_t* image_size) 
     ctx->TryCancel();
   }
   grpc::Status st = writer->Finish();
-  if (!read_st.ok()) return read_st;
+  // A failed write is explained by the stream's status; a failed file read by itself.
+  if (write_ok && !read_st.ok()) return read_st;
   if (!st.ok()) return FromGrpc(st, "snapshot stream");
   if (!write_ok) return Status::Unavailable("snapshot stream closed early");
   if (ack.received_bytes() != total) {

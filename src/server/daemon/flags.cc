@@ -250,8 +250,9 @@ void AddFlags(CLI::App* app, RawFlags* r) {
   add("--snapshot-count", &r->snapshot_count,
       "Number of committed transactions to trigger a snapshot to disk.");
   add("--snapshot-bytes", &r->snapshot_bytes,
-      "raftkv: bytes of committed entries to trigger a snapshot to disk (whichever of this and "
-      "--snapshot-count comes first; 0 = no byte threshold).");
+      "raftkv: bytes of log entries appended since the last snapshot to trigger one (whichever "
+      "of this and --snapshot-count comes first; 0 = no byte threshold). The default, 128 MiB, "
+      "bounds the log held in memory and replayed at restart when values are large.");
   add("--experimental-snapshot-catchup-entries", &r->snapshot_catchup_entries,
       "Number of entries kept for a slow follower to catch up after compacting the log "
       "(etcd 3.5's flag).");
