@@ -644,15 +644,24 @@ TEST_F(SnapshotFileTest, diskStorage_installsAReceivedFileAndDropsAnUnadoptedOne
     HardState hs{5, 0, 100};
     ASSERT_TRUE((*s)->Save(&hs, {}, &snap).ok());
     EXPECT_EQ((*s)->FirstIndex(), 101u);
+    EXPECT_FALSE(std::filesystem::exists(stray)) << "a received file at or below it is stale";
+    // A newer transfer that was received and not handed over yet is kept...
+    auto w2 = (*s)->NewSnapshotWriter(raft::SnapshotMeta{200, 5, {}}, "recv");
+    ASSERT_TRUE((*w2)->Finish().ok());
+    stray = (*w2)->path();
+    ASSERT_TRUE((*s)->Save(nullptr, MakeEntries(101, 110, 5), nullptr).ok());
+    ASSERT_TRUE((*s)->SaveSnapshot(MakeSnapshot(105, 5)).ok());
     EXPECT_TRUE(std::filesystem::exists(stray));
   }
   auto s = DiskStorage::Open(dir_, DiskStorageOptions{});
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_FALSE(std::filesystem::exists(stray)) << "leftover .tmp files are deleted at open";
-  auto got = (*s)->GetSnapshot();
-  EXPECT_EQ(got->meta, meta);
-  auto r = (*s)->OpenSnapshot(*got);
-  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(std::filesystem::exists(stray)) << "...and deleted at the next open";
+  // The newest snapshot is the application's at 105; the received one at 100 is kept as the
+  // fallback and still readable.
+  EXPECT_EQ((*s)->GetSnapshot()->meta.index, 105u);
+  raft::Snapshot received{meta, ""};
+  auto r = (*s)->OpenSnapshot(received);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(ReadImage(r->get()).value() == image);
 }
 

@@ -352,9 +352,29 @@ Result<std::vector<SnapshotStore::FileRef>> SnapshotStore::ListSorted() {
   return files;
 }
 
+// Received files (TempPath "recv") at or below the newest snapshot can no longer be
+// installed (the core refuses a snapshot that is not newer than its commit index): a transfer
+// the core dropped leaves one behind, removed here rather than only at the next open.
+Status SnapshotStore::dropStaleReceived(raft::Index newest) {
+  auto names = fs_->List(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    raft::Term term = 0;
+    raft::Index index = 0;
+    if (!name.ends_with(".tmp") || name.find(".snap.recv") == std::string::npos ||
+        !ParseSnapshotFileName(name.substr(0, name.find(".snap.recv") + 5), &term, &index) ||
+        index > newest) {
+      continue;
+    }
+    RAFTKV_RETURN_IF_ERROR(fs_->Remove(JoinPath(dir_, name)));
+  }
+  return Status::OK();
+}
+
 Status SnapshotStore::Prune() {
   auto files = ListSorted();
   if (!files.ok()) return files.status();
+  if (!files->empty()) RAFTKV_RETURN_IF_ERROR(dropStaleReceived(files->back().index));
   if (files->size() <= static_cast<size_t>(keep_)) return Status::OK();
   size_t drop = files->size() - keep_;
   for (size_t i = 0; i < drop; i++) {

@@ -133,7 +133,8 @@ class SnapshotStore {
   // Makes a finished file (SnapshotFileWriter at TempPath or PathOf) the snapshot file for
   // `meta`: checks it, renames it into place and fsyncs the directory.
   Status Adopt(const std::string& path, const raft::SnapshotMeta& meta);
-  // Deletes snapshot files beyond the newest `keep`. Called only once the newest one is
+  // Deletes snapshot files beyond the newest `keep`, and received temporary files at or below
+  // the newest snapshot (never installable). Called only once the newest one is
   // in use (for a leader's snapshot: once the WAL records its install), so that a crash
   // in between never leaves the WAL without the snapshot it was compacted to.
   Status Prune();
@@ -152,6 +153,7 @@ class SnapshotStore {
     std::string name;
   };
   Result<std::vector<FileRef>> ListSorted();  // oldest first
+  Status dropStaleReceived(raft::Index newest);
 
   FileSystem* fs_;
   std::string dir_;
