@@ -320,14 +320,18 @@ void ResetPeakRss() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
-// Peak resident memory of this process since ResetPeakRss (VmHWM), in bytes.
-uint64_t PeakRss() {
+// A field of /proc/self/status in kB ("VmHWM": peak resident memory since ResetPeakRss,
+// "VmRSS": current), in bytes.
+uint64_t ProcStatus(const std::string& field) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1)) * 1024;
   }
   return 0;
+}
+uint64_t PeakRss() {
+  return ProcStatus("VmHWM");
 }
 
 TEST(SnapshotFileTest, FileToFileTransferNeverHoldsTheImage) {
@@ -344,6 +348,8 @@ TEST(SnapshotFileTest, FileToFileTransferNeverHoldsTheImage) {
 
   ResetPeakRss();
   const uint64_t before = PeakRss();
+  // The reset took (else the peak would still be that of earlier, larger tests).
+  ASSERT_LE(before, ProcStatus("VmRSS") + (uint64_t{4} << 20));
   a->Send({snap});
   ASSERT_TRUE(ha.WaitFor([&] { return !ha.SnapshotResultsLocked().empty(); }, 20s));
   EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, true}}));
