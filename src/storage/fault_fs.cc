@@ -214,7 +214,48 @@ Result<std::unique_ptr<WritableFile>> FaultFileSystem::OpenWritable(const std::s
 Result<std::string> FaultFileSystem::ReadAll(const std::string& path) {
   auto it = names_.find(path);
   if (it == names_.end()) return Status::IOError("open " + path + ": No such file or directory");
+  reads_++;
+  read_bytes_ += it->second->data.size();
   return it->second->data;
+}
+
+// Reads the inode's current content, as pread on an open descriptor would (a rename or
+// removal of the name does not affect it); stale after a power loss, like every handle.
+class FaultFileSystem::Reader final : public ReadableFile {
+ public:
+  Reader(FaultFileSystem* fs, std::shared_ptr<Inode> node, std::string path)
+      : fs_(fs),
+        gen_(fs->generation_),
+        node_(std::move(node)),
+        path_(std::move(path)),
+        size_(node_->data.size()) {}
+
+  uint64_t size() const override { return size_; }
+  Status ReadAt(uint64_t offset, size_t n, std::string* out) override {
+    if (gen_ != fs_->generation_) return Status::IOError("read " + path_ + ": stale handle");
+    const std::string& data = node_->data;
+    if (offset > data.size() || n > data.size() - offset) {
+      return Status::IOError("read " + path_ + ": end of file at " + std::to_string(data.size()) +
+                             " before " + std::to_string(offset + n));
+    }
+    out->assign(data, offset, n);
+    fs_->reads_++;
+    fs_->read_bytes_ += n;
+    return Status::OK();
+  }
+
+ private:
+  FaultFileSystem* fs_;
+  uint64_t gen_;
+  std::shared_ptr<Inode> node_;
+  std::string path_;
+  uint64_t size_;
+};
+
+Result<std::unique_ptr<ReadableFile>> FaultFileSystem::OpenReadable(const std::string& path) {
+  auto it = names_.find(path);
+  if (it == names_.end()) return Status::IOError("open " + path + ": No such file or directory");
+  return std::unique_ptr<ReadableFile>(new Reader(this, it->second, path));
 }
 
 Result<uint64_t> FaultFileSystem::FileSize(const std::string& path) {

@@ -33,6 +33,7 @@ class FaultFileSystem final : public FileSystem {
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path,
                                                      bool truncate) override;
   Result<std::string> ReadAll(const std::string& path) override;
+  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override;
   Result<uint64_t> FileSize(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Remove(const std::string& path) override;
@@ -61,6 +62,9 @@ class FaultFileSystem final : public FileSystem {
 
   uint64_t write_count() const { return writes_; }
   uint64_t sync_count() const { return syncs_; }
+  // Reads served (ReadAll calls and ReadableFile::ReadAt calls), and their bytes.
+  uint64_t read_count() const { return reads_; }
+  uint64_t read_bytes() const { return read_bytes_; }
   // DropCache hints received: bytes covered, and how many covered bytes not yet synced
   // (a caller that drops pages it has not synced has its durability order wrong).
   uint64_t cache_dropped_bytes() const { return cache_dropped_bytes_; }
@@ -70,7 +74,9 @@ class FaultFileSystem final : public FileSystem {
   struct Inode;
   class File;
   class LockHandle;
+  class Reader;
   friend class File;
+  friend class Reader;
 
   Status OnWrite(Inode* node, uint64_t offset, std::string_view data);
   Status OnSync(Inode* node);
@@ -91,6 +97,8 @@ class FaultFileSystem final : public FileSystem {
   uint64_t space_limit_ = 0;
   uint64_t writes_ = 0;
   uint64_t syncs_ = 0;
+  uint64_t reads_ = 0;
+  uint64_t read_bytes_ = 0;
   uint64_t cache_dropped_bytes_ = 0;
   uint64_t unsynced_cache_drops_ = 0;
 };

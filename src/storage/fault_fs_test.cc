@@ -162,5 +162,34 @@ TEST_F(FaultFsTest, lock_isExclusiveUntilReleased) {
   EXPECT_TRUE(fs_.Lock("/d/LOCK").ok());
 }
 
+TEST_F(FaultFsTest, openReadable_readsRangesOfTheFile_andCountsThem) {
+  auto f = Open("/d/a");
+  ASSERT_TRUE(f->WriteAt(0, "0123456789").ok());
+  auto r = std::move(fs_.OpenReadable("/d/a").value());
+  EXPECT_EQ(r->size(), 10u);
+  std::string out;
+  ASSERT_TRUE(r->ReadAt(3, 4, &out).ok());
+  EXPECT_EQ(out, "3456");
+  EXPECT_FALSE(r->ReadAt(8, 3, &out).ok()) << "past the end";
+  EXPECT_EQ(fs_.read_count(), 1u);
+  EXPECT_EQ(fs_.read_bytes(), 4u);
+  // Like an open descriptor, the reader keeps the file across a rename.
+  ASSERT_TRUE(fs_.Rename("/d/a", "/d/b").ok());
+  ASSERT_TRUE(r->ReadAt(0, 2, &out).ok());
+  EXPECT_EQ(out, "01");
+  EXPECT_FALSE(fs_.OpenReadable("/d/a").ok());
+}
+
+TEST_F(FaultFsTest, openReadable_handleDiesWithThePower) {
+  auto f = Open("/d/a");
+  ASSERT_TRUE(f->WriteAt(0, "data").ok());
+  ASSERT_TRUE(f->Sync().ok());
+  ASSERT_TRUE(fs_.SyncDir("/d").ok());
+  auto r = std::move(fs_.OpenReadable("/d/a").value());
+  fs_.PowerLoss(false);
+  std::string out;
+  EXPECT_FALSE(r->ReadAt(0, 1, &out).ok());
+}
+
 }  // namespace
 }  // namespace raftkv::storage

@@ -47,6 +47,17 @@ class WritableFile {
   virtual void DropCache(uint64_t offset, uint64_t len) {}
 };
 
+// A file opened for reading at any offset: snapshot files are read in bounded chunks, never
+// whole (an image may be as large as the store).
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  // The file's size when it was opened.
+  virtual uint64_t size() const = 0;
+  // Exactly `n` bytes at `offset` into *out; an error if the file ends before.
+  virtual Status ReadAt(uint64_t offset, size_t n, std::string* out) = 0;
+};
+
 // Held while a data directory is in use; released when destroyed (or when the process dies).
 class FileLock {
  public:
@@ -61,6 +72,7 @@ class FileSystem {
                                                              bool truncate) = 0;
   // The whole current content of a file.
   virtual Result<std::string> ReadAll(const std::string& path) = 0;
+  virtual Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) = 0;
   // The same into *out, reusing its memory (recovery reads many large segments; fresh
   // buffers would cost a page fault per 4 KiB each time).
   virtual Status ReadInto(const std::string& path, std::string* out) {

@@ -115,6 +115,43 @@ class PosixWritableFile final : public WritableFile {
   std::vector<iovec> iov_;  // reused by WriteAtV
 };
 
+// pread until `n` bytes or the end of the file; returns how many were read.
+Result<size_t> PreadUpTo(int fd, const std::string& path, uint64_t offset, char* buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::pread(fd, buf + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return ErrnoStatus("read", path, errno);
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return got;
+}
+
+class PosixReadableFile final : public ReadableFile {
+ public:
+  PosixReadableFile(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
+  ~PosixReadableFile() override { ::close(fd_); }
+
+  uint64_t size() const override { return size_; }
+  Status ReadAt(uint64_t offset, size_t n, std::string* out) override {
+    out->resize(n);
+    auto got = PreadUpTo(fd_, path_, offset, out->data(), n);
+    if (!got.ok()) return got.status();
+    if (*got != n) {
+      return Status::IOError("read " + path_ + ": end of file at " + std::to_string(offset + *got) +
+                             " before " + std::to_string(offset + n));
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  uint64_t size_;
+};
+
 class PosixLock final : public FileLock {
  public:
   explicit PosixLock(int fd) : fd_(fd) {}
@@ -150,21 +187,24 @@ class PosixFs final : public FileSystem {
       return ErrnoStatus("stat", path, err);
     }
     out->resize(static_cast<size_t>(st.st_size));
-    size_t got = 0;
-    while (got < out->size()) {
-      ssize_t n = ::pread(fd, out->data() + got, out->size() - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        ::close(fd);
-        return ErrnoStatus("read", path, err);
-      }
-      if (n == 0) break;  // shrank meanwhile
-      got += static_cast<size_t>(n);
-    }
-    out->resize(got);
+    auto got = PreadUpTo(fd, path, 0, out->data(), out->size());  // less if it shrank meanwhile
     ::close(fd);
+    if (!got.ok()) return got.status();
+    out->resize(*got);
     return Status::OK();
+  }
+
+  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return ErrnoStatus("stat", path, err);
+    }
+    return std::unique_ptr<ReadableFile>(
+        new PosixReadableFile(path, fd, static_cast<uint64_t>(st.st_size)));
   }
 
   void Prefetch(const std::string& path) override {

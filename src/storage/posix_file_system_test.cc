@@ -91,5 +91,25 @@ TEST_F(PosixTest, writeAtV_manyPieces_readsBackJoined) {
   EXPECT_EQ(PosixFileSystem()->ReadAll(path).value(), std::string(10, '-') + joined);
 }
 
+TEST_F(PosixTest, openReadable_readsRanges_andRefusesPastTheEnd) {
+  fs::create_directories(dir_);
+  std::string path = dir_ + "/r";
+  std::string content;
+  for (int i = 0; i < 100000; i++) content += static_cast<char>('a' + i % 26);
+  auto w = std::move(PosixFileSystem()->OpenWritable(path, true).value());
+  ASSERT_TRUE(w->WriteAt(0, content).ok());
+  ASSERT_TRUE(w->Close().ok());
+  auto r = PosixFileSystem()->OpenReadable(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->size(), content.size());
+  std::string out;
+  ASSERT_TRUE((*r)->ReadAt(70000, 30000, &out).ok());
+  EXPECT_EQ(out, content.substr(70000));
+  Status past = (*r)->ReadAt(99990, 11, &out);
+  EXPECT_FALSE(past.ok());
+  EXPECT_NE(past.message().find(path), std::string::npos) << past.ToString();
+  EXPECT_FALSE(PosixFileSystem()->OpenReadable(dir_ + "/missing").ok());
+}
+
 }  // namespace
 }  // namespace raftkv::storage

@@ -1,14 +1,9 @@
 #include "storage/snapshot_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
 
 #include "storage/crc32c.h"
 #include "storage/wal_format.h"
@@ -158,28 +153,15 @@ Status SnapshotFileWriter::Finish() {
 Result<std::unique_ptr<SnapshotFileReader>> SnapshotFileReader::Open(FileSystem* fs,
                                                                      const std::string& path) {
   std::unique_ptr<SnapshotFileReader> r(new SnapshotFileReader(path));
-  if (fs == PosixFileSystem()) {
-    r->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (r->fd_ < 0) {
-      return Status::IOError("open " + path + ": " + std::strerror(errno));
-    }
-    auto size = fs->FileSize(path);
-    if (!size.ok()) return size.status();
-    r->size_ = *size;
-  } else {
-    // A test file system has no ranged reads (requested); its files are small.
-    auto content = fs->ReadAll(path);
-    if (!content.ok()) return content.status();
-    r->content_ = std::move(*content);
-    r->size_ = r->content_.size();
-  }
+  auto file = fs->OpenReadable(path);
+  if (!file.ok()) return file.status();
+  r->file_ = std::move(*file);
+  r->size_ = r->file_->size();
   RAFTKV_RETURN_IF_ERROR(r->parse());
   return r;
 }
 
-SnapshotFileReader::~SnapshotFileReader() {
-  if (fd_ >= 0) ::close(fd_);
-}
+SnapshotFileReader::~SnapshotFileReader() = default;
 
 Status SnapshotFileReader::corrupt(uint64_t offset, const std::string& what) const {
   return Status::Corruption("snapshot file " + path_ + " at offset " + std::to_string(offset) +
@@ -191,20 +173,7 @@ Status SnapshotFileReader::readAt(uint64_t offset, size_t n, std::string* out) {
     return corrupt(offset, "needs " + std::to_string(n) + " bytes but the file has " +
                                std::to_string(size_) + " (truncated)");
   }
-  if (fd_ < 0) {
-    out->assign(content_, offset, n);
-    return Status::OK();
-  }
-  out->resize(n);
-  size_t done = 0;
-  while (done < n) {
-    ssize_t got = ::pread(fd_, out->data() + done, n - done, static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return Status::IOError("read " + path_ + ": " + std::strerror(errno));
-    if (got == 0) return corrupt(offset + done, "unexpected end of file");
-    done += static_cast<size_t>(got);
-  }
-  return Status::OK();
+  return file_->ReadAt(offset, n, out);
 }
 
 Status SnapshotFileReader::readRange(uint64_t offset, uint64_t n, size_t chunk,

@@ -107,8 +107,7 @@ class SnapshotFileReader {
   Status corrupt(uint64_t offset, const std::string& what) const;
 
   std::string path_;
-  int fd_ = -1;          // the real file system: pread in chunks
-  std::string content_;  // a test file system (no ranged reads): its whole content
+  std::unique_ptr<ReadableFile> file_;  // read in chunks, never whole
   uint64_t size_ = 0;
   uint64_t data_offset_ = 0;
   uint64_t data_len_ = 0;
