@@ -1,5 +1,6 @@
 #include "kv/snapshot.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/check.h"
@@ -47,12 +48,17 @@ void encodeKey(const std::string& key, const std::vector<std::shared_ptr<const R
 }
 }  // namespace
 
-Status SnapshotView::WriteTo(const std::function<Status(std::string_view)>& sink,
-                             size_t batch_keys) const {
+Status SnapshotView::WriteTo(const std::function<Status(std::string_view)>& sink, size_t batch_keys,
+                             size_t max_chunk_bytes) const {
   uint32_t crc = 0;
-  auto emit = [&](const std::string& chunk) {
+  max_chunk_bytes = std::max<size_t>(max_chunk_bytes, 1);
+  // Passes `chunk` on in slices of at most max_chunk_bytes (the loader takes any boundaries).
+  auto emit = [&](std::string_view chunk) -> Status {
     crc = Crc32Extend(crc, chunk.data(), chunk.size());
-    return sink(chunk);
+    for (size_t off = 0; off < chunk.size(); off += max_chunk_bytes) {
+      RAFTKV_RETURN_IF_ERROR(sink(chunk.substr(off, max_chunk_bytes)));
+    }
+    return Status::OK();
   };
   std::string buf(kSnapshotMagic, 4);
   PutU32(&buf, kSnapshotFormatVersion);
@@ -87,7 +93,13 @@ Status SnapshotView::WriteTo(const std::function<Status(std::string_view)>& sink
       }
     }
     buf.clear();
-    for (const auto& [key, recs] : batch) encodeKey(key, recs, &buf);
+    for (const auto& [key, recs] : batch) {
+      encodeKey(key, recs, &buf);
+      if (buf.size() >= max_chunk_bytes) {
+        RAFTKV_RETURN_IF_ERROR(emit(buf));
+        buf.clear();
+      }
+    }
     if (done) PutU8(&buf, 0);
     if (!buf.empty()) RAFTKV_RETURN_IF_ERROR(emit(buf));
   }

@@ -42,11 +42,12 @@ class SnapshotView {
   int64_t revision() const { return rev_; }
   int64_t compact_revision() const { return compact_rev_; }
 
-  // Serializes the view as consecutive chunks passed to `sink` (stops at the first error it
-  // returns). May run on another thread than the store's writer. The store lock is taken for
-  // at most `batch_keys` keys at a time.
-  Status WriteTo(const std::function<Status(std::string_view)>& sink,
-                 size_t batch_keys = 256) const;
+  // Serializes the view as consecutive chunks of at most `max_chunk_bytes` passed to `sink`
+  // (stops at the first error it returns). May run on another thread than the store's
+  // writer. The store lock is taken for at most `batch_keys` keys at a time. Besides the
+  // chunk, at most one key's encoded history is buffered.
+  Status WriteTo(const std::function<Status(std::string_view)>& sink, size_t batch_keys = 256,
+                 size_t max_chunk_bytes = size_t{1} << 20) const;
   // WriteTo into one string.
   std::string Serialize() const;
 

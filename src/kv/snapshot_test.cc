@@ -109,6 +109,32 @@ TEST(Snapshot, WriteTo_streamsInChunksAndStopsOnSinkError) {
   EXPECT_EQ(calls, 2);
 }
 
+// Large values: no chunk exceeds the bound, even when one key's history is larger than it,
+// and the chunks still restore the same store.
+TEST(Snapshot, WriteTo_chunksNeverExceedTheByteBound) {
+  Store s;
+  const std::string big(300 << 10, 'v');  // 300 KiB
+  for (int i = 0; i < 8; i++) MustPut(s, "big", big + std::to_string(i));
+  for (int i = 0; i < 40; i++) MustPut(s, "k" + std::to_string(i), big);
+  auto view = s.Snapshot();
+  constexpr size_t kBound = 512 << 10;
+  size_t largest = 0, chunks = 0;
+  SnapshotLoader loader;
+  ASSERT_TRUE(view->WriteTo(
+                      [&](std::string_view c) {
+                        largest = std::max(largest, c.size());
+                        ++chunks;
+                        return loader.Add(c);
+                      },
+                      /*batch_keys=*/256, kBound)
+                  .ok());
+  EXPECT_LE(largest, kBound);
+  EXPECT_GT(chunks, 20u) << "about 14 MiB in chunks of at most 512 KiB";
+  auto restored = loader.Finish();
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ((*restored)->Hash(), s.Hash());
+}
+
 // The snapshot is serialized by another thread while this one keeps writing, deleting and
 // compacting; the restored store must equal the store as it was at the view's revision.
 TEST(Snapshot, WriteTo_consistentWhileWritesContinue) {
