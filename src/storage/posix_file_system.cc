@@ -178,20 +178,9 @@ class PosixFs final : public FileSystem {
   }
 
   Status ReadInto(const std::string& path, std::string* out) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open", path, errno);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus("stat", path, err);
-    }
-    out->resize(static_cast<size_t>(st.st_size));
-    auto got = PreadUpTo(fd, path, 0, out->data(), out->size());  // less if it shrank meanwhile
-    ::close(fd);
-    if (!got.ok()) return got.status();
-    out->resize(*got);
-    return Status::OK();
+    auto f = OpenReadable(path);
+    if (!f.ok()) return f.status();
+    return (*f)->ReadAt(0, (*f)->size(), out);  // reuses out's memory
   }
 
   Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
