@@ -4,7 +4,9 @@
 //  - the apply thread owns the kv::Store (with its session table) and the member table:
 //    applies committed entries in order, installs snapshots, serves reads, completes calls;
 //  - the snapshot thread serializes pinned store views into raft snapshots.
-// Calls from gRPC threads only enqueue work; they never touch the core or the store.
+// Calls from gRPC threads only enqueue work and never touch the core; the one exception to
+// "the store is the apply thread's" is a serializable range, which reads the store the apply
+// thread published (ReadStore) on the gRPC thread: kv::Store locks every call.
 #pragma once
 
 #include <atomic>
