@@ -74,13 +74,14 @@ PeerSender::EnqueueResult PeerSender::Enqueue(raft::Message msg) {
   if (msg.type == raft::MessageType::kSnapshot) {
     if (snapshots_.size() >= kMaxQueuedSnapshots) return EnqueueResult::kSnapshotQueueFull;
     snapshots_.push_back(std::move(msg));
+    snapshot_cv_.notify_one();
   } else {
     if (queue_.size() >= options_.max_queued_messages_per_peer) {
       return EnqueueResult::kQueueFull;
     }
     queue_.push_back(std::move(msg));
+    cv_.notify_one();  // the stream thread is cv_'s only waiter
   }
-  cv_.notify_all();
   return EnqueueResult::kQueued;
 }
 
@@ -90,6 +91,7 @@ void PeerSender::Stop() {
   if (stream_ctx_) stream_ctx_->TryCancel();
   if (snapshot_ctx_) snapshot_ctx_->TryCancel();
   cv_.notify_all();
+  snapshot_cv_.notify_all();
 }
 
 void PeerSender::Join() {
@@ -284,7 +286,7 @@ void PeerSender::RunSnapshots() {
     raft::Message msg;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !snapshots_.empty(); });
+      snapshot_cv_.wait(lock, [&] { return stopping_ || !snapshots_.empty(); });
       if (stopping_) return;
       msg = std::move(snapshots_.front());
       snapshots_.pop_front();

@@ -76,10 +76,10 @@ class PeerSender {
   const raft::NodeId peer_;
 
   mutable std::mutex mu_;
+  // Two condition variables so that a raft message wakes only the stream thread (cv_: new
+  // messages, address changes, Stop) and a snapshot only the snapshot thread (snapshot_cv_:
+  // new snapshots, Stop): one futex wake-up per message, not two.
   std::condition_variable cv_;
-  // Wakes the snapshot thread only (kSnapshot messages, Stop, SetAddress), so that raft
-  // messages do not wake it for nothing (requested by the performance engineer, who wires
-  // Enqueue/Stop/SetAddress; RunSnapshots' wait moves to it in the same change).
   std::condition_variable snapshot_cv_;
   std::string address_;                                // guarded by mu_
   uint64_t address_generation_ = 0;                    // guarded by mu_; bumped by SetAddress
