@@ -12,9 +12,11 @@
 //  - Reads at revisions below the compaction revision fail; compaction drops every version
 //    not needed for reads at or above it, except what a live snapshot still pins.
 //
-// Thread safety: every method is meant to be called from one apply thread, Snapshot()
-// included; a mutex makes them safe against the only other thread, the one running
-// SnapshotView::WriteTo (and releasing the view). sessions() is the apply thread's alone.
+// Thread safety: writes (Put, DeleteRange, Txn, Compact) and Snapshot() come from one apply
+// thread. Every public method takes the store's mutex, so read-only calls (Range, Hash,
+// HashKV, revision...) may come from any thread meanwhile (the server serves serializable
+// reads on gRPC threads), as may SnapshotView::WriteTo (and releasing the view).
+// sessions() is the apply thread's alone.
 #pragma once
 
 #include <cstdint>
