@@ -92,7 +92,7 @@ Result<raftkvpb::MemberTable> EtcdServer::Impl::MemberTableNow() {
 
 // What --strict-reconfig-check looks at (apply thread: it reads the member table).
 ReconfigView EtcdServer::Impl::reconfigView() const {
-  ReconfigView v{members_.List(), member_id_, {}};
+  ReconfigView v{members_.List(), member_id_, {}, leader() == member_id_};
   if (transport_) {
     for (const auto& [id, ps] : transport_->Stats()) {
       if (ps.connected) v.connected.insert(id);

@@ -8,7 +8,7 @@
 //  - adding a voter also needs this member connected to every other voter, and removing a
 //    connected voter needs the remaining connected voters to be a quorum, else
 //    kErrUnhealthy (removing a voter that is down is always allowed: it is not part of the
-//    active quorum).
+//    active quorum). These two rules run on the leader only (ReconfigView).
 // Learners never count, and adding or removing one is never refused here (§4.2.1: a
 // non-voting member cannot cost the quorum).
 #pragma once
@@ -26,6 +26,10 @@ struct ReconfigView {
   std::vector<etcdserverpb::Member> members;  // the member table as applied
   uint64_t self = 0;
   std::set<uint64_t> connected;  // peers whose transport stream is up now
+  // Whether `connected` says who is up. Only the leader streams to every voter (raftkv opens
+  // a peer stream when it has something to send, unlike etcd's always-on streams), so on a
+  // follower the connection rules are skipped and only the started-members rules apply.
+  bool knows_connectivity = true;
 };
 
 Status CheckAddMember(const ReconfigView& v, bool is_learner);

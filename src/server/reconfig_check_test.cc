@@ -78,6 +78,15 @@ TEST(ReconfigCheck, PromoteCountsTheLearnerAsStarted) {
   EXPECT_EQ(CheckPromoteMember(no).message(), api::kErrNotEnoughStartedMembers);
 }
 
+TEST(ReconfigCheck, AFollowerAppliesOnlyTheStartedRules) {
+  // A follower streams only to the leader: its missing connections say nothing.
+  ReconfigView v{{M(1), M(2), M(3)}, 1, {2}, /*knows_connectivity=*/false};
+  EXPECT_TRUE(CheckAddMember(v, false).ok());
+  EXPECT_TRUE(CheckRemoveMember(v, 2).ok());
+  ReconfigView unstarted{{M(1), M(2), M(3, false)}, 1, {}, false};
+  EXPECT_EQ(CheckAddMember(unstarted, false).message(), api::kErrNotEnoughStartedMembers);
+}
+
 TEST(ReconfigCheck, UnknownMemberIsLeftToTheApplyCheck) {
   EXPECT_TRUE(CheckRemoveMember(Healthy3(), 42).ok());
 }
@@ -145,6 +154,22 @@ TEST(StrictReconfig, RefusesChangesThatWouldLoseTheActiveQuorum) {
   auto ok = Remove(d.leader, d.down_id);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->members_size(), 2);
+}
+
+// A follower does not stream to the other followers: a healthy add sent to it must not be
+// refused as "unhealthy cluster" (the connection rules are the leader's).
+TEST(StrictReconfig, AHealthyAddSentToAFollowerIsAccepted) {
+  Cluster c(3);
+  c.StartAll();
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  EtcdServer* follower = nullptr;
+  for (const auto& n : c.Running()) {
+    if (c.at(n) != leader) follower = c.at(n);
+  }
+  auto add = AddVoter(follower, testing::PeerUrl(testing::FreePort()));
+  ASSERT_TRUE(add.ok()) << add.status().ToString();
+  EXPECT_EQ(add->members_size(), 4);
 }
 
 TEST(StrictReconfig, OffLetsTheOperatorDoAsTheyAsk) {
