@@ -189,33 +189,47 @@ TEST(SnapshotTest, ReceiverThatStallsIsAbandonedAfterTheTimeout) {
   server->Shutdown(std::chrono::system_clock::now());
 }
 
+// A -> freezable proxy -> B, A with small snapshot chunks and a fast keepalive, so that a
+// transfer can be cut mid-image and A notices soon after the network thaws.
+struct ProxiedPair {
+  ProxiedPair(Handler* ha, Handler* hb) {
+    auto options = TestOptions(1);
+    options.snapshot_chunk_bytes = 64 << 10;
+    options.keepalive_interval = 100ms;
+    options.keepalive_timeout = 200ms;
+    a = MustStart(options, ha);
+    b = MustStart(TestOptions(2), hb);
+    proxy = std::make_unique<testing::FreezableProxy>(b->listen_port());
+    a->AddPeer(2, Addr(proxy->port()));
+    b->AddPeer(1, Addr(a->listen_port()));
+  }
+  // Freezes the network once B has received part of the image; returns what B had then.
+  uint64_t FreezeOnceBReceives() {
+    for (int i = 0; i < 5000 && b->Stats()[1].received_bytes == 0; i++) {
+      std::this_thread::sleep_for(1ms);
+    }
+    proxy->Freeze(true);
+    return b->Stats()[1].received_bytes;
+  }
+
+  std::unique_ptr<Transport> a, b;
+  std::unique_ptr<testing::FreezableProxy> proxy;
+};
+
 TEST(SnapshotTest, RealReceiverStoppedMidImageDeliversNothing) {
   // A -> proxy -> B. Once B has part of the image the proxy freezes, so B is stopped with
   // the image surely incomplete; A learns the stream is gone when the network thaws (or
   // from its keepalive).
   RecordingHandler ha, hb;
-  auto options = TestOptions(1);
-  options.snapshot_chunk_bytes = 64 << 10;
-  options.keepalive_interval = 100ms;
-  options.keepalive_timeout = 200ms;
-  auto a = MustStart(options, &ha);
-  auto b = MustStart(TestOptions(2), &hb);
-  testing::FreezableProxy proxy(b->listen_port());
-  a->AddPeer(2, Addr(proxy.port()));
-  b->AddPeer(1, Addr(a->listen_port()));
+  ProxiedPair p(&ha, &hb);
   constexpr size_t kSize = 64 << 20;
-  a->Send({SnapshotMsg(1, 2, kSize, 9)});
-  for (int i = 0; i < 5000 && b->Stats()[1].received_bytes == 0; i++) {
-    std::this_thread::sleep_for(1ms);
-  }
-  proxy.Freeze(true);
-  const uint64_t got = b->Stats()[1].received_bytes;
-  ASSERT_GT(got, 0u);
-  b->Stop();
-  EXPECT_LT(b->Stats()[1].received_bytes, uint64_t(kSize));
-  b.reset();
+  p.a->Send({SnapshotMsg(1, 2, kSize, 9)});
+  ASSERT_GT(p.FreezeOnceBReceives(), 0u);
+  p.b->Stop();
+  EXPECT_LT(p.b->Stats()[1].received_bytes, uint64_t(kSize));
+  p.b.reset();
   EXPECT_EQ(hb.MessageCount(), 0u);
-  proxy.Freeze(false);
+  p.proxy->Freeze(false);
   ASSERT_TRUE(ha.WaitFor([&] { return !ha.SnapshotResultsLocked().empty(); }, 10s));
   EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, false}}));
   EXPECT_EQ(hb.MessageCount(), 0u);
@@ -402,27 +416,15 @@ TEST(SnapshotFileTest, InterruptedTransferLeavesNoFile) {
   TempDir src, dst;
   FileHandler hb(dst.path());
   RecordingHandler ha;
-  auto options = TestOptions(1);
-  options.snapshot_chunk_bytes = 64 << 10;
-  options.keepalive_interval = 100ms;
-  options.keepalive_timeout = 200ms;
-  auto a = MustStart(options, &ha);
-  auto b = MustStart(TestOptions(2), &hb);
-  testing::FreezableProxy proxy(b->listen_port());
-  a->AddPeer(2, Addr(proxy.port()));
-  b->AddPeer(1, Addr(a->listen_port()));
+  ProxiedPair p(&ha, &hb);
   uint32_t crc = 0;
-  a->Send({FileSnapshotMsg(src.path() + "/image.snap", 32 << 20, &crc)});
-  for (int i = 0; i < 5000 && b->Stats()[1].received_bytes == 0; i++) {
-    std::this_thread::sleep_for(1ms);
-  }
-  proxy.Freeze(true);
-  ASSERT_GT(b->Stats()[1].received_bytes, 0u);
-  b->Stop();
-  b.reset();
+  p.a->Send({FileSnapshotMsg(src.path() + "/image.snap", 32 << 20, &crc)});
+  ASSERT_GT(p.FreezeOnceBReceives(), 0u);
+  p.b->Stop();
+  p.b.reset();
   EXPECT_EQ(hb.MessageCount(), 0u);
   EXPECT_EQ(dst.Files(), 0u) << "the partial file is removed";
-  proxy.Freeze(false);
+  p.proxy->Freeze(false);
   ASSERT_TRUE(ha.WaitFor([&] { return !ha.SnapshotResultsLocked().empty(); }, 10s));
   EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, false}}));
 }
