@@ -139,54 +139,56 @@ class StallingReceiver final : public raftkvpb::Raft::Service {
   std::atomic<int> chunks_{0};
 };
 
-TEST(SnapshotTest, ReceiverStoppedMidStreamReportsFailure) {
+// A StallingReceiver on a port of its own, and the options of a sender with small chunks.
+struct StallingPeer {
+  StallingPeer() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
+    builder.RegisterService(&receiver);
+    server = builder.BuildAndStart();
+  }
+  static Options SenderOptions() {
+    auto options = TestOptions(1);
+    options.snapshot_chunk_bytes = 64 << 10;
+    return options;
+  }
   StallingReceiver receiver;
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
-  builder.RegisterService(&receiver);
-  auto server = builder.BuildAndStart();
-  ASSERT_TRUE(server);
+  std::unique_ptr<grpc::Server> server;
+};
 
+TEST(SnapshotTest, ReceiverStoppedMidStreamReportsFailure) {
+  StallingPeer peer;
+  ASSERT_TRUE(peer.server);
   RecordingHandler ha;
-  auto options = TestOptions(1);
-  options.snapshot_chunk_bytes = 64 << 10;
-  auto a = MustStart(options, &ha);
-  a->AddPeer(2, Addr(port));
+  auto a = MustStart(StallingPeer::SenderOptions(), &ha);
+  a->AddPeer(2, Addr(peer.port));
   a->Send({SnapshotMsg(1, 2, 8 << 20, 3)});
-  for (int i = 0; i < 500 && receiver.chunks_ < 3; i++) std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(receiver.chunks_, 3);
+  for (int i = 0; i < 500 && peer.receiver.chunks_ < 3; i++) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(peer.receiver.chunks_, 3);
   EXPECT_TRUE(ha.SnapshotResults().empty());  // not confirmed: still in flight
-  server->Shutdown(std::chrono::system_clock::now());
+  peer.server->Shutdown(std::chrono::system_clock::now());
   ASSERT_TRUE(ha.WaitFor([&] { return !ha.SnapshotResultsLocked().empty(); }));
   EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, false}}));
 }
 
 TEST(SnapshotTest, ReceiverThatStallsIsAbandonedAfterTheTimeout) {
-  StallingReceiver receiver;  // reads 3 chunks, then neither reads nor answers
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
-  builder.RegisterService(&receiver);
-  auto server = builder.BuildAndStart();
-  ASSERT_TRUE(server);
-
+  StallingPeer peer;  // reads 3 chunks, then neither reads nor answers
+  ASSERT_TRUE(peer.server);
   RecordingHandler ha;
-  auto options = TestOptions(1);
-  options.snapshot_chunk_bytes = 64 << 10;
+  auto options = StallingPeer::SenderOptions();
   options.snapshot_timeout = 100ms;  // + 1 s per MiB: 1.1 s for this image
   auto a = MustStart(options, &ha);
-  a->AddPeer(2, Addr(port));
+  a->AddPeer(2, Addr(peer.port));
   const auto start = std::chrono::steady_clock::now();
   a->Send({SnapshotMsg(1, 2, 1 << 20, 3)});
   ASSERT_TRUE(ha.WaitFor([&] { return !ha.SnapshotResultsLocked().empty(); }, 10s));
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(ha.SnapshotResults(), (std::vector<std::pair<raft::NodeId, bool>>{{2, false}}));
   EXPECT_GE(waited, 1000ms);
-  EXPECT_EQ(receiver.chunks_, 3);
-  server->Shutdown(std::chrono::system_clock::now());
+  EXPECT_EQ(peer.receiver.chunks_, 3);
+  peer.server->Shutdown(std::chrono::system_clock::now());
 }
 
 // A -> freezable proxy -> B, A with small snapshot chunks and a fast keepalive, so that a
