@@ -113,15 +113,26 @@ TEST(Snapshots, TakenCompactedRestoredAndSentToNewMember) {
   }));
 }
 
-TEST(Membership, LearnerAddPromoteAndRemove) {
-  Cluster c(3);
-  c.StartAll();
-  EtcdServer* leader = c.WaitLeader();
-  ASSERT_NE(leader, nullptr);
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Put(leader, "k" + std::to_string(i), "v").ok());
-  std::string learner = c.AddName();
-  auto add = AddMember(leader, testing::PeerUrl(c.port(learner)), /*learner=*/true);
-  ASSERT_TRUE(add.ok()) << add.status().ToString();
+// A 3-member cluster with keys k0..k9 and a learner added (not started yet).
+class MembershipWithLearner : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    c.StartAll();
+    leader = c.WaitLeader();
+    ASSERT_NE(leader, nullptr);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(Put(leader, "k" + std::to_string(i), "v").ok());
+    learner = c.AddName();
+    add = AddMember(leader, testing::PeerUrl(c.port(learner)), /*learner=*/true);
+    ASSERT_TRUE(add.ok()) << add.status().ToString();
+  }
+
+  Cluster c{3};
+  EtcdServer* leader = nullptr;
+  std::string learner;
+  Result<etcdserverpb::MemberAddResponse> add = Status::Unavailable("not added");
+};
+
+TEST_F(MembershipWithLearner, LearnerAddPromoteAndRemove) {
   EXPECT_TRUE(add->member().islearner());
   uint64_t id = add->member().id();
 
@@ -186,15 +197,7 @@ TEST(Membership, LearnerAddPromoteAndRemove) {
 }
 
 // etcd forwards MemberPromote to the leader: a follower answers with the leader's result.
-TEST(Membership, PromoteThroughAFollower) {
-  Cluster c(3);
-  c.StartAll();
-  EtcdServer* leader = c.WaitLeader();
-  ASSERT_NE(leader, nullptr);
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Put(leader, "k" + std::to_string(i), "v").ok());
-  std::string learner = c.AddName();
-  auto add = AddMember(leader, testing::PeerUrl(c.port(learner)), /*learner=*/true);
-  ASSERT_TRUE(add.ok()) << add.status().ToString();
+TEST_F(MembershipWithLearner, PromoteThroughAFollower) {
   uint64_t id = add->member().id();
   auto follower = [&] {
     EtcdServer* l = c.WaitLeader();
