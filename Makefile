@@ -7,6 +7,10 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  := -G Ninja
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
+# Checkouts of the same tree (git worktrees, CI clones) share cache hits: paths are hashed
+# relative to the checkout and the working directory is not hashed.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= true
 
 .PHONY: all deps build build-asan test test-unit test-asan run sim bench chaos clean format
 
