@@ -109,9 +109,9 @@ void ConfigChecker::ObserveConfig(NodeId id, Index index, const ConfState& cs, b
   }
   auto [it, fresh] = current_.try_emplace(id);
   Current& mine = it->second;
-  // The pairs with disjoint quorums change only with a configuration (a snapshot taken at
-  // a new index keeps it).
-  if (fresh || mine.conf != cs) pairs_dirty_ = true;
+  // The pairs with disjoint quorums, and which of two is older, change with a configuration
+  // and with its index: a configuration can recur at a later index (seed 577 of issue 11).
+  if (fresh || mine.conf != cs || mine.index != index) pairs_dirty_ = true;
   mine = Current{index, cs};
   checkOverlap(id, mine);
 }
