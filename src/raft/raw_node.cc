@@ -211,10 +211,8 @@ Ready RawNode::GetReady() {
   }
 
   rd.leader_messages = raft_->TakeLeaderMessages();
-  for (const Message& m : rd.leader_messages) {
-    RAFTKV_CHECK(kPlantedBug == 3 || m.term <= durable_term,
-                 "§10.2.1 leader messages leave before the write only in a durable term");
-  }
+  RAFTKV_CHECK(kPlantedBug == 3 || LeaderMessagesMayLeaveEarly(rd, durable_term),
+               "§10.2.1 leader messages leave before the write only in a durable term");
   rd.messages = raft_->TakeMessages();
   if constexpr (kPlantedBug != 3) {
     // §5.1/Figure 2: a vote grant leaves only once the vote is durable.
@@ -248,6 +246,13 @@ void RawNode::Advance() {
   if (pending_->last_index != 0) raft_->OnStable(pending_->last_index, pending_->last_term);
   // Last: a candidate that won may become leader here, appending its first entry.
   if (pending_->hard_state) raft_->OnHardStateStable(*pending_->hard_state);
+}
+
+bool LeaderMessagesMayLeaveEarly(const Ready& rd, Term durable_term) {
+  for (const Message& m : rd.leader_messages) {
+    if (m.term > durable_term) return false;
+  }
+  return true;
 }
 
 NodeStatus RawNode::GetStatus() const {

@@ -131,6 +131,18 @@ TEST(RawNode, singleVoterCrashBeforeTermIsDurable_learnerNeverGetsLostTermEntrie
   }
 }
 
+TEST(RawNode, leaderMessagesMayLeaveEarly_onlyInADurableTerm) {
+  Ready rd;
+  EXPECT_TRUE(LeaderMessagesMayLeaveEarly(rd, 0));
+  Message m;
+  m.type = MessageType::kAppend;
+  m.term = 5;
+  rd.leader_messages.push_back(m);
+  EXPECT_TRUE(LeaderMessagesMayLeaveEarly(rd, 5));
+  EXPECT_TRUE(LeaderMessagesMayLeaveEarly(rd, 6));
+  EXPECT_FALSE(LeaderMessagesMayLeaveEarly(rd, 4));
+}
+
 TEST(RawNode, threeNodes_electReplicateApply) {
   Network net(3);
   net.Elect(1);

@@ -93,9 +93,10 @@ Status EtcdServer::Impl::Init() {
 
 Status EtcdServer::Impl::openDataDir() {
   std::string member_dir = config_.data_dir + "/member";
-  std::error_code ec;
-  std::filesystem::create_directories(member_dir, ec);
-  if (ec) return Status::IOError("create " + member_dir + ": " + ec.message());
+  // Durably (each new directory synced into its parent), before the identity and the WAL
+  // are written into it: a power loss right after the first start must not lose the layout.
+  Status created = storage::PosixFileSystem()->CreateDir(member_dir);
+  if (!created.ok()) return Status::IOError("create " + member_dir + ": " + created.ToString());
   auto id = ReadIdentity(member_dir);
   if (id.ok()) {
     identity_ = std::move(*id);
