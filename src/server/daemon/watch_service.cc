@@ -225,13 +225,18 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> l(conn_->mu);
-    conn_->writing = false;
-    if (!ok) {
-      conn_->FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled"));
-      return;
+    {
+      std::lock_guard<std::mutex> l(conn_->mu);
+      conn_->writing = false;
+      if (!ok) {
+        conn_->FinishLocked(
+            grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled"));
+        return;
+      }
     }
-    service_->sender_->Post(conn_);
+    // The next response goes out from here, without a hop to the sender thread: taking
+    // queued events is cheap, and a history read is bounded (HubOptions::read_budget).
+    service_->Pump(conn_);
   }
 
   void OnCancel() override {
