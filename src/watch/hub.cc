@@ -166,6 +166,23 @@ Stream::Step Stream::Next(Response* out) {
   return step;
 }
 
+Stream::Step Stream::NextBatch(std::vector<Response>* out, size_t max) {
+  std::unique_lock<std::mutex> l(hub_->mu_);
+  RAFTKV_CHECK(!in_next_, "one sender per stream calls Next at a time");
+  if (closed_) return Step::kIdle;
+  in_next_ = true;
+  Step step = Step::kIdle;
+  size_t before = out->size();
+  while (out->size() - before < max) {
+    Response r;
+    step = hub_->nextLocked(this, &r, &l);
+    if (step != Step::kSend) break;
+    out->push_back(std::move(r));
+  }
+  in_next_ = false;
+  return out->size() > before ? Step::kSend : step;
+}
+
 void Stream::Close() {
   std::lock_guard<std::mutex> l(hub_->mu_);
   if (closed_) return;

@@ -102,6 +102,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void RequestProgress();
   // Takes the next response. One caller at a time per stream (the stream's sender).
   Step Next(Response* out);
+  // Takes up to `max` responses at once (one lock for all); kSend if any were appended.
+  Step NextBatch(std::vector<Response>* out, size_t max);
   // Drops every watcher; Next answers kIdle from then on. Idempotent.
   void Close();
 

@@ -226,6 +226,21 @@ TEST_F(HubTest, Wake_onlyWhenAnIdleStreamGetsSomething) {
   EXPECT_EQ(wakes_, 3);
 }
 
+TEST_F(HubTest, NextBatch_takesSeveralResponsesInOrderAndStopsAtTheBound) {
+  auto s = Open();
+  for (int i = 0; i < 3; ++i) s->Create(kAutoWatchId, Key("a"));
+  std::vector<Response> out;
+  EXPECT_EQ(s->NextBatch(&out, 2), Stream::Step::kSend);
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_EQ(s->NextBatch(&out, 10), Stream::Step::kSend);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(Line(out[2]), "2 created rev=1");
+  EXPECT_EQ(s->NextBatch(&out, 10), Stream::Step::kIdle);
+  Put("a", "1");
+  EXPECT_EQ(s->NextBatch(&out, 10), Stream::Step::kSend);
+  EXPECT_EQ(out.size(), 6u);
+}
+
 TEST_F(HubTest, ProgressNotify_onlyForQuietSyncedWatchersThatAsked) {
   auto s = Open();
   WatchSpec quiet = Key("q");

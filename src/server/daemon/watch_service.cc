@@ -25,6 +25,9 @@ using etcdserverpb::WatchResponse;
 
 namespace {
 
+// Responses taken from the hub at once by a call's sender (written one after another).
+constexpr size_t kResponsesPerVisit = 64;
+
 // etcd's minimum progress notification interval (v3rpc minWatchProgressInterval).
 constexpr std::chrono::milliseconds kMinProgressInterval{100};
 
@@ -279,20 +282,23 @@ void WatchService::Pump(const std::shared_ptr<Conn>& c) {
   std::lock_guard<std::mutex> l(c->mu);
   if (c->finished || c->writing || c->stream == nullptr) return;
   while (c->pending.empty()) {
-    watch::Response r;
-    watch::Stream::Step step = c->stream->Next(&r);
+    // Several responses per visit to the hub: one lock for many watchers' events.
+    std::vector<watch::Response> batch;
+    watch::Stream::Step step = c->stream->NextBatch(&batch, kResponsesPerVisit);
     if (step == watch::Stream::Step::kIdle) return;
     if (step == watch::Stream::Step::kAgain) {
       sender_->Post(c);  // history was read; let other calls have a turn first
       return;
     }
-    WatchResponse p = ToProto(r);
-    if (r.fragment) {
-      // etcd fragments at its request limit plus gRPC's overhead allowance.
-      Fragment(std::move(p), static_cast<size_t>(limits_.max_request_bytes + kGrpcOverheadBytes),
-               &c->pending);
-    } else {
-      c->pending.push_back(std::move(p));
+    for (const watch::Response& r : batch) {
+      WatchResponse p = ToProto(r);
+      if (r.fragment) {
+        // etcd fragments at its request limit plus gRPC's overhead allowance.
+        Fragment(std::move(p), static_cast<size_t>(limits_.max_request_bytes + kGrpcOverheadBytes),
+                 &c->pending);
+      } else {
+        c->pending.push_back(std::move(p));
+      }
     }
   }
   c->writing_msg = std::move(c->pending.front());
