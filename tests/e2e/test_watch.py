@@ -212,6 +212,31 @@ class WatchTest(SharedClusterTest):
         self.assertEqual(out["lastRevision"], rev + 6)
 
 
+class ProgressNotifyTest(ClusterTest):
+    """A quiet watcher that asked for progress notifications gets empty responses at the
+    current revision every --experimental-watch-progress-notify-interval (etcd's hidden
+    flag; 10 minutes by default)."""
+
+    SIZE = 1
+    EXTRA_FLAGS = ("--experimental-watch-progress-notify-interval", "200ms")
+
+    def test_quiet_watcher_gets_progress_notifications(self):
+        m = self.cluster.members[0]
+        c = etcd3.client(host="127.0.0.1", port=m.client_port, timeout=10)
+        self.addCleanup(c.close)
+        rev = c.put("pn/other", "x").header.revision
+        got = []
+        watch_id = c.add_watch_callback("pn/quiet", got.append, progress_notify=True)
+        self.addCleanup(c.cancel_watch, watch_id)
+        wait_until(lambda: len(got) >= 2, 10, what="two progress notifications")
+        self.assertEqual([(len(r.events), r.header.revision) for r in got[:2]],
+                         [(0, rev), (0, rev)])
+        rev2 = c.put("pn/other", "y").header.revision
+        wait_until(lambda: any(r.header.revision == rev2 for r in got), 10,
+                   what="a notification at the new revision")
+        self.assertTrue(all(not r.events for r in got))
+
+
 class LearnerWatchTest(ClusterTest):
     """A learner serves watches from its own store (raftkvd; etcd 3.4 refuses every stream
     on a learner with "rpc not supported for learner")."""
