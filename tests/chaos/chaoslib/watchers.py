@@ -54,7 +54,10 @@ class Recorder(threading.Thread):
 
     def run(self):
         while not self.stop.is_set() and not self.done():
-            members = [m for m in self.cluster.all() if m.running]
+            # Any member, dead or alive: a dead one fails at once and the next try moves on.
+            # (Asking a member whether its process runs would reap children from this thread,
+            # racing the thread that restarts them.)
+            members = self.cluster.all()
             if not members:
                 time.sleep(0.1)
                 continue
