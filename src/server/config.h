@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "watch/options.h"
 
 namespace raftkv::server {
 
@@ -20,7 +21,7 @@ struct ServerConfig {
   std::vector<std::string> initial_advertise_peer_urls;  // --initial-advertise-peer-urls
   // --initial-cluster "n1=http://a:2380,n2=http://b:2380": member name -> its peer URLs.
   std::map<std::string, std::vector<std::string>> initial_cluster;
-  bool initial_cluster_state_new = true;               // --initial-cluster-state new|existing
+  bool initial_cluster_state_new = true;  // --initial-cluster-state new|existing
   // --strict-reconfig-check: refuse membership changes that could cost the quorum
   // (server/reconfig_check.h).
   bool strict_reconfig_check = true;
@@ -43,6 +44,11 @@ struct ServerConfig {
   // raftkv's own: client sessions idle longer than this expire (log time, ms).
   int64_t session_timeout_ms = 3600 * 1000;  // --session-timeout
   std::string log_level = "info";            // --log-level
+  // The watch hub's queue and batch bounds (watch/hub.h); tests make them small.
+  watch::HubOptions watch;
+  // --experimental-watch-progress-notify-interval (etcd's hidden flag, 10 minutes): how
+  // often a watcher that asked for progress notifications and got no events is sent one.
+  int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
 };
 
 // Member and cluster ids, as etcd derives them: a member of the initial cluster gets its id

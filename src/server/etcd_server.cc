@@ -59,7 +59,7 @@ Status EtcdServer::Impl::Init() {
   RAFTKV_RETURN_IF_ERROR(ValidateConfig(config_));
   RAFTKV_RETURN_IF_ERROR(openDataDir());
   RAFTKV_RETURN_IF_ERROR(restoreFromStorage());
-  publishStore();
+  feed_ = std::make_unique<StoreFeed>(store_, config_.watch);
   raft::Config rc;
   rc.id = member_id_;
   rc.heartbeat_tick = 1;
@@ -247,6 +247,12 @@ int64_t EtcdServer::session_timeout_ms() const {
 }
 ServerStats EtcdServer::GetStats() const {
   return impl_->GetStats();
+}
+watch::Hub& EtcdServer::WatchHub() {
+  return impl_->watch_hub();
+}
+uint64_t EtcdServer::term() const {
+  return impl_->term();
 }
 Result<std::unique_ptr<SnapshotReader>> EtcdServer::OpenSnapshot() {
   return impl_->OpenSnapshot();

@@ -32,6 +32,10 @@
 #include "server/config.h"
 #include "server/stats.h"
 
+namespace raftkv::watch {
+class Hub;
+}
+
 namespace raftkv::server {
 
 template <typename T>
@@ -130,6 +134,12 @@ class EtcdServer {
   // etcd's /health checks); otherwise an error saying why.
   void CheckHealth(Done<bool> done);
   ServerStats GetStats() const;
+
+  // --- Watch ------------------------------------------------------------------------------
+  // This member's watch hub (src/watch/hub.h): every member serves watches, fed by its apply
+  // thread. Streams opened on it must be closed before the server is destroyed.
+  watch::Hub& WatchHub();
+  uint64_t term() const;
 
  private:
   class Impl;

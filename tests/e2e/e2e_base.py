@@ -49,11 +49,13 @@ class ClusterTest(_FailureTracking):
     """Each test gets a fresh cluster of SIZE members in self.cluster."""
 
     SIZE = 3
+    EXTRA_FLAGS = ()  # flags every member is started with, on top of the harness's
 
     def setUp(self):
         self.binary = binary_path()
         self.etcd = is_etcd(self.binary)
         self.cluster = Cluster(self.SIZE, self.binary)
+        self.cluster.extra_flags = list(self.EXTRA_FLAGS)
         try:
             self.cluster.start()
         except BaseException:

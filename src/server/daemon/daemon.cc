@@ -67,6 +67,9 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   cluster_ = std::make_unique<ClusterService>(server_.get(), &member_);
   maintenance_ = std::make_unique<MaintenanceService>(server_.get(), &member_);
   session_ = std::make_unique<SessionService>(server_.get(), &member_);
+  watch_ = std::make_unique<WatchService>(
+      server_.get(), limits, &member_,
+      std::chrono::milliseconds(config.watch_progress_notify_interval_ms));
 
   grpc::ServerBuilder builder;
   client_ports_.assign(config.listen_client_urls.size(), 0);
@@ -89,6 +92,7 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   builder.RegisterService(cluster_.get());
   builder.RegisterService(maintenance_.get());
   builder.RegisterService(session_.get());
+  builder.RegisterService(watch_.get());
   grpc_ = builder.BuildAndStart();
   for (size_t i = 0; i < client_ports_.size(); ++i) {
     if (grpc_ == nullptr || client_ports_[i] == 0) {
@@ -130,6 +134,7 @@ void Daemon::PollServer() {
   }
   if (shared->result->ok()) {
     member_.is_learner.store(shared->result->value().islearner());
+    member_.has_leader.store(shared->result->value().leader() != 0);
     return;
   }
   std::lock_guard<std::mutex> w(watch_mu_);

@@ -61,6 +61,7 @@ class Daemon {
   std::unique_ptr<ClusterService> cluster_;
   std::unique_ptr<MaintenanceService> maintenance_;
   std::unique_ptr<SessionService> session_;
+  std::unique_ptr<WatchService> watch_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsServer> metrics_;
   std::vector<int> client_ports_;

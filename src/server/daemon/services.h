@@ -9,14 +9,20 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "api/errors.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "raftkvpb/session.grpc.pb.h"
 #include "server/etcd_server.h"
+
+namespace raftkv::watch {
+struct Response;
+}
 
 namespace raftkv::server::daemon {
 
@@ -30,6 +36,7 @@ inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
 // Daemon's watcher (EtcdServer::Status, polled).
 struct MemberState {
   std::atomic<bool> is_learner{false};
+  std::atomic<bool> has_leader{true};
 };
 
 // Finishes the call with etcd's learner error if this member is a learner.
@@ -163,6 +170,31 @@ class SessionService final : public raftkvpb::Session::CallbackService {
  private:
   EtcdServer* server_;
   const MemberState* member_;
+};
+
+// etcdserverpb.Watch (watch_service.cc): every member serves it, learners included, from
+// its own watch hub. Sender threads write the responses; `progress_interval` is etcd's
+// --experimental-watch-progress-notify-interval (at least 100 ms).
+class WatchService final : public etcdserverpb::Watch::CallbackService {
+ public:
+  WatchService(EtcdServer* server, ServiceLimits limits, const MemberState* member,
+               std::chrono::milliseconds progress_interval);
+  ~WatchService() override;
+
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  struct Conn;
+  class Sender;
+  class Call;
+  void Pump(const std::shared_ptr<Conn>& c);
+  etcdserverpb::WatchResponse ToProto(const watch::Response& r) const;
+
+  EtcdServer* server_;
+  ServiceLimits limits_;
+  const MemberState* member_;
+  std::unique_ptr<Sender> sender_;
 };
 
 }  // namespace raftkv::server::daemon
