@@ -1,5 +1,7 @@
 #include "lease/lessor.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 
 namespace raftkv::lease {
@@ -52,6 +54,7 @@ void Lessor::Revoked(LeaseId id) {
 
 void Lessor::Promote(uint64_t term, Duration extend) {
   std::lock_guard<std::mutex> l(mu_);
+  if (term <= demoted_through_ || (primary_ && term == term_)) return;
   primary_ = true;
   term_ = term;
   queue_.clear();
@@ -62,8 +65,10 @@ void Lessor::Promote(uint64_t term, Duration extend) {
   }
 }
 
-void Lessor::Demote() {
+void Lessor::Demote(uint64_t term) {
   std::lock_guard<std::mutex> l(mu_);
+  demoted_through_ = std::max(demoted_through_, term);
+  if (primary_ && term_ > term) return;  // a later leadership is not ended by this
   primary_ = false;
   queue_.clear();
 }

@@ -68,8 +68,10 @@ class Lessor {
   // This member leads `term` and has applied every entry of earlier terms: every lease gets
   // the deadline now + extend + TTL (etcd's Promote(electionTimeout)).
   void Promote(uint64_t term, Duration extend);
-  // Not the leader any more: forget every deadline (etcd's Demote). Idempotent.
-  void Demote();
+  // No longer the leader of `term` (or of any earlier term): forget every deadline (etcd's
+  // Demote). A later Promote for `term` or an earlier one is ignored: the apply thread may
+  // promote for a term the raft thread has already seen end. Idempotent.
+  void Demote(uint64_t term);
   bool primary() const;
   uint64_t primary_term() const;
 
@@ -110,6 +112,7 @@ class Lessor {
   std::set<std::pair<Clock::time_point, LeaseId>> queue_;
   bool primary_ = false;
   uint64_t term_ = 0;
+  uint64_t demoted_through_ = 0;  // leadership of terms up to this one has ended
 };
 
 }  // namespace raftkv::lease

@@ -20,7 +20,7 @@ struct ServerConfig {
   std::vector<std::string> initial_advertise_peer_urls;  // --initial-advertise-peer-urls
   // --initial-cluster "n1=http://a:2380,n2=http://b:2380": member name -> its peer URLs.
   std::map<std::string, std::vector<std::string>> initial_cluster;
-  bool initial_cluster_state_new = true;               // --initial-cluster-state new|existing
+  bool initial_cluster_state_new = true;  // --initial-cluster-state new|existing
   // --strict-reconfig-check: refuse membership changes that could cost the quorum
   // (server/reconfig_check.h).
   bool strict_reconfig_check = true;
@@ -43,6 +43,14 @@ struct ServerConfig {
   // raftkv's own: client sessions idle longer than this expire (log time, ms).
   int64_t session_timeout_ms = 3600 * 1000;  // --session-timeout
   std::string log_level = "info";            // --log-level
+  // --auto-compaction-mode (periodic|revision) and --auto-compaction-retention (etcd's text:
+  // "0" = off; periodic: hours or a duration such as "30m"; revision: a count). Parsed by
+  // ParseAutoCompaction (server/compactor.h).
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
+  // --quota-backend-bytes: writes that would take the store (kv::Store::SizeBytes) past it are
+  // refused with NOSPACE and raise the alarm; 0 = etcd's default (2 GiB), < 0 = no quota.
+  int64_t quota_backend_bytes = 0;
 };
 
 // Member and cluster ids, as etcd derives them: a member of the initial cluster gets its id

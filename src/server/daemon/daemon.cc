@@ -66,6 +66,7 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   kv_ = std::make_unique<KvService>(server_.get(), limits, &member_);
   cluster_ = std::make_unique<ClusterService>(server_.get(), &member_);
   maintenance_ = std::make_unique<MaintenanceService>(server_.get(), &member_);
+  lease_ = std::make_unique<LeaseService>(server_.get(), &member_);
   session_ = std::make_unique<SessionService>(server_.get(), &member_);
 
   grpc::ServerBuilder builder;
@@ -88,6 +89,7 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   builder.RegisterService(kv_.get());
   builder.RegisterService(cluster_.get());
   builder.RegisterService(maintenance_.get());
+  builder.RegisterService(lease_.get());
   builder.RegisterService(session_.get());
   grpc_ = builder.BuildAndStart();
   for (size_t i = 0; i < client_ports_.size(); ++i) {
