@@ -70,7 +70,7 @@ struct Client {
   etcdserverpb::Lease::Stub* lease_stub = nullptr;
   int64_t lease_id = 0;
   Stream stream_step = Stream::kNone;
-  std::optional<grpc::ClientContext> stream_ctx;
+  std::unique_ptr<grpc::ClientContext> stream_ctx;
   std::unique_ptr<KeepAliveStream> stream;
   etcdserverpb::LeaseKeepAliveRequest ka_req;
   etcdserverpb::LeaseKeepAliveResponse ka_resp;
@@ -209,9 +209,9 @@ class Worker {
       case Op::kKeepAlive:
         c->ka_req.set_id(c->lease_id);
         if (c->stream == nullptr) {  // the stream lives as long as the run
-          c->stream_ctx.emplace();
+          c->stream_ctx = std::make_unique<grpc::ClientContext>();
           c->stream_step = Stream::kStarting;
-          c->stream = c->lease_stub->AsyncLeaseKeepAlive(&*c->stream_ctx, &cq_, c);
+          c->stream = c->lease_stub->AsyncLeaseKeepAlive(c->stream_ctx.get(), &cq_, c);
         } else {
           c->stream_step = Stream::kWriting;
           c->stream->Write(c->ka_req, c);
@@ -228,7 +228,6 @@ class Worker {
       c->stream_ctx->TryCancel();
       broken_.push_back(std::move(c->stream));  // destroyed after the queue is drained
       broken_ctx_.push_back(std::move(c->stream_ctx));
-      c->stream_ctx.reset();
       c->stream_step = Stream::kNone;
       return true;
     }
@@ -270,8 +269,10 @@ class Worker {
   Clock::duration interval_ = Clock::duration::zero();
   Clock::duration burst_ = Clock::duration::zero();
   Clock::time_point next_slot_;
+  // Broken keep-alive streams and their contexts, kept until the run ends (a context must
+  // outlive its stream: declared first, destroyed last).
+  std::vector<std::unique_ptr<grpc::ClientContext>> broken_ctx_;
   std::vector<std::unique_ptr<KeepAliveStream>> broken_;
-  std::vector<std::optional<grpc::ClientContext>> broken_ctx_;
   RunResult result_;
   Clock::time_point finished_;
 };
