@@ -139,17 +139,16 @@ void EtcdServer::Impl::LeaderCall(std::function<void()> local,
       [fail] { fail(Status::Unavailable(api::kErrTimeout)); });
 }
 
+// The leader's peer URL from the cache, or "" while the apply thread (which owns the member
+// table) fills it: this runs on gRPC threads and on the raft thread (parked calls), neither
+// of which may wait for the apply thread (a snapshot install can keep it busy for seconds).
 std::string EtcdServer::Impl::leaderPeerUrl(uint64_t lead) {
   std::string url = leases_->CachedPeerUrl(lead);
   if (!url.empty()) return url;
-  auto table = MemberTableNow();
-  if (!table.ok()) return "";
-  for (const auto& m : table->members()) {
-    if (m.id() == lead && !m.peerurls().empty()) {
-      leases_->CachePeerUrl(lead, m.peerurls(0));
-      return m.peerurls(0);
-    }
-  }
+  RunOnApply([this, lead] {
+    const etcdserverpb::Member* m = members_.Find(lead);
+    if (m != nullptr && !m->peerurls().empty()) leases_->CachePeerUrl(lead, m->peerurls(0));
+  });
   return "";
 }
 
