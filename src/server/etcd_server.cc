@@ -218,6 +218,7 @@ void EtcdServer::Impl::Stop() {
   if (transport_) transport_->Stop();
   // Reads still queued never reached the registry's callbacks' owners: fail them too.
   waits_.Close(Status::Unavailable(api::kErrStopped));
+  if (leases_) leases_->FailParked(Status::Unavailable(api::kErrStopped));
   if (storage_) spdlog::info("member {:x} stopped", member_id_);
   node_.reset();
   storage_.reset();

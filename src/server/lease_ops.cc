@@ -136,7 +136,7 @@ void EtcdServer::Impl::LeaderCall(std::function<void()> local,
       [this, local = std::move(local), forward = std::move(forward), fail, deadline] {
         LeaderCall(local, forward, fail, deadline);
       },
-      [fail] { fail(Status::Unavailable(api::kErrTimeout)); });
+      fail);
 }
 
 // The leader's peer URL from the cache, or "" while the apply thread (which owns the member

@@ -115,9 +115,18 @@ void LeaseRuntime::CachePeerUrl(uint64_t member, const std::string& url) {
 }
 
 void LeaseRuntime::Park(Clock::time_point deadline, std::function<void()> retry,
-                        std::function<void()> expired) {
+                        std::function<void(Status)> fail) {
   std::lock_guard<std::mutex> l(mu_);
-  parked_.push_back(Parked{deadline, std::move(retry), std::move(expired)});
+  parked_.push_back(Parked{deadline, std::move(retry), std::move(fail)});
+}
+
+void LeaseRuntime::FailParked(const Status& why) {
+  std::vector<Parked> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    all.swap(parked_);
+  }
+  for (auto& p : all) p.fail(why);
 }
 
 void LeaseRuntime::RunParked(Clock::time_point now) {
@@ -130,7 +139,7 @@ void LeaseRuntime::RunParked(Clock::time_point now) {
   }
   for (auto& p : due) {
     if (now >= p.deadline) {
-      p.expired();
+      p.fail(Status::Unavailable(api::kErrTimeout));
     } else {
       p.retry();  // parks itself again if still no leader
     }

@@ -79,7 +79,8 @@ class LeaseRuntime {
   std::map<std::string, std::unique_ptr<raftkvpb::Discovery::Stub>> stubs_;
   struct Parked {
     Clock::time_point deadline;
-    std::function<void()> retry, expired;
+    std::function<void()> retry;
+    std::function<void(Status)> fail;
   };
   std::vector<Parked> parked_;
   std::pair<uint64_t, std::string> peer_url_{0, ""};
