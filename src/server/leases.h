@@ -58,11 +58,14 @@ class LeaseRuntime {
   void CachePeerUrl(uint64_t member, const std::string& url);
 
   // --- waiting for a leader --------------------------------------------------------------
-  // Runs `retry` again on a later tick (at most every 50 ms), or `expired` once `deadline`
-  // passed.
-  void Park(Clock::time_point deadline, std::function<void()> retry, std::function<void()> expired);
+  // Runs `retry` again on a later tick (at most every 50 ms), or `fail` with "request timed
+  // out" once `deadline` passed.
+  void Park(Clock::time_point deadline, std::function<void()> retry,
+            std::function<void(Status)> fail);
   // Raft thread, each tick: runs the parked calls that are due (outside the lock).
   void RunParked(Clock::time_point now);
+  // The server stops: every parked call fails with `why` (its stream can then finish).
+  void FailParked(const Status& why);
 
  private:
   raftkvpb::Discovery::Stub* stubFor(const std::string& url);
