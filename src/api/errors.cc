@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "kv/errors.h"
+#include "lease/lease_table.h"
 
 namespace raftkv::api {
 namespace pb = etcdserverpb;
@@ -44,6 +45,7 @@ const std::unordered_map<std::string, GrpcError>& errorTable() {
       {kErrMemberNotFound, {grpc::StatusCode::NOT_FOUND, kErrMemberNotFound}},
       {kErrBadLeaderTransferee, {grpc::StatusCode::FAILED_PRECONDITION, kErrBadLeaderTransferee}},
       {kErrLeaseExist, {grpc::StatusCode::FAILED_PRECONDITION, kErrLeaseExist}},
+      {lease::kErrLeaseTtlTooLarge, {grpc::StatusCode::OUT_OF_RANGE, lease::kErrLeaseTtlTooLarge}},
       {kErrTimeoutLeaderTransfer, {grpc::StatusCode::UNAVAILABLE, kErrTimeoutLeaderTransfer}},
       {kErrUnhealthy, {grpc::StatusCode::UNAVAILABLE, kErrUnhealthy}},
       {kErrNotSupportedForLearner, {grpc::StatusCode::UNAVAILABLE, kErrNotSupportedForLearner}},

@@ -99,6 +99,27 @@ class EtcdServer {
   void Compact(const etcdserverpb::CompactionRequest& req,
                Done<etcdserverpb::CompactionResponse> done);
 
+  // --- Lease (lease_ops.cc) ----------------------------------------------------------------
+  // Grant and revoke go through the log. A grant without an id gets one chosen here; its TTL
+  // is raised to etcd's minimum ((3 x election ticks / 2) heartbeats, in whole seconds).
+  void LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
+                  Done<etcdserverpb::LeaseGrantResponse> done);
+  void LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req,
+                   Done<etcdserverpb::LeaseRevokeResponse> done);
+  // One keep-alive: the lease's TTL, 0 if the lease is unknown or expired. Answered by the
+  // leader's lessor (forwarded by any other member), once the leader confirmed its leadership.
+  void LeaseKeepAlive(int64_t id, Done<int64_t> done);
+  // Remaining TTL (whole seconds), granted TTL and optionally the keys, from the leader.
+  // NotFound "requested lease not found" for an unknown lease (etcd's service turns it into
+  // TTL -1).
+  void LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
+                       Done<etcdserverpb::LeaseTimeToLiveResponse> done);
+  // Every lease this member's table holds.
+  void LeaseLeases(Done<etcdserverpb::LeaseLeasesResponse> done);
+  // This member's header now: cluster, member, raft term and store revision (etcd fills a
+  // keep-alive's header before it renews).
+  void FillHeader(etcdserverpb::ResponseHeader* header) const;
+
   // --- Sessions (raftkvpb.Session) ----------------------------------------------------------
   // Registers a client session through the log; the result is its client id.
   void RegisterSession(Done<uint64_t> done);

@@ -51,6 +51,7 @@ Status EtcdServer::Impl::installSnapshot(const raft::Snapshot& snap) {
   std::unique_ptr<kv::Store> store;
   RAFTKV_RETURN_IF_ERROR(loadSnapshotImage(snap, &members, &store));
   store_ = std::shared_ptr<kv::Store>(std::move(store));
+  if (leases_) leases_->lessor().Reset(store_->LeaseTtls());
   members_ = MemberTable::FromProto(members);
   conf_state_ = snap.meta.conf;
   applied_ = snap.meta.index;

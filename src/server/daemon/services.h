@@ -1,9 +1,9 @@
-// The etcd v3 gRPC services raftkvd serves (KV, Cluster, Maintenance) and raftkv's own
+// The etcd v3 gRPC services raftkvd serves (KV, Lease, Cluster, Maintenance) and raftkv's own
 // Session service: thin adapters over EtcdServer on gRPC's callback API, so no gRPC thread
 // waits on raft. Requests are validated at the edge as etcd's v3rpc does (api::Check*,
 // the request size limit) before anything reaches the server; errors leave through
-// api::ToGrpcStatus with etcd's codes and texts. Watch, Lease and Auth are not registered:
-// clients calling them get UNIMPLEMENTED.
+// api::ToGrpcStatus with etcd's codes and texts. Auth is not registered: clients calling it
+// get UNIMPLEMENTED.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -152,6 +152,31 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MoveLeaderRequest* req,
                                        etcdserverpb::MoveLeaderResponse* resp) override;
+
+ private:
+  EtcdServer* server_;
+  const MemberState* member_;
+};
+
+class LeaseService final : public etcdserverpb::Lease::CallbackService {
+ public:
+  LeaseService(EtcdServer* server, const MemberState* member) : server_(server), member_(member) {}
+
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::LeaseGrantRequest* req,
+                                       etcdserverpb::LeaseGrantResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::LeaseRevokeRequest* req,
+                                        etcdserverpb::LeaseRevokeResponse* resp) override;
+  grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                          etcdserverpb::LeaseKeepAliveResponse>*
+  LeaseKeepAlive(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+                                            const etcdserverpb::LeaseTimeToLiveRequest* req,
+                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::LeaseLeasesRequest* req,
+                                        etcdserverpb::LeaseLeasesResponse* resp) override;
 
  private:
   EtcdServer* server_;

@@ -1,0 +1,178 @@
+// etcdserverpb.Lease over EtcdServer: grant, revoke, time-to-live and the lease list are unary
+// calls; LeaseKeepAlive is a bidirectional stream processed one request at a time, as etcd's
+// (read, renew, write the answer, read the next), with the header filled before the renewal
+// (etcd does so, so a client never sees a keep-alive answered at a revision after the lease's
+// revoke).
+#include <mutex>
+
+#include "lease/lease_table.h"
+#include "server/daemon/services.h"
+
+namespace raftkv::server::daemon {
+namespace {
+
+// The one place where lease calls will be checked against the caller's permissions when
+// authentication exists (etcd: LeaseRevoke and LeaseTimeToLive with keys need write access to
+// every key attached to the lease). Today every caller may do everything.
+Status CheckLeasePermission(grpc::CallbackServerContext* ctx, const char* method, int64_t id) {
+  (void)ctx;
+  (void)method;
+  (void)id;
+  return Status::OK();
+}
+
+// A keep-alive stream. Deletes itself once gRPC is done with it and no renewal is pending
+// (a renewal's answer may arrive after the client went away).
+class KeepAliveReactor final
+    : public grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                                     etcdserverpb::LeaseKeepAliveResponse> {
+ public:
+  KeepAliveReactor(grpc::CallbackServerContext* ctx, EtcdServer* server)
+      : ctx_(ctx), server_(server) {
+    StartRead(&req_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client closed its side (or the call was cancelled)
+      Finish(grpc::Status::OK);
+      return;
+    }
+    Status perm = CheckLeasePermission(ctx_, "LeaseKeepAlive", req_.id());
+    if (!perm.ok()) {
+      Finish(api::ToGrpcStatus(perm));
+      return;
+    }
+    resp_.Clear();
+    resp_.set_id(req_.id());
+    server_->FillHeader(resp_.mutable_header());
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      pending_ = true;
+    }
+    server_->LeaseKeepAlive(req_.id(), [this](Result<int64_t> ttl) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        pending_ = false;
+        if (done_) {
+          delete this;
+          return;
+        }
+      }
+      if (!ttl.ok()) {
+        Finish(api::ToGrpcStatus(ttl.status()));
+        return;
+      }
+      resp_.set_ttl(*ttl);
+      StartWrite(&resp_);
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "lease keep-alive: client went away"));
+      return;
+    }
+    StartRead(&req_);
+  }
+
+  void OnDone() override {
+    bool last;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+      last = !pending_;  // else the renewal's callback deletes us
+    }
+    if (last) delete this;
+  }
+
+ private:
+  grpc::CallbackServerContext* ctx_;
+  EtcdServer* server_;
+  etcdserverpb::LeaseKeepAliveRequest req_;
+  etcdserverpb::LeaseKeepAliveResponse resp_;
+  std::mutex mu_;
+  bool pending_ = false, done_ = false;
+};
+
+// Finishes a unary lease call: refused on a learner (etcd 3.4 serves no lease call there) or
+// by the permission check, else `call` runs.
+template <typename Call>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const MemberState* member,
+                                const char* method, int64_t id, Call call) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(member, reactor)) return reactor;
+  Status perm = CheckLeasePermission(ctx, method, id);
+  if (!perm.ok()) {
+    reactor->Finish(api::ToGrpcStatus(perm));
+    return reactor;
+  }
+  call(reactor);
+  return reactor;
+}
+
+// Finishes a streaming call at once with an error.
+class FailedStream final : public grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                                                          etcdserverpb::LeaseKeepAliveResponse> {
+ public:
+  explicit FailedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
+                                                   const etcdserverpb::LeaseGrantRequest* req,
+                                                   etcdserverpb::LeaseGrantResponse* resp) {
+  return Unary(ctx, member_, "LeaseGrant", req->id(), [&](grpc::ServerUnaryReactor* reactor) {
+    server_->LeaseGrant(*req, FinishWith(reactor, resp));
+  });
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::LeaseRevokeRequest* req,
+                                                    etcdserverpb::LeaseRevokeResponse* resp) {
+  return Unary(ctx, member_, "LeaseRevoke", req->id(), [&](grpc::ServerUnaryReactor* reactor) {
+    server_->LeaseRevoke(*req, FinishWith(reactor, resp));
+  });
+}
+
+// etcd answers an unknown lease with TTL -1 rather than an error (v3rpc LeaseTimeToLive).
+grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
+    etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  return Unary(ctx, member_, "LeaseTimeToLive", req->id(), [&](grpc::ServerUnaryReactor* reactor) {
+    EtcdServer* server = server_;
+    int64_t id = req->id();
+    server_->LeaseTimeToLive(
+        *req, [reactor, resp, server, id](Result<etcdserverpb::LeaseTimeToLiveResponse> r) {
+          if (!r.ok() && r.status().message() == lease::kErrLeaseNotFound) {
+            resp->Clear();
+            resp->set_id(id);
+            resp->set_ttl(-1);
+            server->FillHeader(resp->mutable_header());
+            reactor->Finish(grpc::Status::OK);
+            return;
+          }
+          FinishWith(reactor, resp)(std::move(r));
+        });
+  });
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::LeaseLeasesRequest* req,
+                                                    etcdserverpb::LeaseLeasesResponse* resp) {
+  return Unary(ctx, member_, "LeaseLeases", 0, [&](grpc::ServerUnaryReactor* reactor) {
+    server_->LeaseLeases(FinishWith(reactor, resp));
+  });
+}
+
+grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>*
+LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* ctx) {
+  if (member_ != nullptr && member_->is_learner.load(std::memory_order_relaxed)) {
+    return new FailedStream(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner));
+  }
+  return new KeepAliveReactor(ctx, server_);
+}
+
+}  // namespace raftkv::server::daemon
