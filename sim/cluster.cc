@@ -230,6 +230,16 @@ NodeId Cluster::Leader() const {
   return best;
 }
 
+std::vector<NodeId> Cluster::SelfProclaimedLeaders() const {
+  std::vector<NodeId> out;
+  for (const auto& n : impl_->nodes) {
+    if (n->up() && n->core()->GetStatus().soft_state.role == raft::Role::kLeader) {
+      out.push_back(n->id());
+    }
+  }
+  return out;
+}
+
 NodeId Cluster::WaitForLeader(Time timeout) {
   NodeId leader = raft::kNoNode;
   RunUntil(
@@ -344,6 +354,12 @@ void Cluster::SetSlowDisk(NodeId id, Time extra) {
 
 void Cluster::SetNetwork(const NetworkOptions& network) {
   impl_->network.SetOptions(network);
+}
+
+void Cluster::ReplayOldMessages(size_t count, Time spread, NodeId to) {
+  size_t sent = impl_->network.ReplayRecorded(count, spread, to);
+  Note(to, "REPLAY " + std::to_string(sent) + " old messages" +
+               (to == raft::kNoNode ? "" : " to n" + std::to_string(to)));
 }
 
 const NetworkOptions& Cluster::network_options() const {

@@ -40,6 +40,17 @@ struct NetworkOptions {
   // gets an extra delay uniform in [0, long_delay_max].
   double long_delay_rate = 0.0;
   Time long_delay_max = 0;
+  // Adversarial delivery (fault kinds `stale` and `replay`, sim/network_adversary.cc; off by
+  // default). With probability stale_rate an accepted message is delivered once more, late:
+  // after a delay uniform in [stale_min_delay, stale_max_delay]. So a stale duplicate of an
+  // AppendEntries arrives after newer ones, a retransmission overtakes nothing, and a deposed
+  // leader's messages arrive after the election that deposed it.
+  double stale_rate = 0.0;
+  Time stale_min_delay = 0;
+  Time stale_max_delay = 0;
+  // Keep copies of old messages so that Network::ReplayRecorded can deliver them again
+  // much later (seconds, several terms).
+  bool record = false;
 };
 
 struct DiskOptions {
@@ -118,6 +129,8 @@ class Cluster {
   bool IsUp(NodeId id) const;
   // The live node that believes it is leader with the highest term; kNoNode if none.
   NodeId Leader() const;
+  // Every live node that believes it is leader (a deposed one may not know yet).
+  std::vector<NodeId> SelfProclaimedLeaders() const;
   // Runs until some node is leader; returns it, or kNoNode after `timeout`.
   NodeId WaitForLeader(Time timeout = 10 * kSecond);
   // Live node's core (nullptr if crashed). Read-only: drive it through this class.
@@ -153,6 +166,9 @@ class Cluster {
   // Disk model only: node `id`'s file system (to damage it in tests); nullptr otherwise.
   storage::FaultFileSystem* FaultFs(NodeId id);
   void SetNetwork(const NetworkOptions& network);
+  // Delivers up to `count` recorded old messages again (NetworkOptions::record), each within
+  // `spread` from now, to node `to` only unless it is kNoNode.
+  void ReplayOldMessages(size_t count, Time spread, NodeId to);
 
   // ---- direct actions on a node's core ----
   void Campaign(NodeId id);

@@ -1,5 +1,7 @@
 #include "sim/run.h"
 
+#include <algorithm>
+
 #include "sim/check/linearizability.h"
 #include "sim/workload.h"
 
@@ -50,6 +52,7 @@ RunResult RunSeed(const RunOptions& options) {
   co.pre_vote = options.pre_vote;
   co.check_quorum = options.check_quorum;
   co.max_size_per_msg = options.max_size_per_msg;
+  if (options.lease_reads) co.read_only = raft::Config::ReadOnlyOption::kLeaseBased;
   co.disk_model = options.faults.disk;
   co.spare_nodes = options.faults.member ? 2 : 0;
   // A per-seed snapshot threshold between 5 and 124 entries (derived from the seed, so the
@@ -63,8 +66,10 @@ RunResult RunSeed(const RunOptions& options) {
   wo.clients = options.clients;
   wo.keys = options.keys;
   wo.ops = options.ops;
+  wo.read_anywhere = options.read_anywhere;
   Workload workload(&cluster, wo);
   Nemesis nemesis(&cluster, options.faults, options.fault_rate);
+  nemesis.SetVoterBounds(static_cast<size_t>(std::max(1, options.min_voters)), 7);
 
   auto violated = [&]() { return !cluster.Violations().empty(); };
   cluster.Note(raft::kNoNode, "PHASE chaos (faults: " + options.faults.ToString() + ")");

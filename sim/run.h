@@ -29,6 +29,12 @@ struct RunOptions {
   uint64_t max_size_per_msg = 1 << 20;
   double fault_rate = 1.0;  // >1: the nemesis acts more often  // event budget (0: a default scaled
                             // by ops), see ClusterOptions
+  // The stronger search of issue 11 (all off by default: explicit runs replay as before;
+  // --swarm draws them per seed, sim/swarm.h).
+  bool read_anywhere = false;  // clients read through any node (WorkloadOptions)
+  bool lease_reads = false;    // the cores serve reads from the check-quorum lease (§6.4.1)
+  int min_voters = 3;          // membership changes keep at least this many voters
+  bool swarm = false;          // drawn by DrawSwarmRun (for the replay command)
 };
 
 struct Violation {

@@ -92,8 +92,28 @@ void Workload::begin(Client& c, bool final_read, const std::string& final_key) {
 }
 
 NodeId Workload::pickNode(Client& c) {
+  if (options_.read_anywhere && c.is_read && !c.final_read) return pickReadNode(c);
   if (c.leader_guess != raft::kNoNode) return c.leader_guess;
   auto ids = cluster_->Members();
+  return ids[rng_->Uniform(ids.size())];
+}
+
+NodeId Workload::pickReadNode(Client& c) {
+  const std::vector<NodeId> ids = cluster_->NodeIds();
+  if (c.home == raft::kNoNode || rng_->Chance(0.05)) c.home = ids[rng_->Uniform(ids.size())];
+  switch (rng_->Uniform(4)) {
+    case 0: return c.home;
+    case 1: {
+      // Two nodes may believe they lead (one deposed, in a minority or not yet told).
+      std::vector<NodeId> leaders = cluster_->SelfProclaimedLeaders();
+      if (!leaders.empty()) return leaders[rng_->Uniform(leaders.size())];
+      break;
+    }
+    case 2:
+      if (c.leader_guess != raft::kNoNode) return c.leader_guess;
+      break;
+    default: break;
+  }
   return ids[rng_->Uniform(ids.size())];
 }
 
