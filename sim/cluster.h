@@ -90,6 +90,9 @@ struct ClusterOptions {
   // after this many events the cluster records a "liveness" violation and stops
   // processing events. 0 = unlimited.
   uint64_t max_events = 0;
+  // Nodes stop handling Readies once a safety checker has reported a violation (random
+  // runs: the run ends there, and the report is the checker's, not an assertion's).
+  bool stop_on_violation = false;
 };
 
 // What a client was told.

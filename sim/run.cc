@@ -34,6 +34,53 @@ void checkLiveness(Cluster& c, const RunOptions& o) {
                                  std::to_string(c.Leader()) + ")");
 }
 
+// Stability (issue 11): once everything is healed and a write has committed, a cluster
+// with check-quorum keeps its leader. Followers that hear heartbeats do not start
+// elections, and vote requests from elsewhere (a removed node, one with an inflated term)
+// are ignored while the leader's lease holds (thesis §4.2.3, §6.2). First the settling
+// time: late copies of messages sent before the heal (fault kind stale, up to ~5 s; a
+// delayed TimeoutNow legitimately moves leadership), a removed leader's handoff. Then no
+// voter of the leader's configuration may move to a new term for the window.
+constexpr Time kStabilitySettle = 6 * kSecond;
+constexpr Time kStabilityWindow = 3 * kSecond;
+
+void checkStability(Cluster& c) {
+  c.RunFor(kStabilitySettle);
+  if (!c.Violations().empty()) return;
+  NodeId leader = c.WaitForLeader(5 * kSecond);
+  if (leader == raft::kNoNode) {
+    c.AddViolation("liveness", "no leader " + std::to_string(kStabilitySettle / kSecond) +
+                                   "s after a write committed in the healed cluster");
+    return;
+  }
+  const raft::Term term = c.Status(leader).hard_state.term;
+  c.Note(raft::kNoNode, "PHASE stability (leader n" + std::to_string(leader) + ", term " +
+                            std::to_string(term) + ")");
+  c.RunFor(kStabilityWindow);
+  if (!c.Violations().empty()) return;
+  std::string changed;
+  if (!c.IsUp(leader) || c.Status(leader).soft_state.role != raft::Role::kLeader ||
+      c.Status(leader).hard_state.term != term) {
+    changed = "n" + std::to_string(leader) + " lost its leadership";
+  } else {
+    const raft::ConfState conf = c.Status(leader).conf;
+    std::vector<NodeId> voters = conf.voters;
+    voters.insert(voters.end(), conf.voters_outgoing.begin(), conf.voters_outgoing.end());
+    for (NodeId id : voters) {
+      if (c.IsUp(id) && c.Status(id).hard_state.term != term) {
+        changed = "voter n" + std::to_string(id) + " moved to term " +
+                  std::to_string(c.Status(id).hard_state.term);
+        break;
+      }
+    }
+  }
+  if (changed.empty()) return;
+  c.AddViolation("stability", "healthy cluster, no faults: " + changed + " within " +
+                                  std::to_string(kStabilityWindow / kSecond) + "s (leader n" +
+                                  std::to_string(leader) + " of term " + std::to_string(term) +
+                                  ", check-quorum on)");
+}
+
 }  // namespace
 
 Violation ParseViolation(const std::string& text) {
@@ -59,6 +106,7 @@ RunResult RunSeed(const RunOptions& options) {
   // run's random stream is untouched when snapshots are off).
   co.snapshot_every =
       options.faults.snapshot ? 5 + (options.seed * 0x9E3779B97F4A7C15ull >> 57) : 0;
+  co.stop_on_violation = true;
   co.max_events = options.max_events != 0 ? options.max_events : 4'000'000 + options.ops * 20'000;
   Cluster cluster(co);
 
@@ -84,6 +132,7 @@ RunResult RunSeed(const RunOptions& options) {
     nemesis.HealAll();
     workload.Stop();
     checkLiveness(cluster, options);
+    if (!violated() && options.check_stability && options.check_quorum) checkStability(cluster);
   }
   if (!violated()) {
     // Operations still in flight finish (answer or give up) before the final reads.

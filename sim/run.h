@@ -34,7 +34,10 @@ struct RunOptions {
   bool read_anywhere = false;  // clients read through any node (WorkloadOptions)
   bool lease_reads = false;    // the cores serve reads from the check-quorum lease (§6.4.1)
   int min_voters = 3;          // membership changes keep at least this many voters
-  bool swarm = false;          // drawn by DrawSwarmRun (for the replay command)
+  // After liveness: with check-quorum on, a healed cluster keeps its leader (no election
+  // for kStabilityWindow once in-flight stale messages have drained). Needs check_quorum.
+  bool check_stability = false;
+  bool swarm = false;  // drawn by DrawSwarmRun (for the replay command)
 };
 
 struct Violation {

@@ -73,6 +73,7 @@ RunOptions DrawSwarmRun(uint64_t seed, const RunOptions& base, const SwarmBounds
   constexpr std::array<uint64_t, 4> kMsgBytes = {1, 200, 4096, 1 << 20};
   o.max_size_per_msg = kMsgBytes[rng.Uniform(kMsgBytes.size())];
   o.min_voters = static_cast<int>(rng.Range(1, 3));
+  o.check_stability = true;  // checked when check-quorum is on
   return o;
 }
 
@@ -94,6 +95,8 @@ std::string ExplicitArguments(const RunOptions& o) {
   if (o.read_anywhere) cmd += " --read-anywhere";
   if (o.min_voters != RunOptions{}.min_voters)
     cmd += " --min-voters " + std::to_string(o.min_voters);
+  if (o.check_stability) cmd += " --check-stability";
+  if (o.max_events != 0) cmd += " --max-events " + std::to_string(o.max_events);
   return cmd;
 }
 

@@ -81,6 +81,8 @@ TEST(Swarm, explicitArguments_nameEveryDrawnKnob) {
             "--seed 5 --nodes 2 --faults crash,stale,replay --ops 1234 --clients 3 --keys 2 "
             "--no-pre-vote --max-msg-bytes 1 --fault-rate 0.75 --lease-reads --read-anywhere "
             "--min-voters 1");
+  o.check_stability = true;
+  EXPECT_TRUE(ExplicitArguments(o).ends_with(" --min-voters 1 --check-stability"));
   // Defaults add nothing: an explicit run's replay line is what it always was.
   RunOptions d;
   EXPECT_EQ(ExplicitArguments(d),

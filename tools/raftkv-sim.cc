@@ -155,7 +155,10 @@ std::string swarm_fixed_args;
 
 std::string replayCommand(const RunOptions& o) {
   if (o.swarm) {
-    return "raftkv-sim --swarm --seed " + std::to_string(o.seed) + swarm_fixed_args + " --trace";
+    std::string budget =
+        o.max_events != 0 ? " --max-events " + std::to_string(o.max_events) : std::string();
+    return "raftkv-sim --swarm --seed " + std::to_string(o.seed) + swarm_fixed_args + budget +
+           " --trace";
   }
   return "raftkv-sim " + raftkv::sim::ExplicitArguments(o) + " --trace";
 }
@@ -240,6 +243,8 @@ int main(int argc, char** argv) {
   int keys = 4;
   bool lease_reads = false;
   bool read_anywhere = false;
+  bool check_stability = false;
+  uint64_t max_events = 0;
   int min_voters = 3;
   double duration = 0;
   double progress = 0;
@@ -270,6 +275,9 @@ int main(int argc, char** argv) {
   app.add_option("--fault-rate", fault_rate, "how often the nemesis acts (2 = twice as often)")
       ->check(CLI::Range(0.1, 100.0));
   app.add_option("--keys", keys, "keys the clients work on")->check(CLI::Range(1, 64));
+  app.add_option("--max-events", max_events,
+                 "event budget per seed, beyond which a run is a liveness failure (default: "
+                 "4,000,000 + 20,000 per operation)");
   app.add_flag("--lease-reads", lease_reads,
                "the cores serve reads from the check-quorum lease instead of a ReadIndex round");
   app.add_flag("--read-anywhere", read_anywhere,
@@ -277,6 +285,8 @@ int main(int argc, char** argv) {
   app.add_option("--min-voters", min_voters,
                  "membership changes keep at least this many voters (default 3)")
       ->check(CLI::Range(1, 7));
+  app.add_flag("--check-stability", check_stability,
+               "after liveness, a healed cluster with check-quorum must keep its leader");
   app.add_flag("--swarm", swarm,
                "each seed draws its own run: cluster size, length, fault kinds and rate, "
                "message size, pre-vote/check-quorum, read path (see docs/simulator.md)");
@@ -313,15 +323,18 @@ int main(int argc, char** argv) {
   base.lease_reads = lease_reads;
   base.read_anywhere = read_anywhere;
   base.min_voters = min_voters;
+  base.check_stability = check_stability;
+  base.max_events = max_events;
   if (lease_reads && no_check_quorum) {
     std::fprintf(stderr, "--lease-reads needs check-quorum (drop --no-check-quorum)\n");
     return 2;
   }
   raftkv::sim::SwarmBounds bounds;
   if (swarm) {
-    for (const char* drawn : {"--faults", "--ops", "--clients", "--keys", "--fault-rate",
-                              "--max-msg-bytes", "--min-voters", "--no-pre-vote",
-                              "--no-check-quorum", "--lease-reads", "--read-anywhere"}) {
+    for (const char* drawn :
+         {"--faults", "--ops", "--clients", "--keys", "--fault-rate", "--max-msg-bytes",
+          "--min-voters", "--no-pre-vote", "--no-check-quorum", "--lease-reads", "--read-anywhere",
+          "--check-stability"}) {
       if (app.count(drawn) != 0) {
         std::fprintf(stderr, "%s: drawn per seed with --swarm (only --nodes can be fixed)\n",
                      drawn);
@@ -396,9 +409,9 @@ int main(int argc, char** argv) {
       } else if (one_seed) {
         std::printf("seed=%" PRIu64 " ok ops=%" PRIu64 " acknowledged=%" PRIu64 " faults=%" PRIu64
                     " snapshots_taken=%" PRIu64 " snapshots_installed=%" PRIu64
-                    " virtual_time=%.3fs trace_hash=%016" PRIx64 "\n",
+                    " virtual_time=%.3fs events=%" PRIu64 " trace_hash=%016" PRIx64 "\n",
                     r.seed, r.ops_done, r.ops_ok, r.faults, r.snapshots_taken,
-                    r.snapshots_installed, r.virtual_time / 1e6, r.trace_hash);
+                    r.snapshots_installed, r.virtual_time / 1e6, r.events, r.trace_hash);
       }
       if (progress > 0 && since_start() - last_progress >= progress) {
         last_progress = since_start();
