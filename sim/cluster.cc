@@ -96,8 +96,28 @@ struct Cluster::Impl {
                       " (message storm or livelock)");
       return false;
     }
+    if (stormDetected()) return false;
     queue.RunNext();
     collectViolations();
+    return true;
+  }
+
+  // ClusterOptions::max_events_per_second: a storm is stopped within a virtual second
+  // instead of running until the whole event budget is spent.
+  bool stormDetected() {
+    if (queue.Now() >= storm_window_start + kSecond) {
+      storm_window_start = queue.Now();
+      storm_window_events = 0;
+    }
+    peak_window_events = std::max(peak_window_events, ++storm_window_events);
+    if (options.max_events_per_second == 0 ||
+        storm_window_events <= options.max_events_per_second) {
+      return false;
+    }
+    halted = true;
+    recordViolation("liveness: more than " + std::to_string(options.max_events_per_second) +
+                    " events within one second of virtual time, at " + FormatTime(queue.Now()) +
+                    " (message storm or livelock)");
     return true;
   }
 
@@ -134,6 +154,9 @@ struct Cluster::Impl {
   size_t conf_checker_seen = 0;
   uint64_t scenario_seq = 0;
   bool halted = false;
+  Time storm_window_start = 0;
+  uint64_t storm_window_events = 0;
+  uint64_t peak_window_events = 0;
 };
 
 Cluster::Cluster(const ClusterOptions& options) : impl_(std::make_unique<Impl>(options)) {
@@ -564,6 +587,10 @@ void Cluster::SetEventListener(std::function<void(const TraceEvent&)> listener) 
 
 bool Cluster::Halted() const {
   return impl_->halted;
+}
+
+uint64_t Cluster::PeakEventsPerSecond() const {
+  return impl_->peak_window_events;
 }
 
 uint64_t Cluster::EventsProcessed() const {

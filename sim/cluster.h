@@ -90,6 +90,10 @@ struct ClusterOptions {
   // after this many events the cluster records a "liveness" violation and stops
   // processing events. 0 = unlimited.
   uint64_t max_events = 0;
+  // The same within any one second of virtual time. 0 = unlimited. (Not a default: with
+  // one entry per message and a reordering network, a healthy leader's go-back-N retries
+  // reach a few hundred thousand events per second.)
+  uint64_t max_events_per_second = 0;
   // Nodes stop handling Readies once a safety checker has reported a violation (random
   // runs: the run ends there, and the report is the checker's, not an assertion's).
   bool stop_on_violation = false;
@@ -232,6 +236,9 @@ class Cluster {
   // Every key/value the node's state machine holds.
   std::vector<std::pair<std::string, std::string>> AppliedState(NodeId id) const;
   uint64_t EventsProcessed() const;
+  // The most events processed within one second of virtual time (windows from the first
+  // event of each), see ClusterOptions::max_events_per_second.
+  uint64_t PeakEventsPerSecond() const;
   // True once max_events was exceeded: the run is over.
   bool Halted() const;
   uint64_t TraceHash() const;

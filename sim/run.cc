@@ -107,6 +107,7 @@ RunResult RunSeed(const RunOptions& options) {
   co.snapshot_every =
       options.faults.snapshot ? 5 + (options.seed * 0x9E3779B97F4A7C15ull >> 57) : 0;
   co.stop_on_violation = true;
+  co.max_events_per_second = options.max_events_per_second;
   co.max_events = options.max_events != 0 ? options.max_events : 4'000'000 + options.ops * 20'000;
   Cluster cluster(co);
 
@@ -167,6 +168,7 @@ RunResult RunSeed(const RunOptions& options) {
     if (op.outcome == check::Outcome::kOk) ++result.ops_ok;
   }
   result.events = cluster.EventsProcessed();
+  result.peak_events_per_second = cluster.PeakEventsPerSecond();
   result.virtual_time = cluster.Now();
   result.trace_hash = cluster.TraceHash();
   result.faults = nemesis.faults_injected();

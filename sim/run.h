@@ -37,7 +37,8 @@ struct RunOptions {
   // After liveness: with check-quorum on, a healed cluster keeps its leader (no election
   // for kStabilityWindow once in-flight stale messages have drained). Needs check_quorum.
   bool check_stability = false;
-  bool swarm = false;  // drawn by DrawSwarmRun (for the replay command)
+  uint64_t max_events_per_second = 0;  // ClusterOptions (0: unlimited)
+  bool swarm = false;                  // drawn by DrawSwarmRun (for the replay command)
 };
 
 struct Violation {
@@ -50,6 +51,7 @@ struct RunResult {
   uint64_t ops_done = 0;  // operations in the history (any outcome), final reads included
   uint64_t ops_ok = 0;    // of which acknowledged
   uint64_t events = 0;    // simulator events processed
+  uint64_t peak_events_per_second = 0;
   Time virtual_time = 0;
   uint64_t trace_hash = 0;  // fingerprint of the whole run (determinism)
   uint64_t faults = 0;

@@ -97,6 +97,8 @@ std::string ExplicitArguments(const RunOptions& o) {
     cmd += " --min-voters " + std::to_string(o.min_voters);
   if (o.check_stability) cmd += " --check-stability";
   if (o.max_events != 0) cmd += " --max-events " + std::to_string(o.max_events);
+  if (o.max_events_per_second != 0)
+    cmd += " --max-event-rate " + std::to_string(o.max_events_per_second);
   return cmd;
 }
 

@@ -65,7 +65,7 @@ std::string encodeResult(const RunResult& r) {
   std::string out;
   for (uint64_t v :
        {r.seed, r.ops_done, r.ops_ok, r.events, static_cast<uint64_t>(r.virtual_time), r.trace_hash,
-        r.faults, static_cast<uint64_t>(r.linearizability_gave_up),
+        r.faults, r.peak_events_per_second, static_cast<uint64_t>(r.linearizability_gave_up),
         static_cast<uint64_t>(r.violations.size()), static_cast<uint64_t>(r.last_events.size())}) {
     putField(&out, std::to_string(v));
   }
@@ -80,7 +80,7 @@ std::string encodeResult(const RunResult& r) {
 bool decodeResult(const std::string& in, RunResult* r) {
   size_t pos = 0;
   std::string f;
-  uint64_t v[10];
+  uint64_t v[11];
   for (uint64_t& x : v) {
     if (!getField(in, &pos, &f)) return false;
     x = std::stoull(f);
@@ -92,13 +92,14 @@ bool decodeResult(const std::string& in, RunResult* r) {
   r->virtual_time = static_cast<int64_t>(v[4]);
   r->trace_hash = v[5];
   r->faults = v[6];
-  r->linearizability_gave_up = v[7] != 0;
-  for (uint64_t i = 0; i < v[8]; ++i) {
+  r->peak_events_per_second = v[7];
+  r->linearizability_gave_up = v[8] != 0;
+  for (uint64_t i = 0; i < v[9]; ++i) {
     raftkv::sim::Violation viol;
     if (!getField(in, &pos, &viol.property) || !getField(in, &pos, &viol.description)) return false;
     r->violations.push_back(viol);
   }
-  for (uint64_t i = 0; i < v[9]; ++i) {
+  for (uint64_t i = 0; i < v[10]; ++i) {
     if (!getField(in, &pos, &f)) return false;
     r->last_events.push_back(f);
   }
@@ -155,10 +156,7 @@ std::string swarm_fixed_args;
 
 std::string replayCommand(const RunOptions& o) {
   if (o.swarm) {
-    std::string budget =
-        o.max_events != 0 ? " --max-events " + std::to_string(o.max_events) : std::string();
-    return "raftkv-sim --swarm --seed " + std::to_string(o.seed) + swarm_fixed_args + budget +
-           " --trace";
+    return "raftkv-sim --swarm --seed " + std::to_string(o.seed) + swarm_fixed_args + " --trace";
   }
   return "raftkv-sim " + raftkv::sim::ExplicitArguments(o) + " --trace";
 }
@@ -245,6 +243,7 @@ int main(int argc, char** argv) {
   bool read_anywhere = false;
   bool check_stability = false;
   uint64_t max_events = 0;
+  uint64_t max_event_rate = 0;
   int min_voters = 3;
   double duration = 0;
   double progress = 0;
@@ -275,6 +274,9 @@ int main(int argc, char** argv) {
   app.add_option("--fault-rate", fault_rate, "how often the nemesis acts (2 = twice as often)")
       ->check(CLI::Range(0.1, 100.0));
   app.add_option("--keys", keys, "keys the clients work on")->check(CLI::Range(1, 64));
+  app.add_option("--max-event-rate", max_event_rate,
+                 "events per second of virtual time beyond which a run is a liveness failure "
+                 "(a message storm; default: unlimited)");
   app.add_option("--max-events", max_events,
                  "event budget per seed, beyond which a run is a liveness failure (default: "
                  "4,000,000 + 20,000 per operation)");
@@ -325,6 +327,7 @@ int main(int argc, char** argv) {
   base.min_voters = min_voters;
   base.check_stability = check_stability;
   base.max_events = max_events;
+  base.max_events_per_second = max_event_rate;
   if (lease_reads && no_check_quorum) {
     std::fprintf(stderr, "--lease-reads needs check-quorum (drop --no-check-quorum)\n");
     return 2;
@@ -343,7 +346,11 @@ int main(int argc, char** argv) {
     }
     if (app.count("--nodes") != 0) {
       bounds.nodes = nodes;
-      swarm_fixed_args = " --nodes " + std::to_string(nodes);
+      swarm_fixed_args += " --nodes " + std::to_string(nodes);
+    }
+    if (max_events != 0) swarm_fixed_args += " --max-events " + std::to_string(max_events);
+    if (max_event_rate != 0) {
+      swarm_fixed_args += " --max-event-rate " + std::to_string(max_event_rate);
     }
   }
 
@@ -378,7 +385,7 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> next{0};
   std::mutex mu;
   uint64_t failed = 0, total_ops = 0, total_violations = 0, total_events = 0, gave_up = 0;
-  uint64_t done = 0;
+  uint64_t done = 0, peak_rate = 0;
   Tally tally;
   auto since_start = [&]() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -399,6 +406,7 @@ int main(int argc, char** argv) {
       std::lock_guard<std::mutex> lock(mu);
       ++done;
       tally.add(o, r.ok());
+      if (r.ok()) peak_rate = std::max(peak_rate, r.peak_events_per_second);
       total_ops += r.ops_done;
       total_events += r.events;
       total_violations += r.violations.size();
@@ -409,9 +417,11 @@ int main(int argc, char** argv) {
       } else if (one_seed) {
         std::printf("seed=%" PRIu64 " ok ops=%" PRIu64 " acknowledged=%" PRIu64 " faults=%" PRIu64
                     " snapshots_taken=%" PRIu64 " snapshots_installed=%" PRIu64
-                    " virtual_time=%.3fs events=%" PRIu64 " trace_hash=%016" PRIx64 "\n",
+                    " virtual_time=%.3fs events=%" PRIu64 " peak_events_per_s=%" PRIu64
+                    " trace_hash=%016" PRIx64 "\n",
                     r.seed, r.ops_done, r.ops_ok, r.faults, r.snapshots_taken,
-                    r.snapshots_installed, r.virtual_time / 1e6, r.events, r.trace_hash);
+                    r.snapshots_installed, r.virtual_time / 1e6, r.events, r.peak_events_per_second,
+                    r.trace_hash);
       }
       if (progress > 0 && since_start() - last_progress >= progress) {
         last_progress = since_start();
@@ -445,10 +455,11 @@ int main(int argc, char** argv) {
     std::printf("%s\n", tally.describe().c_str());
     std::printf("seeds=%" PRIu64 " failed=%" PRIu64 " ops=%" PRIu64 " violations=%" PRIu64
                 " gave_up=%" PRIu64 " swarm from seed %" PRIu64
-                " elapsed=%.1fs events/s=%.0f seeds/minute=%.1f\n",
+                " elapsed=%.1fs events/s=%.0f seeds/minute=%.1f"
+                " peak_virtual_events_per_s=%" PRIu64 "\n",
                 done, failed, total_ops, total_violations, gave_up, first_seed, elapsed,
                 elapsed > 0 ? total_events / elapsed : 0.0,
-                elapsed > 0 ? done * 60.0 / elapsed : 0.0);
+                elapsed > 0 ? done * 60.0 / elapsed : 0.0, peak_rate);
     return failed == 0 ? 0 : 1;
   }
   std::printf("seeds=%" PRIu64 " failed=%" PRIu64 " ops=%" PRIu64 " violations=%" PRIu64
