@@ -253,14 +253,35 @@ NodeId Cluster::Leader() const {
   return best;
 }
 
-std::vector<NodeId> Cluster::SelfProclaimedLeaders() const {
+namespace {
+
+std::vector<NodeId> LiveNodesIn(const std::vector<std::unique_ptr<SimNode>>& nodes,
+                                std::initializer_list<raft::Role> roles) {
   std::vector<NodeId> out;
-  for (const auto& n : impl_->nodes) {
-    if (n->up() && n->core()->GetStatus().soft_state.role == raft::Role::kLeader) {
-      out.push_back(n->id());
-    }
+  for (const auto& n : nodes) {
+    if (!n->up()) continue;
+    raft::Role role = n->core()->GetStatus().soft_state.role;
+    if (std::find(roles.begin(), roles.end(), role) != roles.end()) out.push_back(n->id());
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<NodeId> Cluster::SelfProclaimedLeaders() const {
+  return LiveNodesIn(impl_->nodes, {raft::Role::kLeader});
+}
+
+std::vector<NodeId> Cluster::DeposedLeaders() const {
+  std::vector<NodeId> leaders = SelfProclaimedLeaders();
+  raft::Term top = 0;
+  for (NodeId id : leaders) top = std::max(top, Status(id).hard_state.term);
+  std::erase_if(leaders, [&](NodeId id) { return Status(id).hard_state.term == top; });
+  return leaders;
+}
+
+std::vector<NodeId> Cluster::Campaigning() const {
+  return LiveNodesIn(impl_->nodes, {raft::Role::kCandidate, raft::Role::kPreCandidate});
 }
 
 NodeId Cluster::WaitForLeader(Time timeout) {

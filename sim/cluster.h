@@ -138,6 +138,11 @@ class Cluster {
   NodeId Leader() const;
   // Every live node that believes it is leader (a deposed one may not know yet).
   std::vector<NodeId> SelfProclaimedLeaders() const;
+  // Live nodes that believe they lead in a term below the highest such term: deposed
+  // leaders that have not noticed yet.
+  std::vector<NodeId> DeposedLeaders() const;
+  // Every live candidate or pre-candidate.
+  std::vector<NodeId> Campaigning() const;
   // Runs until some node is leader; returns it, or kNoNode after `timeout`.
   NodeId WaitForLeader(Time timeout = 10 * kSecond);
   // Live node's core (nullptr if crashed). Read-only: drive it through this class.

@@ -18,11 +18,25 @@ namespace raftkv::sim {
 
 namespace {
 
-// How many old messages the record keeps, and how often a message that carries no entries
-// (heartbeats, responses, votes) is kept: 1 in kSampleEvery. Appends with entries are all
-// kept, so the record reaches back several seconds of replication.
+// How many old messages the record keeps, and how often a message of the frequent kinds
+// (heartbeats and their responses, append acknowledgements) is kept: 1 in kSampleEvery.
+// Appends with entries and everything an election or a transfer sends are all kept, so the
+// record reaches back several seconds of replication and several elections.
 constexpr size_t kRecordKeep = 1024;
 constexpr uint64_t kSampleEvery = 16;
+
+bool AlwaysKept(const raft::Message& m) {
+  switch (m.type) {
+    case raft::MessageType::kAppend: return !m.entries.empty();
+    case raft::MessageType::kVote:
+    case raft::MessageType::kVoteResponse:
+    case raft::MessageType::kPreVote:
+    case raft::MessageType::kPreVoteResponse:
+    case raft::MessageType::kTimeoutNow:
+    case raft::MessageType::kSnapshot: return true;
+    default: return false;
+  }
+}
 
 }  // namespace
 
@@ -34,8 +48,7 @@ void Network::maybeSendStale(const raft::Message& msg) {
 
 void Network::maybeRecord(const raft::Message& msg) {
   if (!options_.record) return;
-  const bool carries_entries = msg.type == raft::MessageType::kAppend && !msg.entries.empty();
-  if (!carries_entries && ++record_counter_ % kSampleEvery != 0) return;
+  if (!AlwaysKept(msg) && ++record_counter_ % kSampleEvery != 0) return;
   if (recorded_.size() >= kRecordKeep) recorded_.pop_front();
   recorded_.push_back(msg);
 }

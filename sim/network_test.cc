@@ -220,12 +220,16 @@ TEST(Network, replayRecorded_deliversOldMessagesAgainMuchLater) {
   EXPECT_EQ(f.net.ReplayRecorded(100, 0, 2), 5u);  // node 2 had five
 }
 
-TEST(Network, record_keepsOnlyASampleOfMessagesWithoutEntries) {
+TEST(Network, record_keepsElectionsAndAppendsButOnlyASampleOfHeartbeats) {
   NetworkOptions o;
   o.record = true;
   Fixture f(o);
-  for (int i = 0; i < 160; ++i) f.net.Send(msg(1, 2, i));
+  for (int i = 0; i < 160; ++i) f.net.Send(msg(1, 2, i));  // heartbeats
   EXPECT_EQ(f.net.RecordedCount(), 10u);
+  raft::Message grant = msg(2, 1, 0);
+  grant.type = raft::MessageType::kVoteResponse;
+  for (int i = 0; i < 5; ++i) f.net.Send(grant);
+  EXPECT_EQ(f.net.RecordedCount(), 15u);
   NetworkOptions off;
   Fixture g(off);
   g.net.Send(append(1, 2, 1));

@@ -147,6 +147,7 @@ RunResult RunSeed(const RunOptions& options) {
   wo.keys = options.keys;
   wo.ops = options.ops;
   wo.read_anywhere = options.read_anywhere;
+  wo.probe_deposed_leaders = options.read_anywhere;
   Workload workload(&cluster, wo);
   Nemesis nemesis(&cluster, options.faults, options.fault_rate);
   nemesis.SetVoterBounds(static_cast<size_t>(std::max(1, options.min_voters)), 7);

@@ -117,6 +117,29 @@ NodeId Workload::pickReadNode(Client& c) {
   return ids[rng_->Uniform(ids.size())];
 }
 
+void Workload::probeDeposedLeaders(const std::string& key) {
+  for (NodeId id : cluster_->DeposedLeaders()) {
+    check::Operation op;
+    op.client = 1'000'001 + next_probe_client_++;
+    op.kind = check::OpKind::kGet;
+    op.key = key;
+    op.call_time = cluster_->Now();
+    op.outcome = check::Outcome::kUnknown;  // until it answers (a correct node will not)
+    op.return_time = check::kNever;
+    size_t index = cluster_->mutable_history()->ops.size();
+    cluster_->mutable_history()->ops.push_back(op);
+    cluster_->Note(id, "probe read of a deposed leader: " + check::Describe(op));
+    cluster_->SubmitRead(id, key, [this, index](const ClientReply& r) {
+      if (!r.ok()) return;
+      check::Operation& done = cluster_->mutable_history()->ops[index];
+      done.outcome = check::Outcome::kOk;
+      done.return_time = cluster_->Now();
+      done.read_value = r.value;
+      cluster_->Note(raft::kNoNode, "client done " + check::Describe(done));
+    });
+  }
+}
+
 void Workload::sendAttempt(Client& c) {
   ++c.attempt;
   NodeId via = pickNode(c);
@@ -185,6 +208,10 @@ void Workload::finish(Client& c, check::Outcome outcome, const ClientReply* r) {
       last_seen_[k] = r->value.value_or("");
     } else if (c.cmd.kind == check::OpKind::kPut || r->cas_succeeded) {
       last_seen_[k] = c.cmd.value;
+    }
+    if (!c.is_read && outcome == check::Outcome::kOk && options_.probe_deposed_leaders) {
+      // A microsecond later, so that the write precedes the probes in real time.
+      cluster_->After(1, [this, key = c.key]() { probeDeposedLeaders(key); });
     }
   }
   cluster_->Note(raft::kNoNode, "client done " + check::Describe(op));

@@ -36,6 +36,10 @@ struct WorkloadOptions {
   // without confirming its leadership (§6.4) is then caught serving a stale value. Final
   // reads keep the usual path. Off by default (draws from the run's random stream).
   bool read_anywhere = false;
+  // With read_anywhere: right after a write is acknowledged, a probe read of its key at
+  // each deposed leader that still believes it leads (one attempt each, a client of its
+  // own): the moment and place where a stale read would show.
+  bool probe_deposed_leaders = false;
 };
 
 class Workload {
@@ -83,6 +87,7 @@ class Workload {
   void finish(Client& c, check::Outcome outcome, const ClientReply* r);
   NodeId pickNode(Client& c);
   NodeId pickReadNode(Client& c);
+  void probeDeposedLeaders(const std::string& key);
   std::string key(int i) const { return "k" + std::to_string(i); }
 
   Cluster* cluster_;
@@ -97,6 +102,7 @@ class Workload {
   int final_reads_failed_ = 0;
   // The last value each key was seen to hold, so cas often expects the right one.
   std::vector<std::string> last_seen_;
+  int next_probe_client_ = 0;  // probes are clients 1000001, 1000002, ...
 };
 
 }  // namespace raftkv::sim
