@@ -12,7 +12,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 
-.PHONY: all deps build build-asan test test-unit test-asan run sim bench chaos clean format
+.PHONY: all deps build build-asan test test-unit test-asan run sim bench chaos soak mutation clean format
 
 all: build
 
@@ -51,8 +51,24 @@ DURATION ?= 300
 chaos: build
 	tests/chaos/run --build $(BUILD) --duration $(DURATION)
 
+# The mixed simulator search (docs/simulator.md, "Soak"): swarm seeds on every core until
+# DURATION seconds have passed, or SEEDS seeds; a progress line a minute, and the replay
+# command of every failing seed. A new seed range each time unless FIRST_SEED is given.
+SEEDS ?=
+FIRST_SEED ?= $(shell date +%s)000
+soak: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target raftkv-sim
+	$(BUILD)/bin/raftkv-sim --swarm --jobs $(JOBS) --progress 60 --show-events 10 \
+	  --first-seed $(FIRST_SEED) $(if $(SEEDS),--seeds $(SEEDS),--duration $(DURATION))
+
+# The mutation harness (tools/mutation): plants each mutant of tools/mutation/mutants.toml,
+# rebuilds the simulator in build-mutation/ and requires the swarm search to catch it.
+MUTATION_ARGS ?=
+mutation: deps
+	tools/mutation/run $(MUTATION_ARGS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-mutation
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

@@ -96,8 +96,28 @@ struct Cluster::Impl {
                       " (message storm or livelock)");
       return false;
     }
+    if (stormDetected()) return false;
     queue.RunNext();
     collectViolations();
+    return true;
+  }
+
+  // ClusterOptions::max_events_per_second: a storm is stopped within a virtual second
+  // instead of running until the whole event budget is spent.
+  bool stormDetected() {
+    if (queue.Now() >= storm_window_start + kSecond) {
+      storm_window_start = queue.Now();
+      storm_window_events = 0;
+    }
+    peak_window_events = std::max(peak_window_events, ++storm_window_events);
+    if (options.max_events_per_second == 0 ||
+        storm_window_events <= options.max_events_per_second) {
+      return false;
+    }
+    halted = true;
+    recordViolation("liveness: more than " + std::to_string(options.max_events_per_second) +
+                    " events within one second of virtual time, at " + FormatTime(queue.Now()) +
+                    " (message storm or livelock)");
     return true;
   }
 
@@ -134,6 +154,9 @@ struct Cluster::Impl {
   size_t conf_checker_seen = 0;
   uint64_t scenario_seq = 0;
   bool halted = false;
+  Time storm_window_start = 0;
+  uint64_t storm_window_events = 0;
+  uint64_t peak_window_events = 0;
 };
 
 Cluster::Cluster(const ClusterOptions& options) : impl_(std::make_unique<Impl>(options)) {
@@ -228,6 +251,37 @@ NodeId Cluster::Leader() const {
     }
   }
   return best;
+}
+
+namespace {
+
+std::vector<NodeId> LiveNodesIn(const std::vector<std::unique_ptr<SimNode>>& nodes,
+                                std::initializer_list<raft::Role> roles) {
+  std::vector<NodeId> out;
+  for (const auto& n : nodes) {
+    if (!n->up()) continue;
+    raft::Role role = n->core()->GetStatus().soft_state.role;
+    if (std::find(roles.begin(), roles.end(), role) != roles.end()) out.push_back(n->id());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<NodeId> Cluster::SelfProclaimedLeaders() const {
+  return LiveNodesIn(impl_->nodes, {raft::Role::kLeader});
+}
+
+std::vector<NodeId> Cluster::DeposedLeaders() const {
+  std::vector<NodeId> leaders = SelfProclaimedLeaders();
+  raft::Term top = 0;
+  for (NodeId id : leaders) top = std::max(top, Status(id).hard_state.term);
+  std::erase_if(leaders, [&](NodeId id) { return Status(id).hard_state.term == top; });
+  return leaders;
+}
+
+std::vector<NodeId> Cluster::Campaigning() const {
+  return LiveNodesIn(impl_->nodes, {raft::Role::kCandidate, raft::Role::kPreCandidate});
 }
 
 NodeId Cluster::WaitForLeader(Time timeout) {
@@ -344,6 +398,12 @@ void Cluster::SetSlowDisk(NodeId id, Time extra) {
 
 void Cluster::SetNetwork(const NetworkOptions& network) {
   impl_->network.SetOptions(network);
+}
+
+void Cluster::ReplayOldMessages(size_t count, Time spread, NodeId to) {
+  size_t sent = impl_->network.ReplayRecorded(count, spread, to);
+  Note(to, "REPLAY " + std::to_string(sent) + " old messages" +
+               (to == raft::kNoNode ? "" : " to n" + std::to_string(to)));
 }
 
 const NetworkOptions& Cluster::network_options() const {
@@ -548,6 +608,10 @@ void Cluster::SetEventListener(std::function<void(const TraceEvent&)> listener) 
 
 bool Cluster::Halted() const {
   return impl_->halted;
+}
+
+uint64_t Cluster::PeakEventsPerSecond() const {
+  return impl_->peak_window_events;
 }
 
 uint64_t Cluster::EventsProcessed() const {

@@ -40,6 +40,17 @@ struct NetworkOptions {
   // gets an extra delay uniform in [0, long_delay_max].
   double long_delay_rate = 0.0;
   Time long_delay_max = 0;
+  // Adversarial delivery (fault kinds `stale` and `replay`, sim/network_adversary.cc; off by
+  // default). With probability stale_rate an accepted message is delivered once more, late:
+  // after a delay uniform in [stale_min_delay, stale_max_delay]. So a stale duplicate of an
+  // AppendEntries arrives after newer ones, a retransmission overtakes nothing, and a deposed
+  // leader's messages arrive after the election that deposed it.
+  double stale_rate = 0.0;
+  Time stale_min_delay = 0;
+  Time stale_max_delay = 0;
+  // Keep copies of old messages so that Network::ReplayRecorded can deliver them again
+  // much later (seconds, several terms).
+  bool record = false;
 };
 
 struct DiskOptions {
@@ -79,6 +90,13 @@ struct ClusterOptions {
   // after this many events the cluster records a "liveness" violation and stops
   // processing events. 0 = unlimited.
   uint64_t max_events = 0;
+  // The same within any one second of virtual time. 0 = unlimited. (Not a default: with
+  // one entry per message and a reordering network, a healthy leader's go-back-N retries
+  // reach a few hundred thousand events per second.)
+  uint64_t max_events_per_second = 0;
+  // Nodes stop handling Readies once a safety checker has reported a violation (random
+  // runs: the run ends there, and the report is the checker's, not an assertion's).
+  bool stop_on_violation = false;
 };
 
 // What a client was told.
@@ -118,6 +136,13 @@ class Cluster {
   bool IsUp(NodeId id) const;
   // The live node that believes it is leader with the highest term; kNoNode if none.
   NodeId Leader() const;
+  // Every live node that believes it is leader (a deposed one may not know yet).
+  std::vector<NodeId> SelfProclaimedLeaders() const;
+  // Live nodes that believe they lead in a term below the highest such term: deposed
+  // leaders that have not noticed yet.
+  std::vector<NodeId> DeposedLeaders() const;
+  // Every live candidate or pre-candidate.
+  std::vector<NodeId> Campaigning() const;
   // Runs until some node is leader; returns it, or kNoNode after `timeout`.
   NodeId WaitForLeader(Time timeout = 10 * kSecond);
   // Live node's core (nullptr if crashed). Read-only: drive it through this class.
@@ -153,6 +178,9 @@ class Cluster {
   // Disk model only: node `id`'s file system (to damage it in tests); nullptr otherwise.
   storage::FaultFileSystem* FaultFs(NodeId id);
   void SetNetwork(const NetworkOptions& network);
+  // Delivers up to `count` recorded old messages again (NetworkOptions::record), each within
+  // `spread` from now, to node `to` only unless it is kNoNode.
+  void ReplayOldMessages(size_t count, Time spread, NodeId to);
 
   // ---- direct actions on a node's core ----
   void Campaign(NodeId id);
@@ -213,6 +241,9 @@ class Cluster {
   // Every key/value the node's state machine holds.
   std::vector<std::pair<std::string, std::string>> AppliedState(NodeId id) const;
   uint64_t EventsProcessed() const;
+  // The most events processed within one second of virtual time (windows from the first
+  // event of each), see ClusterOptions::max_events_per_second.
+  uint64_t PeakEventsPerSecond() const;
   // True once max_events was exceeded: the run is over.
   bool Halted() const;
   uint64_t TraceHash() const;

@@ -47,10 +47,15 @@ Result<FaultSet> FaultSet::Parse(const std::string& list) {
       f.snapshot = true;
     else if (name == "transfer")
       f.transfer = true;
+    else if (name == "stale")
+      f.stale = true;
+    else if (name == "replay")
+      f.replay = true;
     else
       return Status::InvalidArgument("unknown fault '" + name +
                                      "' (crash, partition, asym, drop, dup, reorder, "
-                                     "delay, slow, disk, member, snapshot, transfer, all, none)");
+                                     "delay, slow, disk, member, snapshot, transfer, stale, "
+                                     "replay, all, none)");
   }
   return f;
 }
@@ -74,6 +79,8 @@ std::string FaultSet::ToString() const {
   add(member, "member");
   add(snapshot, "snapshot");
   add(transfer, "transfer");
+  add(stale, "stale");
+  add(replay, "replay");
   return s.empty() ? "none" : s;
 }
 
@@ -86,6 +93,11 @@ Nemesis::Nemesis(Cluster* cluster, const FaultSet& faults, double rate)
       ids_(cluster->NodeIds()) {
   for (NodeId id : ids_) {
     if (cluster->IsUp(id) && cluster->Status(id).conf.voters.empty()) never_members_.push_back(id);
+  }
+  if (faults_set_.replay) {
+    // The network keeps old messages from the start, so replays reach back to early terms.
+    base_network_.record = true;
+    cluster_->SetNetwork(base_network_);
   }
 }
 
@@ -108,13 +120,15 @@ void Nemesis::act() {
   if (faults_set_.crash) actions.push_back(&Nemesis::crashSome);
   if (faults_set_.partition) actions.push_back(&Nemesis::partitionSome);
   if (faults_set_.asym) actions.push_back(&Nemesis::cutSomeLinks);
-  if (faults_set_.drop || faults_set_.dup || faults_set_.reorder || faults_set_.delay) {
+  if (faults_set_.drop || faults_set_.dup || faults_set_.reorder || faults_set_.delay ||
+      faults_set_.stale) {
     actions.push_back(&Nemesis::changeWeather);
   }
   if (faults_set_.slow) actions.push_back(&Nemesis::slowSomeDisk);
   if (faults_set_.disk) actions.push_back(&Nemesis::failSomeDisk);
   if (faults_set_.member) actions.push_back(&Nemesis::changeMembership);
   if (faults_set_.transfer) actions.push_back(&Nemesis::transferLeadership);
+  if (faults_set_.replay) actions.push_back(&Nemesis::replayOldMessages);
   ++faults_;
   (this->*actions[rng_->Uniform(actions.size())])();
 }
@@ -269,6 +283,13 @@ void Nemesis::changeWeather() {
     net.long_delay_rate = rng_->Range(1, 5) / 100.0;
     net.long_delay_max = rng_->Range(50, 500) * kMillisecond;
     text += " long-delays";
+  }
+  if (faults_set_.stale && rng_->Chance(0.6)) {
+    net.stale_rate = rng_->Range(1, 20) / 100.0;
+    net.stale_min_delay = rng_->Range(1, 50) * kMillisecond;
+    net.stale_max_delay = net.stale_min_delay + rng_->Range(10, 5000) * kMillisecond;
+    text += " stale=" + std::to_string(static_cast<int>(net.stale_rate * 100)) +
+            "%<=" + std::to_string(net.stale_max_delay / kMillisecond) + "ms";
   }
   if (text == "NETWORK") text += " clean";
   cluster_->Note(raft::kNoNode, text);

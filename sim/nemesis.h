@@ -32,6 +32,13 @@ struct FaultSet {
   bool snapshot = false;
   // Leadership transfers to a random voter (thesis §3.10).
   bool transfer = false;
+  // Adversarial delivery (sim/network_adversary.cc), not part of All() so that runs with
+  // `all` replay as before; --swarm draws them. `stale`: late second copies of messages
+  // (stale duplicates, retransmissions overtaken by newer ones, a deposed leader's appends
+  // after the next election). `replay`: bursts of recorded old messages re-injected much
+  // later.
+  bool stale = false;
+  bool replay = false;
 
   static FaultSet All();
   static FaultSet None() { return FaultSet{}; }
@@ -40,7 +47,7 @@ struct FaultSet {
   std::string ToString() const;
   bool Any() const {
     return crash || partition || asym || drop || dup || reorder || delay || slow || disk ||
-           member || transfer;
+           member || transfer || stale || replay;
   }
 };
 
@@ -57,6 +64,12 @@ class Nemesis {
   void HealAll();
 
   uint64_t faults_injected() const { return faults_; }
+  // Membership changes keep the number of voters within [min, max] (default 3..7; 1 lets
+  // the cluster shrink to a single voter, which wins its elections alone).
+  void SetVoterBounds(size_t min, size_t max) {
+    min_voters_ = min;
+    max_voters_ = max;
+  }
 
  private:
   void scheduleNext();
@@ -73,6 +86,7 @@ class Nemesis {
   void changeMembership() { changeMembership(false); }
   void changeMembership(bool burst);
   void transferLeadership();
+  void replayOldMessages();
   std::vector<NodeId> upNodes() const;
   std::vector<NodeId> shuffled(std::vector<NodeId> v);
 
@@ -86,6 +100,8 @@ class Nemesis {
   uint64_t epoch_ = 0;  // bumped by HealAll: older scheduled repairs do nothing
   uint64_t faults_ = 0;
   std::vector<NodeId> never_members_;  // spare nodes not yet added: brand-new and empty
+  size_t min_voters_ = 3;
+  size_t max_voters_ = 7;
 };
 
 }  // namespace raftkv::sim

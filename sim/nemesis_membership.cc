@@ -34,7 +34,7 @@ void Nemesis::changeMembership(bool burst) {
   using T = raft::ConfChangeType;
   raft::ConfChange cc;
   int kind = static_cast<int>(rng_->Uniform(6));
-  const size_t min_voters = 3, max_voters = 7;
+  const size_t min_voters = min_voters_, max_voters = max_voters_;
   if (kind == 0 && !outsiders.empty()) {
     // A new member: brand-new empty nodes first (they need a snapshot once logs compact).
     NodeId id = !never_members_.empty() && rng_->Chance(0.7)

@@ -71,8 +71,8 @@ Time Network::randomDelay() {
   return d;
 }
 
-void Network::scheduleCopy(const raft::Message& msg) {
-  queue_->After(randomDelay(), [this, msg]() {
+void Network::scheduleCopy(const raft::Message& msg, Time delay) {
+  queue_->After(delay, [this, msg]() {
     // A link cut while the message was in flight loses it too.
     if (!LinkUp(msg.from, msg.to)) {
       ++stats_.dropped;
@@ -92,9 +92,11 @@ void Network::Send(const raft::Message& msg) {
   }
   if (options_.duplicate_rate > 0 && rng_->Chance(options_.duplicate_rate)) {
     ++stats_.duplicated;
-    scheduleCopy(msg);
+    scheduleCopy(msg, randomDelay());
   }
-  scheduleCopy(msg);
+  scheduleCopy(msg, randomDelay());
+  maybeSendStale(msg);
+  maybeRecord(msg);
 }
 
 }  // namespace raftkv::sim

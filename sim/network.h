@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <vector>
 
@@ -22,6 +23,8 @@ struct NetworkStats {
   uint64_t dropped = 0;     // lost: random drop, hook, or a cut link (at send or arrival)
   uint64_t duplicated = 0;  // extra copies scheduled
   uint64_t delivered = 0;   // copies handed to the receiver
+  uint64_t stale = 0;       // late copies scheduled (NetworkOptions::stale_rate)
+  uint64_t replayed = 0;    // recorded old messages sent again (ReplayRecorded)
 };
 
 class Network {
@@ -47,6 +50,10 @@ class Network {
   void HealAll();
   // Number of directed links currently cut.
   int CutLinks() const;
+  // Delivers up to `count` recorded old messages again (NetworkOptions::record), each after
+  // a delay in [0, max_delay], to node `to` only unless it is kNoNode. Returns how many.
+  size_t ReplayRecorded(size_t count, Time max_delay, raft::NodeId to);
+  size_t RecordedCount() const { return recorded_.size(); }
 
   const NetworkStats& stats() const { return stats_; }
 
@@ -54,7 +61,11 @@ class Network {
   void setLink(raft::NodeId from, raft::NodeId to, bool up);
   size_t slot(raft::NodeId from, raft::NodeId to) const { return from * (nodes_ + 1) + to; }
   Time randomDelay();
-  void scheduleCopy(const raft::Message& msg);
+  void scheduleCopy(const raft::Message& msg, Time delay);
+  // The adversarial modes (network_adversary.cc): a late copy, and the record of old
+  // messages.
+  void maybeSendStale(const raft::Message& msg);
+  void maybeRecord(const raft::Message& msg);
 
   int nodes_;
   EventQueue* queue_;
@@ -64,6 +75,8 @@ class Network {
   HookFn hook_;
   std::vector<bool> up_;  // (nodes+1)^2 directed links
   NetworkStats stats_;
+  std::deque<raft::Message> recorded_;  // a sample of old messages (NetworkOptions::record)
+  uint64_t record_counter_ = 0;
 };
 
 }  // namespace raftkv::sim

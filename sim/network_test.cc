@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 namespace raftkv::sim {
 namespace {
@@ -160,6 +161,79 @@ TEST(Network, sameSeed_sameDeliveries) {
   };
   EXPECT_EQ(run(7), run(7));
   EXPECT_NE(run(7), run(8));
+}
+
+raft::Message append(raft::NodeId from, raft::NodeId to, uint64_t index) {
+  raft::Message m = msg(from, to, index);
+  m.type = raft::MessageType::kAppend;
+  m.entries.push_back(raft::Entry{1, index + 1, raft::EntryType::kNormal, "x"});
+  return m;
+}
+
+TEST(Network, staleRate_deliversALateCopyAfterNewerMessages) {
+  NetworkOptions o;
+  o.min_delay = o.max_delay = 100;
+  o.stale_rate = 1.0;
+  o.stale_min_delay = o.stale_max_delay = 50 * kMillisecond;
+  Fixture f(o);
+  f.net.Send(msg(1, 2, 1));
+  f.q.At(10 * kMillisecond, [&] { f.net.Send(msg(1, 2, 2)); });
+  f.drain();
+  // The originals in order, then the late copies: message 1 arrives again after 2.
+  std::vector<uint64_t> order;
+  for (const auto& m : f.received) order.push_back(m.index);
+  EXPECT_EQ(order, (std::vector<uint64_t>{1, 2, 1, 2}));
+  EXPECT_EQ(f.times[2], 50 * kMillisecond);
+  EXPECT_EQ(f.net.stats().stale, 2u);
+}
+
+TEST(Network, staleCopy_isLostOnACutLink) {
+  NetworkOptions o;
+  o.stale_rate = 1.0;
+  o.stale_min_delay = o.stale_max_delay = 50 * kMillisecond;
+  Fixture f(o);
+  f.net.Send(msg(1, 2, 1));
+  f.q.At(10 * kMillisecond, [&] { f.net.CutLink(1, 2); });
+  f.drain();
+  EXPECT_EQ(f.received.size(), 1u);
+}
+
+TEST(Network, replayRecorded_deliversOldMessagesAgainMuchLater) {
+  NetworkOptions o;
+  o.record = true;
+  Fixture f(o);
+  for (uint64_t i = 0; i < 10; ++i) f.net.Send(append(1, i % 2 == 0 ? 2 : 3, i));
+  f.drain();
+  ASSERT_EQ(f.received.size(), 10u);
+  EXPECT_EQ(f.net.RecordedCount(), 10u);  // appends with entries are all kept
+  f.q.AdvanceTo(10 * kSecond);
+  EXPECT_EQ(f.net.ReplayRecorded(3, 0, 2), 3u);  // to node 2 only
+  f.drain();
+  ASSERT_EQ(f.received.size(), 13u);
+  std::set<uint64_t> replayed;
+  for (size_t i = 10; i < 13; ++i) {
+    EXPECT_EQ(f.received[i].to, 2u);
+    EXPECT_EQ(f.times[i], 10 * kSecond);
+    replayed.insert(f.received[i].index);
+  }
+  EXPECT_EQ(replayed.size(), 3u);                  // three different old messages, not one thrice
+  EXPECT_EQ(f.net.ReplayRecorded(100, 0, 2), 5u);  // node 2 had five
+}
+
+TEST(Network, record_keepsElectionsAndAppendsButOnlyASampleOfHeartbeats) {
+  NetworkOptions o;
+  o.record = true;
+  Fixture f(o);
+  for (int i = 0; i < 160; ++i) f.net.Send(msg(1, 2, i));  // heartbeats
+  EXPECT_EQ(f.net.RecordedCount(), 10u);
+  raft::Message grant = msg(2, 1, 0);
+  grant.type = raft::MessageType::kVoteResponse;
+  for (int i = 0; i < 5; ++i) f.net.Send(grant);
+  EXPECT_EQ(f.net.RecordedCount(), 15u);
+  NetworkOptions off;
+  Fixture g(off);
+  g.net.Send(append(1, 2, 1));
+  EXPECT_EQ(g.net.RecordedCount(), 0u);
 }
 
 TEST(Rng, uniform_staysInRangeAndCoversIt) {

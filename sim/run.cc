@@ -1,5 +1,7 @@
 #include "sim/run.h"
 
+#include <algorithm>
+
 #include "sim/check/linearizability.h"
 #include "sim/workload.h"
 
@@ -63,6 +65,53 @@ void checkLiveness(Cluster& c, const RunOptions& o) {
                                  std::to_string(c.Leader()) + ")");
 }
 
+// Stability (issue 11): once everything is healed and a write has committed, a cluster
+// with check-quorum keeps its leader. Followers that hear heartbeats do not start
+// elections, and vote requests from elsewhere (a removed node, one with an inflated term)
+// are ignored while the leader's lease holds (thesis §4.2.3, §6.2). First the settling
+// time: late copies of messages sent before the heal (fault kind stale, up to ~5 s; a
+// delayed TimeoutNow legitimately moves leadership), a removed leader's handoff. Then no
+// voter of the leader's configuration may move to a new term for the window.
+constexpr Time kStabilitySettle = 6 * kSecond;
+constexpr Time kStabilityWindow = 3 * kSecond;
+
+void checkStability(Cluster& c) {
+  c.RunFor(kStabilitySettle);
+  if (!c.Violations().empty()) return;
+  NodeId leader = c.WaitForLeader(5 * kSecond);
+  if (leader == raft::kNoNode) {
+    c.AddViolation("liveness", "no leader " + std::to_string(kStabilitySettle / kSecond) +
+                                   "s after a write committed in the healed cluster");
+    return;
+  }
+  const raft::Term term = c.Status(leader).hard_state.term;
+  c.Note(raft::kNoNode, "PHASE stability (leader n" + std::to_string(leader) + ", term " +
+                            std::to_string(term) + ")");
+  c.RunFor(kStabilityWindow);
+  if (!c.Violations().empty()) return;
+  std::string changed;
+  if (!c.IsUp(leader) || c.Status(leader).soft_state.role != raft::Role::kLeader ||
+      c.Status(leader).hard_state.term != term) {
+    changed = "n" + std::to_string(leader) + " lost its leadership";
+  } else {
+    const raft::ConfState conf = c.Status(leader).conf;
+    std::vector<NodeId> voters = conf.voters;
+    voters.insert(voters.end(), conf.voters_outgoing.begin(), conf.voters_outgoing.end());
+    for (NodeId id : voters) {
+      if (c.IsUp(id) && c.Status(id).hard_state.term != term) {
+        changed = "voter n" + std::to_string(id) + " moved to term " +
+                  std::to_string(c.Status(id).hard_state.term);
+        break;
+      }
+    }
+  }
+  if (changed.empty()) return;
+  c.AddViolation("stability", "healthy cluster, no faults: " + changed + " within " +
+                                  std::to_string(kStabilityWindow / kSecond) + "s (leader n" +
+                                  std::to_string(leader) + " of term " + std::to_string(term) +
+                                  ", check-quorum on)");
+}
+
 }  // namespace
 
 Violation ParseViolation(const std::string& text) {
@@ -81,12 +130,15 @@ RunResult RunSeed(const RunOptions& options) {
   co.pre_vote = options.pre_vote;
   co.check_quorum = options.check_quorum;
   co.max_size_per_msg = options.max_size_per_msg;
+  if (options.lease_reads) co.read_only = raft::Config::ReadOnlyOption::kLeaseBased;
   co.disk_model = options.faults.disk;
   co.spare_nodes = options.faults.member ? 2 : 0;
   // A per-seed snapshot threshold between 5 and 124 entries (derived from the seed, so the
   // run's random stream is untouched when snapshots are off).
   co.snapshot_every =
       options.faults.snapshot ? 5 + (options.seed * 0x9E3779B97F4A7C15ull >> 57) : 0;
+  co.stop_on_violation = true;
+  co.max_events_per_second = options.max_events_per_second;
   co.max_events = options.max_events != 0 ? options.max_events : 4'000'000 + options.ops * 20'000;
   Cluster cluster(co);
 
@@ -94,8 +146,11 @@ RunResult RunSeed(const RunOptions& options) {
   wo.clients = options.clients;
   wo.keys = options.keys;
   wo.ops = options.ops;
+  wo.read_anywhere = options.read_anywhere;
+  wo.probe_deposed_leaders = options.read_anywhere;
   Workload workload(&cluster, wo);
   Nemesis nemesis(&cluster, options.faults, options.fault_rate);
+  nemesis.SetVoterBounds(static_cast<size_t>(std::max(1, options.min_voters)), 7);
 
   auto violated = [&]() { return !cluster.Violations().empty(); };
   cluster.Note(raft::kNoNode, "PHASE chaos (faults: " + options.faults.ToString() + ")");
@@ -110,6 +165,7 @@ RunResult RunSeed(const RunOptions& options) {
     nemesis.HealAll();
     workload.Stop();
     checkLiveness(cluster, options);
+    if (!violated() && options.check_stability && options.check_quorum) checkStability(cluster);
   }
   if (!violated()) {
     // Operations still in flight finish (answer or give up) before the final reads.
@@ -144,6 +200,7 @@ RunResult RunSeed(const RunOptions& options) {
     if (op.outcome == check::Outcome::kOk) ++result.ops_ok;
   }
   result.events = cluster.EventsProcessed();
+  result.peak_events_per_second = cluster.PeakEventsPerSecond();
   result.virtual_time = cluster.Now();
   result.trace_hash = cluster.TraceHash();
   result.faults = nemesis.faults_injected();

@@ -29,6 +29,16 @@ struct RunOptions {
   uint64_t max_size_per_msg = 1 << 20;
   double fault_rate = 1.0;  // >1: the nemesis acts more often  // event budget (0: a default scaled
                             // by ops), see ClusterOptions
+  // The stronger search of issue 11 (all off by default: explicit runs replay as before;
+  // --swarm draws them per seed, sim/swarm.h).
+  bool read_anywhere = false;  // clients read through any node (WorkloadOptions)
+  bool lease_reads = false;    // the cores serve reads from the check-quorum lease (§6.4.1)
+  int min_voters = 3;          // membership changes keep at least this many voters
+  // After liveness: with check-quorum on, a healed cluster keeps its leader (no election
+  // for kStabilityWindow once in-flight stale messages have drained). Needs check_quorum.
+  bool check_stability = false;
+  uint64_t max_events_per_second = 0;  // ClusterOptions (0: unlimited)
+  bool swarm = false;                  // drawn by DrawSwarmRun (for the replay command)
 };
 
 struct Violation {
@@ -41,6 +51,7 @@ struct RunResult {
   uint64_t ops_done = 0;  // operations in the history (any outcome), final reads included
   uint64_t ops_ok = 0;    // of which acknowledged
   uint64_t events = 0;    // simulator events processed
+  uint64_t peak_events_per_second = 0;
   Time virtual_time = 0;
   uint64_t trace_hash = 0;  // fingerprint of the whole run (determinism)
   uint64_t faults = 0;

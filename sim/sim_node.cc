@@ -300,6 +300,12 @@ void SimNode::reply(ReplyFn done, ClientReply r) {
 void SimNode::afterInput() {
   ctx_->checker->Observe(id_, *core_);
   ctx_->conf_checker->ObserveLog(id_, *core_);
+  // Once a safety check has failed the run is over: handling this Ready could trip an
+  // assertion on the broken state (an abort) and hide the checker's report.
+  if (ctx_->options->stop_on_violation &&
+      (!ctx_->checker->ok() || !ctx_->conf_checker->violations().empty())) {
+    return;
+  }
   maybeHandleReady();
 }
 

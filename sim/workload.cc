@@ -92,9 +92,52 @@ void Workload::begin(Client& c, bool final_read, const std::string& final_key) {
 }
 
 NodeId Workload::pickNode(Client& c) {
+  if (options_.read_anywhere && c.is_read && !c.final_read) return pickReadNode(c);
   if (c.leader_guess != raft::kNoNode) return c.leader_guess;
   auto ids = cluster_->Members();
   return ids[rng_->Uniform(ids.size())];
+}
+
+NodeId Workload::pickReadNode(Client& c) {
+  const std::vector<NodeId> ids = cluster_->NodeIds();
+  if (c.home == raft::kNoNode || rng_->Chance(0.05)) c.home = ids[rng_->Uniform(ids.size())];
+  switch (rng_->Uniform(4)) {
+    case 0: return c.home;
+    case 1: {
+      // Two nodes may believe they lead (one deposed, in a minority or not yet told).
+      std::vector<NodeId> leaders = cluster_->SelfProclaimedLeaders();
+      if (!leaders.empty()) return leaders[rng_->Uniform(leaders.size())];
+      break;
+    }
+    case 2:
+      if (c.leader_guess != raft::kNoNode) return c.leader_guess;
+      break;
+    default: break;
+  }
+  return ids[rng_->Uniform(ids.size())];
+}
+
+void Workload::probeDeposedLeaders(const std::string& key) {
+  for (NodeId id : cluster_->DeposedLeaders()) {
+    check::Operation op;
+    op.client = 1'000'001 + next_probe_client_++;
+    op.kind = check::OpKind::kGet;
+    op.key = key;
+    op.call_time = cluster_->Now();
+    op.outcome = check::Outcome::kUnknown;  // until it answers (a correct node will not)
+    op.return_time = check::kNever;
+    size_t index = cluster_->mutable_history()->ops.size();
+    cluster_->mutable_history()->ops.push_back(op);
+    cluster_->Note(id, "probe read of a deposed leader: " + check::Describe(op));
+    cluster_->SubmitRead(id, key, [this, index](const ClientReply& r) {
+      if (!r.ok()) return;
+      check::Operation& done = cluster_->mutable_history()->ops[index];
+      done.outcome = check::Outcome::kOk;
+      done.return_time = cluster_->Now();
+      done.read_value = r.value;
+      cluster_->Note(raft::kNoNode, "client done " + check::Describe(done));
+    });
+  }
 }
 
 void Workload::sendAttempt(Client& c) {
@@ -165,6 +208,10 @@ void Workload::finish(Client& c, check::Outcome outcome, const ClientReply* r) {
       last_seen_[k] = r->value.value_or("");
     } else if (c.cmd.kind == check::OpKind::kPut || r->cas_succeeded) {
       last_seen_[k] = c.cmd.value;
+    }
+    if (!c.is_read && outcome == check::Outcome::kOk && options_.probe_deposed_leaders) {
+      // A microsecond later, so that the write precedes the probes in real time.
+      cluster_->After(1, [this, key = c.key]() { probeDeposedLeaders(key); });
     }
   }
   cluster_->Note(raft::kNoNode, "client done " + check::Describe(op));

@@ -30,6 +30,16 @@ struct WorkloadOptions {
                                        // that faults happen while clients work)
   int read_percent = 40;
   int cas_percent = 20;
+  // Reads go through any node, not only the one believed to lead: a home node per client
+  // (followers, learners, a deposed leader stuck in a minority), a node that believes it
+  // leads (there may be two, one of them deposed), or any node. A node that answers a read
+  // without confirming its leadership (§6.4) is then caught serving a stale value. Final
+  // reads keep the usual path. Off by default (draws from the run's random stream).
+  bool read_anywhere = false;
+  // With read_anywhere: right after a write is acknowledged, a probe read of its key at
+  // each deposed leader that still believes it leads (one attempt each, a client of its
+  // own): the moment and place where a stale read would show.
+  bool probe_deposed_leaders = false;
 };
 
 class Workload {
@@ -64,6 +74,7 @@ class Workload {
     bool maybe_proposed = false;
     Time started = 0;
     NodeId leader_guess = raft::kNoNode;
+    NodeId home = raft::kNoNode;  // read_anywhere: the node this client usually reads from
     uint64_t next_seq = 1;
   };
 
@@ -75,6 +86,8 @@ class Workload {
   void retryOrGiveUp(Client& c, Time backoff);
   void finish(Client& c, check::Outcome outcome, const ClientReply* r);
   NodeId pickNode(Client& c);
+  NodeId pickReadNode(Client& c);
+  void probeDeposedLeaders(const std::string& key);
   std::string key(int i) const { return "k" + std::to_string(i); }
 
   Cluster* cluster_;
@@ -89,6 +102,7 @@ class Workload {
   int final_reads_failed_ = 0;
   // The last value each key was seen to hold, so cas often expects the right one.
   std::vector<std::string> last_seen_;
+  int next_probe_client_ = 0;  // probes are clients 1000001, 1000002, ...
 };
 
 }  // namespace raftkv::sim

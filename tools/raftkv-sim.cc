@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -20,6 +21,7 @@
 
 #include "sim/demo.h"
 #include "sim/run.h"
+#include "sim/swarm.h"
 
 namespace {
 
@@ -63,7 +65,7 @@ std::string encodeResult(const RunResult& r) {
   std::string out;
   for (uint64_t v :
        {r.seed, r.ops_done, r.ops_ok, r.events, static_cast<uint64_t>(r.virtual_time), r.trace_hash,
-        r.faults, static_cast<uint64_t>(r.linearizability_gave_up),
+        r.faults, r.peak_events_per_second, static_cast<uint64_t>(r.linearizability_gave_up),
         static_cast<uint64_t>(r.violations.size()), static_cast<uint64_t>(r.last_events.size())}) {
     putField(&out, std::to_string(v));
   }
@@ -78,7 +80,7 @@ std::string encodeResult(const RunResult& r) {
 bool decodeResult(const std::string& in, RunResult* r) {
   size_t pos = 0;
   std::string f;
-  uint64_t v[10];
+  uint64_t v[11];
   for (uint64_t& x : v) {
     if (!getField(in, &pos, &f)) return false;
     x = std::stoull(f);
@@ -90,13 +92,14 @@ bool decodeResult(const std::string& in, RunResult* r) {
   r->virtual_time = static_cast<int64_t>(v[4]);
   r->trace_hash = v[5];
   r->faults = v[6];
-  r->linearizability_gave_up = v[7] != 0;
-  for (uint64_t i = 0; i < v[8]; ++i) {
+  r->peak_events_per_second = v[7];
+  r->linearizability_gave_up = v[8] != 0;
+  for (uint64_t i = 0; i < v[9]; ++i) {
     raftkv::sim::Violation viol;
     if (!getField(in, &pos, &viol.property) || !getField(in, &pos, &viol.description)) return false;
     r->violations.push_back(viol);
   }
-  for (uint64_t i = 0; i < v[9]; ++i) {
+  for (uint64_t i = 0; i < v[10]; ++i) {
     if (!getField(in, &pos, &f)) return false;
     r->last_events.push_back(f);
   }
@@ -148,16 +151,14 @@ RunResult runIsolated(const RunOptions& o) {
   return r;
 }
 
+// The swarm options that were not drawn (a fixed --nodes), for the replay command.
+std::string swarm_fixed_args;
+
 std::string replayCommand(const RunOptions& o) {
-  std::string cmd = "raftkv-sim --seed " + std::to_string(o.seed) + " --nodes " +
-                    std::to_string(o.nodes) + " --faults " + o.faults.ToString() + " --ops " +
-                    std::to_string(o.ops) + " --clients " + std::to_string(o.clients);
-  if (!o.pre_vote) cmd += " --no-pre-vote";
-  if (!o.check_quorum) cmd += " --no-check-quorum";
-  if (o.max_size_per_msg != (1 << 20))
-    cmd += " --max-msg-bytes " + std::to_string(o.max_size_per_msg);
-  if (o.fault_rate != 1.0) cmd += " --fault-rate " + std::to_string(o.fault_rate);
-  return cmd + " --trace";
+  if (o.swarm) {
+    return "raftkv-sim --swarm --seed " + std::to_string(o.seed) + swarm_fixed_args + " --trace";
+  }
+  return "raftkv-sim " + raftkv::sim::ExplicitArguments(o) + " --trace";
 }
 
 void printFailure(const RunOptions& o, const RunResult& r, size_t show_events) {
@@ -175,8 +176,46 @@ void printFailure(const RunOptions& o, const RunResult& r, size_t show_events) {
     std::printf("    %s\n", r.last_events[i].c_str());
   }
   std::printf("  replay: %s\n", replayCommand(o).c_str());
+  if (o.swarm) {
+    std::printf("  (the same run: raftkv-sim %s --trace)\n",
+                raftkv::sim::ExplicitArguments(o).c_str());
+  }
   std::fflush(stdout);
 }
+
+// Seeds and failures per cluster size and per length class (swarm runs), for the summary.
+struct Tally {
+  uint64_t seeds[8] = {};
+  uint64_t failed[8] = {};
+  uint64_t by_length[4] = {};
+  uint64_t failed_by_length[4] = {};
+
+  static int lengthClass(uint64_t ops) {
+    return ops < 300 ? 0 : ops < 900 ? 1 : ops < 2500 ? 2 : 3;
+  }
+  void add(const RunOptions& o, bool ok) {
+    int n = std::clamp(o.nodes, 0, 7);
+    ++seeds[n];
+    failed[n] += ok ? 0 : 1;
+    ++by_length[lengthClass(o.ops)];
+    failed_by_length[lengthClass(o.ops)] += ok ? 0 : 1;
+  }
+  std::string describe() const {
+    std::string s = "by cluster size:";
+    for (int n = 1; n <= 7; ++n) {
+      if (seeds[n] == 0) continue;
+      s += " " + std::to_string(n) + "n=" + std::to_string(seeds[n]);
+      if (failed[n]) s += "(" + std::to_string(failed[n]) + " failed)";
+    }
+    s += "; by length:";
+    const char* names[4] = {"100-299", "300-899", "900-2499", "2500-5000"};
+    for (int c = 0; c < 4; ++c) {
+      s += std::string(" ") + names[c] + "=" + std::to_string(by_length[c]);
+      if (failed_by_length[c]) s += "(" + std::to_string(failed_by_length[c]) + " failed)";
+    }
+    return s;
+  }
+};
 
 }  // namespace
 
@@ -198,14 +237,25 @@ int main(int argc, char** argv) {
   uint64_t max_msg_bytes = 1 << 20;
   double fault_rate = 1.0;
   bool no_isolate = false;
+  bool swarm = false;
+  int keys = 4;
+  bool lease_reads = false;
+  bool read_anywhere = false;
+  bool check_stability = false;
+  uint64_t max_events = 0;
+  uint64_t max_event_rate = 0;
+  int min_voters = 3;
+  double duration = 0;
+  double progress = 0;
   app.add_option("--seeds", seeds, "number of seeds to run")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--first-seed", first_seed, "first seed of the range");
   app.add_option("--seed", one_seed, "replay one seed");
-  app.add_option("--nodes", nodes, "cluster size")->check(CLI::IsMember({3, 5, 7}));
+  app.add_option("--nodes", nodes, "cluster size (1-7; with --swarm: fixes the drawn size)")
+      ->check(CLI::Range(1, 7));
   app.add_option("--faults", faults,
                  "comma list: crash,partition,asym,drop,dup,reorder,delay,slow,disk,member,"
-                 "snapshot,transfer | all | none");
+                 "snapshot,transfer,stale,replay | all (the first twelve) | none");
   app.add_option("--ops", ops, "client operations per seed")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--clients", clients, "concurrent clients")->check(CLI::Range(1, 64));
@@ -223,6 +273,30 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--fault-rate", fault_rate, "how often the nemesis acts (2 = twice as often)")
       ->check(CLI::Range(0.1, 100.0));
+  app.add_option("--keys", keys, "keys the clients work on")->check(CLI::Range(1, 64));
+  app.add_option("--max-event-rate", max_event_rate,
+                 "events per second of virtual time beyond which a run is a liveness failure "
+                 "(a message storm; default: unlimited)");
+  app.add_option("--max-events", max_events,
+                 "event budget per seed, beyond which a run is a liveness failure (default: "
+                 "4,000,000 + 20,000 per operation)");
+  app.add_flag("--lease-reads", lease_reads,
+               "the cores serve reads from the check-quorum lease instead of a ReadIndex round");
+  app.add_flag("--read-anywhere", read_anywhere,
+               "clients read through any node (followers, learners, deposed leaders)");
+  app.add_option("--min-voters", min_voters,
+                 "membership changes keep at least this many voters (default 3)")
+      ->check(CLI::Range(1, 7));
+  app.add_flag("--check-stability", check_stability,
+               "after liveness, a healed cluster with check-quorum must keep its leader");
+  app.add_flag("--swarm", swarm,
+               "each seed draws its own run: cluster size, length, fault kinds and rate, "
+               "message size, pre-vote/check-quorum, read path (see docs/simulator.md)");
+  app.add_option("--duration", duration,
+                 "with --seeds or alone: stop starting seeds after this many seconds")
+      ->check(CLI::Range(1.0, 1e7));
+  app.add_option("--progress", progress, "print a progress line every this many seconds")
+      ->check(CLI::Range(1.0, 1e6));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -247,6 +321,38 @@ int main(int argc, char** argv) {
   base.check_quorum = !no_check_quorum;
   base.max_size_per_msg = max_msg_bytes;
   base.fault_rate = fault_rate;
+  base.keys = keys;
+  base.lease_reads = lease_reads;
+  base.read_anywhere = read_anywhere;
+  base.min_voters = min_voters;
+  base.check_stability = check_stability;
+  base.max_events = max_events;
+  base.max_events_per_second = max_event_rate;
+  if (lease_reads && no_check_quorum) {
+    std::fprintf(stderr, "--lease-reads needs check-quorum (drop --no-check-quorum)\n");
+    return 2;
+  }
+  raftkv::sim::SwarmBounds bounds;
+  if (swarm) {
+    for (const char* drawn :
+         {"--faults", "--ops", "--clients", "--keys", "--fault-rate", "--max-msg-bytes",
+          "--min-voters", "--no-pre-vote", "--no-check-quorum", "--lease-reads", "--read-anywhere",
+          "--check-stability"}) {
+      if (app.count(drawn) != 0) {
+        std::fprintf(stderr, "%s: drawn per seed with --swarm (only --nodes can be fixed)\n",
+                     drawn);
+        return 2;
+      }
+    }
+    if (app.count("--nodes") != 0) {
+      bounds.nodes = nodes;
+      swarm_fixed_args += " --nodes " + std::to_string(nodes);
+    }
+    if (max_events != 0) swarm_fixed_args += " --max-events " + std::to_string(max_events);
+    if (max_event_rate != 0) {
+      swarm_fixed_args += " --max-event-rate " + std::to_string(max_event_rate);
+    }
+  }
 
   if (one_seed) {
     if (seeds != 0) {
@@ -259,11 +365,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--trace needs --seed S\n");
     return 2;
   }
+  if (seeds == 0 && duration > 0) seeds = UINT64_MAX / 2;  // until the time is up
   if (seeds == 0) {
     std::fprintf(stderr, "nothing to do: give --seeds N, --seed S or --demo (see --help)\n");
     return 2;
   }
   base.trace = trace;
+  if (one_seed && swarm) {
+    RunOptions drawn = raftkv::sim::DrawSwarmRun(*one_seed, base, bounds);
+    std::printf("swarm seed %" PRIu64 ": raftkv-sim %s\n", *one_seed,
+                raftkv::sim::ExplicitArguments(drawn).c_str());
+    std::fflush(stdout);
+  }
 
   std::signal(SIGABRT, onAbort);
   const bool isolate = !no_isolate && !one_seed;
@@ -272,11 +385,18 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> next{0};
   std::mutex mu;
   uint64_t failed = 0, total_ops = 0, total_violations = 0, total_events = 0, gave_up = 0;
+  uint64_t done = 0, peak_rate = 0;
+  Tally tally;
+  auto since_start = [&]() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double last_progress = 0;
   auto worker = [&]() {
     for (;;) {
+      if (duration > 0 && since_start() >= duration) return;
       uint64_t i = next.fetch_add(1);
       if (i >= seeds) return;
-      RunOptions o = base;
+      RunOptions o = swarm ? raftkv::sim::DrawSwarmRun(first_seed + i, base, bounds) : base;
       o.seed = first_seed + i;
       current_seed = o.seed;
       running_seed = true;
@@ -284,6 +404,9 @@ int main(int argc, char** argv) {
       RunResult r = isolate ? runIsolated(o) : raftkv::sim::RunSeed(o);
       running_seed = false;
       std::lock_guard<std::mutex> lock(mu);
+      ++done;
+      tally.add(o, r.ok());
+      if (r.ok()) peak_rate = std::max(peak_rate, r.peak_events_per_second);
       total_ops += r.ops_done;
       total_events += r.events;
       total_violations += r.violations.size();
@@ -294,12 +417,31 @@ int main(int argc, char** argv) {
       } else if (one_seed) {
         std::printf("seed=%" PRIu64 " ok ops=%" PRIu64 " acknowledged=%" PRIu64 " faults=%" PRIu64
                     " snapshots_taken=%" PRIu64 " snapshots_installed=%" PRIu64
-                    " virtual_time=%.3fs trace_hash=%016" PRIx64 "\n",
+                    " virtual_time=%.3fs events=%" PRIu64 " peak_events_per_s=%" PRIu64
+                    " trace_hash=%016" PRIx64 "\n",
                     r.seed, r.ops_done, r.ops_ok, r.faults, r.snapshots_taken,
-                    r.snapshots_installed, r.virtual_time / 1e6, r.trace_hash);
+                    r.snapshots_installed, r.virtual_time / 1e6, r.events, r.peak_events_per_second,
+                    r.trace_hash);
+      }
+      if (progress > 0 && since_start() - last_progress >= progress) {
+        last_progress = since_start();
+        std::printf("progress: seeds=%" PRIu64 " failed=%" PRIu64
+                    " elapsed=%.0fs seeds/minute=%.1f%s\n",
+                    done, failed, last_progress, done * 60.0 / std::max(last_progress, 1e-9),
+                    swarm ? (" " + tally.describe()).c_str() : "");
+        std::fflush(stdout);
       }
     }
   };
+  if (!one_seed) {
+    std::printf("running %s seeds from %" PRIu64 "%s%s\n",
+                seeds >= UINT64_MAX / 2 ? "as many" : std::to_string(seeds).c_str(), first_seed,
+                swarm ? " in swarm mode" : "",
+                duration > 0
+                    ? (" for " + std::to_string(static_cast<int64_t>(duration)) + "s").c_str()
+                    : "");
+    std::fflush(stdout);
+  }
   int threads = static_cast<int>(std::min<uint64_t>(jobs, seeds));
   if (threads <= 1) {
     worker();
@@ -308,13 +450,24 @@ int main(int argc, char** argv) {
     for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
     for (auto& th : pool) th.join();
   }
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double elapsed = since_start();
+  if (swarm) {
+    std::printf("%s\n", tally.describe().c_str());
+    std::printf("seeds=%" PRIu64 " failed=%" PRIu64 " ops=%" PRIu64 " violations=%" PRIu64
+                " gave_up=%" PRIu64 " swarm from seed %" PRIu64
+                " elapsed=%.1fs events/s=%.0f seeds/minute=%.1f"
+                " peak_virtual_events_per_s=%" PRIu64 "\n",
+                done, failed, total_ops, total_violations, gave_up, first_seed, elapsed,
+                elapsed > 0 ? total_events / elapsed : 0.0,
+                elapsed > 0 ? done * 60.0 / elapsed : 0.0, peak_rate);
+    return failed == 0 ? 0 : 1;
+  }
   std::printf("seeds=%" PRIu64 " failed=%" PRIu64 " ops=%" PRIu64 " violations=%" PRIu64
               " gave_up=%" PRIu64
               " nodes=%d faults=%s elapsed=%.1fs events/s=%.0f"
               " seeds/minute=%.1f\n",
-              seeds, failed, total_ops, total_violations, gave_up, nodes,
+              done, failed, total_ops, total_violations, gave_up, nodes,
               base.faults.ToString().c_str(), elapsed, elapsed > 0 ? total_events / elapsed : 0.0,
-              elapsed > 0 ? seeds * 60.0 / elapsed : 0.0);
+              elapsed > 0 ? done * 60.0 / elapsed : 0.0);
   return failed == 0 ? 0 : 1;
 }

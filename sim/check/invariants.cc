@@ -188,6 +188,7 @@ void SafetyChecker::Observe(NodeId id, const NodeView& view) {
       checkLeaderCommit(id, st, log, m);
     }
     checkLogMatching(id, log, m.seen ? &m : nullptr);
+    if (m.seen) checkCommittedKept(id, log, m);
     learnCommitted(id, st.term, st.commit, log);
     checkLeader(id, st, log, m);
     // Remember the tail: everything above the commit index may still change.
@@ -277,6 +278,27 @@ void SafetyChecker::checkLogMatching(NodeId id, const ReadLog& log, const NodeMi
     } else if (link.prev_term == 0) {
       link.prev_term = prev;
     }
+  }
+}
+
+// A committed entry the node held above its commit index (in the mirror's tail) is still
+// there, unchanged. Entries below the log's first index were compacted (a node compacts
+// only what it applied) or replaced by a snapshot, which a correct node restores only when
+// its own entry at the snapshot's index differs, i.e. when it holds no committed entry
+// after it (Log Matching). A crash may lose an unsynced tail: ObserveCrash forgets the
+// mirror.
+void SafetyChecker::checkCommittedKept(NodeId id, const ReadLog& log, const NodeMirror& m) {
+  const std::vector<CommittedEntry>& committed = state_->committed;
+  const Index hi = std::min<Index>(m.last, committed.size());
+  for (Index i = std::max(log.lo, m.stable + 1); i <= hi; i++) {
+    const CommittedEntry& c = committed[i - 1];
+    if (!c.known || !(m.At(i) == c.id)) continue;
+    if (log.Has(i) && log.At(i) == c.id) continue;
+    report(Cat("committed-kept: node ", id, " lost committed entry index ", i, " term ", c.id.term,
+               log.Has(i) ? " (replaced by one of term " + std::to_string(log.At(i).term) + ")"
+                          : " (its log now ends at " + std::to_string(log.last) + ")",
+               " without a crash"));
+    return;
   }
 }
 

@@ -6,8 +6,12 @@
 //   Leader Completeness  an entry committed in term T is in the log of every leader of term > T
 //   State Machine Safety no two servers apply different entries at the same index
 // plus monotonicity (a node's term and commit index never decrease while it is up; applied
-// index never exceeds commit) and the commit rule of §5.4.2 (Figure 8): a leader moves its
-// commit index only to an entry of its own term.
+// index never exceeds commit), the commit rule of §5.4.2 (Figure 8): a leader moves its
+// commit index only to an entry of its own term, and committed-kept: a committed entry never
+// leaves a live node's log except by compaction (a follower deletes only entries that
+// conflict with a leader's, §5.3, and a leader holds every committed entry, §5.4; so a
+// follower that truncates on a stale duplicate AppendEntries is caught when it truncates,
+// not only if a later leader happens to lack the entry).
 #pragma once
 
 #include <cstdint>
@@ -99,6 +103,7 @@ class SafetyChecker {
   void checkLeaderCommit(raft::NodeId id, const NodeState& st, const ReadLog& log,
                          const NodeMirror& m);
   void checkLogMatching(raft::NodeId id, const ReadLog& log, const NodeMirror* m);
+  void checkCommittedKept(raft::NodeId id, const ReadLog& log, const NodeMirror& m);
   void learnCommitted(raft::NodeId id, raft::Term term, raft::Index commit, const ReadLog& log);
   void checkLeader(raft::NodeId id, const NodeState& st, const ReadLog& log, NodeMirror& m);
 

@@ -106,6 +106,51 @@ TEST(SafetyChecker, Observe_legalHistoryWithLeaderChangeAndConflict) {
   EXPECT_TRUE(c.checker.ok()) << All(c.checker);
 }
 
+// ---- committed-kept ----
+
+TEST(SafetyChecker, CommittedKept_followerTruncatingACommittedEntryReported) {
+  Cluster3 c;
+  // Entries 4 and 5 reach nodes 1 and 2; the leader commits them; node 2 has not heard the
+  // new commit index yet (its commit is 3), then drops 5 (a stale duplicate append ending
+  // at 4 truncated its log).
+  for (int id : {1, 2}) {
+    c.n[id].Append(1, "e4");
+    c.n[id].Append(1, "e5");
+  }
+  c.ObserveAll();
+  c.n[1].Set(1, 5, Role::kLeader);
+  c.Observe(1);
+  ASSERT_TRUE(c.checker.ok()) << All(c.checker);
+  c.n[2].TruncateFrom(5);
+  c.Observe(2);
+  ASSERT_TRUE(HasViolation(c.checker, "committed-kept")) << All(c.checker);
+  EXPECT_EQ(c.checker.violations()[0],
+            "committed-kept: node 2 lost committed entry index 5 term 1 (its log now ends at 4) "
+            "without a crash");
+}
+
+TEST(SafetyChecker, CommittedKept_uncommittedTruncationCompactionAndCrashAccepted) {
+  Cluster3 c;
+  c.n[2].Append(1, "e4");  // never committed
+  c.Observe(2);
+  c.n[2].TruncateFrom(4);  // a new leader's conflicting append replaces it: legal
+  c.Observe(2);
+  for (int id : {1, 3}) {
+    c.n[id].Append(1, "e4");
+    c.n[id].Append(1, "e5");
+  }
+  c.ObserveAll();
+  c.n[1].Set(1, 5, Role::kLeader);
+  c.Observe(1);
+  c.n[3].first = 4;  // node 3 compacts through 3 (applied): not a loss
+  c.Observe(3);
+  c.checker.ObserveCrash(3);  // a crash may lose the unsynced tail
+  c.n[3].TruncateFrom(5);
+  c.n[3].Set(1, 3);
+  c.Observe(3);
+  EXPECT_TRUE(c.checker.ok()) << All(c.checker);
+}
+
 // ---- Election Safety ----
 
 TEST(SafetyChecker, ElectionSafety_twoLeadersInOneTermReported) {

@@ -99,6 +99,19 @@ TEST_F(RaftLogTest, maybeAppend_matchConflictCommit) {
   EXPECT_EQ(log.committed(), 5u);
 }
 
+// §5.3 (Figure 2, AppendEntries step 5): commitIndex = min(leaderCommit, index of last new
+// entry), not the follower's last index: entries after the append's may be a stale tail of
+// an older term that the leader's commit index does not vouch for.
+TEST_F(RaftLogTest, maybeAppend_commitBoundedByLastNewEntry) {
+  RaftLog log(&storage_);                           // (1,1) (2,1) (3,2)
+  log.Append(Ents(4, {2, 2, 2}));                   // 4..6 of term 2, say from a deposed leader
+  auto r = log.MaybeAppend(3, 2, 6, Ents(4, {2}));  // matches 4; the leader has committed 6
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ(**r, 4u);
+  EXPECT_EQ(log.LastIndex(), 6u);  // the matching append truncated nothing
+  EXPECT_EQ(log.committed(), 4u);  // 5 and 6 are not known to match the leader's
+}
+
 TEST_F(RaftLogTest, maybeAppend_truncatesUncommittedConflict) {
   RaftLog log(&storage_);
   log.Append(Ents(4, {2, 2, 2}));
