@@ -22,6 +22,7 @@ class FaultFileSystem;
 namespace raftkv::sim {
 
 class Rng;
+class SimObserver;
 struct TraceEvent;
 struct NetworkStats;
 
@@ -79,6 +80,9 @@ struct ClusterOptions {
   // after this many events the cluster records a "liveness" violation and stops
   // processing events. 0 = unlimited.
   uint64_t max_events = 0;
+  // Watches the run without changing it (sim/observer.h; the replay recorder). Not owned;
+  // must outlive the cluster.
+  SimObserver* observer = nullptr;
 };
 
 // What a client was told.
@@ -116,6 +120,8 @@ class Cluster {
   // every node while none knows a configuration.
   std::vector<NodeId> Members() const;
   bool IsUp(NodeId id) const;
+  // Whether messages from `from` reach `to` now (no partition or one-way cut between them).
+  bool LinkUp(NodeId from, NodeId to) const;
   // The live node that believes it is leader with the highest term; kNoNode if none.
   NodeId Leader() const;
   // Runs until some node is leader; returns it, or kNoNode after `timeout`.

@@ -13,6 +13,7 @@
 #include "raft/types.h"
 #include "sim/cluster.h"
 #include "sim/event_queue.h"
+#include "sim/observer.h"
 #include "sim/random.h"
 
 namespace raftkv::sim {
@@ -37,6 +38,8 @@ class Network {
   void SetOptions(const NetworkOptions& options) { options_ = options; }
   const NetworkOptions& options() const { return options_; }
   void SetHook(HookFn hook) { hook_ = std::move(hook); }
+  // Sees every message's fate (sim/observer.h); nullptr: none.
+  void SetObserver(SimObserver* observer) { observer_ = observer; }
 
   void CutLink(raft::NodeId from, raft::NodeId to) { setLink(from, to, false); }
   void RestoreLink(raft::NodeId from, raft::NodeId to) { setLink(from, to, true); }
@@ -54,7 +57,8 @@ class Network {
   void setLink(raft::NodeId from, raft::NodeId to, bool up);
   size_t slot(raft::NodeId from, raft::NodeId to) const { return from * (nodes_ + 1) + to; }
   Time randomDelay();
-  void scheduleCopy(const raft::Message& msg);
+  void scheduleCopy(const raft::Message& msg, bool duplicate);
+  void drop(const raft::Message& msg, SimObserver::Drop why);
 
   int nodes_;
   EventQueue* queue_;
@@ -62,6 +66,7 @@ class Network {
   NetworkOptions options_;
   DeliverFn deliver_;
   HookFn hook_;
+  SimObserver* observer_ = nullptr;
   std::vector<bool> up_;  // (nodes+1)^2 directed links
   NetworkStats stats_;
 };

@@ -50,6 +50,7 @@ RunResult RunSeed(const RunOptions& options) {
   co.pre_vote = options.pre_vote;
   co.check_quorum = options.check_quorum;
   co.max_size_per_msg = options.max_size_per_msg;
+  co.observer = options.observer;
   co.disk_model = options.faults.disk;
   co.spare_nodes = options.faults.member ? 2 : 0;
   // A per-seed snapshot threshold between 5 and 124 entries (derived from the seed, so the
