@@ -52,4 +52,18 @@ std::string JsonString(std::string_view s) {
   return out + "\"";
 }
 
+std::string HtmlText(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace raftkv::sim::replay

@@ -1,5 +1,5 @@
-// The small encodings the replay page is built from: unsigned LEB128 varints, base64, and
-// JSON string literals that are safe inside an HTML <script> element.
+// The small encodings the replay pages are built from: unsigned LEB128 varints, base64,
+// JSON string literals that are safe inside an HTML <script> element, and HTML text.
 #pragma once
 
 #include <cstdint>
@@ -13,5 +13,7 @@ std::string Base64(std::string_view bytes);
 // A JSON string literal (quotes included); '<', '>' and '&' are escaped as \u00XX so the
 // text can never close the <script> element it is embedded in.
 std::string JsonString(std::string_view s);
+// Text for an HTML element or attribute: < > & and " escaped.
+std::string HtmlText(std::string_view s);
 
 }  // namespace raftkv::sim::replay

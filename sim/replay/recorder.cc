@@ -60,6 +60,8 @@ ReplayRecorder::ReplayRecorder() {
 }
 
 void ReplayRecorder::OnStart(const Cluster& c) {
+  if (active_ || finished_) return;
+  active_ = true;
   cluster_ = &c;
   now_ = c.Now();
   data_.nodes = c.NodeIds();
@@ -72,6 +74,7 @@ void ReplayRecorder::OnStart(const Cluster& c) {
 }
 
 void ReplayRecorder::OnEnd(const Cluster& c) {
+  if (!active_ || &c != cluster_) return;
   OnSync(c);
   data_.end = c.Now();
   data_.history = c.history();
@@ -81,9 +84,12 @@ void ReplayRecorder::OnEnd(const Cluster& c) {
   }
   data_.trace_hash = c.TraceHash();
   cluster_ = nullptr;
+  active_ = false;
+  finished_ = true;
 }
 
 void ReplayRecorder::OnSync(const Cluster& c) {
+  if (!active_ || &c != cluster_) return;
   now_ = c.Now();
   for (size_t slot = 0; slot < data_.nodes.size(); ++slot) {
     syncNode(c, slot, data_.nodes[slot]);
@@ -204,6 +210,7 @@ void ReplayRecorder::syncViolations(const Cluster& c) {
 }
 
 void ReplayRecorder::OnTrace(const TraceEvent& ev) {
+  if (!active_) return;
   if (ev.kind == TraceEvent::Kind::kPersist) {
     auto it = slot_of_.find(ev.node);
     if (it != slot_of_.end()) durable_[it->second] = ev.index;
@@ -222,6 +229,7 @@ void ReplayRecorder::OnTrace(const TraceEvent& ev) {
 
 uint64_t ReplayRecorder::OnScheduled(const raft::Message& m, Time now, Time arrive,
                                      bool duplicate) {
+  if (!active_) return UINT64_MAX;
   ReplayData::Msg x;
   x.sent = now;
   x.arrive = arrive;
@@ -242,6 +250,7 @@ uint64_t ReplayRecorder::OnScheduled(const raft::Message& m, Time now, Time arri
 }
 
 void ReplayRecorder::OnArrival(uint64_t token, bool link_up) {
+  if (!active_ || token == UINT64_MAX) return;
   RAFTKV_CHECK(token < data_.msgs.size(), "arrival of a message the recorder saw sent");
   ReplayData::Msg& x = data_.msgs[token];
   if (!link_up) {
@@ -254,6 +263,7 @@ void ReplayRecorder::OnArrival(uint64_t token, bool link_up) {
 }
 
 void ReplayRecorder::OnDropped(const raft::Message& m, Time now, Drop why) {
+  if (!active_) return;
   OnScheduled(m, now, now, false);
   ReplayData::Msg& x = data_.msgs.back();
   x.delayed = false;

@@ -95,6 +95,8 @@ class ReplayRecorder : public SimObserver {
  public:
   ReplayRecorder();
   const ReplayData& data() const { return data_; }
+  // True once a whole run was recorded (the cluster was built and destroyed).
+  bool finished() const { return finished_; }
 
   void OnStart(const Cluster& cluster) override;
   void OnEnd(const Cluster& cluster) override;
@@ -116,6 +118,9 @@ class ReplayRecorder : public SimObserver {
   std::string entryLabel(const Cluster& c, uint64_t id, uint64_t index);
 
   ReplayData data_;
+  // Only the first cluster the recorder is attached to is recorded (options copied to a
+  // second cluster are ignored).
+  bool active_ = false, finished_ = false;
   const Cluster* cluster_ = nullptr;
   Time now_ = 0;
   std::vector<NodeView> views_;

@@ -9,6 +9,7 @@
 namespace raftkv::sim {
 
 using replay::Base64;
+using replay::HtmlText;
 using replay::JsonString;
 using replay::PutVarint;
 
@@ -128,22 +129,6 @@ void Fill(std::string* page, const std::string& name, std::string_view with) {
   const std::string mark = "{{" + name + "}}";
   size_t at = page->find(mark);
   if (at != std::string::npos) page->replace(at, mark.size(), with);
-}
-
-std::string HtmlText(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') {
-      out += "&lt;";
-    } else if (c == '>') {
-      out += "&gt;";
-    } else if (c == '&') {
-      out += "&amp;";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace

@@ -10,11 +10,14 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "common/status.h"
 #include "etcd_server.h"
+#include "raftkvpb/debug.pb.h"
 #include "raftkvpb/internal.pb.h"
 
 namespace raftkv::server {
@@ -25,12 +28,30 @@ using MemberLister = std::function<Result<raftkvpb::MemberTable>()>;
 // no longer leads).
 using Promoter = std::function<void(const etcdserverpb::MemberPromoteRequest&,
                                     Done<etcdserverpb::MemberPromoteResponse>)>;
+// This member's state for another member's /debug/raft (EtcdServer::Impl::DebugStatus).
+using DebugReporter = std::function<raftkvpb::MemberDebug()>;
 std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members,
-                                                   Promoter promote);
+                                                   Promoter promote, DebugReporter debug);
 Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config);
 // True if a member reachable at one of `peer_urls` lists `self` as removed from the cluster
 // (how a member removed while cut off learns it: the leader stops talking to it).
 bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self);
+
+// --- The cluster view of /debug/raft --------------------------------------------------------
+// Asks members for their MemberDebug over their peer URLs (Discovery.Debug). Channels are
+// kept per URL, so a page polling every second reuses connections; a dead member costs at
+// most `timeout` (a refused connection fails at once).
+class DebugPeers {
+ public:
+  // The member's answer with up = true, or up = false and the error.
+  raftkvpb::MemberDebug Ask(const std::string& peer_url, uint64_t cluster_id,
+                            std::chrono::milliseconds timeout);
+
+ private:
+  std::shared_ptr<grpc::Channel> channel(const std::string& url);
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+};
 
 // --- Promote forwarding ---------------------------------------------------------------------
 // Follower side: asks the leader at `leader_url` to promote `req` and waits at most `timeout`

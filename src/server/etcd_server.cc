@@ -151,7 +151,8 @@ Status EtcdServer::Impl::startTransport() {
       [this](const etcdserverpb::MemberPromoteRequest& req,
              Done<etcdserverpb::MemberPromoteResponse> done) {
         PromoteAsLeader(req, std::move(done));
-      });
+      },
+      [this] { return DebugStatus(); });
   opts.extra_services.push_back(discovery_.get());
   auto t = transport::Transport::Start(opts, this);
   if (!t.ok()) return t.status();
