@@ -421,7 +421,7 @@ function drawProps(s) {
     box.textContent = `at ${fmtTime(v.t)}: ${v.text}` + (s.violations.length > 1 ? ` (+${s.violations.length - 1} more)` : '');
   } else box.hidden = true;
   const hl = new Set();
-  for (const v of s.violations) for (const m of v.text.matchAll(/\bn(\d+)\b/g)) hl.add(Number(m[1]));
+  for (const v of s.violations) for (const m of v.text.matchAll(/\b(?:n|node )(\d+)\b/g)) hl.add(Number(m[1]));
   return hl;
 }
 const evList = $('events');
@@ -514,7 +514,7 @@ function drawLogs(s, conf) {
     for (let j = 0; j < cells; j++) {
       const idx = start + j, x = LABELW + j * CELL;
       if (idx > last) {
-        if (j === 0) parts.push(`<text x="${x + 4}" y="${y + 15}" font-size="11" fill="#9aa5b1">log ends at ${last}${last ? ` (term ${termAt(i, last, s.cursor)})` : ' (empty)'}: ${start - last} entries behind this window</text>`);
+        if (j === 0) parts.push(`<text x="${x + 4}" y="${y + 15}" font-size="11" fill="#9aa5b1">${last ? `log ends at ${last} (term ${termAt(i, last, s.cursor)}): ${start - last} entries behind this window` : 'empty log'}</text>`);
         break;
       }
       if (idx < first) {

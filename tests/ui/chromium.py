@@ -152,6 +152,7 @@ class Browser:
         page = Page(target["webSocketDebuggerUrl"])
         page.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
                   deviceScaleFactor=1, mobile=False)
+        page.call("Page.bringToFront")  # a background tab gets no animation frames
         page.navigate(url)
         self.pages.append(page)
         return page

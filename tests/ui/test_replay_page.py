@@ -45,8 +45,9 @@ class ReplayPageTest(unittest.TestCase):
         self.assertEqual(len(state["nodes"]), 3)
         self.assertGreater(state["messages"], 100)
         self.assertGreater(state["end"], 0)
-        # Some time in, a leader is shown, in the ring and in the table.
-        page.eval("window.replay.seek(1.0)")
+        # A third of the way in, a leader is shown, in the ring and in the table.
+        mid = state["end"] / 1e6 / 3
+        page.eval(f"window.replay.seek({mid})")
         s = page.eval("window.replay.state()")
         leaders = [n for n in s["nodes"] if n["role"] == "leader"]
         self.assertEqual(len(leaders), 1, s)
@@ -64,8 +65,8 @@ class ReplayPageTest(unittest.TestCase):
         page.eval("document.getElementById('play').click()")
         self.assertGreater(page.eval("window.replay.state().time"), t)
         # Messages are drawn while in flight: find a moment with some.
-        page.eval("""(() => { for (let t = 1.0; t < 1.2; t += 0.0003) { window.replay.seek(t);
-                       if (/ [1-9]\\d* in flight/.test(document.getElementById('clock').textContent)) return t; } })()""")
+        page.eval(f"""(() => {{ for (let t = {mid}; t < {mid} + 0.2; t += 0.0003) {{ window.replay.seek(t);
+                       if (/ [1-9]\\d* in flight/.test(document.getElementById('clock').textContent)) return t; }} }})()""")
         self.assertRegex(page.eval("document.getElementById('clock').textContent"), r" [1-9]\d* in flight")
         page.screenshot(artifact("replay-seed7.png"))
         self.assertEqual(page.errors(), [])
