@@ -12,7 +12,8 @@ export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 
-.PHONY: all deps build build-asan test test-unit test-asan run sim bench chaos soak mutation clean format
+.PHONY: all deps build build-asan test test-unit test-asan run sim bench chaos soak mutation clean \
+        format scenarios-html
 
 all: build
 
@@ -66,6 +67,24 @@ soak: deps $(BUILD)/build.ninja
 MUTATION_ARGS ?=
 mutation: deps
 	tools/mutation/run $(MUTATION_ARGS)
+
+# Every scenario test as an HTML replay, with an index page of the study notes' questions
+# (tests/scenarios/README.md), into $(SCENARIOS_HTML); then the planted-bug scenarios that
+# must fail (bugs/: their replays jump to the violation).
+SCENARIOS_HTML ?= $(BUILD)/scenarios-html
+BUG_SCENARIOS := 1:Safety.S3_figure8_old_term_entry_is_not_committed_by_counting \
+  2:Safety.S1_only_a_server_with_every_committed_entry_can_win \
+  3:Election.E12_vote_survives_crash_and_restart \
+  4:Replication.R1_write_is_committed_by_a_majority_then_applied_then_answered \
+  5:Membership.M1_second_change_waits_until_the_first_is_applied \
+  6:Snapshot.L2_new_server_and_slow_follower_catch_up_from_a_snapshot
+scenarios-html: build
+	rm -rf $(SCENARIOS_HTML) && mkdir -p $(SCENARIOS_HTML)/bugs
+	@for b in $(BUG_SCENARIOS); do n=$${b%%:*}; t=$${b#*:}; \
+	  RAFTKV_SCENARIO_HTML=$(abspath $(SCENARIOS_HTML))/bugs RAFTKV_SCENARIO_HTML_TAG=bug$$n- \
+	    $(BUILD)/test-bin/scenario_tests_bug$$n --gtest_filter=$$t > /dev/null 2>&1 || true; done
+	RAFTKV_SCENARIO_HTML=$(abspath $(SCENARIOS_HTML)) $(BUILD)/test-bin/scenario_tests --gtest_brief=1
+	@echo "scenarios-html: open $(SCENARIOS_HTML)/index.html"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-mutation

@@ -74,3 +74,17 @@ function(raftkv_add_proto_library)
   # Generated sources trip our warning flags; they are not ours to fix.
   target_compile_options(${P_NAME} PRIVATE -w)
 endfunction()
+
+# raftkv_embed_files(OUT file.cc FUNC name NAMESPACE ns FILES a b ...): generates file.cc
+# (add it to a target's sources) defining `std::string_view ns::name(std::string_view base)`,
+# the contents of each file by its base name; regenerated when a file changes.
+function(raftkv_embed_files)
+  cmake_parse_arguments(E "" "OUT;FUNC;NAMESPACE" "FILES" ${ARGN})
+  add_custom_command(
+    OUTPUT ${E_OUT}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${E_OUT} -DFUNC=${E_FUNC} -DNAMESPACE=${E_NAMESPACE}
+            "-DFILES=${E_FILES}" -P ${CMAKE_SOURCE_DIR}/cmake/embed.cmake
+    DEPENDS ${E_FILES} ${CMAKE_SOURCE_DIR}/cmake/embed.cmake
+    COMMENT "embedding ${E_FUNC} assets"
+    VERBATIM)
+endfunction()

@@ -14,6 +14,8 @@ packages=(
   etcd-client python3 python3-etcd3
   # the chaos harness partitions members with network namespaces (ip netns)
   iproute2
+  # page tests (tests/ui): headless Chromium driven over its DevTools protocol
+  chromium python3-websocket
   # extra packages for one purpose: scripts/install-deps.sh bench|chaos
   "$@"
 )

@@ -99,6 +99,9 @@ run-cluster: 3 members up (data in ./$DATA, logs in ./$DATA/<name>.log). Try:
   ETCDCTL_API=3 etcdctl --endpoints=$ENDPOINTS put hello world
   ETCDCTL_API=3 etcdctl --endpoints=$ENDPOINTS get hello
   curl -s http://$HOST:${METRICS[0]}/health; curl -s http://$HOST:${METRICS[0]}/metrics
+
+Watch the cluster live (any member's page shows every member):
+  http://$HOST:${METRICS[0]}/ui        (JSON: http://$HOST:${METRICS[0]}/debug/raft)
 Ctrl-C stops the cluster.
 
 MSG

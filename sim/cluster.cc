@@ -6,6 +6,7 @@
 #include "sim/check/invariants.h"
 #include "sim/event_queue.h"
 #include "sim/network.h"
+#include "sim/observer.h"
 #include "sim/random.h"
 #include "sim/sim_node.h"
 #include "sim/trace.h"
@@ -31,6 +32,8 @@ struct Cluster::Impl {
     ctx.tracer = &tracer;
     ctx.violation = [this](const std::string& text) { recordViolation(text); };
     ctx.disk_failed = [this](NodeId id, const raftkv::Status& why) { onDiskFailed(id, why); };
+    network.SetObserver(opts.observer);
+    tracer.SetObserver(opts.observer);
   }
 
   // Disk model: node `id` crashed itself on a failed write; it comes back once the fault is
@@ -97,8 +100,10 @@ struct Cluster::Impl {
       return false;
     }
     if (stormDetected()) return false;
+    if (options.observer) options.observer->OnSync(*self);
     queue.RunNext();
     collectViolations();
+    if (options.observer) options.observer->OnSync(*self);
     return true;
   }
 
@@ -157,10 +162,12 @@ struct Cluster::Impl {
   Time storm_window_start = 0;
   uint64_t storm_window_events = 0;
   uint64_t peak_window_events = 0;
+  const Cluster* self = nullptr;  // for the observer
 };
 
 Cluster::Cluster(const ClusterOptions& options) : impl_(std::make_unique<Impl>(options)) {
   RAFTKV_CHECK(options.nodes >= 1, "a cluster has at least one node");
+  impl_->self = this;
   std::vector<NodeId> peers;
   for (int i = 1; i <= options.nodes; ++i) peers.push_back(static_cast<NodeId>(i));
   for (NodeId id : peers) {
@@ -180,9 +187,12 @@ Cluster::Cluster(const ClusterOptions& options) : impl_(std::make_unique<Impl>(o
     impl_->scheduleTicks(id, impl_->rng.Range(1, options.tick_interval));
   }
   impl_->collectViolations();
+  if (options.observer) options.observer->OnStart(*this);
 }
 
-Cluster::~Cluster() = default;
+Cluster::~Cluster() {
+  if (impl_->options.observer) impl_->options.observer->OnEnd(*this);
+}
 
 Time Cluster::Now() const {
   return impl_->queue.Now();
@@ -215,6 +225,10 @@ std::vector<NodeId> Cluster::NodeIds() const {
 
 bool Cluster::IsUp(NodeId id) const {
   return impl_->node(id)->up();
+}
+
+bool Cluster::LinkUp(NodeId from, NodeId to) const {
+  return impl_->network.LinkUp(from, to);
 }
 
 std::vector<NodeId> Cluster::Members() const {

@@ -22,6 +22,7 @@ class FaultFileSystem;
 namespace raftkv::sim {
 
 class Rng;
+class SimObserver;
 struct TraceEvent;
 struct NetworkStats;
 
@@ -97,6 +98,9 @@ struct ClusterOptions {
   // Nodes stop handling Readies once a safety checker has reported a violation (random
   // runs: the run ends there, and the report is the checker's, not an assertion's).
   bool stop_on_violation = false;
+  // Watches the run without changing it (sim/observer.h; the replay recorder). Not owned;
+  // must outlive the cluster.
+  SimObserver* observer = nullptr;
 };
 
 // What a client was told.
@@ -134,6 +138,8 @@ class Cluster {
   // every node while none knows a configuration.
   std::vector<NodeId> Members() const;
   bool IsUp(NodeId id) const;
+  // Whether messages from `from` reach `to` now (no partition or one-way cut between them).
+  bool LinkUp(NodeId from, NodeId to) const;
   // The live node that believes it is leader with the highest term; kNoNode if none.
   NodeId Leader() const;
   // Every live node that believes it is leader (a deposed one may not know yet).

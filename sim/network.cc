@@ -71,10 +71,14 @@ Time Network::randomDelay() {
   return d;
 }
 
-void Network::scheduleCopy(const raft::Message& msg, Time delay) {
-  queue_->After(delay, [this, msg]() {
+void Network::scheduleCopy(const raft::Message& msg, Time delay, bool duplicate) {
+  const uint64_t token =
+      observer_ ? observer_->OnScheduled(msg, queue_->Now(), queue_->Now() + delay, duplicate) : 0;
+  queue_->After(delay, [this, msg, token]() {
     // A link cut while the message was in flight loses it too.
-    if (!LinkUp(msg.from, msg.to)) {
+    const bool up = LinkUp(msg.from, msg.to);
+    if (observer_) observer_->OnArrival(token, up);
+    if (!up) {
       ++stats_.dropped;
       return;
     }
@@ -83,18 +87,23 @@ void Network::scheduleCopy(const raft::Message& msg, Time delay) {
   });
 }
 
+void Network::drop(const raft::Message& msg, SimObserver::Drop why) {
+  ++stats_.dropped;
+  if (observer_) observer_->OnDropped(msg, queue_->Now(), why);
+}
+
 void Network::Send(const raft::Message& msg) {
   ++stats_.sent;
-  if ((hook_ && !hook_(msg)) || !LinkUp(msg.from, msg.to) ||
-      (options_.drop_rate > 0 && rng_->Chance(options_.drop_rate))) {
-    ++stats_.dropped;
-    return;
+  if (hook_ && !hook_(msg)) return drop(msg, SimObserver::Drop::kHook);
+  if (!LinkUp(msg.from, msg.to)) return drop(msg, SimObserver::Drop::kLinkCut);
+  if (options_.drop_rate > 0 && rng_->Chance(options_.drop_rate)) {
+    return drop(msg, SimObserver::Drop::kRandom);
   }
   if (options_.duplicate_rate > 0 && rng_->Chance(options_.duplicate_rate)) {
     ++stats_.duplicated;
-    scheduleCopy(msg, randomDelay());
+    scheduleCopy(msg, randomDelay(), /*duplicate=*/true);
   }
-  scheduleCopy(msg, randomDelay());
+  scheduleCopy(msg, randomDelay(), /*duplicate=*/false);
   maybeSendStale(msg);
   maybeRecord(msg);
 }

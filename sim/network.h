@@ -14,6 +14,7 @@
 #include "raft/types.h"
 #include "sim/cluster.h"
 #include "sim/event_queue.h"
+#include "sim/observer.h"
 #include "sim/random.h"
 
 namespace raftkv::sim {
@@ -40,6 +41,8 @@ class Network {
   void SetOptions(const NetworkOptions& options) { options_ = options; }
   const NetworkOptions& options() const { return options_; }
   void SetHook(HookFn hook) { hook_ = std::move(hook); }
+  // Sees every message's fate (sim/observer.h); nullptr: none.
+  void SetObserver(SimObserver* observer) { observer_ = observer; }
 
   void CutLink(raft::NodeId from, raft::NodeId to) { setLink(from, to, false); }
   void RestoreLink(raft::NodeId from, raft::NodeId to) { setLink(from, to, true); }
@@ -61,7 +64,9 @@ class Network {
   void setLink(raft::NodeId from, raft::NodeId to, bool up);
   size_t slot(raft::NodeId from, raft::NodeId to) const { return from * (nodes_ + 1) + to; }
   Time randomDelay();
-  void scheduleCopy(const raft::Message& msg, Time delay);
+  // `duplicate`: a second copy of a message sent once (the replay shows it as such).
+  void scheduleCopy(const raft::Message& msg, Time delay, bool duplicate);
+  void drop(const raft::Message& msg, SimObserver::Drop why);
   // The adversarial modes (network_adversary.cc): a late copy, and the record of old
   // messages.
   void maybeSendStale(const raft::Message& msg);
@@ -73,6 +78,7 @@ class Network {
   NetworkOptions options_;
   DeliverFn deliver_;
   HookFn hook_;
+  SimObserver* observer_ = nullptr;
   std::vector<bool> up_;  // (nodes+1)^2 directed links
   NetworkStats stats_;
   std::deque<raft::Message> recorded_;  // a sample of old messages (NetworkOptions::record)

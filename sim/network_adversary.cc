@@ -43,7 +43,8 @@ bool AlwaysKept(const raft::Message& m) {
 void Network::maybeSendStale(const raft::Message& msg) {
   if (!(options_.stale_rate > 0) || !rng_->Chance(options_.stale_rate)) return;
   ++stats_.stale;
-  scheduleCopy(msg, rng_->Range(options_.stale_min_delay, options_.stale_max_delay));
+  scheduleCopy(msg, rng_->Range(options_.stale_min_delay, options_.stale_max_delay),
+               /*duplicate=*/true);
 }
 
 void Network::maybeRecord(const raft::Message& msg) {
@@ -62,7 +63,7 @@ size_t Network::ReplayRecorded(size_t count, Time max_delay, raft::NodeId to) {
   for (; sent < count && !candidates.empty(); ++sent) {
     size_t pick = rng_->Uniform(candidates.size());
     ++stats_.replayed;
-    scheduleCopy(recorded_[candidates[pick]], rng_->Range(0, max_delay));
+    scheduleCopy(recorded_[candidates[pick]], rng_->Range(0, max_delay), /*duplicate=*/true);
     candidates[pick] = candidates.back();
     candidates.pop_back();
   }

@@ -131,6 +131,7 @@ RunResult RunSeed(const RunOptions& options) {
   co.check_quorum = options.check_quorum;
   co.max_size_per_msg = options.max_size_per_msg;
   if (options.lease_reads) co.read_only = raft::Config::ReadOnlyOption::kLeaseBased;
+  co.observer = options.observer;
   co.disk_model = options.faults.disk;
   co.spare_nodes = options.faults.member ? 2 : 0;
   // A per-seed snapshot threshold between 5 and 124 entries (derived from the seed, so the

@@ -27,6 +27,8 @@ struct RunOptions {
   bool pre_vote = true;
   bool check_quorum = true;
   uint64_t max_size_per_msg = 1 << 20;
+  // Watches the run without changing it (ClusterOptions::observer); not owned.
+  SimObserver* observer = nullptr;
   double fault_rate = 1.0;  // >1: the nemesis acts more often  // event budget (0: a default scaled
                             // by ops), see ClusterOptions
   // The stronger search of issue 11 (all off by default: explicit runs replay as before;

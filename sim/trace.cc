@@ -55,6 +55,7 @@ void Tracer::Record(TraceEvent ev) {
   mix(ev.extra);
   for (char c : ev.text) mix(static_cast<uint8_t>(c));
   if (listener_) listener_(ev);
+  if (observer_) observer_->OnTrace(ev);
   if (print_) std::fprintf(out_, "%s\n", FormatEvent(ev).c_str());
   if (keep_ == 0) return;
   if (ring_.size() == keep_) ring_.pop_front();

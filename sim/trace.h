@@ -13,6 +13,7 @@
 
 #include "raft/types.h"
 #include "sim/event_queue.h"
+#include "sim/observer.h"
 
 namespace raftkv::sim {
 
@@ -53,6 +54,7 @@ class Tracer {
   bool printing() const { return print_; }
   void SetOutput(FILE* out) { out_ = out; }
   void SetListener(std::function<void(const TraceEvent&)> l) { listener_ = std::move(l); }
+  void SetObserver(SimObserver* observer) { observer_ = observer; }
 
  private:
   void mix(uint64_t v) { hash_ ^= v + 0x9e3779b97f4a7c15ULL + (hash_ << 6) + (hash_ >> 2); }
@@ -60,6 +62,7 @@ class Tracer {
   bool print_;
   FILE* out_ = stdout;
   std::function<void(const TraceEvent&)> listener_;
+  SimObserver* observer_ = nullptr;
   std::deque<TraceEvent> ring_;
   uint64_t hash_ = 1469598103934665603ULL;
   uint64_t count_ = 0;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "sim/demo.h"
+#include "sim/replay/replay_html.h"
 #include "sim/run.h"
 #include "sim/swarm.h"
 
@@ -217,6 +218,26 @@ struct Tally {
   }
 };
 
+// The --html page of one seed: the recorded run, how to run it again, and its outcome.
+bool writeReplay(const std::string& path, const RunOptions& o, const RunResult& r,
+                 const raftkv::sim::ReplayData& data) {
+  raftkv::sim::ReplayPage page;
+  page.title = "seed " + std::to_string(o.seed) + " · " + std::to_string(o.nodes) + " nodes · " +
+               std::to_string(o.ops) + " ops · faults " + o.faults.ToString();
+  std::string cmd = replayCommand(o);
+  page.command = cmd.substr(0, cmd.size() - std::string(" --trace").size()) + " --html " + path;
+  page.outcome = r.ok() ? "ok: no violation; linearizable"
+                        : r.violations[0].property + ": " + r.violations[0].description;
+  raftkv::Status s = raftkv::sim::WriteReplayHtml(path, data, page);
+  if (!s.ok()) {
+    std::fprintf(stderr, "--html: %s\n", s.ToString().c_str());
+    return false;
+  }
+  std::printf("replay written to %s (%zu messages, %zu changes)\n", path.c_str(), data.msgs.size(),
+              data.records.size());
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -247,6 +268,7 @@ int main(int argc, char** argv) {
   int min_voters = 3;
   double duration = 0;
   double progress = 0;
+  std::string html;
   app.add_option("--seeds", seeds, "number of seeds to run")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
   app.add_option("--first-seed", first_seed, "first seed of the range");
@@ -263,6 +285,8 @@ int main(int argc, char** argv) {
   app.add_option("--show-events", show_events, "events printed before a violation");
   app.add_flag("--trace", trace, "print every event of the run (with --seed)");
   app.add_flag("--demo", demo, "play the 5-node demo timeline");
+  app.add_option("--html", html,
+                 "with --seed: write the run as a self-contained HTML replay to this file");
   app.add_flag("--no-isolate", no_isolate,
                "run seeds in this process (by default each seed of --seeds runs in a child "
                "process, so an abort fails that seed only)");
@@ -361,8 +385,8 @@ int main(int argc, char** argv) {
     }
     seeds = 1;
     first_seed = *one_seed;
-  } else if (trace) {
-    std::fprintf(stderr, "--trace needs --seed S\n");
+  } else if (trace || !html.empty()) {
+    std::fprintf(stderr, "%s needs --seed S\n", trace ? "--trace" : "--html");
     return 2;
   }
   if (seeds == 0 && duration > 0) seeds = UINT64_MAX / 2;  // until the time is up
@@ -377,6 +401,8 @@ int main(int argc, char** argv) {
                 raftkv::sim::ExplicitArguments(drawn).c_str());
     std::fflush(stdout);
   }
+  raftkv::sim::ReplayRecorder recorder;
+  if (!html.empty()) base.observer = &recorder;
 
   std::signal(SIGABRT, onAbort);
   const bool isolate = !no_isolate && !one_seed;
@@ -431,6 +457,7 @@ int main(int argc, char** argv) {
                     swarm ? (" " + tally.describe()).c_str() : "");
         std::fflush(stdout);
       }
+      if (!html.empty() && !writeReplay(html, o, r, recorder.data())) ++failed;
     }
   };
   if (!one_seed) {

@@ -91,6 +91,10 @@ ProgressStatus Progress::ToStatus() const {
   s.state = state;
   s.recent_active = recent_active;
   s.is_learner = is_learner;
+  s.inflight = inflights.Count();
+  s.inflight_bytes = inflights.Bytes();
+  s.inflight_capacity = inflights.Capacity();
+  s.pending_snapshot = pending_snapshot;
   return s;
 }
 

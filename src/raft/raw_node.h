@@ -199,6 +199,12 @@ struct ProgressStatus {
   ProgressState state = ProgressState::kProbe;
   bool recent_active = false;
   bool is_learner = false;
+  // The in-flight window (replicate state): AppendEntries sent and not yet acknowledged,
+  // their bytes of entries, and the window's capacity (Config::max_inflight_msgs).
+  size_t inflight = 0;
+  uint64_t inflight_bytes = 0;
+  size_t inflight_capacity = 0;
+  Index pending_snapshot = 0;  // snapshot state: the index of the snapshot being sent
 };
 
 // A point-in-time view of the node, for the runtime, metrics and tests.

@@ -179,7 +179,9 @@ void EtcdServer::Impl::flushCompletions() {
   if (completions_.empty()) return;
   std::vector<std::pair<uint64_t, ApplyResult>> batch;
   batch.swap(completions_);
-  waits_.CompleteBatch(std::move(batch));
+  std::vector<double> waited;
+  waits_.CompleteBatch(std::move(batch), &waited);
+  timeline_.AddCommitLatencies(waited);
 }
 
 ApplyResult EtcdServer::Impl::applyRequest(const raftkvpb::InternalRequest& req,
@@ -350,6 +352,9 @@ void EtcdServer::Impl::applyConfChange(const raft::Entry& e, const raft::ConfSta
       break;
   }
   spdlog::info("member {:x} ({}) {} at index {}", ch.node_id, m.name(), what, e.index);
+  timeline_.Event(
+      "member", e.term,
+      fmt::format("member {:x} ({}) {} at index {}", ch.node_id, m.name(), what, e.index));
   is_learner_ = std::find(cs.learners.begin(), cs.learners.end(), member_id_) != cs.learners.end();
   if (ctx.origin() == member_id_) {
     std::string resp;

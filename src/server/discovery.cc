@@ -20,6 +20,13 @@ class DiscoveryService final : public raftkvpb::Discovery::Service {
   DiscoveryService(uint64_t cluster_id, DiscoveryHandlers h)
       : cluster_id_(cluster_id), h_(std::move(h)) {}
 
+  grpc::Status Debug(grpc::ServerContext*, const raftkvpb::DebugRequest* req,
+                     raftkvpb::MemberDebug* resp) override {
+    if (req->cluster_id() != cluster_id_) return foreign("debug request", req->cluster_id());
+    *resp = h_.debug();
+    return grpc::Status::OK;
+  }
+
   grpc::Status Members(grpc::ServerContext*, const raftkvpb::DiscoverRequest*,
                        raftkvpb::DiscoverResponse* resp) override {
     auto list = h_.members();
@@ -141,6 +148,45 @@ Result<etcdserverpb::MemberPromoteResponse> ForwardPromote(
 
 std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, DiscoveryHandlers h) {
   return std::make_unique<DiscoveryService>(cluster_id, std::move(h));
+}
+
+std::shared_ptr<grpc::Channel> DebugPeers::channel(const std::string& url) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto& ch = channels_[url];
+  if (!ch) {
+    grpc::ChannelArguments args;
+    // Reconnect attempts to a dead member back off to at most 1 s, so a member that comes
+    // back shows as up within about a second of it listening again.
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    ch = grpc::CreateCustomChannel(UrlToAddress(url), grpc::InsecureChannelCredentials(), args);
+  }
+  return ch;
+}
+
+raftkvpb::MemberDebug DebugPeers::Ask(const std::string& url, uint64_t cluster_id,
+                                      std::chrono::milliseconds timeout) {
+  auto stub = raftkvpb::Discovery::NewStub(channel(url));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  raftkvpb::DebugRequest req;
+  req.set_cluster_id(cluster_id);
+  raftkvpb::MemberDebug resp;
+  auto t0 = std::chrono::steady_clock::now();
+  grpc::Status s = stub->Debug(&ctx, req, &resp);
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!s.ok()) {
+    resp.Clear();
+    resp.set_up(false);
+    resp.set_error(s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                       ? fmt::format("no answer within {} ms", timeout.count())
+                       : s.error_message());
+  } else {
+    resp.set_up(true);
+  }
+  resp.set_answer_ms(ms);
+  return resp;
 }
 
 namespace {

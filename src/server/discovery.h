@@ -10,11 +10,14 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "common/status.h"
 #include "etcd_server.h"
+#include "raftkvpb/debug.pb.h"
 #include "raftkvpb/internal.pb.h"
 
 namespace raftkv::server {
@@ -38,12 +41,30 @@ struct DiscoveryHandlers {
   // Whether this member leads now: a leader not yet promoted (still applying earlier terms)
   // makes a forwarded lease call wait a little rather than fail.
   std::function<bool()> is_leader;
+  // This member's state for another member's /debug/raft (EtcdServer::Impl::DebugStatus).
+  std::function<raftkvpb::MemberDebug()> debug;
 };
 std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, DiscoveryHandlers h);
 Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config);
 // True if a member reachable at one of `peer_urls` lists `self` as removed from the cluster
 // (how a member removed while cut off learns it: the leader stops talking to it).
 bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self);
+
+// --- The cluster view of /debug/raft --------------------------------------------------------
+// Asks members for their MemberDebug over their peer URLs (Discovery.Debug). Channels are
+// kept per URL, so a page polling every second reuses connections; a dead member costs at
+// most `timeout` (a refused connection fails at once).
+class DebugPeers {
+ public:
+  // The member's answer with up = true, or up = false and the error.
+  raftkvpb::MemberDebug Ask(const std::string& peer_url, uint64_t cluster_id,
+                            std::chrono::milliseconds timeout);
+
+ private:
+  std::shared_ptr<grpc::Channel> channel(const std::string& url);
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+};
 
 // --- Promote forwarding ---------------------------------------------------------------------
 // Follower side: asks the leader at `leader_url` to promote `req` and waits at most `timeout`

@@ -169,6 +169,7 @@ Status EtcdServer::Impl::startTransport() {
     LeaseTimeToLiveAsLeader(req, std::move(done));
   };
   h.is_leader = [this] { return leader() == member_id_; };
+  h.debug = [this] { return DebugStatus(); };
   discovery_ = NewDiscoveryService(cluster_id_, std::move(h));
   opts.extra_services.push_back(discovery_.get());
   auto t = transport::Transport::Start(opts, this);

@@ -22,6 +22,7 @@
 // "etcdserver: server stopped".
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,7 @@
 
 #include "common/status.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "raftkvpb/debug.pb.h"
 #include "server/config.h"
 #include "server/stats.h"
 
@@ -161,6 +163,13 @@ class EtcdServer {
   // thread. Streams opened on it must be closed before the server is destroyed.
   watch::Hub& WatchHub();
   uint64_t term() const;
+  // --- /debug/raft (the /ui page) ------------------------------------------------------
+  // This member's raft state, the followers it leads and its timeline (debug.proto).
+  raftkvpb::MemberDebug DebugStatus();
+  // Every member of the member list: this one's DebugStatus and the others', asked over
+  // their peer URLs in parallel, each within `peer_timeout` (a member that does not answer
+  // in time is listed with up = false and why).
+  raftkvpb::ClusterDebug ClusterDebug(std::chrono::milliseconds peer_timeout);
 
  private:
   class Impl;

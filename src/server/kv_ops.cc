@@ -69,6 +69,7 @@ void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
     // A serializable range needs no log position (it may be stale, as etcd's): it is served
     // here on the gRPC thread from the store the apply thread published (ReadStore), with
     // no hop to the apply thread and back and no serialize-then-parse of the response.
+    impl_->timeline().AddReads(1);
     auto r = impl_->ReadStore()->Range(kreq);
     if (!r.ok()) return done(r.status());
     etcdserverpb::RangeResponse p;

@@ -34,6 +34,9 @@ void EtcdServer::Impl::OnMessage(raft::Message msg) {
     snapshots_received_++;
     spdlog::info("snapshot received from {:x} at index {}", msg.from,
                  msg.snapshot ? msg.snapshot->meta.index : 0);
+    timeline_.Event("snapshot-received", msg.term,
+                    fmt::format("snapshot received from {:x} at index {}", msg.from,
+                                msg.snapshot ? msg.snapshot->meta.index : 0));
   }
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
@@ -49,6 +52,8 @@ void EtcdServer::Impl::OnUnreachable(raft::NodeId peer) {
 void EtcdServer::Impl::OnSnapshotSent(raft::NodeId peer, bool ok) {
   if (ok) snapshots_sent_++;
   spdlog::info("snapshot sent to {:x}: {}", peer, ok ? "ok" : "failed");
+  timeline_.Event("snapshot-sent", term_.load(),
+                  fmt::format("snapshot sent to {:x}: {}", peer, ok ? "ok" : "failed"));
   RunOnRaft([peer, ok](raft::RawNode& n) { n.ReportSnapshot(peer, ok); });
 }
 
@@ -162,6 +167,7 @@ void EtcdServer::Impl::raftLoop() {
       next_tick += tick;
       if (next_tick <= now) next_tick = now + tick;  // we fell behind: do not burst ticks
       waits_.Expire(now, Status::Unavailable(api::kErrTimeout));
+      timeline_.Tick(term_.load(), lead_.load(), commit_index_.load());
       expireHeld(now);
       maybeCheckRemoved(now);
       leaderDuties(now);
@@ -193,6 +199,7 @@ void EtcdServer::Impl::drainInbox() {
     inbox_reads_.clear();
   }
   for (const auto& m : msgs) {
+    timeline_.ObserveVoteResponse(m);
     Status s = node_->Step(m);
     if (!s.ok()) {
       spdlog::debug("refused {} from {:x}: {}", raft::MessageTypeName(m.type), m.from,
@@ -208,6 +215,7 @@ void EtcdServer::Impl::drainInbox() {
 // batch, not one per request. The core accepts or refuses a message whole, so each call of
 // the batch gets the same answer, as it would have one by one.
 void EtcdServer::Impl::proposeBatch(std::vector<PendingProposal> proposals) {
+  timeline_.AddProposals(proposals.size());
   constexpr size_t kMaxEntries = 1024;
   constexpr size_t kMaxBytes = 1 << 20;  // RawNode's max_size_per_msg default
   size_t next = 0;
@@ -260,6 +268,7 @@ void EtcdServer::Impl::issueReadIndex(Clock::time_point now) {
   }
   if (new_reads_.empty() || !read_rounds_.empty()) return;
   std::string ctx = std::to_string(++next_read_ctx_);
+  timeline_.AddReads(new_reads_.size());
   read_rounds_[ctx] = ReadRound{now, now, std::move(new_reads_)};
   new_reads_.clear();
   node_->ReadIndex(ctx);
@@ -290,13 +299,18 @@ void EtcdServer::Impl::handleReady() {
     auto t0 = Clock::now();
     Status s = storage_->Save(rd.hard_state ? &*rd.hard_state : nullptr, std::move(rd.entries),
                               rd.snapshot ? &*rd.snapshot : nullptr, rd.must_sync);
-    if (rd.must_sync) wal_fsync_.Observe(Seconds(Clock::now() - t0));
+    if (rd.must_sync) {
+      const double took = Seconds(Clock::now() - t0);
+      wal_fsync_.Observe(took);
+      timeline_.AddFsync(took);
+    }
     if (!s.ok()) {
       fail(Status::IOError("WAL write failed: " + s.ToString()));
       return;
     }
   }
   if (rd.hard_state) {
+    timeline_.ObserveHardState(*rd.hard_state);
     term_ = rd.hard_state->term;
     commit_index_ = rd.hard_state->commit;
   }
@@ -318,6 +332,7 @@ void EtcdServer::Impl::handleReady() {
 }
 
 void EtcdServer::Impl::handleSoftState(const raft::SoftState& ss) {
+  timeline_.ObserveSoftState(ss, node_->GetStatus().hard_state.term);
   if (ss.lead != soft_.lead) {
     if (ss.lead != raft::kNoNode) {
       leader_changes_++;

@@ -28,10 +28,12 @@
 #include "raft/raw_node.h"
 #include "raftkvpb/internal.pb.h"
 #include "server/compactor.h"
+#include "server/discovery.h"
 #include "server/etcd_server.h"
 #include "server/leases.h"
 #include "server/members.h"
 #include "server/store_feed.h"
+#include "server/timeline.h"
 #include "server/wait.h"
 #include "storage/disk_storage.h"
 #include "transport/transport.h"
@@ -133,6 +135,12 @@ class EtcdServer::Impl : public transport::Handler {
   void CheckHealth(Done<bool> done);
   Result<std::unique_ptr<SnapshotReader>> OpenSnapshot();
   ServerStats GetStats() const;
+  // This member's raft state, its followers as it leads them, and its timeline
+  // (debug_status.cc; /debug/raft and the peers' Debug calls).
+  raftkvpb::MemberDebug DebugStatus();
+  // Every member's DebugStatus, asked over the peer port in parallel.
+  raftkvpb::ClusterDebug ClusterDebug(std::chrono::milliseconds peer_timeout);
+  Timeline& timeline() { return timeline_; }
 
   // Leases and the space quota (lease_ops.cc).
   LeaseRuntime& leases() { return *leases_; }
@@ -334,6 +342,8 @@ class EtcdServer::Impl : public transport::Handler {
   std::atomic<uint64_t> leader_changes_{0}, proposals_committed_{0}, proposals_applied_{0},
       proposals_failed_{0}, slow_apply_{0}, snapshots_sent_{0}, snapshots_received_{0};
   Histogram wal_fsync_, snapshot_save_, snapshot_apply_;
+  Timeline timeline_;       // what /ui shows of the last minutes (timeline.h)
+  DebugPeers debug_peers_;  // ClusterDebug's connections to the other members
 };
 
 }  // namespace raftkv::server

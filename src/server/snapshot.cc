@@ -194,6 +194,9 @@ void EtcdServer::Impl::saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point
   if (auto ref = storage::DecodeSnapshotFileRef(snap.data); ref.ok()) bytes = ref->data_len;
   spdlog::info("snapshot saved at index {} term {} ({} bytes); log now starts at {}",
                snap.meta.index, snap.meta.term, bytes, storage_->FirstIndex());
+  timeline_.Event("snapshot-taken", snap.meta.term,
+                  fmt::format("snapshot taken at index {} ({} bytes); log now starts at {}",
+                              snap.meta.index, bytes, storage_->FirstIndex()));
 }
 
 }  // namespace raftkv::server

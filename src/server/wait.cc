@@ -9,7 +9,7 @@ bool WaitRegistry::Register(uint64_t id, Clock::time_point deadline, Waiter w) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!closed_) {
-      waiting_[id] = Entry{deadline, std::move(w)};
+      waiting_[id] = Entry{deadline, Clock::now(), std::move(w)};
       return true;
     }
     closed = close_status_;
@@ -31,14 +31,19 @@ bool WaitRegistry::Complete(uint64_t id, ApplyResult r) {
   return true;
 }
 
-size_t WaitRegistry::CompleteBatch(std::vector<std::pair<uint64_t, ApplyResult>> batch) {
+size_t WaitRegistry::CompleteBatch(std::vector<std::pair<uint64_t, ApplyResult>> batch,
+                                   std::vector<double>* waited) {
   std::vector<std::pair<Waiter, ApplyResult*>> found;
   found.reserve(batch.size());
   {
     std::lock_guard<std::mutex> l(mu_);
+    const Clock::time_point now = Clock::now();
     for (auto& [id, r] : batch) {
       auto it = waiting_.find(id);
       if (it == waiting_.end()) continue;
+      if (waited) {
+        waited->push_back(std::chrono::duration<double>(now - it->second.registered).count());
+      }
       found.emplace_back(std::move(it->second.w), &r);
       waiting_.erase(it);
     }

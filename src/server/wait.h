@@ -30,8 +30,10 @@ class WaitRegistry {
   bool Complete(uint64_t id, ApplyResult r);
   // Completes each (id, result) of `batch`, in order, taking the lock once for the batch
   // (the apply thread finishes a whole applied batch at a time). Ids not waiting are
-  // skipped; returns how many calls were completed.
-  size_t CompleteBatch(std::vector<std::pair<uint64_t, ApplyResult>> batch);
+  // skipped; returns how many calls were completed. With `waited`, appends how long each
+  // completed call waited since Register, in seconds.
+  size_t CompleteBatch(std::vector<std::pair<uint64_t, ApplyResult>> batch,
+                       std::vector<double>* waited = nullptr);
   // Fails every call whose deadline passed with `why`.
   void Expire(Clock::time_point now, const Status& why);
   // Fails every call with `why` and refuses later ones with it.
@@ -41,6 +43,7 @@ class WaitRegistry {
  private:
   struct Entry {
     Clock::time_point deadline;
+    Clock::time_point registered;
     Waiter w;
   };
   mutable std::mutex mu_;

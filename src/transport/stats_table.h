@@ -23,6 +23,7 @@ class StatsTable {
     PeerStats& s = stats_[peer];
     s.received_messages += messages;
     s.received_bytes += bytes;
+    s.last_received = std::chrono::steady_clock::now();
   }
   void AddDropped(raft::NodeId peer, uint64_t messages) {
     std::lock_guard lock(mu_);

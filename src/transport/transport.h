@@ -90,6 +90,8 @@ struct PeerStats {
   uint64_t received_messages = 0;
   uint64_t dropped_messages = 0;  // queue full or peer unreachable
   bool connected = false;
+  // When something (messages, a snapshot chunk) last arrived from the peer; epoch if never.
+  std::chrono::steady_clock::time_point last_received{};
 };
 
 class Transport {

@@ -19,6 +19,7 @@
 #include "raft/types.h"
 #include "sim/cluster.h"
 #include "sim/command.h"
+#include "tests/scenarios/replay_recording.h"
 
 namespace raftkv::scenario {
 
@@ -46,7 +47,8 @@ inline ClusterOptions Options(int nodes, uint64_t seed = 1) {
   ClusterOptions o;
   o.nodes = nodes;
   o.seed = seed + SeedShift();
-  o.recent_events = 2000;  // enough history for a failure message
+  o.recent_events = 2000;              // enough history for a failure message
+  o.observer = NewScenarioRecorder();  // RAFTKV_SCENARIO_HTML: a replay page per cluster
   return o;
 }
 

@@ -1,6 +1,7 @@
 #include "server/daemon/daemon.h"
 
 #include <absl/synchronization/mutex.h>
+#include <google/protobuf/util/json_util.h>
 #include <grpc/grpc.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -24,6 +25,20 @@ std::string JoinUrls(const std::vector<std::string>& urls) {
   return s;
 }
 
+// /debug/raft's body: the protobuf JSON mapping of debug.proto with its own field names and
+// every field present, so the schema does not depend on values.
+std::string DebugJson(EtcdServer* srv, bool cluster) {
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.always_print_primitive_fields = true;
+  std::string out;
+  auto s = cluster ? google::protobuf::util::MessageToJsonString(
+                         srv->ClusterDebug(std::chrono::milliseconds(kDebugPeerTimeoutMs)), &out, o)
+                   : google::protobuf::util::MessageToJsonString(srv->DebugStatus(), &out, o);
+  if (!s.ok()) return "{}";
+  return out;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& config) {
@@ -44,6 +59,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& config) {
         done(*r ? Status::OK() : Status::Unavailable("unhealthy"));
       });
     };
+    source.debug_json = [srv](bool cluster) { return DebugJson(srv, cluster); };
     d->metrics_ = std::make_unique<MetricsServer>(std::move(source));
     s = d->metrics_->Start(config.listen_metrics_urls);
   }

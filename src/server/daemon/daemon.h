@@ -23,6 +23,9 @@ namespace raftkv::server::daemon {
 // How long a stop waits for in-flight client calls before cancelling them.
 inline constexpr int kGrpcShutdownGraceMs = 5000;
 inline constexpr int kWatchIntervalMs = 100;
+// /debug/raft asks every other member at once and waits at most this long for each, so a
+// dead or stopped member shows as down within one poll of the /ui page.
+inline constexpr int kDebugPeerTimeoutMs = 300;
 
 class Daemon {
  public:

@@ -2,6 +2,7 @@
 // etcd's generated gRPC stubs, with etcdctl (a subprocess) and over HTTP.
 #include "server/daemon/daemon.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <openssl/sha.h>
@@ -302,6 +303,77 @@ TEST_F(DaemonTest, HealthAndMetricsOverHttp) {
   EXPECT_NE(metrics->body.find("\netcd_server_has_leader 1\n"), std::string::npos);
   EXPECT_NE(metrics->body.find("\netcd_server_is_leader 1\n"), std::string::npos);
   EXPECT_NE(metrics->body.find("etcd_disk_wal_fsync_duration_seconds_count "), std::string::npos);
+}
+
+// /debug/raft's JSON is debug.proto's mapping: parsing it back strictly (no unknown field)
+// checks the schema; the raw text checks the names the /ui page reads.
+TEST_F(DaemonTest, DebugRaftJsonFollowsItsSchema) {
+  httplib::Client http("127.0.0.1", ports_.metrics);
+  auto res = http.Get("/debug/raft");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  raftkvpb::ClusterDebug view;
+  google::protobuf::util::JsonParseOptions strict;
+  strict.ignore_unknown_fields = false;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(res->body, &view, strict).ok())
+      << res->body;
+  for (const char* key : {"\"cluster_id\"", "\"served_by\"", "\"leader\"", "\"members\"",
+                          "\"role\"", "\"term\"", "\"vote\"", "\"last_index\"", "\"commit_index\"",
+                          "\"applied_index\"", "\"snapshot_index\"", "\"wal_fsync\"", "\"p99_ms\"",
+                          "\"followers\"", "\"events\"", "\"samples\"", "\"up\"", "\"error\""}) {
+    EXPECT_NE(res->body.find(key), std::string::npos) << key << " missing in " << res->body;
+  }
+  ASSERT_EQ(view.members_size(), 1);
+  const raftkvpb::MemberDebug& me = view.members(0);
+  EXPECT_TRUE(me.up());
+  EXPECT_EQ(me.name(), "d1");
+  EXPECT_EQ(me.role(), "leader");
+  EXPECT_EQ(view.leader(), me.id());
+  EXPECT_EQ(me.leader(), me.id());
+  EXPECT_EQ(me.vote(), me.id());
+  EXPECT_GE(me.term(), 1u);
+  EXPECT_EQ(view.term(), me.term());
+  EXPECT_GE(me.commit_index(), 2u);  // the bootstrap entry and the leader's no-op at least
+  EXPECT_GE(me.last_index(), me.commit_index());
+  EXPECT_GT(me.wal_fsync().count(), 0u);
+  EXPECT_GT(me.wal_fsync().p99_ms(), 0);
+  EXPECT_EQ(me.followers_size(), 0) << "a one-member cluster has no followers";
+  bool became_leader = false;
+  for (const auto& e : me.events()) {
+    became_leader =
+        became_leader || (e.kind() == "role" && e.text().find("leader") != std::string::npos);
+    EXPECT_EQ(e.member(), me.id());
+    EXPECT_GT(e.time_ms(), 0);
+  }
+  EXPECT_TRUE(became_leader);
+  // 64-bit numbers are strings in proto3's JSON (as in etcd's JSON gateway).
+  EXPECT_NE(res->body.find("\"term\":\"" + std::to_string(me.term()) + "\""), std::string::npos);
+
+  auto self = http.Get("/debug/raft?member=self");
+  ASSERT_TRUE(self);
+  raftkvpb::MemberDebug alone;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(self->body, &alone, strict).ok());
+  EXPECT_EQ(alone.id(), me.id());
+}
+
+TEST_F(DaemonTest, UiPageAndItsFilesAreServed) {
+  httplib::Client http("127.0.0.1", ports_.metrics);
+  auto page = http.Get("/ui");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(page->body.find("/ui/ui.js"), std::string::npos);
+  EXPECT_EQ(page->body.find("http://"), std::string::npos) << "nothing from elsewhere";
+  for (const char* path : {"/ui/ui.js", "/ui/ui.css"}) {
+    auto f = http.Get(path);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->status, 200) << path;
+    EXPECT_GT(f->body.size(), 1000u) << path;
+  }
+  auto js = http.Get("/ui/ui.js");
+  EXPECT_NE(js->body.find("/debug/raft"), std::string::npos);
+  EXPECT_EQ(http.Get("/ui/other.js")->status, 404);
 }
 
 TEST_F(DaemonTest, StopFailsLaterCallsAndIsIdempotent) {

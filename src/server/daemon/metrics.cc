@@ -167,6 +167,26 @@ void MetricsServer::Install(httplib::Server* server) {
     res.status = 503;
     res.set_content("{\"health\":\"false\"}", "application/json");
   });
+  server->Get("/debug/raft", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!source_.debug_json) {
+      res.status = 404;
+      return;
+    }
+    const bool self = req.get_param_value("member") == "self";
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(source_.debug_json(!self), "application/json");
+  });
+  // The page and its two files; no other path under /ui exists.
+  auto asset = [](const char* name, const char* type) {
+    return [name, type](const httplib::Request&, httplib::Response& res) {
+      std::string_view body = UiAsset(name);
+      res.set_content(body.data(), body.size(), type);
+    };
+  };
+  server->Get("/ui", asset("index.html", "text/html; charset=utf-8"));
+  server->Get("/ui/", asset("index.html", "text/html; charset=utf-8"));
+  server->Get("/ui/ui.js", asset("ui.js", "text/javascript; charset=utf-8"));
+  server->Get("/ui/ui.css", asset("ui.css", "text/css; charset=utf-8"));
 }
 
 Status MetricsServer::Start(const std::vector<std::string>& urls) {

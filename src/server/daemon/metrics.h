@@ -1,14 +1,19 @@
-// /metrics and /health over HTTP (cpp-httplib) on each --listen-metrics-urls.
+// /metrics, /health, /debug/raft and the /ui page over HTTP (cpp-httplib) on each
+// --listen-metrics-urls.
 // /metrics renders ServerStats in the Prometheus text exposition format (version 0.0.4) with
 // etcd's metric names where etcd has the metric; /health answers as etcd's does:
 // {"health":"true"} with 200, or {"health":"false"} with 503.
 // gRPC owns the client port, so unlike etcd these are not served on the client URLs.
+// /debug/raft is the cluster's raft state as JSON (raftkvpb.ClusterDebug, README.md), every
+// member asked by this one; /debug/raft?member=self only this member's (MemberDebug). /ui is
+// a page (ui/, compiled in) that polls /debug/raft every second.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -30,7 +35,13 @@ struct MetricsSource {
   // Calls done(OK) if healthy, done(error) otherwise; may complete on another thread.
   std::function<void(std::function<void(Status)> done)> check_health;
   std::chrono::milliseconds health_timeout{3000};
+  // JSON for /debug/raft: the cluster view, or (cluster = false) this member's only.
+  // Unset: /debug/raft answers 404.
+  std::function<std::string(bool cluster)> debug_json;
 };
+
+// The /ui page's files (src/server/daemon/ui/), embedded at build time.
+std::string_view UiAsset(std::string_view name);
 
 class MetricsServer {
  public:
