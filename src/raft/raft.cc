@@ -288,8 +288,9 @@ void Raft::Campaign(bool pre_vote, bool transfer) {
 void Raft::MaybeCampaignToHandOver() {
   if (role_ == Role::kLeader || Promotable() || voters_.Ids().empty()) return;
   // At most once per election timeout, and not while we hear from a leader.
-  if (election_elapsed_ < election_tick_) return;
+  if (handoff_elapsed_ < election_tick_) return;
   if (HasUnappliedConfChange()) return;
+  handoff_elapsed_ = 0;
   Campaign(pre_vote_, false);
 }
 
@@ -529,16 +530,19 @@ Status Raft::StepFollower(const Message& m) {
       election_elapsed_ = 0;
       lead_ = m.from;
       HandleAppendEntries(m);
+      handoff_elapsed_ = 0;
       return Status::OK();
     case MessageType::kHeartbeat:
       election_elapsed_ = 0;
       lead_ = m.from;
       HandleHeartbeat(m);
+      handoff_elapsed_ = 0;
       return Status::OK();
     case MessageType::kSnapshot:
       election_elapsed_ = 0;
       lead_ = m.from;
       HandleSnapshot(m);
+      handoff_elapsed_ = 0;
       return Status::OK();
     case MessageType::kTransferLeader:
     case MessageType::kReadIndex: {

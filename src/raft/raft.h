@@ -178,6 +178,10 @@ class Raft {
 
   uint64_t tick_count_ = 0;  // logical clock, for the leader lease
   int election_elapsed_ = 0;
+  // Ticks since a leader last spoke to us or we last campaigned to hand over
+  // (MaybeCampaignToHandOver). Unlike election_elapsed_, a new term does not reset it: a
+  // candidate without pre-vote brings a new term with every request.
+  int handoff_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;
   uint64_t uncommitted_size_ = 0;

@@ -103,15 +103,10 @@ TEST(Membership, removeLeader_stepsDownAndOthersElect) {
   EXPECT_TRUE(Applied(net, 3, "new"));
 }
 
-// Issue 11 (simulator seeds 40 of 3 nodes, 75, 471 and 707 of 5 nodes, 350048 of the disk
-// runs): the leader applied its own removal, then crashed before its handoff told the other
-// voter that the removal committed. Node 2 still counts node 1 as a voter and needs its
-// vote, but node 1's log is longer (it appended "x" after the removal), so node 1 must
-// refuse (§5.4.1); and node 1, no longer a voter, never campaigned: no leader, ever. Now the
-// removed node campaigns in its own configuration ({2}) when asked for a vote it must
-// refuse, leads only to hand the commit index over, and steps down.
-TEST(Membership, removedLeaderCrashedBeforeHandoff_campaignsToHandOver) {
-  auto node = [](NodeId id, Index last, Index commit) {
+// Two voters {1, 2}; node 1 led, applied its own removal (index 4: configuration {2}) and
+// appended "x" after it, but node 2 holds the removal without knowing it committed.
+Network RemovedLeaderBeforeHandoff(bool pre_vote) {
+  auto node = [pre_vote](NodeId id, Index last, Index commit) {
     testing::TestNode tn;
     tn.storage = std::make_unique<MemoryStorage>();
     tn.random = std::make_unique<testing::SeededRandom>(id * 7919);
@@ -128,6 +123,7 @@ TEST(Membership, removedLeaderCrashedBeforeHandoff_campaignsToHandOver) {
     tn.storage->SetConfState(tn.conf);
     Config c = testing::TestConfig(id, tn.storage.get(), tn.random.get());
     c.applied = commit;
+    c.pre_vote = pre_vote;
     auto r = RawNode::Create(c, {});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     tn.node = std::move(*r);
@@ -136,11 +132,15 @@ TEST(Membership, removedLeaderCrashedBeforeHandoff_campaignsToHandOver) {
   std::map<NodeId, testing::TestNode> nodes;
   nodes.emplace(1, node(1, 5, 4));  // applied its removal: configuration {2}
   nodes.emplace(2, node(2, 4, 3));  // holds the removal, does not know it committed
-  Network net(std::move(nodes));
+  return Network(std::move(nodes));
+}
+
+// Node 2 must learn that the removal committed, lead alone afterwards, and node 1's entry
+// "x" (committed by the handoff) must survive.
+void ExpectHandedOver(Network& net) {
   EXPECT_EQ(net.node(1).GetStatus().conf.voters, (std::vector<NodeId>{2}));
   EXPECT_EQ(net.node(2).GetStatus().conf.voters, (std::vector<NodeId>{1, 2}));
-
-  for (int i = 0; i < 200 && net.test_node(2).conf.voters != std::vector<NodeId>{2}; i++) {
+  for (int i = 0; i < 300 && net.test_node(2).conf.voters != std::vector<NodeId>{2}; i++) {
     net.TickAll();
   }
   // Node 2 learned that the removal committed (node 1 led, to hand over)...
@@ -155,6 +155,28 @@ TEST(Membership, removedLeaderCrashedBeforeHandoff_campaignsToHandOver) {
   EXPECT_TRUE(Applied(net, 2, "x"));  // node 1's entry, committed by the handoff
   for (int i = 0; i < 100; i++) net.TickAll();
   EXPECT_EQ(net.Leader(), 2u);
+}
+
+// Issue 11 (simulator seeds 40 of 3 nodes, 75, 471 and 707 of 5 nodes, 350048 of the disk
+// runs): the leader applied its own removal, then crashed before its handoff told the other
+// voter that the removal committed. Node 2 still counts node 1 as a voter and needs its
+// vote, but node 1's log is longer (it appended "x" after the removal), so node 1 must
+// refuse (§5.4.1); and node 1, no longer a voter, never campaigned: no leader, ever. Now the
+// removed node campaigns in its own configuration ({2}) when asked for a vote it must
+// refuse, leads only to hand the commit index over, and steps down.
+TEST(Membership, removedLeaderCrashedBeforeHandoff_campaignsToHandOver) {
+  Network net = RemovedLeaderBeforeHandoff(/*pre_vote=*/true);
+  ExpectHandedOver(net);
+}
+
+// Swarm seeds 1765000000698, ...798, ...853, ...1209, ...1452, ...2045 (no pre-vote): the
+// same, but each of node 2's vote requests carries a new term, and a new term restarted
+// node 1's election timer, which also paced its handoff campaign (at most once per election
+// timeout): node 1 refused every request and never campaigned. The handoff now has a timer
+// of its own that only a leader's message resets.
+TEST(Membership, removedLeaderBeforeHandoff_withoutPreVote_campaignsToHandOver) {
+  Network net = RemovedLeaderBeforeHandoff(/*pre_vote=*/false);
+  ExpectHandedOver(net);
 }
 
 TEST(Membership, malformedAndInapplicableChanges_refused) {

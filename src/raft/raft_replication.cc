@@ -20,6 +20,7 @@ void Raft::Tick() {
 
 void Raft::TickElection() {
   election_elapsed_++;
+  handoff_elapsed_++;
   if (Promotable() && election_elapsed_ >= randomized_election_timeout_) {
     election_elapsed_ = 0;
     Message m;
