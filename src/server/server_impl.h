@@ -315,7 +315,15 @@ class EtcdServer::Impl : public transport::Handler {
                              "to_apply", "apply", "complete"}};
   StageTrace append_trace_{{"to_raft", "to_wal", "wal_write_fsync", "ack_send"}};
   // Boundaries of propose_trace_ and append_trace_, in order.
-  enum ProposeMark : size_t { kPickedUp = 1, kAppended, kWalStart, kDurable, kCommitted, kApplyStart, kApplied };
+  enum ProposeMark : size_t {
+    kPickedUp = 1,
+    kAppended,
+    kWalStart,
+    kDurable,
+    kCommitted,
+    kApplyStart,
+    kApplied
+  };
   enum AppendMark : size_t { kStepped = 1, kAppendWalStart, kAppendDurable };
 };
 

@@ -149,8 +149,9 @@ TEST(Metrics, StageTotals_byTraceAndStage) {
   EXPECT_EQ(e.types["raftkv_stage_traced_total"], "counter");
   EXPECT_EQ(e.Value("raftkv_stage_traced_total", {{"trace", "propose"}}), 3);
   EXPECT_EQ(e.Value("raftkv_stage_traced_total", {{"trace", "append"}}), 2);
-  EXPECT_EQ(e.Value("raftkv_stage_seconds_total", {{"trace", "propose"}, {"stage", "wal_write_fsync"}}),
-            1.5);
+  EXPECT_EQ(
+      e.Value("raftkv_stage_seconds_total", {{"trace", "propose"}, {"stage", "wal_write_fsync"}}),
+      1.5);
   EXPECT_EQ(e.Value("raftkv_stage_seconds_total", {{"trace", "append"}, {"stage", "to_raft"}}),
             0.125);
 }
