@@ -149,13 +149,30 @@ TEST(ConfigChecker, disjointMajorities_staleLeaderIsBlockedByHigherTerms) {
   EXPECT_TRUE(Reported(c, "disjoint-majorities"));
 }
 
-TEST(ConfigChecker, disjointMajorities_nonVoterDoesNotCampaign) {
+// A removed node may campaign to hand over the commit index (raft.cc,
+// MaybeCampaignToHandOver), so having no vote of its own is no excuse: like any candidate
+// it is safe only because voters with newer logs refuse it (§5.4.1).
+TEST(ConfigChecker, disjointMajorities_nonVoterIsBlockedByTheLogLikeAnyone) {
+  auto removed_one = [](ConfigChecker* c) {
+    for (NodeId id : {1, 2, 3}) c->ObserveConfig(id, 5, Conf({2, 3, 4}), true);  // 1 removed
+    c->ObserveConfig(4, 8, Conf({2, 3, 4, 5}), true);
+    c->ObserveConfig(4, 9, Conf({2, 3, 4, 5, 6}), true);
+    c->ObserveLog(4, Log(3, 9));
+  };
+  // Voters 2 and 3 stored the changes (and will apply them): they refuse node 1.
   ConfigChecker c;
-  for (NodeId id : {1, 2, 3}) c.ObserveConfig(id, 5, Conf({2, 3, 4}), true);  // 1 removed
-  c.ObserveConfig(4, 8, Conf({2, 3, 4, 5}), true);
-  c.ObserveConfig(4, 9, Conf({2, 3, 4, 5, 6}), true);
+  removed_one(&c);
+  NodeLog stored = Log(3, 9);
+  stored.unapplied_change = true;
+  c.ObserveLog(2, stored);
+  c.ObserveLog(3, stored);
   c.ObserveLog(1, Log(3, 5));
   EXPECT_TRUE(c.violations().empty());
+  // Voters whose logs are unknown might grant: {2,3} could elect node 1 unseen by {4,5,6}.
+  ConfigChecker d;
+  removed_one(&d);
+  d.ObserveLog(1, Log(3, 5));
+  EXPECT_TRUE(Reported(d, "disjoint-majorities"));
 }
 
 }  // namespace
