@@ -42,10 +42,14 @@ test: build build-asan
 run: build
 	scripts/run-cluster.sh $(BUILD)
 
-# Side-by-side benchmark against etcd (bench/compare-etcd; needs etcd-server and gnuplot).
+# Side-by-side benchmark against etcd (bench/compare-etcd; needs etcd-server and gnuplot),
+# both driven by etcd's own load generator, built once from Debian's etcd sources.
+# BENCH_ARGS passes options on, e.g. make bench BENCH_ARGS='--quick' or '--members 5'.
+BENCH_ARGS ?=
 bench: build
 	@scripts/install-deps.sh etcd-server gnuplot-nox
-	bench/compare-etcd --build $(BUILD)
+	scripts/build-etcd-benchmark.sh $(BUILD)/bin/etcd-benchmark
+	bench/compare-etcd --build $(BUILD) --generator etcd $(BENCH_ARGS)
 
 # Long real-process fault runs (tests/chaos): make chaos DURATION=600
 DURATION ?= 300

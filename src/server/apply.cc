@@ -108,6 +108,8 @@ void EtcdServer::Impl::applyLoop() {
 
 void EtcdServer::Impl::applyCommitted(Committed c) {
   auto started = Clock::now();
+  const raft::Index traced = TracedIn(propose_trace_, c.entries);
+  propose_trace_.Mark(traced, kApplyStart);
   for (const auto& e : c.entries) {
     if (e.index <= applied_) continue;  // covered by a snapshot already installed
     RAFTKV_CHECK(e.index == applied_ + 1, "entries are applied in order, without gaps");
@@ -124,11 +126,13 @@ void EtcdServer::Impl::applyCommitted(Committed c) {
     }
     applied_ = e.index;
     applied_term_ = e.term;
+    if (e.index == traced) propose_trace_.Mark(traced, kApplied);
     if (loops_stop_.load()) break;  // removed from the cluster
   }
   applied_index_ = applied_;
   feed_->Applied(store_->revision());  // watchers get the batch's revisions
   flushCompletions();
+  propose_trace_.Finish(traced);
   proposals_applied_ += c.entries.size();
   // etcd counts applies slower than 100 ms (etcd_server_slow_apply_total).
   if (Clock::now() - started > std::chrono::milliseconds(100)) slow_apply_++;

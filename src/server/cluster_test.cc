@@ -47,6 +47,28 @@ TEST(ThreeMembers, WritesOnLeaderAndFollowerReadsOnFollower) {
   }
 }
 
+TEST(ThreeMembers, StageTrace_followsPutsThroughEveryStage) {
+  Cluster c(3);
+  c.StartAll();
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  auto f = Followers(c, leader);
+  // A follower's own proposal is forwarded, not appended there: it is not traced.
+  ASSERT_TRUE(Put(c.at(f[0]), "via-follower", "x").ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(leader, "k" + std::to_string(i), "v").ok());
+  ASSERT_TRUE(WaitFor([&] { return leader->GetStats().propose_stages.traced >= 1; }));
+  ServerStats ls = leader->GetStats();
+  ASSERT_EQ(ls.propose_stages.stages.size(), 8u);
+  EXPECT_EQ(ls.propose_stages.stages[3].name, "wal_write_fsync");
+  EXPECT_GT(ls.propose_stages.stages[3].seconds, 0);  // an fsync takes time
+  EXPECT_GT(ls.propose_stages.stages[4].seconds, 0);  // so does a follower's acknowledgement
+  EXPECT_EQ(c.at(f[0])->GetStats().propose_stages.traced, 0u);
+  for (const auto& n : f) {
+    EXPECT_TRUE(WaitFor([&] { return c.at(n)->GetStats().append_stages.traced >= 1; })) << n;
+    EXPECT_GT(c.at(n)->GetStats().append_stages.stages[2].seconds, 0) << n;
+  }
+}
+
 TEST(ThreeMembers, LeaderStopElectsNewLeaderAndKeepsAcknowledgedWrites) {
   Cluster c(3);
   c.StartAll();

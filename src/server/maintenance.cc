@@ -306,6 +306,8 @@ ServerStats EtcdServer::Impl::GetStats() const {
   s.keys = keys_.load();
   s.db_size_bytes = kEmptyDbBytes + db_size();
   s.wal_fsync = wal_fsync_.Get();
+  s.propose_stages = propose_trace_.Get();
+  s.append_stages = append_trace_.Get();
   s.snapshot_save = snapshot_save_.Get();
   s.snapshot_apply = snapshot_apply_.Get();
   s.snapshots_sent = snapshots_sent_.load();

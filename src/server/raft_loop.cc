@@ -30,6 +30,9 @@ Status ProposalError(const Status& s) {
 // --- transport callbacks (transport threads) --------------------------------------------------
 
 void EtcdServer::Impl::OnMessage(raft::Message msg) {
+  if (msg.type == raft::MessageType::kAppend && !msg.entries.empty()) {
+    append_trace_.TryStart(msg.entries.back().index);
+  }
   if (msg.type == raft::MessageType::kSnapshot) {
     snapshots_received_++;
     spdlog::info("snapshot received from {:x} at index {}", msg.from,
@@ -75,6 +78,7 @@ void EtcdServer::Impl::Propose(raftkvpb::InternalRequest req, Waiter w) {
                       std::chrono::system_clock::now().time_since_epoch())
                       .count());
   if (!waits_.Register(id, Deadline(), std::move(w))) return;
+  propose_trace_.TryStart(id);
   std::string data = req.SerializeAsString();
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
@@ -198,8 +202,13 @@ void EtcdServer::Impl::drainInbox() {
     for (auto& r : inbox_reads_) new_reads_.push_back(std::move(r));
     inbox_reads_.clear();
   }
+  const uint64_t traced_append = append_trace_.key();
   for (const auto& m : msgs) {
     timeline_.ObserveVoteResponse(m);
+    if (traced_append != StageTrace::kNone && m.type == raft::MessageType::kAppend &&
+        !m.entries.empty() && m.entries.back().index == traced_append) {
+      append_trace_.Mark(traced_append, kStepped);
+    }
     Status s = node_->Step(m);
     if (!s.ok()) {
       spdlog::debug("refused {} from {:x}: {}", raft::MessageTypeName(m.type), m.from,
@@ -207,6 +216,10 @@ void EtcdServer::Impl::drainInbox() {
     }
   }
   for (auto& t : tasks) t(*node_);
+  const uint64_t traced_id = propose_trace_.key();
+  for (size_t i = 0; traced_id != StageTrace::kNone && i < proposals.size(); i++) {
+    if (proposals[i].id == traced_id) propose_trace_.Mark(traced_id, kPickedUp);
+  }
   proposeBatch(std::move(proposals));
 }
 
@@ -233,9 +246,13 @@ void EtcdServer::Impl::proposeBatch(std::vector<PendingProposal> proposals) {
       next++;
     }
     Status s = node_->Step(m);
-    if (s.ok()) continue;
+    if (s.ok()) {
+      traceAppended(proposals, first, next);
+      continue;
+    }
     for (size_t i = first; i < next; i++) {
       const uint64_t id = proposals[i].id;
+      propose_trace_.Abandon(id);
       if (s.Is(Status::Code::kNotLeader)) {
         // No leader known yet (an election is running): hold it until one is.
         held_proposals_.push_back(
@@ -253,6 +270,33 @@ void EtcdServer::Impl::proposeBatch(std::vector<PendingProposal> proposals) {
 // meanwhile wait for the next one, so a burst of reads costs one heartbeat round, not one per
 // wake-up of this loop. A round whose answer never came (leadership changed meanwhile) is
 // asked again.
+// The traced proposal, if it is in `batch` (appended as the batch's entries [first, next)):
+// it is known by its log index from now on.
+void EtcdServer::Impl::traceAppended(const std::vector<PendingProposal>& batch, size_t first,
+                                     size_t next) {
+  const uint64_t id = propose_trace_.key();
+  if (id == StageTrace::kNone) return;
+  for (size_t i = first; i < next; i++) {
+    if (batch[i].id != id) continue;
+    if (soft_.role != raft::Role::kLeader) {  // forwarded to the leader: not in our log yet
+      propose_trace_.Abandon(id);
+      return;
+    }
+    const raft::Index index = node_->LastIndex() - (next - 1 - i);
+    propose_trace_.Rekey(id, index);
+    propose_trace_.Mark(index, kAppended);
+    return;
+  }
+}
+
+raft::Index EtcdServer::Impl::TracedIn(const StageTrace& t, const std::vector<raft::Entry>& es) {
+  const uint64_t key = t.key();
+  if (key == StageTrace::kNone || es.empty() || es.front().index > key || es.back().index < key) {
+    return StageTrace::kNone;
+  }
+  return key;
+}
+
 void EtcdServer::Impl::issueReadIndex(Clock::time_point now) {
   const auto retry = std::chrono::milliseconds(config_.election_timeout_ms);
   for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
@@ -295,7 +339,12 @@ void EtcdServer::Impl::handleReady() {
   RAFTKV_CHECK(raft::LeaderMessagesMayLeaveEarly(rd, storage_->hard_state().term),
                "§10.2.1 leader messages leave before the write only in a durable term");
   if (!rd.leader_messages.empty()) transport_->Send(std::move(rd.leader_messages));
+  // The traced proposal (leader) or append (follower), if this Ready writes it.
+  const raft::Index traced_own = TracedIn(propose_trace_, rd.entries);
+  const raft::Index traced_append = TracedIn(append_trace_, rd.entries);
   if (rd.hard_state || rd.snapshot || !rd.entries.empty()) {
+    propose_trace_.Mark(traced_own, kWalStart);
+    append_trace_.Mark(traced_append, kAppendWalStart);
     auto t0 = Clock::now();
     Status s = storage_->Save(rd.hard_state ? &*rd.hard_state : nullptr, std::move(rd.entries),
                               rd.snapshot ? &*rd.snapshot : nullptr, rd.must_sync);
@@ -308,6 +357,8 @@ void EtcdServer::Impl::handleReady() {
       fail(Status::IOError("WAL write failed: " + s.ToString()));
       return;
     }
+    propose_trace_.Mark(traced_own, kDurable);
+    append_trace_.Mark(traced_append, kAppendDurable);
   }
   if (rd.hard_state) {
     timeline_.ObserveHardState(*rd.hard_state);
@@ -321,7 +372,11 @@ void EtcdServer::Impl::handleReady() {
   }
   // Votes and acknowledgements only now that what they promise is durable (§5.1).
   if (!rd.messages.empty()) transport_->Send(std::move(rd.messages));
-  if (!rd.committed_entries.empty()) handleCommitted(std::move(rd.committed_entries));
+  append_trace_.Finish(traced_append);
+  if (!rd.committed_entries.empty()) {
+    propose_trace_.Mark(TracedIn(propose_trace_, rd.committed_entries), kCommitted);
+    handleCommitted(std::move(rd.committed_entries));
+  }
   for (auto& rs : rd.read_states) {
     auto it = read_rounds_.find(rs.context);
     if (it == read_rounds_.end()) continue;

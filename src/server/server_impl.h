@@ -34,6 +34,7 @@
 #include "server/members.h"
 #include "server/store_feed.h"
 #include "server/timeline.h"
+#include "server/stage_trace.h"
 #include "server/wait.h"
 #include "storage/disk_storage.h"
 #include "transport/transport.h"
@@ -198,6 +199,9 @@ class EtcdServer::Impl : public transport::Handler {
     std::string data;  // the serialized InternalRequest
   };
   void proposeBatch(std::vector<PendingProposal> proposals);
+  void traceAppended(const std::vector<PendingProposal>& batch, size_t first, size_t next);
+  // The key of `t`'s open trace if it is the index of one of `entries`, else kNone.
+  static raft::Index TracedIn(const StageTrace& t, const std::vector<raft::Entry>& entries);
   void issueReadIndex(Clock::time_point now);
   void handleReady();
   void handleSoftState(const raft::SoftState& ss);
@@ -344,6 +348,24 @@ class EtcdServer::Impl : public transport::Handler {
   Histogram wal_fsync_, snapshot_save_, snapshot_apply_;
   Timeline timeline_;       // what /ui shows of the last minutes (timeline.h)
   DebugPeers debug_peers_;  // ClusterDebug's connections to the other members
+  // Where a request's time goes (stage_trace.h): a proposal made on this member, from the
+  // call to its completion (boundaries: raft thread picks it up, appended to the log, WAL
+  // write starts, durable, committed, apply thread starts its batch, applied, answered),
+  // and, on a follower, an append from its arrival to the acknowledgement being sent.
+  StageTrace propose_trace_{{"queue", "propose", "to_wal", "wal_write_fsync", "peer_acks",
+                             "to_apply", "apply", "complete"}};
+  StageTrace append_trace_{{"to_raft", "to_wal", "wal_write_fsync", "ack_send"}};
+  // Boundaries of propose_trace_ and append_trace_, in order.
+  enum ProposeMark : size_t {
+    kPickedUp = 1,
+    kAppended,
+    kWalStart,
+    kDurable,
+    kCommitted,
+    kApplyStart,
+    kApplied
+  };
+  enum AppendMark : size_t { kStepped = 1, kAppendWalStart, kAppendDurable };
 };
 
 }  // namespace raftkv::server

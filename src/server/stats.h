@@ -10,6 +10,8 @@
 #include <set>
 #include <vector>
 
+#include "server/stage_trace.h"
+
 namespace raftkv::server {
 
 // A fixed-bucket latency histogram in seconds, safe to update from several threads.
@@ -70,6 +72,10 @@ struct ServerStats {
   Histogram::Snapshot wal_fsync;       // etcd_disk_wal_fsync_duration_seconds
   Histogram::Snapshot snapshot_save;   // etcd_debugging_snap_save_total_duration_seconds
   Histogram::Snapshot snapshot_apply;  // raftkv_snapshot_apply_duration_seconds
+  // raftkv_stage_seconds_total / raftkv_stage_traced_total (stage_trace.h): a proposal made
+  // here, from the call to its answer; an append received as a follower, to its ack.
+  StageTrace::Totals propose_stages;
+  StageTrace::Totals append_stages;
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_received = 0;
   // etcd_network_peer_sent_bytes_total / etcd_network_peer_received_bytes_total, by member.

@@ -46,6 +46,22 @@ class Writer {
     Sample(std::string(name) + "_sum", h.sum_seconds);
     Sample(std::string(name) + "_count", h.count);
   }
+  // One sampled request's time per stage (StageTrace), as counters by trace and stage.
+  void Stages(const std::vector<std::pair<const char*, const StageTrace::Totals*>>& traces) {
+    Family("raftkv_stage_traced_total", "counter",
+           "Requests traced through every stage (one at a time is traced).");
+    for (const auto& [trace, t] : traces) {
+      Sample("raftkv_stage_traced_total", t->traced, fmt::format("trace=\"{}\"", trace));
+    }
+    Family("raftkv_stage_seconds_total", "counter",
+           "Time the traced requests spent in each stage, summed.");
+    for (const auto& [trace, t] : traces) {
+      for (const auto& st : t->stages) {
+        Sample("raftkv_stage_seconds_total", st.seconds,
+               fmt::format("trace=\"{}\",stage=\"{}\"", trace, st.name));
+      }
+    }
+  }
   void PerPeer(const char* name, const char* help, const char* label,
                const std::map<uint64_t, uint64_t>& by_peer) {
     Family(name, "counter", help);
@@ -109,6 +125,7 @@ std::string RenderMetrics(const ServerStats& s) {
   w.Histo("raftkv_snapshot_apply_duration_seconds",
           "The latency distributions of restoring the store from a received snapshot.",
           s.snapshot_apply);
+  w.Stages({{"propose", &s.propose_stages}, {"append", &s.append_stages}});
   w.Counter("raftkv_snapshots_sent_total", "The number of snapshots sent to followers.",
             s.snapshots_sent);
   w.Counter("raftkv_snapshots_received_total", "The number of snapshots received from a leader.",

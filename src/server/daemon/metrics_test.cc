@@ -141,6 +141,21 @@ TEST(Metrics, RenderedTextParsesBackWithEtcdNames) {
       e.Value("etcd_network_active_peers", {{"Local", "8e9e05c52164694d"}, {"Remote", "def"}}), 1);
 }
 
+TEST(Metrics, StageTotals_byTraceAndStage) {
+  ServerStats s = SampleStats();
+  s.propose_stages = {3, {{"queue", 0.25}, {"wal_write_fsync", 1.5}}};
+  s.append_stages = {2, {{"to_raft", 0.125}}};
+  Exposition e = ParseExposition(RenderMetrics(s));
+  EXPECT_EQ(e.types["raftkv_stage_traced_total"], "counter");
+  EXPECT_EQ(e.Value("raftkv_stage_traced_total", {{"trace", "propose"}}), 3);
+  EXPECT_EQ(e.Value("raftkv_stage_traced_total", {{"trace", "append"}}), 2);
+  EXPECT_EQ(
+      e.Value("raftkv_stage_seconds_total", {{"trace", "propose"}, {"stage", "wal_write_fsync"}}),
+      1.5);
+  EXPECT_EQ(e.Value("raftkv_stage_seconds_total", {{"trace", "append"}, {"stage", "to_raft"}}),
+            0.125);
+}
+
 TEST(Metrics, HistogramBucketsAreCumulative) {
   Exposition e = ParseExposition(RenderMetrics(SampleStats()));
   const std::string h = "etcd_disk_wal_fsync_duration_seconds";
