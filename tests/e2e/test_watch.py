@@ -15,7 +15,7 @@ import unittest
 import etcd3
 import etcd3.exceptions
 
-from cluster import ETCDCTL, wait_until
+from cluster import ELECTION_MS, ETCDCTL, wait_until
 from e2e_base import ClusterTest, SharedClusterTest, unb64
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
@@ -235,6 +235,50 @@ class ProgressNotifyTest(ClusterTest):
         wait_until(lambda: any(r.header.revision == rev2 for r in got), 10,
                    what="a notification at the new revision")
         self.assertTrue(all(not r.events for r in got))
+
+
+class RequireLeaderTest(ClusterTest):
+    """etcdctl's watch and keep-alive streams ask for a leader (gRPC metadata hasleader,
+    clientv3.WithRequireLeader). A member that lost its leader cancels them with "etcdserver:
+    no leader" after 3 election timeouts, and refuses new ones at once (etcd 3.4's
+    monitorLeader and stream interceptor)."""
+
+    def start(self, m, *args):
+        argv = [ETCDCTL, f"--endpoints={m.client_url}"] + list(args)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, env=dict(os.environ, ETCDCTL_API="3"))
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        return p
+
+    def test_streams_are_cancelled_when_the_member_loses_its_leader(self):
+        m = self.cluster.followers()[0]
+        lease = self.cluster.ctl("lease", "grant", "60").split()[1]
+        watch = self.start(m, "watch", "nl/k")
+        watch_out = LineReader(watch)
+        keep = self.start(m, "lease", "keep-alive", lease)
+        keep_out = LineReader(keep)
+        self.assertIn(f"lease {lease} keepalived", keep_out.take(1)[0])
+        self.cluster.ctl("put", "nl/k", "1", members=[m])
+        self.assertEqual(watch_out.take(3), ["PUT", "nl/k", "1"])
+
+        for other in self.cluster.members:
+            if other is not m:
+                self.cluster.kill(other)
+        lost = time.monotonic()
+        _, werr = watch.communicate(timeout=15)
+        waited = time.monotonic() - lost
+        self.assertNotEqual(watch.returncode, 0)
+        self.assertIn("etcdserver: no leader", werr.decode())
+        # Not at the first missed heartbeat: only after 3 election timeouts without a leader.
+        self.assertGreater(waited, 3 * ELECTION_MS / 1000)
+        keep.wait(timeout=15)
+        self.assertNotEqual(keep.returncode, 0)
+
+        # A new stream that asks for a leader is refused at once.
+        again = self.start(m, "watch", "nl/k")
+        _, err = again.communicate(timeout=15)
+        self.assertNotEqual(again.returncode, 0)
+        self.assertIn("etcdserver: no leader", err.decode())
 
 
 class LearnerWatchTest(ClusterTest):
