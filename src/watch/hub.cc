@@ -56,6 +56,11 @@ size_t Bytes(const std::vector<kv::Event>& events) {
 
 }  // namespace
 
+std::string TooManyWatchersReason(size_t limit) {
+  return "raftkv: too many watchers on this stream (at most " + std::to_string(limit) +
+         "); cancel some or open another stream";
+}
+
 // --- Stream -------------------------------------------------------------------------------
 
 Stream::~Stream() {
@@ -80,6 +85,11 @@ void Stream::Create(int64_t requested_id, const WatchSpec& spec) {
       r.canceled = true;
       r.watch_id = kInvalidWatchId;
       r.cancel_reason = kErrWatcherDuplicateID;
+    } else if (watchers_.size() >= hub_->options_.max_watchers_per_stream) {
+      // raftkv's bound (etcd has none): refused the way etcd refuses a create.
+      r.canceled = true;
+      r.watch_id = kInvalidWatchId;
+      r.cancel_reason = TooManyWatchersReason(hub_->options_.max_watchers_per_stream);
     } else {
       int64_t id = requested_id;
       if (id == kAutoWatchId) {

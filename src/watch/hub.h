@@ -68,6 +68,8 @@ struct Response {
 inline constexpr char kErrEmptyWatcherRange[] = "mvcc: watcher range is empty";
 inline constexpr char kErrWatcherDuplicateID[] =
     "mvcc: duplicate watch ID provided on the WatchStream";
+// raftkv's refusal of a create beyond HubOptions::max_watchers_per_stream.
+std::string TooManyWatchersReason(size_t limit);
 // etcd's id for "no watcher" (clientv3.InvalidWatchID) and "choose one" (AutoWatchID).
 inline constexpr int64_t kInvalidWatchId = -1;
 inline constexpr int64_t kAutoWatchId = 0;

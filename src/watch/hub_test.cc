@@ -122,6 +122,36 @@ TEST_F(HubTest, Create_idsAreChosenAsEtcdDoes) {
   EXPECT_EQ(s->watcher_count(), 4u);
 }
 
+class FewWatchersTest : public HubTest {
+ protected:
+  static HubOptions Few() {
+    HubOptions o;
+    o.max_watchers_per_stream = 2;
+    return o;
+  }
+  FewWatchersTest() : HubTest(Few()) {}
+};
+
+TEST_F(FewWatchersTest, Create_beyondTheStreamLimitIsRefusedWithAReason) {
+  auto s = Open();
+  s->Create(kAutoWatchId, Key("a"));  // 0
+  s->Create(kAutoWatchId, Key("b"));  // 1
+  s->Create(kAutoWatchId, Key("c"));  // refused: the stream holds 2
+  const std::string refused = "-1 created canceled rev=1 (" + TooManyWatchersReason(2) + ")";
+  EXPECT_EQ(Drain(*s), (Lines{"0 created rev=1", "1 created rev=1", refused}));
+  EXPECT_EQ(s->watcher_count(), 2u);
+  // Another stream has its own allowance; a cancel makes room on this one.
+  auto other = Open();
+  other->Create(kAutoWatchId, Key("c"));
+  EXPECT_EQ(Drain(*other), (Lines{"0 created rev=1"}));
+  s->Cancel(0);
+  s->Create(kAutoWatchId, Key("c"));
+  EXPECT_EQ(Drain(*s), (Lines{"0 canceled rev=1", "2 created rev=1"}));
+  Put("c", "1");
+  EXPECT_EQ(Drain(*s), (Lines{"2 rev=2: P c=1@2"}));
+  EXPECT_EQ(hub_.watcher_count(), 3u);
+}
+
 TEST_F(HubTest, Publish_aTxnArrivesWholeInOneResponse_forRangesAndFromKey) {
   auto s = Open();
   s->Create(kAutoWatchId, Prefix("k/"));

@@ -22,6 +22,12 @@ struct HubOptions {
   kv::EventBudget read_budget;
   // Queued revisions sent together: at most this many bytes (a revision is never split).
   size_t max_response_bytes = 1 << 20;
+  // Watchers one client stream may hold (cancelled-by-compaction ones count until the client
+  // cancels them). etcd has no such bound; without one a single client could grow the
+  // member's memory without limit. A create beyond it is refused as etcd refuses a create
+  // (created + canceled, watch id -1) with TooManyWatchersReason as the reason; the client
+  // may cancel watchers or open another stream.
+  size_t max_watchers_per_stream = 10000;
 };
 
 }  // namespace raftkv::watch

@@ -14,8 +14,10 @@ import unittest
 
 import etcd3
 import etcd3.exceptions
+import grpc
+from etcd3 import etcdrpc
 
-from cluster import ETCDCTL, wait_until
+from cluster import ELECTION_MS, ETCDCTL, wait_until
 from e2e_base import ClusterTest, SharedClusterTest, unb64
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
@@ -235,6 +237,71 @@ class ProgressNotifyTest(ClusterTest):
         wait_until(lambda: any(r.header.revision == rev2 for r in got), 10,
                    what="a notification at the new revision")
         self.assertTrue(all(not r.events for r in got))
+
+
+class RequireLeaderTest(ClusterTest):
+    """Streams that ask for a leader (gRPC metadata hasleader, clientv3.WithRequireLeader:
+    etcdctl's watch, the Go client's keep-alives) are cancelled with "etcdserver: no leader"
+    by a member that lost its leader, after 3 election timeouts, and new ones are refused at
+    once (etcd 3.4's monitorLeader and stream interceptor)."""
+
+    def start(self, m, *args):
+        argv = [ETCDCTL, f"--endpoints={m.client_url}"] + list(args)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, env=dict(os.environ, ETCDCTL_API="3"))
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        return p
+
+    def keep_alive_stream(self, client, lease, requests):
+        """A LeaseKeepAlive stream with hasleader (as clientv3's lessor opens it), fed from
+        `requests` (a queue; None ends it); yields the answers or raises the stream's error."""
+        def feed():
+            while (item := requests.get()) is not None:
+                yield etcdrpc.LeaseKeepAliveRequest(ID=item)
+        stub = etcdrpc.LeaseStub(client.channel)
+        return stub.LeaseKeepAlive(feed(), metadata=[("hasleader", "true")])
+
+    def test_streams_are_cancelled_when_the_member_loses_its_leader(self):
+        m = self.cluster.followers()[0]
+        watch = self.start(m, "watch", "nl/k")
+        watch_out = LineReader(watch)
+        c = etcd3.client(host="127.0.0.1", port=m.client_port, timeout=10)
+        self.addCleanup(c.close)
+        lease = c.lease(60).id
+        requests = queue.Queue()
+        self.addCleanup(requests.put, None)
+        answers = self.keep_alive_stream(c, lease, requests)
+        requests.put(lease)
+        self.assertEqual(next(answers).TTL, 60)
+        self.cluster.ctl("put", "nl/k", "1", members=[m])
+        self.assertEqual(watch_out.take(3), ["PUT", "nl/k", "1"])
+
+        for other in self.cluster.members:
+            if other is not m:
+                self.cluster.kill(other)
+        lost = time.monotonic()
+        _, werr = watch.communicate(timeout=15)
+        waited = time.monotonic() - lost
+        self.assertNotEqual(watch.returncode, 0)
+        self.assertIn("etcdserver: no leader", werr.decode())
+        # Not at the first missed heartbeat: only after 3 election timeouts without a leader.
+        self.assertGreater(waited, 3 * ELECTION_MS / 1000)
+        # The keep-alive stream ended the same way (etcdctl's lessor would quietly reopen it).
+        with self.assertRaises(grpc.RpcError) as ended:
+            next(answers)
+        self.assertEqual(ended.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(ended.exception.details(), "etcdserver: no leader")
+
+        # New streams that ask for a leader are refused at once.
+        again = self.start(m, "watch", "nl/k")
+        _, err = again.communicate(timeout=15)
+        self.assertNotEqual(again.returncode, 0)
+        self.assertIn("etcdserver: no leader", err.decode())
+        refused = self.keep_alive_stream(c, lease, queue.Queue())
+        with self.assertRaises(grpc.RpcError) as ended:
+            next(refused)
+        self.assertEqual(ended.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(ended.exception.details(), "etcdserver: no leader")
 
 
 class LearnerWatchTest(ClusterTest):

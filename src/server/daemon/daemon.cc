@@ -79,6 +79,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& config) {
 
 Status Daemon::StartGrpc(const ServerConfig& config) {
   ServiceLimits limits{config.max_request_bytes, config.max_txn_ops};
+  member_.leader_streams.set_limit(kNoLeaderElectionTimeouts *
+                                   std::chrono::milliseconds(config.election_timeout_ms));
   kv_ = std::make_unique<KvService>(server_.get(), limits, &member_);
   cluster_ = std::make_unique<ClusterService>(server_.get(), &member_);
   maintenance_ = std::make_unique<MaintenanceService>(server_.get(), &member_);
@@ -152,7 +154,9 @@ void Daemon::PollServer() {
   }
   if (shared->result->ok()) {
     member_.is_learner.store(shared->result->value().islearner());
-    member_.has_leader.store(shared->result->value().leader() != 0);
+    bool has_leader = shared->result->value().leader() != 0;
+    member_.has_leader.store(has_leader);
+    member_.leader_streams.Observe(has_leader, std::chrono::steady_clock::now());
     return;
   }
   std::lock_guard<std::mutex> w(watch_mu_);

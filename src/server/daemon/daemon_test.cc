@@ -18,8 +18,12 @@ namespace pb = etcdserverpb;
 
 class DaemonTest : public ::testing::Test {
  protected:
+  // Changes the config before the daemon starts (fixtures that need other limits).
+  virtual void Tune(ServerConfig*) {}
+
   void SetUp() override {
     config_ = OneMemberConfig("d1", (dir_.path() / "d1").string(), ports_);
+    Tune(&config_);
     Result<std::unique_ptr<Daemon>> d = Daemon::Start(config_);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     daemon_ = std::move(d).value();
@@ -383,6 +387,66 @@ TEST_F(DaemonTest, StopFailsLaterCallsAndIsIdempotent) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   EXPECT_FALSE(Put("after", "stop", &put, &ctx).ok());
   daemon_->Stop();
+}
+
+// etcd's fragment (WatchCreateRequest.fragment): a response at or above the request limit
+// plus gRPC's overhead allowance is sent in pieces below it, all but the last marked
+// fragment; a watcher that did not ask gets it whole.
+class SmallRequestDaemonTest : public DaemonTest {
+ protected:
+  static constexpr int64_t kMaxRequest = 64 << 10;
+  void Tune(ServerConfig* c) override { c->max_request_bytes = kMaxRequest; }
+};
+
+TEST_F(SmallRequestDaemonTest, Watch_fragmentSplitsALargeResponse) {
+  const std::string value(60 << 10, 'v');
+  constexpr int kPuts = 12;  // 720 KiB of values: above the 576 KiB limit in one response
+  pb::PutResponse put;
+  int64_t first = 0;
+  for (int i = 0; i < kPuts; ++i) {
+    ASSERT_TRUE(Put("frag/" + std::to_string(i), value, &put).ok());
+    if (i == 0) first = put.header().revision();
+  }
+  const size_t limit = static_cast<size_t>(kMaxRequest + kGrpcOverheadBytes);
+  auto watch = pb::Watch::NewStub(channel_);
+  for (bool fragment : {true, false}) {
+    SCOPED_TRACE(fragment ? "fragment" : "whole");
+    grpc::ClientContext ctx;
+    auto stream = watch->Watch(&ctx);
+    pb::WatchRequest req;
+    auto* create = req.mutable_create_request();
+    create->set_key("frag/");
+    create->set_range_end("frag0");
+    create->set_start_revision(first);  // history: read in one batch of every put
+    create->set_fragment(fragment);
+    ASSERT_TRUE(stream->Write(req));
+    pb::WatchResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    ASSERT_TRUE(resp.created());
+    std::vector<pb::WatchResponse> got;
+    int events = 0;
+    while (events < kPuts && stream->Read(&resp)) {
+      events += resp.events_size();
+      got.push_back(resp);
+    }
+    ASSERT_EQ(events, kPuts);
+    int64_t next = first;
+    for (const pb::WatchResponse& r : got) {
+      for (const auto& e : r.events()) EXPECT_EQ(e.kv().mod_revision(), next++);
+    }
+    if (fragment) {
+      ASSERT_GE(got.size(), 2u);
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].fragment(), i + 1 < got.size()) << i;
+        EXPECT_LT(got[i].ByteSizeLong(), limit) << i;
+      }
+    } else {
+      ASSERT_EQ(got.size(), 1u);
+      EXPECT_FALSE(got[0].fragment());
+      EXPECT_GE(got[0].ByteSizeLong(), limit);
+    }
+    ctx.TryCancel();
+  }
 }
 
 TEST(DaemonStart, TakenClientPortIsAClearError) {

@@ -22,24 +22,33 @@ Status CheckLeasePermission(grpc::CallbackServerContext* ctx, const char* method
 }
 
 // A keep-alive stream. Deletes itself once gRPC is done with it and no renewal is pending
-// (a renewal's answer may arrive after the client went away).
+// (a renewal's answer may arrive after the client went away). A stream that asked for a
+// leader is registered with the member's LeaderStreams, which may finish it from the
+// watcher thread at any time: every Finish goes through FinishOnce.
 class KeepAliveReactor final
     : public grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
                                      etcdserverpb::LeaseKeepAliveResponse> {
  public:
-  KeepAliveReactor(grpc::CallbackServerContext* ctx, EtcdServer* server)
-      : ctx_(ctx), server_(server) {
+  KeepAliveReactor(grpc::CallbackServerContext* ctx, EtcdServer* server, const MemberState* member)
+      : ctx_(ctx), server_(server), member_(member), finisher_(std::make_shared<Finisher>()) {
+    finisher_->reactor = this;
+    if (member_ != nullptr && RequiresLeader(ctx)) {
+      std::weak_ptr<Finisher> weak = finisher_;
+      leader_token_ = member_->leader_streams.Add([weak] {
+        if (auto f = weak.lock()) f->Finish(NoLeaderStatus());
+      });
+    }
     StartRead(&req_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client closed its side (or the call was cancelled)
-      Finish(grpc::Status::OK);
+      finisher_->Finish(grpc::Status::OK);
       return;
     }
     Status perm = CheckLeasePermission(ctx_, "LeaseKeepAlive", req_.id());
     if (!perm.ok()) {
-      Finish(api::ToGrpcStatus(perm));
+      finisher_->Finish(api::ToGrpcStatus(perm));
       return;
     }
     resp_.Clear();
@@ -59,23 +68,32 @@ class KeepAliveReactor final
         }
       }
       if (!ttl.ok()) {
-        Finish(api::ToGrpcStatus(ttl.status()));
+        finisher_->Finish(api::ToGrpcStatus(ttl.status()));
         return;
       }
       resp_.set_ttl(*ttl);
-      StartWrite(&resp_);
+      std::lock_guard<std::mutex> l(finisher_->mu);
+      if (!finisher_->finished) StartWrite(&resp_);
     });
   }
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "lease keep-alive: client went away"));
+      finisher_->Finish(
+          grpc::Status(grpc::StatusCode::CANCELLED, "lease keep-alive: client went away"));
       return;
     }
-    StartRead(&req_);
+    std::lock_guard<std::mutex> l(finisher_->mu);
+    if (!finisher_->finished) StartRead(&req_);
   }
 
   void OnDone() override {
+    if (leader_token_ != 0) member_->leader_streams.Remove(leader_token_);
+    {
+      std::lock_guard<std::mutex> l(finisher_->mu);
+      finisher_->reactor = nullptr;
+      finisher_->finished = true;
+    }
     bool last;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -86,8 +104,24 @@ class KeepAliveReactor final
   }
 
  private:
+  // Finishes the call at most once, and never after gRPC is done with it.
+  struct Finisher {
+    std::mutex mu;
+    KeepAliveReactor* reactor = nullptr;  // null once done
+    bool finished = false;
+    void Finish(grpc::Status status) {
+      std::lock_guard<std::mutex> l(mu);
+      if (finished || reactor == nullptr) return;
+      finished = true;
+      reactor->Finish(std::move(status));
+    }
+  };
+
   grpc::CallbackServerContext* ctx_;
   EtcdServer* server_;
+  const MemberState* member_;
+  std::shared_ptr<Finisher> finisher_;
+  uint64_t leader_token_ = 0;
   etcdserverpb::LeaseKeepAliveRequest req_;
   etcdserverpb::LeaseKeepAliveResponse resp_;
   std::mutex mu_;
@@ -172,7 +206,11 @@ LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* ctx) {
     return new FailedStream(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner));
   }
-  return new KeepAliveReactor(ctx, server_);
+  // etcd refuses a stream that asks for a leader on a member that has none.
+  if (member_ != nullptr && RequiresLeader(ctx) && !member_->has_leader.load()) {
+    return new FailedStream(NoLeaderStatus());
+  }
+  return new KeepAliveReactor(ctx, server_, member_);
 }
 
 }  // namespace raftkv::server::daemon

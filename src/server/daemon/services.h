@@ -18,6 +18,7 @@
 #include "api/errors.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "raftkvpb/session.grpc.pb.h"
+#include "server/daemon/require_leader.h"
 #include "server/etcd_server.h"
 
 namespace raftkv::watch {
@@ -37,6 +38,9 @@ inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
 struct MemberState {
   std::atomic<bool> is_learner{false};
   std::atomic<bool> has_leader{true};
+  // Streams that asked for a leader (require_leader.h); the services add theirs through the
+  // const pointer they hold, the watcher cancels them once the leader is gone for long.
+  mutable LeaderStreams leader_streams;
 };
 
 // Finishes the call with etcd's learner error if this member is a learner.

@@ -184,16 +184,23 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
   Call(WatchService* service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx), conn_(std::make_shared<Conn>()) {
     conn_->reactor = this;
-    // etcd: a client asking for a leader (clientv3.WithRequireLeader, as etcdctl watch does)
-    // is refused at once by a member that has none.
-    auto md = ctx->client_metadata().find("hasleader");
-    if (md != ctx->client_metadata().end() && md->second == "true" &&
-        !service_->member_->has_leader.load()) {
-      std::lock_guard<std::mutex> l(conn_->mu);
-      conn_->FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNoLeader));
-      return;
-    }
     std::weak_ptr<Conn> weak = conn_;
+    // etcd: a client asking for a leader (clientv3.WithRequireLeader, as etcdctl watch does)
+    // is refused at once by a member that has none, and cancelled when the member has been
+    // without one for long (require_leader.h).
+    if (RequiresLeader(ctx)) {
+      if (!service_->member_->has_leader.load()) {
+        std::lock_guard<std::mutex> l(conn_->mu);
+        conn_->FinishLocked(NoLeaderStatus());
+        return;
+      }
+      leader_token_ = service_->member_->leader_streams.Add([weak] {
+        if (auto c = weak.lock()) {
+          std::lock_guard<std::mutex> l(c->mu);
+          c->FinishLocked(NoLeaderStatus());
+        }
+      });
+    }
     Sender* sender = service_->sender_.get();
     conn_->stream = service_->server_->WatchHub().OpenStream([weak, sender] {
       if (auto c = weak.lock()) sender->Post(c);
@@ -248,6 +255,7 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
   }
 
   void OnDone() override {
+    if (leader_token_ != 0) service_->member_->leader_streams.Remove(leader_token_);
     {
       std::lock_guard<std::mutex> l(conn_->mu);
       conn_->reactor = nullptr;
@@ -262,6 +270,7 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
   grpc::CallbackServerContext* ctx_;
   std::shared_ptr<Conn> conn_;
   WatchRequest request_;
+  uint64_t leader_token_ = 0;  // registered with MemberState::leader_streams
 };
 
 WatchService::WatchService(EtcdServer* server, ServiceLimits limits, const MemberState* member,

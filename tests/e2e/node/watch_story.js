@@ -9,23 +9,10 @@
 'use strict';
 
 const { Etcd3 } = require('etcd3');
+const { waitFor } = require('./wait_for');
 
 const [endpoints, prefix] = process.argv.slice(2);
 const client = new Etcd3({ hosts: endpoints.split(',') });
-
-function waitFor(pred, what, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() - started > ms) {
-        return reject(new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`));
-      }
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
 
 async function main() {
   const out = {};
