@@ -4,6 +4,7 @@
 
 #include "common/check.h"
 #include "raft/conf_change.h"
+#include "raft/conf_changer.h"
 #include "raft/raw_node.h"
 
 namespace raftkv::sim {
@@ -13,6 +14,16 @@ inline raft::ConfState ApplyConfChangeEntry(raft::RawNode* core, const raft::Ent
   auto cc = raft::DecodeConfChange(e.data);
   RAFTKV_CHECK(cc.ok(), "a committed configuration change entry decodes");
   return core->ApplyConfChange(*cc);
+}
+
+// The configuration after the committed change entry `e` to `cs`, computed without the core
+// (which may hold a newer snapshot's configuration already). The core's rule: a change that
+// does not apply leaves the configuration as it is (raft.cc ApplyConfChange).
+inline raft::ConfState ConfStateAfterEntry(const raft::ConfState& cs, const raft::Entry& e) {
+  auto cc = raft::DecodeConfChange(e.data);
+  RAFTKV_CHECK(cc.ok(), "a committed configuration change entry decodes");
+  auto next = raft::NextConfState(cs, *cc);
+  return next.ok() ? *next : cs;
 }
 
 }  // namespace raftkv::sim

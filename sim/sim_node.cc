@@ -120,7 +120,9 @@ void SimNode::boot(bool bootstrap) {
   term_ = persisted_hard_state().term;
   if (applied_ > 0) ctx_->checker->ObserveSnapshotApply(id_, applied_, snap->meta.term);
   recordSynced();
-  ctx_->conf_checker->ObserveConfig(id_, applied_, core_->GetStatus().conf, false);
+  // The core starts with the snapshot's configuration (Config::applied is its index).
+  applied_conf_ = core_->GetStatus().conf;
+  ctx_->conf_checker->ObserveConfig(id_, applied_, applied_conf_, false);
   scheduleNextSnapshot();
   afterInput();
 }
@@ -129,6 +131,7 @@ void SimNode::restoreSnapshot(const raft::Snapshot& snap) {
   Status s = sm_.Restore(snap.data);
   RAFTKV_CHECK(s.ok(), "a snapshot image the simulator wrote decodes");
   applied_ = snap.meta.index;
+  applied_conf_ = snap.meta.conf;
   snapshot_index_ = snap.meta.index;
 }
 
@@ -142,9 +145,16 @@ void SimNode::scheduleNextSnapshot() {
 bool SimNode::maybeSnapshot() {
   if (ctx_->options->snapshot_every == 0 || applied_ < next_snapshot_at_) return true;
   scheduleNextSnapshot();
-  // The configuration as of applied_: changes take effect when applied, and every entry up
-  // to applied_ has been (L4: taken between applies, while the cluster keeps serving).
-  raft::ConfState conf = core_->GetStatus().conf;
+  // The configuration as of applied_ (L4: taken between applies, while the cluster keeps
+  // serving). Not the core's: it may have restored a newer leader snapshot meanwhile, whose
+  // Ready is still to come (seed 1765000001622).
+  const raft::ConfState conf = applied_conf_;
+  // Without such a snapshot the two agree: the runtime hands every applied change to the core.
+  if (core_->FirstIndex() <= applied_ + 1 && core_->GetStatus().conf != conf) {
+    ctx_->violation("config-applied: node " + std::to_string(id_) +
+                    " tracks a configuration as of index " + std::to_string(applied_) +
+                    " other than its core's");
+  }
   // Keep a few entries behind the snapshot for slightly slow followers.
   raft::Index keep = ctx_->rng->Range(0, 8);
   raft::Index compact = applied_ > keep ? applied_ - keep : 0;
@@ -437,9 +447,15 @@ void SimNode::applyEntries(const std::vector<raft::Entry>& entries) {
     ++entries_applied_;
     if (e.type == raft::EntryType::kConfChange) {
       raft::ConfState cs = ApplyConfChangeEntry(core_.get(), e);
-      // Unless a snapshot the core restored meanwhile (its Ready still pending) covers the
-      // entry: then the core kept that snapshot's newer configuration.
-      if (core_->FirstIndex() <= e.index) ctx_->conf_checker->ObserveConfig(id_, e.index, cs, true);
+      if (core_->FirstIndex() <= e.index) {
+        ctx_->conf_checker->ObserveConfig(id_, e.index, cs, true);
+      } else {
+        // A snapshot the core restored meanwhile (its Ready still pending) covers the entry:
+        // the core kept that snapshot's newer configuration; the one as of e.index follows
+        // from the one before it.
+        cs = ConfStateAfterEntry(applied_conf_, e);
+      }
+      applied_conf_ = cs;
       continue;
     }
     if (e.data.empty()) continue;  // a new leader's no-op (§8)

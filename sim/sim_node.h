@@ -81,6 +81,8 @@ class SimNode {
   void InjectDiskFault(bool on_sync, int64_t after, storage::FaultFileSystem::Fault fault);
   const KvStateMachine& state() const { return sm_; }
   raft::Index applied() const { return applied_; }
+  // The configuration as of applied() (see applied_conf_).
+  const raft::ConfState& applied_conf() const { return applied_conf_; }
   raft::Index snapshot_index() const { return snapshot_index_; }
   uint64_t snapshots_taken() const { return snapshots_taken_; }
   uint64_t snapshots_installed() const { return snapshots_installed_; }
@@ -160,6 +162,10 @@ class SimNode {
   raft::ConfState pending_snapshot_conf_;
   KvStateMachine sm_;
   raft::Index applied_ = 0;
+  // The configuration as of applied_ (what a snapshot at applied_ records). Not the core's:
+  // the core switches to a leader snapshot's newer configuration as soon as it restores it,
+  // while the runtime may still be applying older committed entries of a pending Ready.
+  raft::ConfState applied_conf_;
   raft::NodeId lead_ = raft::kNoNode;
   raft::Role role_ = raft::Role::kFollower;
   raft::Term term_ = 0;
