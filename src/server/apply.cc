@@ -9,6 +9,7 @@
 #include "common/coding.h"
 #include "raft/conf_change.h"
 #include "raftkvpb/session.pb.h"
+#include "server/auth_ops.h"
 #include "server/server_impl.h"
 
 namespace raftkv::server {
@@ -219,6 +220,9 @@ ApplyResult EtcdServer::Impl::applyRequest(const raftkvpb::InternalRequest& req,
 
 ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, raft::Index index) {
   using R = raftkvpb::InternalRequest;
+  // Permissions are checked here, in log order, against the auth state at this entry
+  // (auth_ops.cc), as etcd's auth applier does.
+  RAFTKV_RETURN_IF_ERROR(CheckApplyPermission(*auth_, req));
   switch (req.op_case()) {
     case R::kPut:
       db_size_ += req.put().key().size() + req.put().value().size() + 64;
@@ -259,6 +263,7 @@ ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, raft
                      fmt::join(req.member_attributes().client_urls(), ","));
       }
       return std::string();
+    case R::kAuth: return auth_->Apply(req.auth(), CallerOf(req), index);
     case R::OP_NOT_SET: break;
   }
   return Status::InvalidArgument("unknown request type in the log");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "tls/config.h"
 
 namespace raftkv::server {
 
@@ -20,7 +21,7 @@ struct ServerConfig {
   std::vector<std::string> initial_advertise_peer_urls;  // --initial-advertise-peer-urls
   // --initial-cluster "n1=http://a:2380,n2=http://b:2380": member name -> its peer URLs.
   std::map<std::string, std::vector<std::string>> initial_cluster;
-  bool initial_cluster_state_new = true;               // --initial-cluster-state new|existing
+  bool initial_cluster_state_new = true;  // --initial-cluster-state new|existing
   // --strict-reconfig-check: refuse membership changes that could cost the quorum
   // (server/reconfig_check.h).
   bool strict_reconfig_check = true;
@@ -43,6 +44,21 @@ struct ServerConfig {
   // raftkv's own: client sessions idle longer than this expire (log time, ms).
   int64_t session_timeout_ms = 3600 * 1000;  // --session-timeout
   std::string log_level = "info";            // --log-level
+
+  // --- Security (src/tls, src/auth) ---
+  // Client side: --cert-file, --key-file, --trusted-ca-file, --client-cert-auth, --auto-tls.
+  // Used by https:// client URLs and https:// metrics URLs (as etcd).
+  tls::TlsConfig client_tls;
+  // Peer side: --peer-cert-file, --peer-key-file, --peer-trusted-ca-file,
+  // --peer-client-cert-auth, --peer-auto-tls. Used by https:// peer URLs: the peer server, the
+  // streams to other members, member discovery and promote forwarding.
+  tls::TlsConfig peer_tls;
+  // --cipher-suites, as an OpenSSL cipher list ("" = gRPC's default); restricts TLS 1.2.
+  std::string cipher_suites;
+  // --auth-token-ttl: a simple token unused this long expires (etcd's default, 300 s).
+  int64_t auth_token_ttl_s = 300;
+  // --bcrypt-cost: the cost of the bcrypt hashes of new passwords (4..31, etcd's default 10).
+  int bcrypt_cost = 10;
 };
 
 // Member and cluster ids, as etcd derives them: a member of the initial cluster gets its id

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "api/convert.h"
+#include "auth/store.h"
 #include "kv/store.h"
 #include "raft/raw_node.h"
 #include "raftkvpb/internal.pb.h"
@@ -142,6 +143,9 @@ class EtcdServer::Impl : public transport::Handler {
       done(std::move(resp));
     };
   }
+  // Users, roles, permissions and tokens (src/auth): changed only by the apply thread, in log
+  // order (applyOp, installSnapshot); checked from any thread.
+  auth::Store& auth() { return *auth_; }
   uint64_t applied_index() const { return applied_index_.load(); }
   uint64_t commit_index() const { return commit_index_.load(); }
   uint64_t db_size() const { return db_size_.load(); }
@@ -197,7 +201,7 @@ class EtcdServer::Impl : public transport::Handler {
   void applyNormal(const raft::Entry& e);
   void applyConfChange(const raft::Entry& e, const raft::ConfState& cs);
   Status installSnapshot(const raft::Snapshot& snap);
-  Status loadSnapshotImage(const raft::Snapshot& snap, raftkvpb::MemberTable* members,
+  Status loadSnapshotImage(const raft::Snapshot& snap, struct SnapshotParts* parts,
                            std::unique_ptr<kv::Store>* store);
   ApplyResult applyRequest(const raftkvpb::InternalRequest& r, raft::Index index);
   ApplyResult applyOp(const raftkvpb::InternalRequest& r, raft::Index index);
@@ -268,6 +272,7 @@ class EtcdServer::Impl : public transport::Handler {
   std::condition_variable apply_cv_;
   std::deque<ApplyItem> apply_queue_;
   std::shared_ptr<kv::Store> store_;
+  std::unique_ptr<auth::Store> auth_;
   mutable std::mutex read_store_mu_;
   std::shared_ptr<kv::Store> read_store_;  // under read_store_mu_; see ReadStore()
   MemberTable members_;
