@@ -26,7 +26,8 @@ int RunKvCommand(const raftkv::bench::Command& cmd) {
   if (!o.quiet) fn = [&progress](uint64_t done, double s) { progress.Update(done, s); };
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  auto result = RunKv(cmd.workload, o, fn, &g_stop);
+  auto result = cmd.workload == Workload::kWatch ? RunWatch(o, fn, &g_stop)
+                                                 : RunKv(cmd.workload, o, fn, &g_stop);
   if (!o.quiet) progress.Finish();
   if (!result.ok()) {
     std::fprintf(stderr, "raftkv-bench: %s\n", result.status().ToString().c_str());

@@ -117,6 +117,8 @@ std::map<std::string, Setter> KvValueFlags(KvOptions* o) {
       {"--rate", [o](auto& s) { return SetDouble("--rate", s, 0, 1e9, &o->rate); }},
       {"--timeout", [o](auto& s) { return SetDouble("--timeout", s, 0.001, 3600, &o->timeout_s); }},
       {"--seed", [o](auto& s) { return SetUint("--seed", s, 0, UINT64_MAX, &o->seed); }},
+      {"--watchers", [o](auto& s) { return SetUint("--watchers", s, 1, 1000000, &o->watchers); }},
+      {"--streams", [o](auto& s) { return SetUint("--streams", s, 1, 100000, &o->streams); }},
   };
 }
 
@@ -184,6 +186,18 @@ Status Validate(Workload w, const std::vector<std::string>& seen, KvOptions* o) 
   if (given("--read-ratio") && w != Workload::kMixed) {
     return Bad("--read-ratio", "applies to mixed only");
   }
+  for (const char* f : {"--watchers", "--streams"}) {
+    if (given(f) && w != Workload::kWatch) return Bad(f, "applies to watch only");
+  }
+  if (w == Workload::kWatch) {
+    if (o->streams > o->watchers) {
+      return Bad("--streams", "more streams than watchers (" + std::to_string(o->watchers) + ")");
+    }
+    if (o->conns > o->streams) {
+      return Bad("--conns", "more connections than streams (" + std::to_string(o->streams) + ")");
+    }
+    return Status::OK();
+  }
   if (o->conns > o->clients) {
     return Bad("--conns", "more connections than clients (" + std::to_string(o->clients) + ")");
   }
@@ -204,6 +218,7 @@ Result<Workload> ParseWorkload(const std::string& name) {
   if (name == "range") return Workload::kRange;
   if (name == "txn-put") return Workload::kTxnPut;
   if (name == "mixed") return Workload::kMixed;
+  if (name == "watch") return Workload::kWatch;
   if (name == "wal") return Workload::kWal;
   return Status::InvalidArgument("unknown subcommand '" + name + "'");
 }
@@ -216,6 +231,7 @@ const char* WorkloadName(Workload w) {
     case Workload::kRange: return "range";
     case Workload::kTxnPut: return "txn-put";
     case Workload::kMixed: return "mixed";
+    case Workload::kWatch: return "watch";
     case Workload::kWal: return "wal";
   }
   return "?";
@@ -266,7 +282,7 @@ Result<Command> ParseCommand(int argc, const char* const* argv) {
 }
 
 std::string Usage() {
-  return R"(usage: raftkv-bench <put|range|txn-put|mixed> [flags]
+  return R"(usage: raftkv-bench <put|range|txn-put|mixed|watch> [flags]
        raftkv-bench wal [--dir PATH] [--seconds S] [--recovery-mib N] [--sizes N,..]
                         [--batches N,..] [--no-prealloc] [--recovery-only] [--quick]
 KV workloads (etcd v3 gRPC API; flags as in etcd's benchmark tool):
@@ -282,6 +298,10 @@ KV workloads (etcd v3 gRPC API; flags as in etcd's benchmark tool):
   --rate R             at most R requests/s over all clients (default unlimited)
   --timeout S          deadline per request (default 10)
   --seed N --json --quiet
+watch (etcd benchmark's watch-latency): --watchers N (1000) on one key of --key-size bytes,
+  over --streams N (10) Watch streams and --conns connections spread on the endpoints; one
+  writer puts --rate times a second (to the leader with --target-leader) for --duration S or
+  --total N puts; reports events delivered per second and put-to-event latency
 )";
 }
 

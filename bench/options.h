@@ -1,4 +1,4 @@
-// Command line of raftkv-bench: one subcommand (put, range, txn-put, mixed, wal) and its
+// Command line of raftkv-bench: one subcommand (put, range, txn-put, mixed, watch, wal) and its
 // flags, parsed into plain structs. Parsing never exits or prints: bad input comes back as
 // an InvalidArgument Status naming the flag, and main prints it with the usage.
 #pragma once
@@ -12,7 +12,7 @@
 
 namespace raftkv::bench {
 
-enum class Workload { kPut, kRange, kTxnPut, kMixed, kWal };
+enum class Workload { kPut, kRange, kTxnPut, kMixed, kWatch, kWal };
 
 const char* WorkloadName(Workload w);
 
@@ -37,6 +37,10 @@ struct KvOptions {
   bool json = false;
   bool quiet = false;  // no progress output
   uint64_t seed = 1;
+  // watch: watchers on one key, spread over `streams` Watch streams; the writer puts `rate`
+  // times a second (0: back to back).
+  int watchers = 1000;
+  int streams = 10;
 };
 
 struct Command {

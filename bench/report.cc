@@ -68,6 +68,10 @@ std::string FormatText(Workload w, const KvOptions& o, const RunResult& r) {
       << " failed) in " << Fmt("%.2f", r.elapsed_s) << " s, clients " << o.clients << ", conns "
       << o.conns << ", endpoints";
   for (const auto& e : r.endpoints) out << " " << e;
+  if (w == Workload::kWatch) {
+    out << "\n  watch: " << o.watchers << " watchers on " << o.streams << " streams, " << r.puts
+        << " puts; the requests above are events delivered, latency is put to event";
+  }
   out << "\n  throughput " << Fmt("%.1f", Rate(r)) << " req/s\n  latency ms:";
   for (size_t i = 0; i < std::size(kPercentiles); i++) {
     out << " " << kPercentileNames[i] << " "
@@ -90,8 +94,11 @@ std::string FormatJson(Workload w, const KvOptions& o, const RunResult& r) {
     out << (i ? "," : "") << JsonString(r.endpoints[i]);
   }
   out << "],\"requests\":" << r.ok + r.failed << ",\"ok\":" << r.ok << ",\"failed\":" << r.failed
-      << ",\"elapsed_s\":" << Fmt("%.4f", r.elapsed_s) << ",\"rps\":" << Fmt("%.2f", Rate(r))
-      << ",\"latency_ms\":{";
+      << ",\"elapsed_s\":" << Fmt("%.4f", r.elapsed_s) << ",\"rps\":" << Fmt("%.2f", Rate(r));
+  if (w == Workload::kWatch) {
+    out << ",\"watchers\":" << o.watchers << ",\"streams\":" << o.streams << ",\"puts\":" << r.puts;
+  }
+  out << ",\"latency_ms\":{";
   for (size_t i = 0; i < std::size(kPercentiles); i++) {
     out << JsonString(kPercentileNames[i]) << ":"
         << Fmt("%.4f", Ms(r.latency_ns.Percentile(kPercentiles[i]))) << ",";

@@ -25,6 +25,7 @@ struct RunResult {
   double cpu_user_s = 0;  // this process, during the run
   double cpu_sys_s = 0;
   std::vector<std::string> endpoints;  // the endpoints actually used
+  uint64_t puts = 0;                   // watch: puts the writer made (ok = events delivered)
 };
 
 // Called about every 100 ms from the calling thread with the number of completed requests
@@ -39,6 +40,12 @@ Result<std::string> FindLeader(const std::vector<std::string>& endpoints, double
 // timed. `stop` may be set from a signal handler to end the run early.
 Result<RunResult> RunKv(Workload workload, const KvOptions& options, const ProgressFn& progress,
                         const std::atomic<bool>* stop);
+
+// raftkv-bench watch (watch.cc): many watchers on one key, one writer. The result counts
+// events delivered (ok), their put-to-event latency, and the time from the first put to the
+// last event.
+Result<RunResult> RunWatch(const KvOptions& options, const ProgressFn& progress,
+                           const std::atomic<bool>* stop);
 
 // gRPC status code name as etcd's clients print it, e.g. "Unavailable".
 std::string GrpcCodeName(int code);

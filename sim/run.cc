@@ -12,6 +12,36 @@ Time chaosCap(const RunOptions& o) {
   return 60 * kSecond + static_cast<Time>(o.ops) * 50 * kMillisecond;
 }
 
+std::string idList(const std::vector<NodeId>& ids) {
+  std::string s;
+  for (NodeId id : ids) s += (s.empty() ? "n" : ",n") + std::to_string(id);
+  return s;
+}
+
+// Each node's state, into the trace: what a stalled cluster looks like when it is declared
+// stalled (the roles alone do not say why nobody can win).
+void noteNodeStates(Cluster& c) {
+  static const char* const kRoles[] = {"follower", "pre-candidate", "candidate", "leader"};
+  for (NodeId id : c.NodeIds()) {
+    if (!c.IsUp(id)) {
+      c.Note(id, "STATE down, persisted term=" + std::to_string(c.PersistedHardState(id).term) +
+                     " last=" + std::to_string(c.PersistedLastIndex(id)));
+      continue;
+    }
+    raft::NodeStatus st = c.Status(id);
+    auto last_term = c.Node(id)->TermAt(st.last_index);
+    c.Note(id, "STATE " + std::string(kRoles[static_cast<int>(st.soft_state.role)]) +
+                   " term=" + std::to_string(st.hard_state.term) + " vote=n" +
+                   std::to_string(st.hard_state.vote) + " lead=n" +
+                   std::to_string(st.soft_state.lead) + " last=" + std::to_string(st.last_index) +
+                   "/" + std::to_string(last_term.ok() ? *last_term : 0) +
+                   " commit=" + std::to_string(st.hard_state.commit) +
+                   " applied=" + std::to_string(st.applied) + " voters={" + idList(st.conf.voters) +
+                   "} outgoing={" + idList(st.conf.voters_outgoing) + "} learners={" +
+                   idList(st.conf.learners) + "}");
+  }
+}
+
 // After healing: some node must become leader and a write must commit within the bound.
 void checkLiveness(Cluster& c, const RunOptions& o) {
   Time deadline = c.Now() + o.liveness_bound;
@@ -26,6 +56,7 @@ void checkLiveness(Cluster& c, const RunOptions& o) {
     c.RunFor(std::min<Time>(deadline - c.Now(), 20 * kMillisecond));
   }
   if (!c.Violations().empty()) return;
+  noteNodeStates(c);
   c.AddViolation("liveness", "no write committed within " +
                                  std::to_string(o.liveness_bound / kSecond) +
                                  "s of virtual time after healing (leader n" +

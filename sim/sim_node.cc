@@ -329,7 +329,15 @@ void SimNode::maybeHandleReady() {
     role_ = ss.role;
   }
   if (pending_.hard_state) term_ = pending_.hard_state->term;
-  // The leader's appends go out while its own write is in flight (thesis §10.2.1).
+  // The leader's appends go out while its own write is in flight (thesis §10.2.1), but only
+  // in a term the disk holds already. The simulator reports a core that breaks this as a
+  // violation (and goes on, as a runtime without the check would); raftkvd stops at once.
+  if (!raft::LeaderMessagesMayLeaveEarly(pending_, persisted_hard_state().term)) {
+    ctx_->violation("persist-before-speak: node " + std::to_string(id_) +
+                    " would send before its write a message in a term its disk does not hold"
+                    " (durable term " +
+                    std::to_string(persisted_hard_state().term) + ")");
+  }
   sendAll(pending_.leader_messages);
   const bool needs_sync =
       pending_.must_sync || pending_.snapshot.has_value() || !pending_.entries.empty();

@@ -109,9 +109,9 @@ void ConfigChecker::ObserveConfig(NodeId id, Index index, const ConfState& cs, b
   }
   auto [it, fresh] = current_.try_emplace(id);
   Current& mine = it->second;
-  // The pairs with disjoint quorums change only with a configuration (a snapshot taken at
-  // a new index keeps it).
-  if (fresh || mine.conf != cs) pairs_dirty_ = true;
+  // The pairs with disjoint quorums, and which of two is older, change with a configuration
+  // and with its index: a configuration can recur at a later index (seed 577 of issue 11).
+  if (fresh || mine.conf != cs || mine.index != index) pairs_dirty_ = true;
   mine = Current{index, cs};
   checkOverlap(id, mine);
 }
@@ -226,9 +226,10 @@ void ConfigChecker::checkPair(NodeId a, NodeId b) {
   // snapshot's configuration.
   const ConfState& conf = la->core_conf ? *la->core_conf : ca.conf;
   if (la->core_conf && (la->core_conf_index >= cb.index || overlapCached(conf, cb.conf))) return;
-  // The core does not campaign without a vote of its own.
+  // No excuse for a node without a vote of its own: a removed or demoted node campaigns to
+  // hand over the commit index (raft.cc, MaybeCampaignToHandOver), and wins only on a
+  // quorum of its configuration like anyone else.
   const bool follower = la->role == Role::kFollower;
-  if (follower && !Has(conf.voters, a) && !Has(conf.voters_outgoing, a)) return;
   auto may_grant = [&](NodeId v) { return v == a || !Refuses(logOf(v), *la); };
   if (!Majority(may_grant, conf.voters) || !Majority(may_grant, conf.voters_outgoing)) {
     return;  // the refusing voters block every quorum

@@ -30,8 +30,11 @@
 // and that quorum meets every quorum of C_a (adjacent configurations overlap), so voters of
 // C_a refuse it. The checker verifies the conclusion directly on the current state, for
 // every such pair:
-//   - A is a follower that cannot campaign: not a voter of C_a, or a committed change is
-//     unapplied (a candidate or leader with one is NOT excused: the core broke the rule);
+//   - A is a follower that cannot campaign: a committed change is unapplied (a candidate or
+//     leader with one is NOT excused: the core broke the rule). Not being a voter of C_a is
+//     no excuse: a removed or demoted node campaigns to hand over the commit index
+//     (raft.cc, MaybeCampaignToHandOver), and the log argument above does not depend on
+//     the candidate's own vote;
 //   - or the voters of C_a that would refuse A form a quorum-blocking set (what remains is
 //     no quorum of C_a): for a follower or candidate, voters whose log is strictly more
 //     up-to-date than A's (they deny their vote, §5.4.1); for a leader, voters in a higher

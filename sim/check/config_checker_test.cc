@@ -149,13 +149,56 @@ TEST(ConfigChecker, disjointMajorities_staleLeaderIsBlockedByHigherTerms) {
   EXPECT_TRUE(Reported(c, "disjoint-majorities"));
 }
 
-TEST(ConfigChecker, disjointMajorities_nonVoterDoesNotCampaign) {
+// A removed node may campaign to hand over the commit index (raft.cc,
+// MaybeCampaignToHandOver), so having no vote of its own is no excuse: like any candidate
+// it is safe only because voters with newer logs refuse it (§5.4.1).
+TEST(ConfigChecker, disjointMajorities_nonVoterIsBlockedByTheLogLikeAnyone) {
+  auto removed_one = [](ConfigChecker* c) {
+    for (NodeId id : {1, 2, 3}) c->ObserveConfig(id, 5, Conf({2, 3, 4}), true);  // 1 removed
+    c->ObserveConfig(4, 8, Conf({2, 3, 4, 5}), true);
+    c->ObserveConfig(4, 9, Conf({2, 3, 4, 5, 6}), true);
+    c->ObserveLog(4, Log(3, 9));
+  };
+  // Voters 2 and 3 stored the changes (and will apply them): they refuse node 1.
   ConfigChecker c;
-  for (NodeId id : {1, 2, 3}) c.ObserveConfig(id, 5, Conf({2, 3, 4}), true);  // 1 removed
-  c.ObserveConfig(4, 8, Conf({2, 3, 4, 5}), true);
-  c.ObserveConfig(4, 9, Conf({2, 3, 4, 5, 6}), true);
+  removed_one(&c);
+  NodeLog stored = Log(3, 9);
+  stored.unapplied_change = true;
+  c.ObserveLog(2, stored);
+  c.ObserveLog(3, stored);
   c.ObserveLog(1, Log(3, 5));
   EXPECT_TRUE(c.violations().empty());
+  // Voters whose logs are unknown might grant: {2,3} could elect node 1 unseen by {4,5,6}.
+  ConfigChecker d;
+  removed_one(&d);
+  d.ObserveLog(1, Log(3, 5));
+  EXPECT_TRUE(Reported(d, "disjoint-majorities"));
+}
+
+// Issue 11, seed 577 of `--nodes 5 --ops 1000 --fault-rate 2 --max-msg-bytes 1` (old core):
+// node 7 had {1,4,5,6,7} as of 442, then restored a snapshot at 553 with the same
+// configuration (the cluster had gone to {1,3,4,5,6} and back). The checker kept the pair's
+// old order (7 older than node 3, which is on {1,3,4,5,6} as of 546) because only a
+// configuration change refreshed its cached pairs, and reported node 7, the NEWEST, as a
+// stale node that could win. Which node is older depends on the index too.
+TEST(ConfigChecker, disjointMajorities_orderFollowsTheIndexWhenAConfigurationRecurs) {
+  const ConfState c2 = Conf({1, 4, 5, 6, 7});
+  const ConfState ca = Conf({1, 3, 4, 5, 6, 7});
+  const ConfState c0 = Conf({1, 3, 4, 5, 6});
+  ConfigChecker c;
+  c.ObserveConfig(7, 442, c2, true);
+  c.ObserveConfig(1, 442, c2, true);
+  c.ObserveConfig(1, 500, ca, true);   // add 3
+  c.ObserveConfig(1, 546, c0, true);   // remove 7
+  c.ObserveConfig(3, 546, c0, true);   // node 7 (as of 442) is now two changes behind node 3
+  c.ObserveConfig(1, 550, ca, true);   // add 7
+  c.ObserveConfig(1, 553, c2, true);   // remove 3: back to node 7's configuration
+  c.ObserveConfig(7, 553, c2, false);  // node 7 restores a snapshot at 553
+  c.ObserveLog(7, Log(9, 553));        // the newest node may of course win
+  EXPECT_TRUE(c.violations().empty()) << c.violations()[0];
+  // Node 3 is the stale one now, and with its voters' logs unknown it is reported.
+  c.ObserveLog(3, Log(9, 546));
+  EXPECT_TRUE(Reported(c, "disjoint-majorities"));
 }
 
 }  // namespace

@@ -479,7 +479,7 @@ Status Store::CheckUnchanged(const AuthInfo& who) const {
 
 // --- credentials -------------------------------------------------------------------------
 
-Result<AuthInfo> Store::Resolve(const Credentials& c) {
+Result<AuthInfo> Store::Resolve(const Credentials& c) const {
   if (c.token.has_value()) {
     std::optional<std::string> user = tokens_.Lookup(*c.token);
     if (!user.has_value()) return Status::InvalidArgument(kErrInvalidAuthToken);

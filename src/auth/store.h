@@ -105,7 +105,7 @@ class Store {
   // The caller behind `c`: its token's user (kErrInvalidAuthToken if the token is unknown or
   // expired), else the certificate's CommonName, else nobody (revision 0). Any token is
   // refused while auth is disabled (there are none), as etcd does.
-  Result<AuthInfo> Resolve(const Credentials& c);
+  Result<AuthInfo> Resolve(const Credentials& c) const;
   // What Authenticate checks a password against: the user's hash and the auth revision now.
   // kErrAuthNotEnabled while disabled; an unknown user or one without password gets an empty
   // hash (the caller still spends a hash on it, so that timing does not tell).
@@ -158,7 +158,7 @@ class Store {
   std::map<std::string, authpb::User> users_;           // guarded by mu_
   std::map<std::string, authpb::Role> roles_;           // guarded by mu_
   std::map<std::string, UserPermissions> permissions_;  // guarded by mu_; by user
-  TokenTable tokens_;
+  mutable TokenTable tokens_;  // thread-safe; a lookup restarts the token's clock
   PasswordWorkers workers_;
   std::once_flag dummy_once_;
   std::string dummy_hash_;

@@ -30,23 +30,14 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kv/events.h"
 #include "kv/key_index.h"
+#include "kv/record.h"
 #include "kv/sessions.h"
 #include "kv/snapshot.h"
 #include "kv/types.h"
 
 namespace raftkv::kv {
-
-// One stored version of a key. Immutable once written.
-struct Record {
-  std::string key;
-  std::string value;
-  Revision rev;
-  int64_t create_revision = 0;
-  int64_t version = 0;  // 0 for a tombstone
-  int64_t lease = 0;
-  bool tombstone = false;
-};
 
 class Store {
  public:
@@ -67,6 +58,16 @@ class Store {
   int64_t compact_revision() const;
   // Number of stored versions (tombstones included): what compaction shrinks.
   size_t version_count() const;
+
+  // The watch history: the events (puts and deletes, each with the key's previous version)
+  // of revisions [from, to] whose key is in `keys`, in revision order. Reads complete
+  // revisions only, and stops after the revision in which the budget ran out (stored changes
+  // looked at, matching or not; bytes of keys and values returned); EventRead::through says
+  // how far it got. Fails with ErrCompacted if from < the compaction revision, ErrFutureRev
+  // if to > the current revision. See history.cc for what a revision at the compaction
+  // revision holds.
+  Result<EventRead> Events(int64_t from, int64_t to, const KeyRange& keys,
+                           const EventBudget& budget = EventBudget()) const;
 
   // Aborts (RAFTKV_CHECK) if the index and the revision store disagree. Tests run it after
   // every step; it walks the whole store.
@@ -118,6 +119,8 @@ class Store {
                    const std::function<bool(const std::string&, Revision)>& fn) const;
   KeyValue toKeyValue(const Record& r) const;
   const Record& recordAt(Revision rev) const;
+  // The version of r's key just before r, for events (history.cc); null if none or compacted.
+  std::shared_ptr<const Record> previousLocked(const Record& r) const;
 
   void maybeCompactPhysicallyLocked();
   void unpin(int64_t rev);

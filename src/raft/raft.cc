@@ -58,6 +58,7 @@ Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<
     }
     r->term_ = hs.term;
     r->vote_ = hs.vote;
+    r->durable_term_ = hs.term;
     // A commit index below the snapshot's (its write lagged) is raised to it: a snapshot
     // holds only committed state.
     r->log_.CommitTo(hs.commit);
@@ -183,16 +184,19 @@ void Raft::BecomeLeader() {
   lead_ = id_;
   role_ = Role::kLeader;
   pending_conf_index_ = log_.LastIndex();  // earlier changes may be unapplied: wait
-  Progress& self = prs_.at(id_);
-  self.BecomeReplicate();
-  // Thesis §10.2.1: our own copy counts only once durable.
-  self.match = log_.LastStableIndex();
-  self.next = log_.LastIndex() + 1;
-  self.recent_active = true;
+  // A removed node that won to hand over (CampaignToHandOver) has no progress of its own.
+  if (auto self = prs_.find(id_); self != prs_.end()) {
+    self->second.BecomeReplicate();
+    // Thesis §10.2.1: our own copy counts only once durable.
+    self->second.match = log_.LastStableIndex();
+    self->second.next = log_.LastIndex() + 1;
+    self->second.recent_active = true;
+  }
   // §8: an empty entry of the new term lets the leader commit (and learn the commit
   // index of) everything before it.
   Status st = AppendEntries({Entry{}});
   RAFTKV_CHECK(st.ok(), "a new leader's empty entry is never refused");
+  if (!voters_.Contains(id_)) BeginRemovedLeaderHandoff();
 }
 
 // ---- Elections ----
@@ -219,6 +223,24 @@ VoteResult Raft::Poll(NodeId id, bool granted) {
   return voters_.Vote(votes_);
 }
 
+void Raft::MaybeBecomeLeader() {
+  RAFTKV_CHECK(role_ == Role::kCandidate && voters_.Vote(votes_) == VoteResult::kWon,
+               "only a candidate with a vote quorum may lead");
+  // Figure 2 ("persist before responding"), applied to ourselves: our own vote and term
+  // must survive a crash before we act on the election (see durable_term_).
+  if (durable_term_ != term_) return;  // OnHardStateStable finishes the election
+  BecomeLeader();
+  BcastAppend();
+}
+
+void Raft::OnHardStateStable(const HardState& hs) {
+  if (hs.term <= durable_term_) return;
+  durable_term_ = hs.term;
+  if (role_ == Role::kCandidate && hs.term == term_ && voters_.Vote(votes_) == VoteResult::kWon) {
+    MaybeBecomeLeader();
+  }
+}
+
 void Raft::Campaign(bool pre_vote, bool transfer) {
   MessageType type;
   Term term;
@@ -232,11 +254,11 @@ void Raft::Campaign(bool pre_vote, bool transfer) {
     term = term_;
   }
   if (Poll(id_, true) == VoteResult::kWon) {
-    // A single-voter cluster wins at once.
+    // A single-voter cluster wins at once, but leads only once its term is durable.
     if (pre_vote) {
       Campaign(false, transfer);
     } else {
-      BecomeLeader();
+      MaybeBecomeLeader();
     }
     return;
   }
@@ -251,6 +273,24 @@ void Raft::Campaign(bool pre_vote, bool transfer) {
     if (transfer) m.context = kTransferContext;
     Send(std::move(m));
   }
+}
+
+// A node that is not a voter of its own configuration never campaigns, except here. A
+// change it has applied removed or demoted it, so that change is committed; yet a server
+// that still counts it as a voter asks for its vote, with a log behind ours, which we must
+// refuse (§5.4.1). That server has not learned the commit: the removed leader crashed or
+// stepped down before its handoff (BeginRemovedLeaderHandoff) finished, and nobody else
+// may ever tell it, so the cluster would stall waiting for our vote. We campaign in our own
+// (newer) configuration instead, win only with a quorum of it (whose logs are no more
+// up to date than ours, §5.4.1), lead only to hand the commit index over, and step down.
+// Safety is that of any election: the quorum and log rules, and not while a committed
+// change is unapplied (sim/check/config_checker.h makes no exception for non-voters).
+void Raft::MaybeCampaignToHandOver() {
+  if (role_ == Role::kLeader || Promotable() || voters_.Ids().empty()) return;
+  // At most once per election timeout, and not while we hear from a leader.
+  if (election_elapsed_ < election_tick_) return;
+  if (HasUnappliedConfChange()) return;
+  Campaign(pre_vote_, false);
 }
 
 void Raft::HandleVoteRequest(const Message& m) {
@@ -269,6 +309,7 @@ void Raft::HandleVoteRequest(const Message& m) {
     resp.term = term_;
     resp.reject = true;
     Send(std::move(resp));
+    if (!up_to_date) MaybeCampaignToHandOver();
     return;
   }
   // §5.4.1 election restriction: grant only to a candidate whose log is at least as
@@ -463,8 +504,7 @@ Status Raft::StepCandidate(const Message& m) {
         if (role_ == Role::kPreCandidate) {
           Campaign(false, false);
         } else {
-          BecomeLeader();
-          BcastAppend();
+          MaybeBecomeLeader();
         }
         break;
       case VoteResult::kLost: BecomeFollower(term_, kNoNode); break;
@@ -537,6 +577,7 @@ void Raft::Send(Message m) {
   // already (its term and vote) and may leave before the Ready is persisted (§10.2.1).
   if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
       m.type == MessageType::kSnapshot) {
+    RAFTKV_CHECK(m.term <= durable_term_, "§10.2.1 a leader speaks early only in a durable term");
     leader_msgs_.push_back(std::move(m));
   } else {
     msgs_.push_back(std::move(m));

@@ -69,6 +69,9 @@ class Raft {
   // its own copy toward commitment only now (thesis §10.2.1).
   void OnStable(Index index, Term term);
   void OnSnapshotStable(Index index);
+  // The runtime made `hs` durable (Advance()). A candidate that has won its election
+  // becomes leader only now: see durable_term_.
+  void OnHardStateStable(const HardState& hs);
   // Committed entries up to `index` were applied; they no longer count as uncommitted.
   void OnApplied(Index index, uint64_t applied_bytes);
 
@@ -101,7 +104,10 @@ class Raft {
   void Hup(bool transfer);
   void Campaign(bool pre_vote, bool transfer);
   VoteResult Poll(NodeId id, bool granted);
+  // A candidate whose vote quorum is complete leads once its term and vote are durable.
+  void MaybeBecomeLeader();
   void HandleVoteRequest(const Message& m);
+  void MaybeCampaignToHandOver();
   bool Promotable() const;
   bool InLease() const;
 
@@ -189,6 +195,12 @@ class Raft {
   std::set<NodeId> removal_acks_;
   int removal_ticks_ = 0;
   bool vote_unpersisted_ = false;
+  // The highest term of a hard state the runtime has made durable. A leader's messages
+  // leave before its Ready is persisted (§10.2.1), so it may lead only a term that is
+  // durable already: otherwise a crash could lose the term and vote, the node could win
+  // the same term again (its voters re-grant to it) and append different entries at the
+  // same index and term. A candidate that wins alone (single voter) waits for this.
+  Term durable_term_ = 0;
 
   // Config.
   int election_tick_;

@@ -103,6 +103,60 @@ TEST(Membership, removeLeader_stepsDownAndOthersElect) {
   EXPECT_TRUE(Applied(net, 3, "new"));
 }
 
+// Issue 11 (simulator seeds 40 of 3 nodes, 75, 471 and 707 of 5 nodes, 350048 of the disk
+// runs): the leader applied its own removal, then crashed before its handoff told the other
+// voter that the removal committed. Node 2 still counts node 1 as a voter and needs its
+// vote, but node 1's log is longer (it appended "x" after the removal), so node 1 must
+// refuse (§5.4.1); and node 1, no longer a voter, never campaigned: no leader, ever. Now the
+// removed node campaigns in its own configuration ({2}) when asked for a vote it must
+// refuse, leads only to hand the commit index over, and steps down.
+TEST(Membership, removedLeaderCrashedBeforeHandoff_campaignsToHandOver) {
+  auto node = [](NodeId id, Index last, Index commit) {
+    testing::TestNode tn;
+    tn.storage = std::make_unique<MemoryStorage>();
+    tn.random = std::make_unique<testing::SeededRandom>(id * 7919);
+    std::vector<Entry> log = {
+        {1, 1, EntryType::kNormal, ""},
+        {1, 2, EntryType::kNormal, ""},
+        {2, 3, EntryType::kNormal, ""},
+        {2, 4, EntryType::kConfChange, EncodeConfChange(Change(ConfChangeType::kRemoveNode, 1))},
+        {2, 5, EntryType::kNormal, "x"}};
+    log.resize(last);
+    EXPECT_TRUE(tn.storage->Append(log).ok());
+    tn.storage->SetHardState(HardState{2, 1, commit});
+    tn.conf.voters = {1, 2};
+    tn.storage->SetConfState(tn.conf);
+    Config c = testing::TestConfig(id, tn.storage.get(), tn.random.get());
+    c.applied = commit;
+    auto r = RawNode::Create(c, {});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    tn.node = std::move(*r);
+    return tn;
+  };
+  std::map<NodeId, testing::TestNode> nodes;
+  nodes.emplace(1, node(1, 5, 4));  // applied its removal: configuration {2}
+  nodes.emplace(2, node(2, 4, 3));  // holds the removal, does not know it committed
+  Network net(std::move(nodes));
+  EXPECT_EQ(net.node(1).GetStatus().conf.voters, (std::vector<NodeId>{2}));
+  EXPECT_EQ(net.node(2).GetStatus().conf.voters, (std::vector<NodeId>{1, 2}));
+
+  for (int i = 0; i < 200 && net.test_node(2).conf.voters != std::vector<NodeId>{2}; i++) {
+    net.TickAll();
+  }
+  // Node 2 learned that the removal committed (node 1 led, to hand over)...
+  ASSERT_EQ(net.test_node(2).conf.voters, (std::vector<NodeId>{2}));
+  EXPECT_GT(net.CountSent(MessageType::kVote), 0);
+  // ...and now leads alone; node 1 stepped down and stays out.
+  for (int i = 0; i < 200 && net.Leader() != 2; i++) net.TickAll();
+  ASSERT_EQ(net.Leader(), 2u);
+  ASSERT_TRUE(net.node(2).Propose("after").ok());
+  net.Stabilize();
+  EXPECT_TRUE(Applied(net, 2, "after"));
+  EXPECT_TRUE(Applied(net, 2, "x"));  // node 1's entry, committed by the handoff
+  for (int i = 0; i < 100; i++) net.TickAll();
+  EXPECT_EQ(net.Leader(), 2u);
+}
+
 TEST(Membership, malformedAndInapplicableChanges_refused) {
   Network net(3);
   net.Elect(1);

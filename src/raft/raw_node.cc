@@ -29,6 +29,7 @@ struct RawNode::Pending {
   Index snapshot_index = 0;
   Index applied_to = 0;
   uint64_t applied_bytes = 0;
+  std::optional<HardState> hard_state;
 };
 
 RawNode::RawNode(std::unique_ptr<Raft> raft) : raft_(std::move(raft)) {}
@@ -161,6 +162,9 @@ Ready RawNode::GetReady() {
     rd.soft_state = ss;
     prev_soft_ = ss;
   }
+  // What the previous Readies made durable: this Ready's leader messages leave before its
+  // own write, so they may speak only in that term (§10.2.1).
+  const Term durable_term = prev_hard_.term;
   HardState hs = ReadyHardState();
   if (!hs.IsEmpty() && hs != prev_hard_) {
     RAFTKV_CHECK(hs.term >= prev_hard_.term, "§5.1 the persisted term never decreases");
@@ -177,6 +181,7 @@ Ready RawNode::GetReady() {
   raft_->clear_vote_unpersisted();
 
   *pending_ = Pending{};
+  if (rd.hard_state) pending_->hard_state = rd.hard_state;
   if (log.UnstableSnapshot()) {
     rd.snapshot = *log.UnstableSnapshot();
     pending_->snapshot_index = rd.snapshot->meta.index;
@@ -206,6 +211,8 @@ Ready RawNode::GetReady() {
   }
 
   rd.leader_messages = raft_->TakeLeaderMessages();
+  RAFTKV_CHECK(kPlantedBug == 3 || LeaderMessagesMayLeaveEarly(rd, durable_term),
+               "§10.2.1 leader messages leave before the write only in a durable term");
   rd.messages = raft_->TakeMessages();
   if constexpr (kPlantedBug != 3) {
     // §5.1/Figure 2: a vote grant leaves only once the vote is durable.
@@ -237,6 +244,15 @@ void RawNode::Advance() {
     raft_->OnApplied(pending_->applied_to, pending_->applied_bytes);
   }
   if (pending_->last_index != 0) raft_->OnStable(pending_->last_index, pending_->last_term);
+  // Last: a candidate that won may become leader here, appending its first entry.
+  if (pending_->hard_state) raft_->OnHardStateStable(*pending_->hard_state);
+}
+
+bool LeaderMessagesMayLeaveEarly(const Ready& rd, Term durable_term) {
+  for (const Message& m : rd.leader_messages) {
+    if (m.term > durable_term) return false;
+  }
+  return true;
 }
 
 NodeStatus RawNode::GetStatus() const {

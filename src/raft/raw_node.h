@@ -149,9 +149,11 @@ struct Ready {
   std::vector<Entry> entries;
 
   // Messages that may be sent before this Ready is persisted: AppendEntries, heartbeats
-  // and snapshots from a leader, whose term and vote are durable already. The leader counts
-  // its own copy of an entry toward commitment only after Advance() reports it durable
-  // (thesis §10.2.1), so sending early is safe.
+  // and snapshots from a leader, whose term and vote are durable already (a candidate that
+  // wins, even alone as the only voter, leads only once its term is durable:
+  // LeaderMessagesMayLeaveEarly). The leader counts its own copy of an entry toward
+  // commitment only after Advance() reports it durable (thesis §10.2.1), so sending early
+  // is safe.
   std::vector<Message> leader_messages;
 
   // Messages to send only after `hard_state`, `snapshot` and `entries` are durable (vote
@@ -175,6 +177,14 @@ struct Ready {
            messages.empty() && committed_entries.empty() && read_states.empty();
   }
 };
+
+// Whether `rd.leader_messages` may leave before `rd` is persisted, given the term of the
+// hard state the runtime has made durable: every one must speak in that term or an earlier
+// one. A message in a term that a crash could still lose would let this node lead that term
+// twice with different logs (issue 11, simulator seed 193). The core guarantees it; every
+// runtime checks it again where it sends (RAFTKV_CHECK), so a runtime that reorders the
+// Ready contract is caught at the send, not by a diverged follower later.
+bool LeaderMessagesMayLeaveEarly(const Ready& rd, Term durable_term);
 
 // Replication state of one follower as seen by the leader (etcd's tracker.Progress).
 enum class ProgressState : uint8_t {

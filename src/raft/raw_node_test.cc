@@ -51,9 +51,20 @@ TEST(RawNode, singleNode_commitsOnlyAfterAdvance) {
   Network net(1);
   RawNode& n = net.node(1);
   ASSERT_TRUE(n.Campaign().ok());
-  // Leader at once; its empty entry is not committed before it is durable (§10.2.1).
+  // A single voter wins at once, but leads only once its new term and vote are durable.
   ASSERT_TRUE(n.HasReady());
   Ready rd = n.GetReady();
+  ASSERT_TRUE(rd.soft_state.has_value());
+  EXPECT_EQ(rd.soft_state->role, Role::kCandidate);
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->vote, 1u);
+  EXPECT_TRUE(rd.entries.empty());
+  EXPECT_TRUE(rd.leader_messages.empty());
+  net.test_node(1).storage->SetHardState(*rd.hard_state);
+  n.Advance();
+  // Leader now; its empty entry is not committed before it is durable (§10.2.1).
+  ASSERT_TRUE(n.HasReady());
+  rd = n.GetReady();
   ASSERT_TRUE(rd.soft_state.has_value());
   EXPECT_EQ(rd.soft_state->role, Role::kLeader);
   ASSERT_EQ(rd.entries.size(), 1u);
@@ -68,6 +79,68 @@ TEST(RawNode, singleNode_commitsOnlyAfterAdvance) {
   net.Stabilize();
   EXPECT_EQ(net.test_node(1).applied.back().data, "x");
   EXPECT_EQ(n.GetStatus().applied, n.LastIndex());
+}
+
+// Issue 11, simulator seed 193 (3 nodes, 2000 ops): the only voter won alone and became
+// leader in the same step, so its appends (leader messages, sent before the write) spoke in
+// a term that was not durable. It crashed before the write, restarted in the old term, won
+// the same term again and appended different entries at the same index and term. A learner
+// that got the first incarnation's entries would then hold entries the leader believes it
+// matches: two different entries with one index and term. Now the candidate leads only
+// after the Ready holding its term and vote is durable, so nothing of a lost term leaves.
+TEST(RawNode, singleVoterCrashBeforeTermIsDurable_learnerNeverGetsLostTermEntries) {
+  testing::TestNode voter = testing::MakeNodeWithLog(1, {1}, {1, 1}, 1);
+  ConfState with_learner;
+  with_learner.voters = {1};
+  with_learner.learners = {2};
+  voter.storage->SetConfState(with_learner);
+  // Re-create the core so that it reads the configuration with the learner.
+  Config c = testing::TestConfig(1, voter.storage.get(), voter.random.get());
+  auto r = RawNode::Create(c, {});
+  ASSERT_TRUE(r.ok());
+  voter.node = std::move(*r);
+
+  ASSERT_TRUE(voter.node->Campaign().ok());
+  Ready rd = voter.node->GetReady();
+  Term term = voter.node->GetStatus().hard_state.term;
+  EXPECT_EQ(term, 2u);
+  // Nothing may leave before the write: the term is not durable yet.
+  EXPECT_TRUE(rd.leader_messages.empty());
+  EXPECT_TRUE(rd.entries.empty());
+  EXPECT_NE(voter.node->GetStatus().soft_state.role, Role::kLeader);
+  // Crash before the write: the Ready is lost. Restart from the storage (term 1).
+  r = RawNode::Create(c, {});
+  ASSERT_TRUE(r.ok());
+  voter.node = std::move(*r);
+  EXPECT_EQ(voter.node->GetStatus().hard_state.term, 1u);
+
+  // The second life campaigns in the same term 2 and this time persists it first.
+  ASSERT_TRUE(voter.node->Campaign().ok());
+  rd = voter.node->GetReady();
+  EXPECT_TRUE(rd.leader_messages.empty());
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->term, term);
+  voter.storage->SetHardState(*rd.hard_state);
+  voter.node->Advance();
+  EXPECT_EQ(voter.node->GetStatus().soft_state.role, Role::kLeader);
+  rd = voter.node->GetReady();
+  ASSERT_FALSE(rd.leader_messages.empty());
+  for (const Message& m : rd.leader_messages) {
+    EXPECT_EQ(m.term, term);
+    EXPECT_EQ(m.to, 2u);
+  }
+}
+
+TEST(RawNode, leaderMessagesMayLeaveEarly_onlyInADurableTerm) {
+  Ready rd;
+  EXPECT_TRUE(LeaderMessagesMayLeaveEarly(rd, 0));
+  Message m;
+  m.type = MessageType::kAppend;
+  m.term = 5;
+  rd.leader_messages.push_back(m);
+  EXPECT_TRUE(LeaderMessagesMayLeaveEarly(rd, 5));
+  EXPECT_TRUE(LeaderMessagesMayLeaveEarly(rd, 6));
+  EXPECT_FALSE(LeaderMessagesMayLeaveEarly(rd, 4));
 }
 
 TEST(RawNode, threeNodes_electReplicateApply) {

@@ -91,16 +91,6 @@ void EtcdServer::Impl::SerializableRead(ReadOp op, Waiter w) {
       std::function<void()>([this, id, op = std::move(op)] { waits_.Complete(id, op(*store_)); }));
 }
 
-std::shared_ptr<kv::Store> EtcdServer::Impl::ReadStore() const {
-  std::lock_guard<std::mutex> l(read_store_mu_);
-  return read_store_;
-}
-
-void EtcdServer::Impl::publishStore() {
-  std::lock_guard<std::mutex> l(read_store_mu_);
-  read_store_ = store_;
-}
-
 void EtcdServer::Impl::applyLoop() {
   while (true) {
     ApplyItem item;
@@ -120,7 +110,7 @@ void EtcdServer::Impl::applyLoop() {
         fail(Status::Corruption("cannot install the leader's snapshot: " + s.ToString()));
         return;
       }
-      publishStore();  // before anything is applied to the new store
+      feed_->Install(store_);  // before anything is applied to the new store
       snapshot_apply_.Observe(Seconds(Clock::now() - t0));
       spdlog::info("snapshot applied at index {} ({} members)", applied_, members_.size());
       serveReads();
@@ -148,6 +138,7 @@ void EtcdServer::Impl::applyCommitted(Committed c) {
     if (loops_stop_.load()) break;  // removed from the cluster
   }
   applied_index_ = applied_;
+  feed_->Applied(store_->revision());  // watchers get the batch's revisions
   flushCompletions();
   proposals_applied_ += c.entries.size();
   // etcd counts applies slower than 100 ms (etcd_server_slow_apply_total).
@@ -234,6 +225,7 @@ ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, raft
       db_size_ += req.txn().ByteSizeLong();
       return Serialized<etcdserverpb::TxnResponse>(store_->Txn(api::FromProto(req.txn())));
     case R::kCompaction:
+      feed_->Applied(store_->revision());  // watchers are handed what compaction may drop
       return Serialized<etcdserverpb::CompactionResponse>(
           store_->Compact(api::FromProto(req.compaction())));
     case R::kRegisterSession: {

@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "tls/config.h"
+#include "watch/options.h"
 
 namespace raftkv::server {
 
@@ -59,6 +60,12 @@ struct ServerConfig {
   int64_t auth_token_ttl_s = 300;
   // --bcrypt-cost: the cost of the bcrypt hashes of new passwords (4..31, etcd's default 10).
   int bcrypt_cost = 10;
+
+  // The watch hub's queue and batch bounds (watch/hub.h); tests make them small.
+  watch::HubOptions watch;
+  // --experimental-watch-progress-notify-interval (etcd's hidden flag, 10 minutes): how
+  // often a watcher that asked for progress notifications and got no events is sent one.
+  int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
 };
 
 // Member and cluster ids, as etcd derives them: a member of the initial cluster gets its id

@@ -65,7 +65,7 @@ Status EtcdServer::Impl::Init() {
                                                &config_.peer_tls));
   RAFTKV_RETURN_IF_ERROR(openDataDir());
   RAFTKV_RETURN_IF_ERROR(restoreFromStorage());
-  publishStore();
+  feed_ = std::make_unique<StoreFeed>(store_, config_.watch);
   raft::Config rc;
   rc.id = member_id_;
   rc.heartbeat_tick = 1;
@@ -99,9 +99,10 @@ Status EtcdServer::Impl::Init() {
 
 Status EtcdServer::Impl::openDataDir() {
   std::string member_dir = config_.data_dir + "/member";
-  std::error_code ec;
-  std::filesystem::create_directories(member_dir, ec);
-  if (ec) return Status::IOError("create " + member_dir + ": " + ec.message());
+  // Durably (each new directory synced into its parent), before the identity and the WAL
+  // are written into it: a power loss right after the first start must not lose the layout.
+  Status created = storage::PosixFileSystem()->CreateDir(member_dir);
+  if (!created.ok()) return Status::IOError("create " + member_dir + ": " + created.ToString());
   auto id = ReadIdentity(member_dir);
   if (id.ok()) {
     identity_ = std::move(*id);
@@ -266,6 +267,12 @@ int64_t EtcdServer::session_timeout_ms() const {
 }
 ServerStats EtcdServer::GetStats() const {
   return impl_->GetStats();
+}
+watch::Hub& EtcdServer::WatchHub() {
+  return impl_->watch_hub();
+}
+uint64_t EtcdServer::term() const {
+  return impl_->term();
 }
 Result<std::unique_ptr<SnapshotReader>> EtcdServer::OpenSnapshot() {
   return impl_->OpenSnapshot();

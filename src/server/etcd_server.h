@@ -37,6 +37,10 @@ namespace raftkv::auth {
 class Store;
 }
 
+namespace raftkv::watch {
+class Hub;
+}
+
 namespace raftkv::server {
 
 template <typename T>
@@ -177,6 +181,12 @@ class EtcdServer {
   // etcd's /health checks); otherwise an error saying why.
   void CheckHealth(Done<bool> done);
   ServerStats GetStats() const;
+
+  // --- Watch ------------------------------------------------------------------------------
+  // This member's watch hub (src/watch/hub.h): every member serves watches, fed by its apply
+  // thread. Streams opened on it must be closed before the server is destroyed.
+  watch::Hub& WatchHub();
+  uint64_t term() const;
 
  private:
   class Impl;

@@ -196,6 +196,37 @@ TEST_F(MembershipWithLearner, LearnerAddPromoteAndRemove) {
   ASSERT_TRUE(upd.ok()) << upd.status().ToString();
 }
 
+// Issue 11: the only voter wins its elections alone. Its raft loop sends appends to the
+// learner before its own write (thesis §10.2.1) only in a term its WAL holds durably
+// (RAFTKV_CHECK in handleReady): each restart below is such an election, and the learner
+// must end up with exactly the voter's data.
+TEST(Membership, SingleVoterWithLearner_restartsAndLearnerAgrees) {
+  Cluster c{1};
+  c.StartAll();
+  EtcdServer* voter = c.WaitLeader();
+  ASSERT_NE(voter, nullptr);
+  std::string learner = c.AddName();
+  ASSERT_TRUE(AddMember(voter, testing::PeerUrl(c.port(learner)), /*learner=*/true).ok());
+  ASSERT_TRUE(Join(c, learner, {"n1"}).ok());
+  for (int life = 0; life < 4; ++life) {
+    voter = c.WaitLeader();
+    ASSERT_NE(voter, nullptr) << "life " << life;
+    ASSERT_TRUE(Put(voter, "k", "v" + std::to_string(life)).ok()) << "life " << life;
+    c.Stop("n1");
+    ASSERT_TRUE(c.Start("n1").ok()) << "life " << life;
+  }
+  voter = c.WaitLeader();
+  ASSERT_NE(voter, nullptr);
+  ASSERT_TRUE(Put(voter, "k", "last").ok());
+  EXPECT_TRUE(WaitFor([&] { return Value(c.at(learner), "k", true) == "last"; }));
+  auto hash = [&](EtcdServer* s) {
+    etcdserverpb::HashKVRequest req;
+    auto r = Sync<etcdserverpb::HashKVResponse>([&](auto d) { s->HashKV(req, d); });
+    return r.ok() ? r->hash() : 0;
+  };
+  EXPECT_TRUE(WaitFor([&] { return hash(voter) == hash(c.at(learner)); }));
+}
+
 // etcd forwards MemberPromote to the leader: a follower answers with the leader's result.
 TEST_F(MembershipWithLearner, PromoteThroughAFollower) {
   uint64_t id = add->member().id();

@@ -280,7 +280,10 @@ void EtcdServer::Impl::expireHeld(Clock::time_point now) {
 void EtcdServer::Impl::handleReady() {
   raft::Ready rd = node_->GetReady();
   if (rd.soft_state) handleSoftState(*rd.soft_state);
-  // A leader's appends go out while it writes them itself (thesis §10.2.1).
+  // A leader's appends go out while it writes them itself (thesis §10.2.1), but only in a
+  // term this member's WAL holds durably already.
+  RAFTKV_CHECK(raft::LeaderMessagesMayLeaveEarly(rd, storage_->hard_state().term),
+               "§10.2.1 leader messages leave before the write only in a durable term");
   if (!rd.leader_messages.empty()) transport_->Send(std::move(rd.leader_messages));
   if (rd.hard_state || rd.snapshot || !rd.entries.empty()) {
     auto t0 = Clock::now();

@@ -30,6 +30,7 @@
 #include "raftkvpb/internal.pb.h"
 #include "server/etcd_server.h"
 #include "server/members.h"
+#include "server/store_feed.h"
 #include "server/wait.h"
 #include "storage/disk_storage.h"
 #include "transport/transport.h"
@@ -87,7 +88,9 @@ class EtcdServer::Impl : public transport::Handler {
   // calling thread: kv::Store takes its own mutex in every call, so a read is atomic against
   // the apply thread's writes; a snapshot install publishes the new store before anything
   // is applied to it.
-  std::shared_ptr<kv::Store> ReadStore() const;
+  std::shared_ptr<kv::Store> ReadStore() const { return feed_->ReadStore(); }
+  // The watchers of this member, fed by the apply thread (store_feed.h).
+  watch::Hub& watch_hub() { return feed_->hub(); }
   // Runs `fn` on the raft thread (with the core) before the next Ready.
   void RunOnRaft(std::function<void(raft::RawNode&)> fn);
   void RunOnApply(std::function<void()> fn);
@@ -195,7 +198,6 @@ class EtcdServer::Impl : public transport::Handler {
   using ApplyItem = std::variant<Committed, Install, ReadBatch, std::function<void()>>;
   void postApply(ApplyItem item);
   void applyLoop();
-  void publishStore();  // apply thread (or Init): store_ becomes what ReadStore() returns
   void applyCommitted(Committed c);
   void applyEntry(const raft::Entry& e, const raft::ConfState* cs);
   void applyNormal(const raft::Entry& e);
@@ -273,8 +275,7 @@ class EtcdServer::Impl : public transport::Handler {
   std::deque<ApplyItem> apply_queue_;
   std::shared_ptr<kv::Store> store_;
   std::unique_ptr<auth::Store> auth_;
-  mutable std::mutex read_store_mu_;
-  std::shared_ptr<kv::Store> read_store_;  // under read_store_mu_; see ReadStore()
+  std::unique_ptr<StoreFeed> feed_;  // store_ to serializable readers and watchers (Init on)
   MemberTable members_;
   raft::ConfState conf_state_;
   raft::Index applied_ = 0;

@@ -90,7 +90,8 @@ class FileSystem {
   virtual Status SyncDir(const std::string& dir) = 0;
   // Names (not paths) of the entries of `dir`, without "." and "..".
   virtual Result<std::vector<std::string>> List(const std::string& dir) = 0;
-  // Creates `dir` (and its parents); OK if it exists.
+  // Creates `dir` (and its parents) durably: each directory it creates is synced into its
+  // parent before it returns. OK if it exists.
   virtual Status CreateDir(const std::string& dir) = 0;
   virtual bool Exists(const std::string& path) = 0;
   // An exclusive, non-blocking lock on `path` (created if missing). Fails with kBusy if

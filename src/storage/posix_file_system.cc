@@ -245,9 +245,16 @@ class PosixFs final : public FileSystem {
     for (size_t pos = 0; pos != std::string::npos;) {
       pos = dir.find('/', pos + 1);
       std::string prefix = dir.substr(0, pos);
-      if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (prefix.empty()) continue;  // the root of an absolute path
+      if (::mkdir(prefix.c_str(), 0755) != 0) {
+        if (errno == EEXIST) continue;
         return ErrnoStatus("mkdir", prefix, errno);
       }
+      // The new directory's name lives in its parent: durable only once the parent is
+      // synced (a power loss could otherwise leave a member without its data dir).
+      size_t slash = prefix.find_last_of('/');
+      std::string parent = slash == std::string::npos ? "." : prefix.substr(0, slash);
+      RAFTKV_RETURN_IF_ERROR(SyncDir(parent.empty() ? "/" : parent));
     }
     return Status::OK();
   }

@@ -8,7 +8,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from chaoslib import checks, etcdapi  # noqa: E402
+from chaoslib import checks, etcdapi, watchers  # noqa: E402
 from chaoslib.workload import Op  # noqa: E402
 
 
@@ -35,6 +35,54 @@ class HistoryFormatTest(unittest.TestCase):
         self.assertEqual(checks.format_op(op(1, "cas", "k", "n", 1, 2, cas_ok=True,
                                              expected="o")),
                          "op 1 cas k n o 1 2 ok ~ true")
+
+
+class FakeRecorder:
+    """What a watchers.Recorder holds after a run: its start and the events it got."""
+
+    def __init__(self, index, start_rev, events):
+        self.index, self.start_rev, self.problems = index, start_rev, []
+        # (rev, key, value, version, prev value, member)
+        self.events = [(r, k, v, ver, prev, "m1") for r, k, v, ver, prev in events]
+
+
+class WatchCheckTest(unittest.TestCase):
+    OPS = [op(1, "put", "k0", "a"), op(1, "put", "k0", "b"), op(2, "put", "k1", "x"),
+           op(2, "cas", "k1", "y", outcome="unknown")]
+    GOOD = [(2, "k0", "a", 1, None), (3, "k0", "b", 2, "a"), (4, "k1", "x", 1, None),
+            (5, "k1", "y", 2, "x")]
+
+    def check(self, *recorders, final=5):
+        return watchers.check(list(recorders), self.OPS, final, None)
+
+    def test_every_revision_once_in_order_passes(self):
+        self.assertEqual(self.check(FakeRecorder(0, 2, self.GOOD), FakeRecorder(1, 2, self.GOOD)),
+                         [])
+
+    def test_a_missed_revision_is_reported(self):
+        problems = self.check(FakeRecorder(0, 2, self.GOOD[:1] + self.GOOD[2:]))
+        self.assertTrue(any("missing [3]" in p for p in problems), problems)
+
+    def test_a_duplicate_or_reordered_revision_is_reported(self):
+        dup = self.GOOD[:2] + [self.GOOD[1]] + self.GOOD[2:]
+        self.assertTrue(self.check(FakeRecorder(0, 2, dup)))
+        swapped = [self.GOOD[1], self.GOOD[0]] + self.GOOD[2:]
+        self.assertTrue(self.check(FakeRecorder(0, 2, swapped)))
+
+    def test_watchers_that_disagree_or_invent_values_are_reported(self):
+        other = list(self.GOOD)
+        other[1] = (3, "k0", "zzz", 2, "a")
+        problems = self.check(FakeRecorder(0, 2, self.GOOD), FakeRecorder(1, 2, other))
+        self.assertTrue(any("revision 3" in p for p in problems), problems)
+        self.assertTrue(any("never written" in p for p in self.check(FakeRecorder(0, 2, other))))
+
+    def test_a_wrong_prev_kv_or_an_unseen_acknowledged_write_is_reported(self):
+        bad_prev = list(self.GOOD)
+        bad_prev[3] = (5, "k1", "y", 2, "a")
+        self.assertTrue(any("prev_kv" in p for p in self.check(FakeRecorder(0, 2, bad_prev))))
+        ops = self.OPS + [op(3, "put", "k2", "lost")]
+        problems = watchers.check([FakeRecorder(0, 2, self.GOOD)], ops, 5, None)
+        self.assertTrue(any("k2=lost never seen" in p for p in problems), problems)
 
 
 class LostWritesTest(unittest.TestCase):

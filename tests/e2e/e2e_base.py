@@ -50,7 +50,7 @@ class ClusterTest(_FailureTracking):
     security() (cluster.Security: TLS settings, or None) and EXTRA_FLAGS."""
 
     SIZE = 3
-    EXTRA_FLAGS = []
+    EXTRA_FLAGS = ()  # flags every member is started with, on top of the harness's
 
     def security(self):
         return None

@@ -86,6 +86,9 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   session_ = std::make_unique<SessionService>(server_.get(), &member_);
   auth_ = std::make_unique<AuthService>(server_.get(), &member_);
   member_.client_cert_auth = config.client_tls.client_cert_auth;
+  watch_ = std::make_unique<WatchService>(
+      server_.get(), limits, &member_,
+      std::chrono::milliseconds(config.watch_progress_notify_interval_ms));
 
   grpc::ServerBuilder builder;
   // https:// client URLs speak TLS with the client certificate (etcd ignores the certificate
@@ -124,6 +127,7 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   builder.RegisterService(maintenance_.get());
   builder.RegisterService(session_.get());
   builder.RegisterService(auth_.get());
+  builder.RegisterService(watch_.get());
   grpc_ = builder.BuildAndStart();
   for (size_t i = 0; i < client_ports_.size(); ++i) {
     if (grpc_ == nullptr || client_ports_[i] == 0) {
@@ -165,6 +169,7 @@ void Daemon::PollServer() {
   }
   if (shared->result->ok()) {
     member_.is_learner.store(shared->result->value().islearner());
+    member_.has_leader.store(shared->result->value().leader() != 0);
     return;
   }
   std::lock_guard<std::mutex> w(watch_mu_);

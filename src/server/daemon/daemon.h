@@ -65,6 +65,7 @@ class Daemon {
   std::unique_ptr<MaintenanceService> maintenance_;
   std::unique_ptr<SessionService> session_;
   std::unique_ptr<AuthService> auth_;
+  std::unique_ptr<WatchService> watch_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsServer> metrics_;
   std::vector<int> client_ports_;

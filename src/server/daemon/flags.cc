@@ -4,9 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "tls/tls.h"
@@ -33,6 +35,46 @@ std::vector<std::string> SplitComma(const std::string& s) {
     start = comma + 1;
   }
   return parts;
+}
+
+// A Go duration ("10m0s", "100ms", "1.5s", "1h"), as etcd's duration flags take; to ms.
+Status ParseDurationMs(const std::string& flag, const std::string& text, int64_t* out_ms) {
+  static const std::map<std::string, double> kUnitMs = {
+      {"ns", 1e-6}, {"us", 1e-3}, {"\u00b5s", 1e-3}, {"ms", 1},
+      {"s", 1e3},   {"m", 6e4},   {"h", 3.6e6}};
+  auto bad = [&] { return FlagError(flag, "\"" + text + "\" (expected a duration like 10m0s)"); };
+  if (text == "0") {
+    *out_ms = 0;
+    return Status::OK();
+  }
+  double total = 0;
+  size_t i = 0;
+  if (text.empty()) return bad();
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+      ++i;
+    }
+    if (i == start) return bad();
+    double n = 0;
+    try {
+      n = std::stod(text.substr(start, i - start));
+    } catch (...) {
+      return bad();
+    }
+    size_t unit_start = i;
+    while (i < text.size() && !std::isdigit(static_cast<unsigned char>(text[i])) &&
+           text[i] != '.') {
+      ++i;
+    }
+    auto unit = kUnitMs.find(text.substr(unit_start, i - unit_start));
+    if (unit == kUnitMs.end()) return bad();
+    total += n * unit->second;
+  }
+  if (total > 1e15) return bad();
+  *out_ms = static_cast<int64_t>(total);
+  return Status::OK();
 }
 
 template <typename T>
@@ -135,14 +177,8 @@ struct RawFlags {
   std::string auth_token = "simple";
   std::string auth_token_ttl = "300";
   std::string bcrypt_cost = "10";
+  std::string watch_progress_notify_interval = "10m0s";
 };
-
-bool AnyHttps(const std::vector<std::string>& urls) {
-  for (const auto& u : urls) {
-    if (u.rfind("https://", 0) == 0) return true;
-  }
-  return false;
-}
 
 // The TLS and auth flags (etcd's embed/config.go and etcd.go rules).
 Status ConvertSecurity(const RawFlags& raw, ServerConfig* c) {
@@ -258,6 +294,9 @@ Status Convert(const RawFlags& raw, const CLI::App& app, ServerConfig* c) {
   }
   c->log_level = raw.log_level;
   c->strict_reconfig_check = raw.strict_reconfig_check;
+  RAFTKV_RETURN_IF_ERROR(ParseDurationMs("experimental-watch-progress-notify-interval",
+                                         raw.watch_progress_notify_interval,
+                                         &c->watch_progress_notify_interval_ms));
   return ConvertSecurity(raw, c);
 }
 
@@ -373,6 +412,13 @@ void AddFlags(CLI::App* app, RawFlags* r) {
   AddBool(app, "--strict-reconfig-check", &r->strict_reconfig_check,
           "Reject reconfiguration requests that would cause quorum loss.");
   AddSecurityFlags(app, r);
+  add("--experimental-watch-progress-notify-interval", &r->watch_progress_notify_interval,
+      "Duration of periodic watch progress notifications (etcd's hidden flag; at least 100ms).");
+  // A flag as in etcd: "--strict-reconfig-check" alone means true, "=false" turns it off.
+  app->add_flag("--strict-reconfig-check", r->strict_reconfig_check,
+                "Reject reconfiguration requests that would cause quorum loss.")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 }  // namespace

@@ -149,6 +149,25 @@ TEST(Flags, SnapshotBytesDefaultsTo128MiBAndZeroTurnsItOff) {
   EXPECT_NE(ErrorOf({"--snapshot-bytes=1M"}).find("--snapshot-bytes"), std::string::npos);
 }
 
+TEST(Flags, WatchProgressNotifyIntervalTakesGoDurations) {
+  EXPECT_EQ(Parse({}).config.watch_progress_notify_interval_ms, 10 * 60 * 1000);
+  auto ms = [](const std::string& v) {
+    Parsed p = Parse({"--experimental-watch-progress-notify-interval=" + v});
+    EXPECT_TRUE(p.status.ok()) << v << ": " << p.status.ToString();
+    return p.config.watch_progress_notify_interval_ms;
+  };
+  EXPECT_EQ(ms("100ms"), 100);
+  EXPECT_EQ(ms("1m30s"), 90000);
+  EXPECT_EQ(ms("1.5s"), 1500);
+  EXPECT_EQ(ms("2h"), 2 * 3600 * 1000);
+  for (const char* bad : {"10", "1x", "", "ms", "5s3"}) {
+    EXPECT_NE(ErrorOf({std::string("--experimental-watch-progress-notify-interval=") + bad})
+                  .find("--experimental-watch-progress-notify-interval"),
+              std::string::npos)
+        << bad;
+  }
+}
+
 TEST(Flags, UnknownFlagIsNamed) {
   EXPECT_NE(ErrorOf({"--no-such-flag=1"}).find("--no-such-flag"), std::string::npos);
   EXPECT_NE(ErrorOf({"stray"}).find("stray"), std::string::npos);

@@ -10,8 +10,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "api/errors.h"
@@ -19,6 +21,10 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "raftkvpb/session.grpc.pb.h"
 #include "server/etcd_server.h"
+
+namespace raftkv::watch {
+struct Response;
+}
 
 namespace raftkv::server::daemon {
 
@@ -35,6 +41,7 @@ struct MemberState {
   // --client-cert-auth: a verified client certificate's CommonName is the caller's user name
   // when the call carries no token (set once, before the services start).
   bool client_cert_auth = false;
+  std::atomic<bool> has_leader{true};
 };
 
 // What a call presents (src/auth/auth_info.h): its "token" metadata, and the CommonName of
@@ -246,6 +253,31 @@ class SessionService final : public raftkvpb::Session::CallbackService {
  private:
   EtcdServer* server_;
   const MemberState* member_;
+};
+
+// etcdserverpb.Watch (watch_service.cc): every member serves it, learners included, from
+// its own watch hub. Sender threads write the responses; `progress_interval` is etcd's
+// --experimental-watch-progress-notify-interval (at least 100 ms).
+class WatchService final : public etcdserverpb::Watch::CallbackService {
+ public:
+  WatchService(EtcdServer* server, ServiceLimits limits, const MemberState* member,
+               std::chrono::milliseconds progress_interval);
+  ~WatchService() override;
+
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  struct Conn;
+  class Sender;
+  class Call;
+  void Pump(const std::shared_ptr<Conn>& c);
+  etcdserverpb::WatchResponse ToProto(const watch::Response& r) const;
+
+  EtcdServer* server_;
+  ServiceLimits limits_;
+  const MemberState* member_;
+  std::unique_ptr<Sender> sender_;
 };
 
 }  // namespace raftkv::server::daemon

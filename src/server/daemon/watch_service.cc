@@ -1,0 +1,355 @@
+// etcdserverpb.Watch over the member's watch hub (src/watch/hub.h), on gRPC's callback API.
+//
+// One WatchCall per client stream: requests are read one at a time and handed to the hub's
+// Stream (create / cancel / progress); responses are taken from it by the sender threads,
+// one write in flight per call. A call never buffers more than the response being written
+// (and its fragments): everything else waits in the hub, which bounds it (a slow client's
+// watchers fall back to reading history). The calls' shared state lives in a Conn that the
+// sender's queue and the hub's wake callback reach by (weak) pointer, so a call may end at
+// any time.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "api/convert.h"
+#include "server/daemon/services.h"
+#include "watch/hub.h"
+
+namespace raftkv::server::daemon {
+
+using etcdserverpb::WatchRequest;
+using etcdserverpb::WatchResponse;
+
+namespace {
+
+// Responses taken from the hub at once by a call's sender (written one after another).
+constexpr size_t kResponsesPerVisit = 64;
+
+// etcd's minimum progress notification interval (v3rpc minWatchProgressInterval).
+constexpr std::chrono::milliseconds kMinProgressInterval{100};
+
+// Go's name of a gRPC code, as etcd's cancel reasons spell it.
+const char* GoCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
+    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
+    default: return "Unknown";
+  }
+}
+
+// The permission check on create (src/auth/README.md): etcd's isWatchPermitted resolves the
+// stream's credentials again (a token may have expired or been revoked meanwhile) and checks
+// the range against the caller's current roles; a refusal is answered created + canceled,
+// watch id -1, with the error as etcd 3.4 words it: the gRPC error's full text ("rpc error:
+// code = PermissionDenied desc = etcdserver: permission denied"). The range checked is the
+// one watched: a from-key watch needs every key from its key on (etcd 3.4 checks only the
+// key itself there). Without auth every create is permitted.
+Status CheckCreatePermitted(const auth::Store& auth, const auth::Credentials& creds,
+                            const watch::WatchSpec& spec) {
+  Result<auth::AuthInfo> who = auth.Resolve(creds);
+  Status s = who.ok() ? auth.CheckRange(*who, spec.keys.key, spec.keys.end) : who.status();
+  if (s.ok()) return s;
+  grpc::Status g = api::ToGrpcStatus(s);
+  return Status::FailedPrecondition(std::string("rpc error: code = ") +
+                                    GoCodeName(g.error_code()) + " desc = " + g.error_message());
+}
+
+// etcd's normalisation at the edge (v3rpc recvLoop): an empty key is "\0", the smallest
+// key; range_end "\0" means every key >= key; unknown filter values are ignored.
+watch::WatchSpec SpecOf(const etcdserverpb::WatchCreateRequest& c) {
+  watch::WatchSpec s;
+  s.keys.key = c.key().empty() ? std::string(1, '\0') : c.key();
+  s.keys.end = c.range_end();
+  s.start_revision = c.start_revision();
+  s.prev_kv = c.prev_kv();
+  s.progress_notify = c.progress_notify();
+  s.fragment = c.fragment();
+  for (int f : c.filters()) {
+    if (f == etcdserverpb::WatchCreateRequest::NOPUT) s.no_put = true;
+    if (f == etcdserverpb::WatchCreateRequest::NODELETE) s.no_delete = true;
+  }
+  return s;
+}
+
+void FillKeyValue(const kv::Record& r, mvccpb::KeyValue* kv) {
+  kv->set_key(r.key);
+  kv->set_mod_revision(r.rev.main);
+  if (r.tombstone) return;  // a delete event's kv: the key and its revision, as etcd's
+  kv->set_create_revision(r.create_revision);
+  kv->set_version(r.version);
+  kv->set_value(r.value);
+  kv->set_lease(r.lease);
+}
+
+// etcd's sendFragments: a response of 2+ events at or above the limit goes out in pieces,
+// each below it where possible (at least one event each), all but the last marked fragment.
+void Fragment(WatchResponse whole, size_t limit, std::deque<WatchResponse>* out) {
+  if (whole.ByteSizeLong() < limit || whole.events_size() < 2) {
+    out->push_back(std::move(whole));
+    return;
+  }
+  WatchResponse base = whole;
+  base.clear_events();
+  base.set_fragment(true);
+  int i = 0;
+  while (i < whole.events_size()) {
+    WatchResponse cur = base;
+    while (i < whole.events_size()) {
+      *cur.add_events() = whole.events(i);
+      if (cur.events_size() > 1 && cur.ByteSizeLong() >= limit) {
+        cur.mutable_events()->RemoveLast();
+        break;
+      }
+      ++i;
+    }
+    if (i == whole.events_size()) cur.set_fragment(false);
+    out->push_back(std::move(cur));
+  }
+}
+
+}  // namespace
+
+// What a call and the sender threads share. `mu` orders everything done to the reactor.
+struct WatchService::Conn {
+  std::mutex mu;
+  grpc::ServerBidiReactor<WatchRequest, WatchResponse>* reactor = nullptr;  // null once done
+  std::shared_ptr<watch::Stream> stream;
+  std::deque<WatchResponse> pending;  // fragments of the response being sent
+  WatchResponse writing_msg;          // the message in flight (lives until OnWriteDone)
+  bool writing = false;
+  bool finished = false;
+  bool posted = false;  // queued for a sender thread (guarded by the sender's mutex)
+
+  void FinishLocked(grpc::Status status) {
+    if (finished || reactor == nullptr) return;
+    finished = true;
+    reactor->Finish(std::move(status));
+  }
+};
+
+// Sender threads: run Pump for calls that have something to send; tick progress
+// notifications.
+class WatchService::Sender {
+ public:
+  Sender(WatchService* service, std::chrono::milliseconds progress_interval)
+      : service_(service), interval_(std::max(progress_interval, kMinProgressInterval)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Sender() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void Post(const std::shared_ptr<Conn>& c) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (c->posted || stop_) return;
+      c->posted = true;
+      queue_.push_back(c);
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void Loop() {
+    auto next_tick = std::chrono::steady_clock::now() + interval_;
+    std::unique_lock<std::mutex> l(mu_);
+    while (!stop_) {
+      if (queue_.empty()) {
+        cv_.wait_until(l, next_tick, [this] { return stop_ || !queue_.empty(); });
+      }
+      if (stop_) break;
+      if (std::chrono::steady_clock::now() >= next_tick) {
+        next_tick = std::chrono::steady_clock::now() + interval_;
+        l.unlock();
+        service_->server_->WatchHub().NotifyProgress();
+        l.lock();
+        continue;
+      }
+      if (queue_.empty()) continue;
+      std::shared_ptr<Conn> c = std::move(queue_.front());
+      queue_.pop_front();
+      c->posted = false;
+      l.unlock();
+      service_->Pump(c);
+      c.reset();
+      l.lock();
+    }
+  }
+
+  WatchService* service_;
+  const std::chrono::milliseconds interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Conn>> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// The reactor of one Watch call.
+class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse> {
+ public:
+  Call(WatchService* service, grpc::CallbackServerContext* ctx)
+      : service_(service), conn_(std::make_shared<Conn>()) {
+    conn_->reactor = this;
+    // etcd: a client asking for a leader (clientv3.WithRequireLeader, as etcdctl watch does)
+    // is refused at once by a member that has none.
+    auto md = ctx->client_metadata().find("hasleader");
+    if (md != ctx->client_metadata().end() && md->second == "true" &&
+        !service_->member_->has_leader.load()) {
+      std::lock_guard<std::mutex> l(conn_->mu);
+      conn_->FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNoLeader));
+      return;
+    }
+    std::weak_ptr<Conn> weak = conn_;
+    Sender* sender = service_->sender_.get();
+    conn_->stream = service_->server_->WatchHub().OpenStream([weak, sender] {
+      if (auto c = weak.lock()) sender->Post(c);
+    });
+    // Auth: the stream's credentials, checked on every create. The first request is read once
+    // they resolve: a token handed out by an entry this member has not applied yet (the
+    // client logged in through another member) is waited for, as etcd does.
+    creds_ = CredentialsOf(ctx, service_->member_);
+    std::shared_ptr<Conn> conn = conn_;
+    service_->server_->ResolveCaller(creds_, [conn, this](const Result<auth::AuthInfo>&) {
+      std::lock_guard<std::mutex> l(conn->mu);
+      if (conn->reactor != nullptr) StartRead(&request_);  // else the call is gone
+    });
+  }
+
+  void OnReadDone(bool ok) override {
+    // A client that half-closes keeps receiving events, as etcd's stream does (it ends when
+    // the client cancels the call).
+    if (!ok) return;
+    std::shared_ptr<watch::Stream> stream = conn_->stream;
+    switch (request_.request_union_case()) {
+      case WatchRequest::kCreateRequest: {
+        const auto& c = request_.create_request();
+        watch::WatchSpec spec = SpecOf(c);
+        Status permitted = CheckCreatePermitted(service_->server_->auth(), creds_, spec);
+        if (!permitted.ok()) {
+          stream->Refuse(permitted.message());
+        } else {
+          stream->Create(c.watch_id(), std::move(spec));
+        }
+        break;
+      }
+      case WatchRequest::kCancelRequest:
+        stream->Cancel(request_.cancel_request().watch_id());
+        break;
+      case WatchRequest::kProgressRequest: stream->RequestProgress(); break;
+      case WatchRequest::REQUEST_UNION_NOT_SET: break;  // etcd ignores what it does not know
+    }
+    request_.Clear();
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> l(conn_->mu);
+      conn_->writing = false;
+      if (!ok) {
+        conn_->FinishLocked(
+            grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled"));
+        return;
+      }
+    }
+    // The next response goes out from here, without a hop to the sender thread: taking
+    // queued events is cheap, and a history read is bounded (HubOptions::read_budget).
+    service_->Pump(conn_);
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> l(conn_->mu);
+    conn_->FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "etcdserver: watch canceled"));
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> l(conn_->mu);
+      conn_->reactor = nullptr;
+      conn_->finished = true;
+      if (conn_->stream) conn_->stream->Close();
+    }
+    delete this;
+  }
+
+ private:
+  WatchService* service_;
+  std::shared_ptr<Conn> conn_;
+  auth::Credentials creds_;
+  WatchRequest request_;
+};
+
+WatchService::WatchService(EtcdServer* server, ServiceLimits limits, const MemberState* member,
+                           std::chrono::milliseconds progress_interval)
+    : server_(server), limits_(limits), member_(member) {
+  sender_ = std::make_unique<Sender>(this, progress_interval);
+}
+
+WatchService::~WatchService() = default;
+
+grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
+    grpc::CallbackServerContext* ctx) {
+  return new Call(this, ctx);
+}
+
+// Sender thread: writes the call's next response, if it has one and no write is in flight.
+void WatchService::Pump(const std::shared_ptr<Conn>& c) {
+  std::lock_guard<std::mutex> l(c->mu);
+  if (c->finished || c->writing || c->stream == nullptr) return;
+  while (c->pending.empty()) {
+    // Several responses per visit to the hub: one lock for many watchers' events.
+    std::vector<watch::Response> batch;
+    watch::Stream::Step step = c->stream->NextBatch(&batch, kResponsesPerVisit);
+    if (step == watch::Stream::Step::kIdle) return;
+    if (step == watch::Stream::Step::kAgain) {
+      sender_->Post(c);  // history was read; let other calls have a turn first
+      return;
+    }
+    for (const watch::Response& r : batch) {
+      WatchResponse p = ToProto(r);
+      if (r.fragment) {
+        // etcd fragments at its request limit plus gRPC's overhead allowance.
+        Fragment(std::move(p), static_cast<size_t>(limits_.max_request_bytes + kGrpcOverheadBytes),
+                 &c->pending);
+      } else {
+        c->pending.push_back(std::move(p));
+      }
+    }
+  }
+  c->writing_msg = std::move(c->pending.front());
+  c->pending.pop_front();
+  c->writing = true;
+  c->reactor->StartWrite(&c->writing_msg);
+}
+
+WatchResponse WatchService::ToProto(const watch::Response& r) const {
+  WatchResponse p;
+  api::FillHeader(api::HeaderInfo{server_->cluster_id(), server_->member_id(), server_->term()},
+                  p.mutable_header());
+  p.mutable_header()->set_revision(r.revision);
+  p.set_watch_id(r.watch_id);
+  p.set_created(r.created);
+  p.set_canceled(r.canceled);
+  p.set_compact_revision(r.compact_revision);
+  p.set_cancel_reason(r.cancel_reason);
+  for (const kv::Event& e : r.events) {
+    mvccpb::Event* pe = p.add_events();
+    pe->set_type(e.type == kv::Event::Type::kPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
+    FillKeyValue(*e.kv, pe->mutable_kv());
+    if (r.prev_kv && e.prev) FillKeyValue(*e.prev, pe->mutable_prev_kv());
+  }
+  return p;
+}
+
+}  // namespace raftkv::server::daemon
