@@ -41,6 +41,9 @@ struct KvOptions {
   // times a second (0: back to back).
   int watchers = 1000;
   int streams = 10;
+  // TLS (etcd benchmark's --cacert/--cert/--key): with a CA, every connection is TLS, the
+  // server's certificate checked against it, and cert/key offered as client certificate.
+  std::string cacert, cert, key;
 };
 
 struct Command {
