@@ -238,6 +238,7 @@ Result<Workload> ParseWorkload(const std::string& name) {
   if (name == "txn-put") return Workload::kTxnPut;
   if (name == "mixed") return Workload::kMixed;
   if (name == "watch") return Workload::kWatch;
+  if (name == "lease") return Workload::kLease;
   if (name == "wal") return Workload::kWal;
   return Status::InvalidArgument("unknown subcommand '" + name + "'");
 }
@@ -251,6 +252,7 @@ const char* WorkloadName(Workload w) {
     case Workload::kTxnPut: return "txn-put";
     case Workload::kMixed: return "mixed";
     case Workload::kWatch: return "watch";
+    case Workload::kLease: return "lease";
     case Workload::kWal: return "wal";
   }
   return "?";
@@ -301,7 +303,7 @@ Result<Command> ParseCommand(int argc, const char* const* argv) {
 }
 
 std::string Usage() {
-  return R"(usage: raftkv-bench <put|range|txn-put|mixed|watch> [flags]
+  return R"(usage: raftkv-bench <put|range|txn-put|mixed|watch|lease> [flags]
        raftkv-bench wal [--dir PATH] [--seconds S] [--recovery-mib N] [--sizes N,..]
                         [--batches N,..] [--no-prealloc] [--recovery-only] [--quick]
 KV workloads (etcd v3 gRPC API; flags as in etcd's benchmark tool):
@@ -314,6 +316,8 @@ KV workloads (etcd v3 gRPC API; flags as in etcd's benchmark tool):
   --key-size N --key-space-size N --val-size N   (defaults 8, 100000, 8)
   --consistency l|s    range/mixed reads: linearizable (default) or serializable
   --read-ratio F       mixed: share of reads (default 0.9)
+  lease: each client keeps its own lease (granted first, TTL 60 s) alive over its own
+         LeaseKeepAlive stream; a request is one keep-alive (keep-alives/s)
   --rate R             at most R requests/s over all clients (default unlimited)
   --timeout S          deadline per request (default 10)
   --seed N --json --quiet

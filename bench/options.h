@@ -1,6 +1,6 @@
-// Command line of raftkv-bench: one subcommand (put, range, txn-put, mixed, watch, wal) and its
-// flags, parsed into plain structs. Parsing never exits or prints: bad input comes back as
-// an InvalidArgument Status naming the flag, and main prints it with the usage.
+// Command line of raftkv-bench: one subcommand (put, range, txn-put, mixed, watch, lease, wal) and
+// its flags, parsed into plain structs. Parsing never exits or prints: bad input comes back as an
+// InvalidArgument Status naming the flag, and main prints it with the usage.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,9 @@
 
 namespace raftkv::bench {
 
-enum class Workload { kPut, kRange, kTxnPut, kMixed, kWatch, kWal };
+// kLease: every client holds one lease (granted before the run) and keeps it alive over its
+// own LeaseKeepAlive stream, one keep-alive in flight at a time: keep-alives per second.
+enum class Workload { kPut, kRange, kTxnPut, kMixed, kWatch, kLease, kWal };
 
 const char* WorkloadName(Workload w);
 

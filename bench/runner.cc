@@ -20,6 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using etcdserverpb::KV;
+using KeepAliveStream = grpc::ClientAsyncReaderWriter<etcdserverpb::LeaseKeepAliveRequest,
+                                                      etcdserverpb::LeaseKeepAliveResponse>;
 
 double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -47,7 +49,10 @@ struct Shared {
   const std::atomic<bool>* stop = nullptr;
 };
 
-enum class Op { kPut, kRange, kTxnPut };
+enum class Op { kPut, kRange, kTxnPut, kKeepAlive };
+
+// A keep-alive stream goes through these steps; one keep-alive is a write then a read.
+enum class Stream { kNone, kStarting, kWriting, kReading };
 
 // One closed-loop client: at most one request or one rate-limit alarm outstanding.
 struct Client {
@@ -63,6 +68,14 @@ struct Client {
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::PutResponse>> put_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::RangeResponse>> range_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::TxnResponse>> txn_reader;
+  // kKeepAlive: this client's lease and stream (opened on the first keep-alive).
+  etcdserverpb::Lease::Stub* lease_stub = nullptr;
+  int64_t lease_id = 0;
+  Stream stream_step = Stream::kNone;
+  std::unique_ptr<grpc::ClientContext> stream_ctx;
+  std::unique_ptr<KeepAliveStream> stream;
+  etcdserverpb::LeaseKeepAliveRequest ka_req;
+  etcdserverpb::LeaseKeepAliveResponse ka_resp;
   grpc::Status status;
   grpc::Alarm alarm;
   bool waiting_alarm = false;
@@ -71,13 +84,18 @@ struct Client {
 
 class Worker {
  public:
-  Worker(Shared* shared, std::vector<KV::Stub*> stubs, uint64_t seed)
+  Worker(Shared* shared, std::vector<KV::Stub*> stubs,
+         std::vector<std::pair<etcdserverpb::Lease::Stub*, int64_t>> leases, uint64_t seed)
       : shared_(shared), rng_(seed) {
     const KvOptions& o = *shared->options;
     clients_.reserve(stubs.size());
-    for (KV::Stub* stub : stubs) {
+    for (size_t i = 0; i < stubs.size(); i++) {
       clients_.push_back(std::make_unique<Client>());
-      clients_.back()->stub = stub;
+      clients_.back()->stub = stubs[i];
+      if (i < leases.size()) {
+        clients_.back()->lease_stub = leases[i].first;
+        clients_.back()->lease_id = leases[i].second;
+      }
     }
     if (o.rate > 0) {
       interval_ = std::chrono::duration_cast<Clock::duration>(
@@ -97,12 +115,17 @@ class Worker {
       if (c->waiting_alarm) {
         c->waiting_alarm = false;
         Issue(c);
+      } else if (c->op == Op::kKeepAlive && !StepStream(c, ok)) {
+        continue;  // the keep-alive is under way
       } else {
         Finish(c);
         Next(c);
       }
     }
     finished_ = Clock::now();
+    for (auto& c : clients_) {
+      if (c->stream) c->stream_ctx->TryCancel();  // streams end with the run
+    }
     cq_.Shutdown();
     while (cq_.Next(&tag, &ok)) {
     }
@@ -144,6 +167,7 @@ class Worker {
     switch (shared_->workload) {
       case Workload::kRange: return Op::kRange;
       case Workload::kTxnPut: return Op::kTxnPut;
+      case Workload::kLease: return Op::kKeepAlive;
       case Workload::kMixed:
         return std::uniform_real_distribution<double>(0, 1)(rng_) < shared_->options->read_ratio
                    ? Op::kRange
@@ -184,6 +208,46 @@ class Worker {
         c->txn_reader->Finish(&c->txn_resp, &c->status, c);
         break;
       }
+      case Op::kKeepAlive:
+        c->ka_req.set_id(c->lease_id);
+        if (c->stream == nullptr) {  // the stream lives as long as the run
+          c->stream_ctx = std::make_unique<grpc::ClientContext>();
+          c->stream_step = Stream::kStarting;
+          c->stream = c->lease_stub->AsyncLeaseKeepAlive(c->stream_ctx.get(), &cq_, c);
+        } else {
+          c->stream_step = Stream::kWriting;
+          c->stream->Write(c->ka_req, c);
+        }
+        break;
+    }
+  }
+
+  // Advances a keep-alive: started -> write -> read. True once it is complete (c->status
+  // says how it went); a broken stream is dropped and reopened by the next keep-alive.
+  bool StepStream(Client* c, bool ok) {
+    if (!ok) {
+      c->status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "keep-alive stream broken");
+      c->stream_ctx->TryCancel();
+      broken_.push_back(std::move(c->stream));  // destroyed after the queue is drained
+      broken_ctx_.push_back(std::move(c->stream_ctx));
+      c->stream_step = Stream::kNone;
+      return true;
+    }
+    switch (c->stream_step) {
+      case Stream::kStarting:
+        c->stream_step = Stream::kWriting;
+        c->stream->Write(c->ka_req, c);
+        return false;
+      case Stream::kWriting:
+        c->stream_step = Stream::kReading;
+        c->stream->Read(&c->ka_resp, c);
+        return false;
+      default:
+        c->stream_step = Stream::kNone;
+        c->status = c->ka_resp.ttl() > 0
+                        ? grpc::Status::OK
+                        : grpc::Status(grpc::StatusCode::NOT_FOUND, "keep-alive answered TTL 0");
+        return true;
     }
   }
 
@@ -207,6 +271,10 @@ class Worker {
   Clock::duration interval_ = Clock::duration::zero();
   Clock::duration burst_ = Clock::duration::zero();
   Clock::time_point next_slot_;
+  // Broken keep-alive streams and their contexts, kept until the run ends (a context must
+  // outlive its stream: declared first, destroyed last).
+  std::vector<std::unique_ptr<grpc::ClientContext>> broken_ctx_;
+  std::vector<std::unique_ptr<KeepAliveStream>> broken_;
   RunResult result_;
   Clock::time_point finished_;
 };
@@ -325,13 +393,35 @@ Result<RunResult> RunKv(Workload workload, const KvOptions& options, const Progr
   shared.value = RandomValue(options.val_size, options.seed);
   shared.budget = static_cast<int64_t>(std::min<uint64_t>(options.total, INT64_MAX));
   shared.stop = stop;
+  // The lease workload: one lease per client, granted before the clock starts (TTL 60 s:
+  // far longer than any gap between two keep-alives).
+  std::vector<std::unique_ptr<etcdserverpb::Lease::Stub>> lease_stubs;
+  std::vector<std::pair<etcdserverpb::Lease::Stub*, int64_t>> leases;
+  if (workload == Workload::kLease) {
+    for (auto& ch : channels) lease_stubs.push_back(etcdserverpb::Lease::NewStub(ch));
+    for (int i = 0; i < options.clients; i++) {
+      auto* stub = lease_stubs[i % options.conns].get();
+      grpc::ClientContext ctx;
+      ctx.set_deadline(SystemTime(Clock::now() + std::chrono::seconds(10)));
+      etcdserverpb::LeaseGrantRequest req;
+      req.set_ttl(60);
+      etcdserverpb::LeaseGrantResponse resp;
+      grpc::Status st = stub->LeaseGrant(&ctx, req, &resp);
+      if (!st.ok()) return Status::Unavailable("lease grant failed: " + st.error_message());
+      leases.emplace_back(stub, resp.id());
+    }
+  }
   std::vector<std::vector<KV::Stub*>> per_thread(options.threads);
+  std::vector<std::vector<std::pair<etcdserverpb::Lease::Stub*, int64_t>>> leases_per_thread(
+      options.threads);
   for (int i = 0; i < options.clients; i++) {
     per_thread[i % options.threads].push_back(stubs[i % options.conns].get());
+    if (!leases.empty()) leases_per_thread[i % options.threads].push_back(leases[i]);
   }
   std::vector<std::unique_ptr<Worker>> workers;
   for (int t = 0; t < options.threads; t++) {
-    workers.push_back(std::make_unique<Worker>(&shared, per_thread[t], options.seed * 1000 + t));
+    workers.push_back(std::make_unique<Worker>(&shared, per_thread[t], leases_per_thread[t],
+                                               options.seed * 1000 + t));
   }
 
   rusage before{};

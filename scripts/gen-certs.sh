@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generates a certificate authority and certificates signed by it, with the openssl CLI, for a
-# TLS cluster (scripts/run-tls-cluster.sh) and for the tests (which call it into their own
+# TLS cluster (scripts/run-cluster.sh --tls, `make run TLS=1`) and for the tests (which call it into their own
 # temp dirs: no certificate or key is ever committed).
 #
 #   scripts/gen-certs.sh DIR NAME...

@@ -6,6 +6,7 @@
 
 #include "auth/errors.h"
 #include "kv/errors.h"
+#include "lease/lease_table.h"
 
 namespace raftkv::api {
 namespace pb = etcdserverpb;
@@ -45,6 +46,7 @@ const std::unordered_map<std::string, GrpcError>& errorTable() {
       {kErrMemberNotFound, {grpc::StatusCode::NOT_FOUND, kErrMemberNotFound}},
       {kErrBadLeaderTransferee, {grpc::StatusCode::FAILED_PRECONDITION, kErrBadLeaderTransferee}},
       {kErrLeaseExist, {grpc::StatusCode::FAILED_PRECONDITION, kErrLeaseExist}},
+      {lease::kErrLeaseTtlTooLarge, {grpc::StatusCode::OUT_OF_RANGE, lease::kErrLeaseTtlTooLarge}},
       {kErrTimeoutLeaderTransfer, {grpc::StatusCode::UNAVAILABLE, kErrTimeoutLeaderTransfer}},
       {kErrUnhealthy, {grpc::StatusCode::UNAVAILABLE, kErrUnhealthy}},
       {kErrNotSupportedForLearner, {grpc::StatusCode::UNAVAILABLE, kErrNotSupportedForLearner}},

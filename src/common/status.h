@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -41,6 +42,15 @@ class Status {
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status FailedPrecondition(std::string msg) {
     return Status(Code::kFailedPrecondition, std::move(msg));
+  }
+
+  // A code carried as a number (an error stored in the session table, or answered by the
+  // leader to a forwarded call) with its message; a number no code has becomes kUnavailable.
+  static Status FromWire(uint32_t code, std::string msg) {
+    if (code == 0 || code > static_cast<uint32_t>(Code::kFailedPrecondition)) {
+      return Status(Code::kUnavailable, std::move(msg));
+    }
+    return Status(static_cast<Code>(code), std::move(msg));
   }
 
   bool ok() const { return code_ == Code::kOk; }

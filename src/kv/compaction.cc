@@ -29,8 +29,11 @@ void Store::maybeCompactPhysicallyLocked() {
     it = empty ? index_.erase(it) : std::next(it);
   }
   for (const Revision& r : dropped) {
-    size_t n = revs_.erase(r);
-    RAFTKV_CHECK(n == 1, "every indexed revision is stored exactly once");
+    auto it = revs_.find(r);
+    RAFTKV_CHECK(it != revs_.end(), "every indexed revision is stored exactly once");
+    record_bytes_ -= static_cast<int64_t>(it->second->key.size() + it->second->value.size()) +
+                     kVersionOverheadBytes;
+    revs_.erase(it);
   }
   physical_compact_rev_ = target;
 }

@@ -17,7 +17,7 @@ inline constexpr char kErrValueProvided[] = "etcdserver: value is provided";
 inline constexpr char kErrLeaseProvided[] = "etcdserver: lease is provided";
 inline constexpr char kErrDuplicateKey[] = "etcdserver: duplicate key given in txn request";
 inline constexpr char kErrTooManyOps[] = "etcdserver: too many operations in txn request";
-// Not returned yet: leases are stored but not checked (no lessor in this layer yet).
+// A put or txn naming a lease that is not in the table (same text as lease/lease_table.h).
 inline constexpr char kErrLeaseNotFound[] = "etcdserver: requested lease not found";
 // raftkv's own (client sessions, snapshot decoding).
 inline constexpr char kErrSessionExpired[] = "raftkv: client session expired or unknown";

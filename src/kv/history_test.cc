@@ -81,6 +81,8 @@ TEST(History, Events_keyRangesAsEtcdNamesThem) {
 
 TEST(History, Events_carryLeaseAndVersionsAsStored) {
   Store s;
+  ASSERT_TRUE(s.LeaseGrant(7, 60).ok());  // a grant is not a revision
+  ASSERT_TRUE(s.LeaseGrant(9, 60).ok());
   MustPut(s, "k", "v1", 7);  // 2
   MustPut(s, "k", "v2", 9);  // 3
   EventRead r = MustEvents(s, 3, 3);

@@ -299,6 +299,8 @@ TEST(Range, Range_randomizedMatchesReferenceModel) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
     auto s = std::make_unique<Store>();
+    ASSERT_TRUE(s->LeaseGrant(1, 60).ok());  // puts name leases 0..2
+    ASSERT_TRUE(s->LeaseGrant(2, 60).ok());
     Model m;
     for (int step = 0; step < 300; ++step) {
       int op = static_cast<int>(rng() % 10);

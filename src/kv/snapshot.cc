@@ -10,8 +10,13 @@
 
 namespace raftkv::kv {
 
-SnapshotView::SnapshotView(Store* store, int64_t rev, int64_t compact_rev, std::string sessions)
-    : store_(store), rev_(rev), compact_rev_(compact_rev), sessions_(std::move(sessions)) {}
+SnapshotView::SnapshotView(Store* store, int64_t rev, int64_t compact_rev, std::string sessions,
+                           std::string leases)
+    : store_(store),
+      rev_(rev),
+      compact_rev_(compact_rev),
+      sessions_(std::move(sessions)),
+      leases_(std::move(leases)) {}
 
 SnapshotView::~SnapshotView() {
   store_->unpin(compact_rev_);
@@ -22,10 +27,11 @@ std::unique_ptr<SnapshotView> Store::Snapshot() {
   // The pin keeps physical compaction at or below compact_rev_, so every version visible in
   // [compact_rev_, current_rev_] stays stored while the view lives.
   pins_.insert(compact_rev_);
-  std::string sessions;
+  std::string sessions, leases;
   sessions_.EncodeTo(&sessions);
+  leases_.EncodeTo(&leases);
   return std::unique_ptr<SnapshotView>(
-      new SnapshotView(this, current_rev_, compact_rev_, std::move(sessions)));
+      new SnapshotView(this, current_rev_, compact_rev_, std::move(sessions), std::move(leases)));
 }
 
 namespace {
@@ -65,6 +71,7 @@ Status SnapshotView::WriteTo(const std::function<Status(std::string_view)>& sink
   PutI64(&buf, rev_);
   PutI64(&buf, compact_rev_);
   PutBytes(&buf, sessions_);
+  PutBytes(&buf, leases_);
   RAFTKV_RETURN_IF_ERROR(emit(buf));
 
   std::string next_key;  // resume point: first key not yet written
@@ -175,21 +182,55 @@ Status SnapshotLoader::parseHeader(bool* progressed) {
   d.GetI64(&rev);
   d.GetI64(&compact_rev);
   d.GetU32(&sessions_len);
-  if (version != kSnapshotFormatVersion) return ErrBadSnapshot("unknown format version");
+  if (version != 1 && version != kSnapshotFormatVersion) {
+    return ErrBadSnapshot("unknown format version");
+  }
   if (rev < 1 || compact_rev < 0 || compact_rev > rev) return ErrBadSnapshot("bad revisions");
-  if (in.size() < kFixed + sessions_len) return Status::OK();  // wait for the session table
+  size_t need = kFixed + size_t{sessions_len};
+  if (in.size() < need) return Status::OK();  // wait for the session table
+  uint32_t leases_len = 0;
+  if (version >= 2) {
+    if (in.size() < need + 4) return Status::OK();
+    leases_len = DecodeU32(in.data() + need);
+    need += 4;
+    if (in.size() < need + leases_len) return Status::OK();  // wait for the lease table
+  }
   Decoder sd(in.substr(kFixed, sessions_len));
   auto sessions = SessionTable::DecodeFrom(&sd);
   if (!sessions.ok()) return sessions.status();
   if (!sd.empty()) return ErrBadSnapshot("bad session table");
+  if (version >= 2) {
+    Decoder ld(in.substr(need, leases_len));
+    auto leases = lease::LeaseTable::DecodeFrom(&ld);
+    if (!leases.ok() || !ld.empty()) return ErrBadSnapshot("bad lease table");
+    store_->leases_ = std::move(leases).value();
+    need += leases_len;
+  }
   store_->sessions_ = std::move(sessions).value();
   store_->current_rev_ = rev;
   store_->compact_rev_ = compact_rev;
   store_->physical_compact_rev_ = compact_rev;
-  consume(kFixed + sessions_len);
+  consume(need);
   stage_ = Stage::kKeys;
   *progressed = true;
   return Status::OK();
+}
+
+std::string SnapshotLoader::EncodeHeaderForTest(uint32_t version, int64_t rev,
+                                                int64_t compact_rev) {
+  std::string buf(kSnapshotMagic, 4);
+  PutU32(&buf, version);
+  PutI64(&buf, rev);
+  PutI64(&buf, compact_rev);
+  std::string sessions;
+  SessionTable().EncodeTo(&sessions);
+  PutBytes(&buf, sessions);
+  if (version >= 2) {
+    std::string leases;
+    lease::LeaseTable().EncodeTo(&leases);
+    PutBytes(&buf, leases);
+  }
+  return buf;
 }
 
 Status SnapshotLoader::parseKey(bool* progressed) {
@@ -239,9 +280,8 @@ Status SnapshotLoader::loadKey(std::string_view record) {
       return ErrBadSnapshot("bad version history");
     }
     Revision at = r->rev;
-    if (!store_->revs_.emplace(at, std::move(r)).second) {
-      return ErrBadSnapshot("duplicate revision");
-    }
+    if (store_->revs_.count(at) > 0) return ErrBadSnapshot("duplicate revision");
+    store_->storeRecordLocked(std::move(r));
     if (store_->revs_.at(at)->tombstone) {
       ki.Tombstone(at);
     } else {
@@ -249,6 +289,9 @@ Status SnapshotLoader::loadKey(std::string_view record) {
     }
   }
   if (!in.empty()) return ErrBadSnapshot("bad key record length");
+  // The key is attached to the lease of its latest version, if that one is live.
+  const Record& last = *store_->revs_.at(ki.generations().back().revs.back());
+  if (!last.tombstone) store_->leases_.Move(key, lease::kNoLease, last.lease);
   prev_key_ = std::move(key);
   return Status::OK();
 }

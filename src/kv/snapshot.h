@@ -6,16 +6,20 @@
 // are written. The view pins its compaction revision C so compaction cannot drop versions
 // it still needs; WriteTo() holds the store lock only for one batch of keys at a time.
 //
-// Byte format (version 1), little-endian; "bytes" is a u32 length followed by the bytes:
+// Byte format (version 2), little-endian; "bytes" is a u32 length followed by the bytes:
 //   magic "RKVS" | u32 format version | i64 revision R | i64 compact revision C
 //   bytes session table (SessionTable::EncodeTo)
+//   bytes lease table (lease::LeaseTable::EncodeTo: ids and TTLs; version 2 only)
 //   per key with history visible in [C, R], in key order:
 //     u8 1 | bytes record, the record being
 //       bytes key | u32 n | n x { i64 main | i64 sub | i64 create_revision | i64 version |
 //                                 i64 lease | u8 tombstone | bytes value }
 //   u8 0 (end) | u32 CRC32 (IEEE) of every preceding byte
 // Every variable-sized part is length-prefixed so SnapshotLoader can rebuild a store from
-// chunks as they arrive, without holding the whole snapshot in memory.
+// chunks as they arrive, without holding the whole snapshot in memory. Which keys are
+// attached to which lease is not stored: the loader attaches each key to the lease of its
+// latest version. Version 1 (before leases were replicated) is still read: it has no lease
+// table, so its keys' lease ids name no lease (they stay, and never expire).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +35,7 @@ namespace raftkv::kv {
 class Store;
 
 inline constexpr char kSnapshotMagic[] = "RKVS";
-inline constexpr uint32_t kSnapshotFormatVersion = 1;
+inline constexpr uint32_t kSnapshotFormatVersion = 2;
 
 class SnapshotView {
  public:
@@ -53,12 +57,14 @@ class SnapshotView {
 
  private:
   friend class Store;
-  SnapshotView(Store* store, int64_t rev, int64_t compact_rev, std::string sessions);
+  SnapshotView(Store* store, int64_t rev, int64_t compact_rev, std::string sessions,
+               std::string leases);
 
   Store* store_;
   int64_t rev_;
   int64_t compact_rev_;
   std::string sessions_;  // the session table as of rev_, already encoded
+  std::string leases_;    // the lease table as of rev_, already encoded
 };
 
 // Rebuilds a Store from the chunks of a snapshot, fed in order (any chunk boundaries).
@@ -70,6 +76,9 @@ class SnapshotLoader {
 
   // Parses what it can of `chunk`; an error is final (every later call returns it).
   Status Add(std::string_view chunk);
+  // Writes `version` (default: the current one) instead of kSnapshotFormatVersion: tests of
+  // reading older images.
+  static std::string EncodeHeaderForTest(uint32_t version, int64_t rev, int64_t compact_rev);
   // Checks the end tag and the checksum and hands over the store.
   Result<std::unique_ptr<Store>> Finish();
 

@@ -17,6 +17,10 @@ using namespace raftkv::kv::testing;
 const std::string kAll(1, '\0');
 
 void fillRandom(Store& s, std::mt19937_64& rng, int n) {
+  // Puts name leases 0..2: 1 and 2 must exist (a put naming an unknown lease is refused).
+  for (lease::LeaseId id : {1, 2}) {
+    if (!s.LeaseLookup(id).ok()) s.LeaseGrant(id, 60);
+  }
   for (int i = 0; i < n; ++i) {
     std::string k = "k" + std::to_string(rng() % 50);
     if (rng() % 5 == 0) {

@@ -80,15 +80,32 @@ KeyValue Store::toKeyValue(const Record& r) const {
 
 // --- Put -----------------------------------------------------------------------------------
 
-Status Store::checkPutLocked(const PutRequest& req, int64_t read_rev) const {
+Status Store::checkPutShape(const PutRequest& req) {
   if (req.key.empty()) return ErrEmptyKey();
   if (req.ignore_value && !req.value.empty()) return ErrValueProvided();
   if (req.ignore_lease && req.lease != 0) return ErrLeaseProvided();
+  return Status::OK();
+}
+
+Status Store::checkPutLocked(const PutRequest& req, int64_t read_rev) const {
+  RAFTKV_RETURN_IF_ERROR(checkPutShape(req));
   if (req.ignore_value || req.ignore_lease) {
     auto it = index_.find(req.key);
     if (it == index_.end() || !it->second.Get(read_rev)) return ErrKeyNotFound();
   }
+  return checkLeaseLocked(req.lease);
+}
+
+Status Store::checkLeaseLocked(int64_t lease) const {
+  if (lease != lease::kNoLease && !leases_.Contains(lease)) return lease::ErrLeaseNotFound();
   return Status::OK();
+}
+
+void Store::storeRecordLocked(std::shared_ptr<Record> rec) {
+  record_bytes_ +=
+      static_cast<int64_t>(rec->key.size() + rec->value.size()) + kVersionOverheadBytes;
+  Revision at = rec->rev;
+  revs_.emplace(at, std::move(rec));
 }
 
 PutResponse Store::putLocked(const PutRequest& req, WriteCtx* ctx) {
@@ -109,8 +126,12 @@ PutResponse Store::putLocked(const PutRequest& req, WriteCtx* ctx) {
     resp.has_prev_kv = true;
     resp.prev_kv = toKeyValue(*prev);
   }
+  // The key follows the lease of its latest version (a put without a lease detaches it).
+  leases_.Move(req.key, prev ? prev->lease : lease::kNoLease, rec->lease);
+  // etcd: a put's response carries the revision it created, inside a txn too.
+  resp.header.revision = rec->rev.main;
   ki.Put(rec->rev);
-  revs_.emplace(rec->rev, std::move(rec));
+  storeRecordLocked(std::move(rec));
   return resp;
 }
 
@@ -121,6 +142,10 @@ void Store::endWriteLocked(const WriteCtx& ctx) {
 
 Result<PutResponse> Store::Put(const PutRequest& req) {
   std::lock_guard<std::mutex> lock(mu_);
+  // etcd checks the request's shape at its API edge, then the lease of a plain put before
+  // the key that ignore_value/ignore_lease need.
+  RAFTKV_RETURN_IF_ERROR(checkPutShape(req));
+  RAFTKV_RETURN_IF_ERROR(checkLeaseLocked(req.lease));
   RAFTKV_RETURN_IF_ERROR(checkPutLocked(req, current_rev_));
   WriteCtx ctx{current_rev_, 0};
   PutResponse resp = putLocked(req, &ctx);
@@ -144,10 +169,14 @@ DeleteRangeResponse Store::deleteRangeLocked(const DeleteRangeRequest& req, Writ
     tomb->key = prev->key;
     tomb->rev = Revision{ctx->begin_rev + 1, ctx->changes++};
     tomb->tombstone = true;
+    leases_.Move(prev->key, prev->lease, lease::kNoLease);
     index_.at(prev->key).Tombstone(tomb->rev);
-    revs_.emplace(tomb->rev, std::move(tomb));
+    storeRecordLocked(std::move(tomb));
     ++resp.deleted;
   }
+  // etcd (storeTxnWrite.DeleteRange): the revision after the txn if it changed anything so
+  // far, else the one it read.
+  resp.header.revision = ctx->changes > 0 ? ctx->begin_rev + 1 : ctx->begin_rev;
   return resp;
 }
 
@@ -193,6 +222,7 @@ uint32_t Store::Hash() const {
   PutI64(&meta, current_rev_);
   PutI64(&meta, compact_rev_);
   sessions_.EncodeTo(&meta);
+  leases_.EncodeTo(&meta);
   uint32_t crc = hashLocked(compact_rev_, current_rev_);
   return Crc32Extend(crc, meta.data(), meta.size());
 }

@@ -36,6 +36,7 @@
 #include "kv/sessions.h"
 #include "kv/snapshot.h"
 #include "kv/types.h"
+#include "lease/lease_table.h"
 
 namespace raftkv::kv {
 
@@ -91,6 +92,27 @@ class Store {
   // The exactly-once client-session table; part of snapshots. Only the apply thread uses it.
   SessionTable& sessions() { return sessions_; }
 
+  // --- Leases (the replicated lease table, lease/lease_table.h) ------------------------------
+  // A put or txn put naming a lease that is not in the table fails with "requested lease not
+  // found"; a key is attached to the lease of its latest version. Grant/Revoke are writes
+  // (apply thread); the lookups may come from any thread.
+  Status LeaseGrant(lease::LeaseId id, int64_t ttl);
+  // Deletes every key attached to the lease in one revision (none if it has no keys, as
+  // etcd), then forgets the lease. The header carries the revision after it.
+  Result<ResponseHeader> LeaseRevoke(lease::LeaseId id);
+  // The lease's granted TTL and attached keys (ordered), or NotFound.
+  Result<lease::Lease> LeaseLookup(lease::LeaseId id) const;
+  std::vector<lease::LeaseId> LeaseIds() const;
+  // (id, granted TTL) of every lease: what the leader's lessor mirrors.
+  std::vector<std::pair<lease::LeaseId, int64_t>> LeaseTtls() const;
+
+  // The store's size in bytes as the space quota measures it (--quota-backend-bytes): every
+  // stored version costs its key and value plus kVersionOverheadBytes, every lease
+  // kLeaseOverheadBytes. Compaction shrinks it at once (there is no file to defragment).
+  int64_t SizeBytes() const;
+  static constexpr int64_t kVersionOverheadBytes = 64;
+  static constexpr int64_t kLeaseOverheadBytes = 64;
+
  private:
   friend class SnapshotView;
   friend class SnapshotLoader;
@@ -107,6 +129,7 @@ class Store {
   // *Locked functions require mu_.
   Result<RangeResponse> rangeLocked(const RangeRequest& req, int64_t cur_rev) const;
   Status checkRangeRevision(int64_t rev, int64_t cur_rev) const;
+  static Status checkPutShape(const PutRequest& req);
   Status checkPutLocked(const PutRequest& req, int64_t read_rev) const;
   PutResponse putLocked(const PutRequest& req, WriteCtx* ctx);
   DeleteRangeResponse deleteRangeLocked(const DeleteRangeRequest& req, WriteCtx* ctx);
@@ -123,6 +146,8 @@ class Store {
   std::shared_ptr<const Record> previousLocked(const Record& r) const;
 
   void maybeCompactPhysicallyLocked();
+  void storeRecordLocked(std::shared_ptr<Record> rec);
+  Status checkLeaseLocked(int64_t lease) const;
   void unpin(int64_t rev);
   uint32_t hashLocked(int64_t compacted, int64_t at) const;
 
@@ -135,6 +160,8 @@ class Store {
   std::multiset<int64_t> pins_;       // compaction revisions live snapshots rely on
   int64_t max_txn_ops_;
   SessionTable sessions_;
+  lease::LeaseTable leases_;
+  int64_t record_bytes_ = 0;  // key + value + overhead of every stored version
 };
 
 }  // namespace raftkv::kv

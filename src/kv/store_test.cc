@@ -71,6 +71,8 @@ TEST(Store, Put_prevKv) {
 
 TEST(Store, Put_leaseStoredAndIgnoreFlags) {
   Store s;
+  ASSERT_TRUE(s.LeaseGrant(77, 10).ok());
+  ASSERT_TRUE(s.LeaseGrant(88, 10).ok());
   MustPut(s, "a", "v1", 77);
   PutRequest p;
   p.key = "a";

@@ -210,23 +210,6 @@ class TxnExecutor {
     return resp;
   }
 
-  // Every response in the txn reports the revision after the txn.
-  static void setHeaders(TxnResponse* resp, int64_t rev) {
-    resp->header.revision = rev;
-    for (auto& op : resp->responses) {
-      std::visit(
-          [&](auto& r) {
-            using T = std::decay_t<decltype(r)>;
-            if constexpr (std::is_same_v<T, TxnResponse>) {
-              setHeaders(&r, rev);
-            } else {
-              r.header.revision = rev;
-            }
-          },
-          op.response);
-    }
-  }
-
  private:
   Store* s_;
   Store::WriteCtx* ctx_;
@@ -251,7 +234,10 @@ Result<TxnResponse> Store::Txn(const TxnRequest& req) {
   RAFTKV_RETURN_IF_ERROR(exec.checkPath(req, path));
   TxnResponse resp = exec.apply(req, path);
   endWriteLocked(ctx);
-  TxnExecutor::setHeaders(&resp, current_rev_);
+  // As etcd 3.4: only the top-level header carries the revision after the txn; each nested
+  // range reports the revision it read at, a put the revision it created, a delete either
+  // (storeTxnWrite), and a nested txn's own header stays empty (newTxnResp).
+  resp.header.revision = current_rev_;
   return resp;
 }
 

@@ -34,6 +34,7 @@ TEST(Txn, Txn_isOneRevisionWithSubRevisions) {
 
 TEST(Txn, Compare_versionCreateModValueLease) {
   Store s;
+  ASSERT_TRUE(s.LeaseGrant(7, 10).ok());
   MustPut(s, "k", "v1", 7);  // rev 2
   MustPut(s, "k", "v2", 7);  // rev 3, version 2, create 2
   struct Case {
@@ -122,12 +123,37 @@ TEST(Txn, Nested_compareUsesStateBeforeTxn) {
   ASSERT_EQ(r.responses.size(), 2u);
   auto& nested = std::get<TxnResponse>(r.responses[1].response);
   EXPECT_TRUE(nested.succeeded);
-  EXPECT_EQ(nested.header.revision, 3);
+  EXPECT_EQ(nested.header.revision, 0);  // etcd 3.4 leaves a nested txn's header empty
   EXPECT_EQ(std::get<DeleteRangeResponse>(nested.responses[1].response).deleted, 1);
   EXPECT_EQ(s.revision(), 3);
   EXPECT_EQ(MustRange(s, "z").kvs[0].value, "inner-success");
   EXPECT_TRUE(MustRange(s, "x").kvs.empty());
   EXPECT_EQ(MustRange(s, "y").kvs[0].mod_revision, 3);
+}
+
+// The header revisions etcd 3.4 reports inside a write txn (observed against etcd 3.4.23):
+// a range reports the revision it read at (the txn's own earlier writes make that the new
+// revision), a put the revision it creates, a delete the new revision once anything changed.
+TEST(Txn, Headers_nestedResponsesCarryEtcdsRevisions) {
+  Store s;
+  MustPut(s, "a", "1");  // rev 2
+  MustPut(s, "b", "2");  // rev 3
+  TxnRequest t;
+  t.success = {RangeOp("a"), PutOp("c", "3"), RangeOp("b"), DeleteOp("zz"), RangeOp("a")};
+  auto r = mustTxn(s, t);
+  EXPECT_EQ(r.header.revision, 4);
+  EXPECT_EQ(std::get<RangeResponse>(r.responses[0].response).header.revision, 3);
+  EXPECT_EQ(std::get<PutResponse>(r.responses[1].response).header.revision, 4);
+  EXPECT_EQ(std::get<RangeResponse>(r.responses[2].response).header.revision, 4);
+  EXPECT_EQ(std::get<DeleteRangeResponse>(r.responses[3].response).header.revision, 4);
+  EXPECT_EQ(std::get<RangeResponse>(r.responses[4].response).header.revision, 4);
+  // A delete that removes nothing before any change reports the revision read.
+  TxnRequest u;
+  u.success = {DeleteOp("zz"), PutOp("x", "1")};
+  r = mustTxn(s, u);
+  EXPECT_EQ(r.header.revision, 5);
+  EXPECT_EQ(std::get<DeleteRangeResponse>(r.responses[0].response).header.revision, 4);
+  EXPECT_EQ(std::get<PutResponse>(r.responses[1].response).header.revision, 5);
 }
 
 TEST(Txn, Nested_failureBranchOfNestedTxn) {

@@ -19,22 +19,6 @@ double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-Status MakeStatus(Status::Code code, std::string msg) {
-  using C = Status::Code;
-  switch (code) {
-    case C::kNotFound: return Status::NotFound(std::move(msg));
-    case C::kInvalidArgument: return Status::InvalidArgument(std::move(msg));
-    case C::kCorruption: return Status::Corruption(std::move(msg));
-    case C::kIOError: return Status::IOError(std::move(msg));
-    case C::kCompacted: return Status::Compacted(std::move(msg));
-    case C::kUnavailable: return Status::Unavailable(std::move(msg));
-    case C::kNotLeader: return Status::NotLeader(std::move(msg));
-    case C::kBusy: return Status::Busy(std::move(msg));
-    case C::kAborted: return Status::Aborted(std::move(msg));
-    default: return Status::FailedPrecondition(std::move(msg));
-  }
-}
-
 // A result as the session table stores it: u8 ok | bytes response, or u8 0 | u8 code |
 // bytes message. Errors are stored too, so a retry gets the same answer.
 std::string EncodeResult(const ApplyResult& r) {
@@ -59,7 +43,7 @@ ApplyResult DecodeResult(const std::string& s) {
     return body;
   }
   RAFTKV_CHECK(d.GetU8(&code) && d.GetBytes(&body), "stored session error decodes");
-  return MakeStatus(static_cast<Status::Code>(code), body);
+  return Status::FromWire(code, body);
 }
 
 template <typename Resp, typename KvResult>
@@ -130,8 +114,14 @@ void EtcdServer::Impl::applyCommitted(Committed c) {
     RAFTKV_CHECK(e.index == applied_ + 1, "entries are applied in order, without gaps");
     if (e.type == raft::EntryType::kConfChange) {
       applyConfChange(e, c.conf_states.at(e.index));
-    } else if (!e.data.empty()) {  // empty: a new leader's no-op (§8)
+    } else if (!e.data.empty()) {
       applyNormal(e);
+    } else if (lead_.load() == member_id_ && term_.load() == e.term) {
+      // A new leader's no-op (§8): every entry of earlier terms is applied now, so this
+      // member's lessor takes over with every lease's full TTL + the election timeout (etcd
+      // promotes its lessor at the same point). Ignored if the raft thread has already seen
+      // this leadership end (Lessor::Demote).
+      leases_->lessor().Promote(e.term, leases_->election_timeout());
     }
     applied_ = e.index;
     applied_term_ = e.term;
@@ -174,7 +164,7 @@ void EtcdServer::Impl::maybePublish() {
 void EtcdServer::Impl::applyNormal(const raft::Entry& e) {
   raftkvpb::InternalRequest req;
   RAFTKV_CHECK(req.ParseFromString(e.data), "a committed request decodes (we encoded it)");
-  ApplyResult r = applyRequest(req, e.index);
+  ApplyResult r = applyRequest(req, e);
   // Time in the log, not a local clock: every member expires the same sessions here.
   store_->sessions().ExpireSessions(req.time_ms());
   finishApply(req.origin(), req.id(), std::move(r));
@@ -194,36 +184,45 @@ void EtcdServer::Impl::flushCompletions() {
 }
 
 ApplyResult EtcdServer::Impl::applyRequest(const raftkvpb::InternalRequest& req,
-                                           raft::Index index) {
+                                           const raft::Entry& e) {
   using R = raftkvpb::InternalRequest;
   bool write =
       req.op_case() == R::kPut || req.op_case() == R::kDeleteRange || req.op_case() == R::kTxn;
-  if (req.client_id() == 0 || !write) return applyOp(req, index);
+  if (req.client_id() == 0 || !write) return applyOp(req, e);
   // Exactly-once (thesis §6.3): a retried sequence number gets the first answer back.
   auto& sessions = store_->sessions();
   auto seen = sessions.Check(req.client_id(), req.seq(), req.time_ms());
   if (!seen.ok()) return seen.status();
   if (seen->has_value()) return DecodeResult(**seen);
-  ApplyResult r = applyOp(req, index);
+  ApplyResult r = applyOp(req, e);
   sessions.Record(req.client_id(), req.seq(), EncodeResult(r), req.acked_through(), req.time_ms());
   return r;
 }
 
-ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, raft::Index index) {
+ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, const raft::Entry& e) {
   using R = raftkvpb::InternalRequest;
+  const raft::Index index = e.index;
+  // etcd's capped applier: while a NOSPACE alarm is active, puts (also inside txns) and lease
+  // grants are refused on every member; reads, deletes and compactions still apply.
+  const bool capped = members_.HasAlarm(etcdserverpb::NOSPACE);
   // Permissions are checked here, in log order, against the auth state at this entry
   // (auth_ops.cc), as etcd's auth applier does.
-  RAFTKV_RETURN_IF_ERROR(CheckApplyPermission(*auth_, req));
+  RAFTKV_RETURN_IF_ERROR(CheckApplyPermission(*auth_, *store_, req));
   switch (req.op_case()) {
     case R::kPut:
-      db_size_ += req.put().key().size() + req.put().value().size() + 64;
+      if (capped) return Status::FailedPrecondition(api::kErrNoSpace);
       return Serialized<etcdserverpb::PutResponse>(store_->Put(api::FromProto(req.put())));
     case R::kDeleteRange:
       return Serialized<etcdserverpb::DeleteRangeResponse>(
           store_->DeleteRange(api::FromProto(req.delete_range())));
     case R::kTxn:
-      db_size_ += req.txn().ByteSizeLong();
+      if (capped && QuotaCost(req.txn()) > 0) return Status::FailedPrecondition(api::kErrNoSpace);
       return Serialized<etcdserverpb::TxnResponse>(store_->Txn(api::FromProto(req.txn())));
+    case R::kLeaseGrant:
+      if (capped) return Status::FailedPrecondition(api::kErrNoSpace);
+      return applyLeaseOrAlarm(req, e);
+    case R::kLeaseRevoke:
+    case R::kAlarm: return applyLeaseOrAlarm(req, e);
     case R::kCompaction:
       feed_->Applied(store_->revision());  // watchers are handed what compaction may drop
       return Serialized<etcdserverpb::CompactionResponse>(
@@ -259,6 +258,55 @@ ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, raft
     case R::OP_NOT_SET: break;
   }
   return Status::InvalidArgument("unknown request type in the log");
+}
+
+ApplyResult EtcdServer::Impl::applyLeaseOrAlarm(const raftkvpb::InternalRequest& req,
+                                                const raft::Entry& e) {
+  using R = raftkvpb::InternalRequest;
+  if (req.op_case() == R::kLeaseGrant) {
+    const auto& g = req.lease_grant();
+    RAFTKV_RETURN_IF_ERROR(store_->LeaseGrant(g.id(), g.ttl()));
+    leases_->lessor().Granted(g.id(), g.ttl());
+    etcdserverpb::LeaseGrantResponse r;
+    r.set_id(g.id());
+    r.set_ttl(g.ttl());
+    r.mutable_header()->set_revision(store_->revision());
+    return r.SerializeAsString();
+  }
+  if (req.op_case() == R::kLeaseRevoke) {
+    const auto& rv = req.lease_revoke();
+    // An expiry decided by the primary of another term than the one that appended it is a
+    // deposed leader's, forwarded: it must not count (lease/lessor.h).
+    if (rv.expiry_term() != 0 && rv.expiry_term() != e.term) {
+      spdlog::info("ignored lease {:x} expiry decided in term {} (appended in term {})", rv.id(),
+                   rv.expiry_term(), e.term);
+      return Status::Aborted("raftkv: stale lease expiry");
+    }
+    auto h = store_->LeaseRevoke(rv.id());
+    if (!h.ok()) return h.status();
+    leases_->lessor().Revoked(rv.id());
+    etcdserverpb::LeaseRevokeResponse r;
+    r.mutable_header()->set_revision(h->revision);
+    return r.SerializeAsString();
+  }
+  // Alarm ACTIVATE / DEACTIVATE.
+  const auto& a = req.alarm();
+  etcdserverpb::AlarmResponse r;
+  bool changed = a.action() == etcdserverpb::AlarmRequest::ACTIVATE
+                     ? members_.ActivateAlarm(a.memberid(), a.alarm())
+                     : members_.DeactivateAlarm(a.memberid(), a.alarm());
+  if (changed || a.action() == etcdserverpb::AlarmRequest::ACTIVATE) {
+    etcdserverpb::AlarmMember* m = r.add_alarms();
+    m->set_memberid(a.memberid());
+    m->set_alarm(a.alarm());
+  }
+  if (changed) {
+    spdlog::warn("alarm {} {} for member {:x}", etcdserverpb::AlarmType_Name(a.alarm()),
+                 a.action() == etcdserverpb::AlarmRequest::ACTIVATE ? "raised" : "disarmed",
+                 a.memberid());
+  }
+  r.mutable_header()->set_revision(store_->revision());
+  return r.SerializeAsString();
 }
 
 void EtcdServer::Impl::applyConfChange(const raft::Entry& e, const raft::ConfState& cs) {

@@ -111,6 +111,10 @@ void EtcdServer::Impl::MemberAdd(const etcdserverpb::MemberAddRequest& req,
     if (SharesPeerUrl(members_, req.peerurls(), 0)) {
       return done(Status::FailedPrecondition(api::kErrPeerUrlExist));
     }
+    // etcd 3.4 allows one learner at a time (membership.maxLearners).
+    if (req.islearner() && members_.learners() >= 1) {
+      return done(Status::FailedPrecondition(api::kErrTooManyLearners));
+    }
     if (config_.strict_reconfig_check) {
       Status st = CheckAddMember(reconfigView(), req.islearner());
       if (!st.ok()) return done(st);

@@ -66,6 +66,14 @@ struct ServerConfig {
   // --experimental-watch-progress-notify-interval (etcd's hidden flag, 10 minutes): how
   // often a watcher that asked for progress notifications and got no events is sent one.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
+  // --auto-compaction-mode (periodic|revision) and --auto-compaction-retention (etcd's text:
+  // "0" = off; periodic: hours or a duration such as "30m"; revision: a count). Parsed by
+  // ParseAutoCompaction (server/compactor.h).
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
+  // --quota-backend-bytes: writes that would take the store (kv::Store::SizeBytes) past it are
+  // refused with NOSPACE and raise the alarm; 0 = etcd's default (2 GiB), < 0 = no quota.
+  int64_t quota_backend_bytes = 0;
 };
 
 // Member and cluster ids, as etcd derives them: a member of the initial cluster gets its id

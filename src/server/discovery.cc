@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "api/errors.h"
 #include "raftkvpb/internal.grpc.pb.h"
+#include "server/leases.h"
 #include "server/members.h"
 #include "tls/tls.h"
 
@@ -16,12 +18,12 @@ namespace {
 
 class DiscoveryService final : public raftkvpb::Discovery::Service {
  public:
-  DiscoveryService(uint64_t cluster_id, MemberLister members, Promoter promote)
-      : cluster_id_(cluster_id), members_(std::move(members)), promote_(std::move(promote)) {}
+  DiscoveryService(uint64_t cluster_id, DiscoveryHandlers h)
+      : cluster_id_(cluster_id), h_(std::move(h)) {}
 
   grpc::Status Members(grpc::ServerContext*, const raftkvpb::DiscoverRequest*,
                        raftkvpb::DiscoverResponse* resp) override {
-    auto list = members_();
+    auto list = h_.members();
     if (!list.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, list.status().message());
     resp->set_cluster_id(cluster_id_);
     for (const auto& m : list->members()) *resp->add_members() = m;
@@ -31,54 +33,87 @@ class DiscoveryService final : public raftkvpb::Discovery::Service {
 
   grpc::Status Promote(grpc::ServerContext* ctx, const raftkvpb::PromoteRequest* req,
                        raftkvpb::PromoteResponse* resp) override {
-    if (req->cluster_id() != cluster_id_) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          fmt::format("raftkv: promote from cluster {:x} refused by cluster {:x}",
-                                      req->cluster_id(), cluster_id_));
-    }
-    using Resp = etcdserverpb::MemberPromoteResponse;
-    auto p = std::make_shared<std::promise<Result<Resp>>>();
-    auto f = p->get_future();
-    promote_(req->request(), [p](Result<Resp> r) { p->set_value(std::move(r)); });
-    // The promoter always answers (its calls carry the request timeout); the caller may give
-    // up first (a caller without a deadline gets 30 s).
-    auto until =
-        std::min(ctx->deadline(), std::chrono::system_clock::now() + std::chrono::seconds(30));
-    if (f.wait_until(until) != std::future_status::ready) {
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, api::kErrTimeout);
-    }
-    Result<Resp> r = f.get();
-    if (r.ok()) {
-      *resp->mutable_response() = std::move(*r);
-    } else {
-      resp->set_error_code(static_cast<uint32_t>(r.status().code()));
-      resp->set_error(r.status().message());
-    }
+    if (req->cluster_id() != cluster_id_) return foreign("promote", req->cluster_id());
+    auto r = wait<etcdserverpb::MemberPromoteResponse>(
+        ctx, [&](auto done) { h_.promote(req->request(), std::move(done)); });
+    if (!r) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, api::kErrTimeout);
+    setResult(std::move(*r), resp->mutable_response(), resp);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status LeaseKeepAlive(grpc::ServerContext* ctx, const raftkvpb::LeaseForwardRequest* req,
+                              raftkvpb::LeaseKeepAliveForwardResponse* resp) override {
+    if (req->cluster_id() != cluster_id_) return foreign("lease keep-alive", req->cluster_id());
+    auto r = waitForLessor<int64_t>(ctx, [&](auto done) { h_.renew(req->id(), std::move(done)); });
+    if (!r) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, api::kErrTimeout);
+    int64_t ttl = 0;
+    setResult(std::move(*r), &ttl, resp);
+    resp->set_ttl(ttl);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status LeaseTimeToLive(grpc::ServerContext* ctx, const raftkvpb::LeaseForwardRequest* req,
+                               raftkvpb::LeaseTimeToLiveForwardResponse* resp) override {
+    if (req->cluster_id() != cluster_id_) return foreign("lease time-to-live", req->cluster_id());
+    etcdserverpb::LeaseTimeToLiveRequest ttl_req;
+    ttl_req.set_id(req->id());
+    ttl_req.set_keys(req->keys());
+    auto r = waitForLessor<etcdserverpb::LeaseTimeToLiveResponse>(
+        ctx, [&](auto done) { h_.time_to_live(ttl_req, std::move(done)); });
+    if (!r) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, api::kErrTimeout);
+    setResult(std::move(*r), resp->mutable_response(), resp);
     return grpc::Status::OK;
   }
 
  private:
-  uint64_t cluster_id_;
-  MemberLister members_;
-  Promoter promote_;
-};
-
-// A Status with the code and text the leader answered (codes travel as numbers).
-Status StatusFromWire(uint32_t code, const std::string& msg) {
-  using C = Status::Code;
-  switch (static_cast<C>(code)) {
-    case C::kNotFound: return Status::NotFound(msg);
-    case C::kInvalidArgument: return Status::InvalidArgument(msg);
-    case C::kCorruption: return Status::Corruption(msg);
-    case C::kIOError: return Status::IOError(msg);
-    case C::kCompacted: return Status::Compacted(msg);
-    case C::kNotLeader: return Status::NotLeader(msg);
-    case C::kBusy: return Status::Busy(msg);
-    case C::kAborted: return Status::Aborted(msg);
-    case C::kFailedPrecondition: return Status::FailedPrecondition(msg);
-    default: return Status::Unavailable(msg);
+  grpc::Status foreign(const char* what, uint64_t from) const {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        fmt::format("raftkv: {} from cluster {:x} refused by cluster {:x}", what,
+                                    from, cluster_id_));
   }
-}
+
+  // Runs an asynchronous handler and waits for its answer (the handlers always answer: their
+  // calls carry the request timeout); the caller may give up first (30 s without a deadline).
+  template <typename T, typename Start>
+  static std::optional<Result<T>> wait(grpc::ServerContext* ctx, Start start) {
+    auto p = std::make_shared<std::promise<Result<T>>>();
+    auto f = p->get_future();
+    start([p](Result<T> r) { p->set_value(std::move(r)); });
+    auto until =
+        std::min(ctx->deadline(), std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (f.wait_until(until) != std::future_status::ready) return std::nullopt;
+    return f.get();
+  }
+
+  // As wait(), but a leader whose lessor is not promoted yet (it is still applying entries of
+  // earlier terms) is given a moment instead of failing the follower's call.
+  template <typename T, typename Start>
+  std::optional<Result<T>> waitForLessor(grpc::ServerContext* ctx, Start start) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (true) {
+      auto r = wait<T>(ctx, start);
+      if (!r || r->ok() || !r->status().Is(Status::Code::kNotLeader) || !h_.is_leader() ||
+          std::chrono::steady_clock::now() > until || ctx->IsCancelled()) {
+        return r;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  // The answer or the etcd error (code and text travel as numbers and strings).
+  template <typename T, typename Out, typename Resp>
+  static void setResult(Result<T> r, Out* out, Resp* resp) {
+    if (r.ok()) {
+      *out = std::move(*r);
+    } else {
+      resp->set_error_code(static_cast<uint32_t>(r.status().code()));
+      resp->set_error(r.status().message());
+    }
+  }
+
+  uint64_t cluster_id_;
+  DiscoveryHandlers h_;
+};
 
 }  // namespace
 
@@ -110,13 +145,12 @@ Result<etcdserverpb::MemberPromoteResponse> ForwardPromote(
     spdlog::info("promote forwarded to {} failed: {}", leader_url, s.error_message());
     return Status::Unavailable(api::kErrTimeout);
   }
-  if (presp.error_code() != 0) return StatusFromWire(presp.error_code(), presp.error());
+  if (presp.error_code() != 0) return Status::FromWire(presp.error_code(), presp.error());
   return std::move(*presp.mutable_response());
 }
 
-std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members,
-                                                   Promoter promote) {
-  return std::make_unique<DiscoveryService>(cluster_id, std::move(members), std::move(promote));
+std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, DiscoveryHandlers h) {
+  return std::make_unique<DiscoveryService>(cluster_id, std::move(h));
 }
 
 namespace {

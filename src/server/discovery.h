@@ -27,8 +27,21 @@ using MemberLister = std::function<Result<raftkvpb::MemberTable>()>;
 // no longer leads).
 using Promoter = std::function<void(const etcdserverpb::MemberPromoteRequest&,
                                     Done<etcdserverpb::MemberPromoteResponse>)>;
-std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, MemberLister members,
-                                                   Promoter promote);
+// A follower's lease calls, answered by this member's lessor (NotLeader if it is not the
+// promoted leader).
+using LeaseRenewer = std::function<void(int64_t, Done<int64_t>)>;
+using LeaseTtlReader = std::function<void(const etcdserverpb::LeaseTimeToLiveRequest&,
+                                          Done<etcdserverpb::LeaseTimeToLiveResponse>)>;
+struct DiscoveryHandlers {
+  MemberLister members;
+  Promoter promote;
+  LeaseRenewer renew;
+  LeaseTtlReader time_to_live;
+  // Whether this member leads now: a leader not yet promoted (still applying earlier terms)
+  // makes a forwarded lease call wait a little rather than fail.
+  std::function<bool()> is_leader;
+};
+std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, DiscoveryHandlers h);
 Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config);
 // True if a member reachable at one of `peer_urls` lists `self` as removed from the cluster
 // (how a member removed while cut off learns it: the leader stops talking to it).

@@ -64,6 +64,12 @@ Status EtcdServer::Impl::Init() {
   RAFTKV_RETURN_IF_ERROR(tls::EnsureSelfSigned(config_.data_dir + "/fixtures/peer", peer_hosts, 365,
                                                &config_.peer_tls));
   RAFTKV_RETURN_IF_ERROR(openDataDir());
+  leases_ = std::make_unique<LeaseRuntime>(member_id_, cluster_id_, config_.heartbeat_interval_ms,
+                                           config_.election_timeout_ms, config_.peer_tls);
+  auto compaction =
+      ParseAutoCompaction(config_.auto_compaction_mode, config_.auto_compaction_retention);
+  if (!compaction.ok()) return compaction.status();
+  if (compaction->enabled()) compactor_ = std::make_unique<AutoCompactor>(*compaction);
   RAFTKV_RETURN_IF_ERROR(restoreFromStorage());
   feed_ = std::make_unique<StoreFeed>(store_, config_.watch);
   raft::Config rc;
@@ -165,12 +171,23 @@ Status EtcdServer::Impl::startTransport() {
       opts.server_credentials = tls::ServerCredentials(*m);
     }
   }
-  discovery_ = NewDiscoveryService(
-      cluster_id_, [this] { return MemberTableNow(); },
-      [this](const etcdserverpb::MemberPromoteRequest& req,
-             Done<etcdserverpb::MemberPromoteResponse> done) {
-        PromoteAsLeader(req, std::move(done));
-      });
+  DiscoveryHandlers h;
+  h.members = [this] { return MemberTableNow(); };
+  h.promote = [this](const etcdserverpb::MemberPromoteRequest& req,
+                     Done<etcdserverpb::MemberPromoteResponse> done) {
+    PromoteAsLeader(req, std::move(done));
+  };
+  h.renew = [this](int64_t id, Done<int64_t> done) {
+    if (!leases_->lessor().primary()) return done(Status::NotLeader(api::kErrNotLeader));
+    LeaseRenewAsLeader(id, std::move(done));
+  };
+  h.time_to_live = [this](const etcdserverpb::LeaseTimeToLiveRequest& req,
+                          Done<etcdserverpb::LeaseTimeToLiveResponse> done) {
+    if (!leases_->lessor().primary()) return done(Status::NotLeader(api::kErrNotLeader));
+    LeaseTimeToLiveAsLeader(req, std::move(done));
+  };
+  h.is_leader = [this] { return leader() == member_id_; };
+  discovery_ = NewDiscoveryService(cluster_id_, std::move(h));
   opts.extra_services.push_back(discovery_.get());
   auto t = transport::Transport::Start(opts, this);
   if (!t.ok()) return t.status();
@@ -222,6 +239,7 @@ void EtcdServer::Impl::Stop() {
   if (transport_) transport_->Stop();
   // Reads still queued never reached the registry's callbacks' owners: fail them too.
   waits_.Close(Status::Unavailable(api::kErrStopped));
+  if (leases_) leases_->FailParked(Status::Unavailable(api::kErrStopped));
   if (storage_) spdlog::info("member {:x} stopped", member_id_);
   node_.reset();
   storage_.reset();

@@ -127,6 +127,44 @@ class EtcdServer {
     Compact(req, auth::AuthInfo{}, std::move(done));
   }
 
+  // --- Lease (lease_ops.cc) ----------------------------------------------------------------
+  // Grant and revoke go through the log. A grant without an id gets one chosen here; its TTL
+  // is raised to etcd's minimum ((3 x election ticks / 2) heartbeats, in whole seconds).
+  // `who` as for KV: a revoke is checked when applied (write permission on every key attached
+  // to the lease, as etcd's auth applier); a grant is not checked (nor is it in etcd).
+  void LeaseGrant(const etcdserverpb::LeaseGrantRequest& req, const auth::AuthInfo& who,
+                  Done<etcdserverpb::LeaseGrantResponse> done);
+  void LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req, const auth::AuthInfo& who,
+                   Done<etcdserverpb::LeaseRevokeResponse> done);
+  void LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
+                  Done<etcdserverpb::LeaseGrantResponse> done) {
+    LeaseGrant(req, auth::AuthInfo{}, std::move(done));
+  }
+  void LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req,
+                   Done<etcdserverpb::LeaseRevokeResponse> done) {
+    LeaseRevoke(req, auth::AuthInfo{}, std::move(done));
+  }
+  // One keep-alive: the lease's TTL, 0 if the lease is unknown or expired. Answered by the
+  // leader's lessor (forwarded by any other member), once the leader confirmed its leadership.
+  // Not permission-checked (etcd checks no keep-alive).
+  void LeaseKeepAlive(int64_t id, Done<int64_t> done);
+  // Remaining TTL (whole seconds), granted TTL and optionally the keys, from the leader.
+  // NotFound "requested lease not found" for an unknown lease (etcd's service turns it into
+  // TTL -1). With keys and auth enabled (etcd 3.4.26's rule): the caller needs a user ("user
+  // name is empty") and read permission on every key attached to the lease, and the auth
+  // state must not change meanwhile ("revision of auth store is old").
+  void LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req, const auth::AuthInfo& who,
+                       Done<etcdserverpb::LeaseTimeToLiveResponse> done);
+  void LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
+                       Done<etcdserverpb::LeaseTimeToLiveResponse> done) {
+    LeaseTimeToLive(req, auth::AuthInfo{}, std::move(done));
+  }
+  // Every lease this member's table holds.
+  void LeaseLeases(Done<etcdserverpb::LeaseLeasesResponse> done);
+  // This member's header now: cluster, member, raft term and store revision (etcd fills a
+  // keep-alive's header before it renews).
+  void FillHeader(etcdserverpb::ResponseHeader* header) const;
+
   // --- Sessions (raftkvpb.Session) ----------------------------------------------------------
   // Registers a client session through the log; the result is its client id.
   void RegisterSession(Done<uint64_t> done);

@@ -97,6 +97,7 @@ void EtcdServer::Range(const etcdserverpb::RangeRequest& req, const auth::AuthIn
 void EtcdServer::Put(const etcdserverpb::PutRequest& req, const SessionRef& session,
                      const auth::AuthInfo& who, Done<etcdserverpb::PutResponse> done) {
   raftkv::Status s = CheckWrite(*impl_, api::CheckPutRequest(req), req);
+  if (s.ok()) s = impl_->CheckQuota(QuotaCost(req));  // etcd's quotaKVServer
   if (!s.ok()) return done(s);
   raftkvpb::InternalRequest r;
   *r.mutable_put() = req;
@@ -139,6 +140,8 @@ void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& sess
         std::move(w));
     return;
   }
+  raftkv::Status q = impl_->CheckQuota(QuotaCost(req));  // etcd's quotaKVServer
+  if (!q.ok()) return w(q);
   raftkvpb::InternalRequest r;
   *r.mutable_txn() = req;
   SetSession(session, &r);

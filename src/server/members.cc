@@ -52,6 +52,7 @@ raftkvpb::MemberTable MemberTable::ToProto() const {
   raftkvpb::MemberTable p;
   for (const auto& [id, m] : members_) *p.add_members() = m;
   for (uint64_t id : removed_) p.add_removed(id);
+  for (const auto& a : Alarms(etcdserverpb::NONE)) *p.add_alarms() = a;
   return p;
 }
 
@@ -59,7 +60,34 @@ MemberTable MemberTable::FromProto(const raftkvpb::MemberTable& p) {
   MemberTable t;
   for (const auto& m : p.members()) t.members_[m.id()] = m;
   for (uint64_t id : p.removed()) t.removed_.insert(id);
+  for (const auto& a : p.alarms()) t.alarms_.insert({a.memberid(), a.alarm()});
   return t;
+}
+
+size_t MemberTable::learners() const {
+  size_t n = 0;
+  for (const auto& [id, m] : members_) n += m.islearner() ? 1 : 0;
+  return n;
+}
+
+bool MemberTable::ActivateAlarm(uint64_t member, etcdserverpb::AlarmType type) {
+  return alarms_.insert({member, type}).second;
+}
+
+bool MemberTable::DeactivateAlarm(uint64_t member, etcdserverpb::AlarmType type) {
+  return alarms_.erase({member, type}) > 0;
+}
+
+std::vector<etcdserverpb::AlarmMember> MemberTable::Alarms(etcdserverpb::AlarmType type) const {
+  std::vector<etcdserverpb::AlarmMember> out;
+  for (const auto& [member, t] : alarms_) {
+    if (type != etcdserverpb::NONE && t != type) continue;
+    etcdserverpb::AlarmMember a;
+    a.set_memberid(member);
+    a.set_alarm(static_cast<etcdserverpb::AlarmType>(t));
+    out.push_back(a);
+  }
+  return out;
 }
 
 std::string UrlToAddress(const std::string& url) {

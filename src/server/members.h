@@ -1,6 +1,7 @@
-// MemberTable: the cluster's members as applied from the log (names, URLs, learner flag),
-// owned by the apply thread and saved in every raft snapshot. The consensus core keeps the
-// voting configuration (ConfState); this table keeps what etcd's MemberList reports.
+// MemberTable: the cluster's members as applied from the log (names, URLs, learner flag) and
+// their alarms (etcd's alarm store: NOSPACE raised by a member), owned by the apply thread
+// and saved in every raft snapshot. The consensus core keeps the voting configuration
+// (ConfState); this table keeps what etcd's MemberList and AlarmList report.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,15 @@ class MemberTable {
   // Every member, ordered by id.
   std::vector<etcdserverpb::Member> List() const;
   size_t size() const { return members_.size(); }
+  size_t learners() const;
+
+  // Alarms: (member, type) pairs, as etcd's alarm store. Activate/Deactivate return whether
+  // the pair was added/removed.
+  bool ActivateAlarm(uint64_t member, etcdserverpb::AlarmType type);
+  bool DeactivateAlarm(uint64_t member, etcdserverpb::AlarmType type);
+  // Every alarm of `type` (NONE: every alarm), ordered by member.
+  std::vector<etcdserverpb::AlarmMember> Alarms(etcdserverpb::AlarmType type) const;
+  bool HasAlarm(etcdserverpb::AlarmType type) const { return !Alarms(type).empty(); }
 
   raftkvpb::MemberTable ToProto() const;
   static MemberTable FromProto(const raftkvpb::MemberTable& p);
@@ -36,6 +46,7 @@ class MemberTable {
  private:
   std::map<uint64_t, etcdserverpb::Member> members_;
   std::set<uint64_t> removed_;
+  std::set<std::pair<uint64_t, int>> alarms_;  // (member, AlarmType)
 };
 
 // "http://host:port[/...]" -> "host:port" (what gRPC dials); empty if it has no host.

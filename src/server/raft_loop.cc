@@ -164,6 +164,7 @@ void EtcdServer::Impl::raftLoop() {
       waits_.Expire(now, Status::Unavailable(api::kErrTimeout));
       expireHeld(now);
       maybeCheckRemoved(now);
+      leaderDuties(now);
     }
     drainInbox();
     issueReadIndex(now);
@@ -328,6 +329,11 @@ void EtcdServer::Impl::handleSoftState(const raft::SoftState& ss) {
   }
   if (ss.role != soft_.role) {
     spdlog::info("member {:x} became {}", member_id_, raft::RoleName(ss.role));
+    if (soft_.role == raft::Role::kLeader) {
+      // The leadership ended: no more lease deadlines here (etcd's Demote), no compaction.
+      leases_->lessor().Demote(node_->GetStatus().hard_state.term);
+      if (compactor_) compactor_->Pause();
+    }
   }
   if (ss.lead == raft::kNoNode && soft_.lead != raft::kNoNode) no_leader_since_ = Clock::now();
   soft_ = ss;

@@ -28,7 +28,9 @@
 #include "kv/store.h"
 #include "raft/raw_node.h"
 #include "raftkvpb/internal.pb.h"
+#include "server/compactor.h"
 #include "server/etcd_server.h"
+#include "server/leases.h"
 #include "server/members.h"
 #include "server/store_feed.h"
 #include "server/wait.h"
@@ -40,6 +42,11 @@ namespace raftkv::server {
 struct ReconfigView;  // server/reconfig_check.h
 
 using Clock = std::chrono::steady_clock;
+
+// etcd's space-quota cost of a write (lease_ops.cc): key + value + 256 bytes per put; a txn
+// costs its larger branch.
+int64_t QuotaCost(const etcdserverpb::PutRequest& p);
+int64_t QuotaCost(const etcdserverpb::TxnRequest& t);
 
 // A read waiting for its read index (or served at once): runs on the apply thread.
 using ReadOp = std::function<ApplyResult(kv::Store&)>;
@@ -128,6 +135,21 @@ class EtcdServer::Impl : public transport::Handler {
   Result<std::unique_ptr<SnapshotReader>> OpenSnapshot();
   ServerStats GetStats() const;
 
+  // Leases and the space quota (lease_ops.cc).
+  LeaseRuntime& leases() { return *leases_; }
+  // Refuses a write of `cost` quota bytes with NOSPACE (and raises the alarm) if the store
+  // would pass --quota-backend-bytes.
+  Status CheckQuota(int64_t cost);
+  // The leader's answers (no forwarding): what a follower's forwarded calls reach.
+  void LeaseRenewAsLeader(int64_t id, Done<int64_t> done);
+  void LeaseTimeToLiveAsLeader(const etcdserverpb::LeaseTimeToLiveRequest& req,
+                               Done<etcdserverpb::LeaseTimeToLiveResponse> done);
+  // `local` on the promoted leader, `forward` elsewhere (with the leader's peer URL), retried
+  // until `deadline` while no leader is known.
+  void LeaderCall(std::function<void()> local, std::function<void(const std::string&)> forward,
+                  std::function<void(Status)> fail, Clock::time_point deadline);
+  void AlarmCall(const etcdserverpb::AlarmRequest& req, Done<etcdserverpb::AlarmResponse> done);
+
   // Adapts a typed Done callback to a Waiter: parses the serialized response and fills the
   // top-level header (cluster_id, member_id, raft_term; the store filled the revision).
   template <typename Resp>
@@ -151,7 +173,9 @@ class EtcdServer::Impl : public transport::Handler {
   auth::Store& auth() { return *auth_; }
   uint64_t applied_index() const { return applied_index_.load(); }
   uint64_t commit_index() const { return commit_index_.load(); }
-  uint64_t db_size() const { return db_size_.load(); }
+  int64_t revision() const { return revision_.load(); }
+  // The store's size as the quota measures it (kv::Store::SizeBytes).
+  uint64_t db_size() const { return static_cast<uint64_t>(ReadStore()->SizeBytes()); }
   bool is_learner() const { return is_learner_.load(); }
   std::string fatal_error() const;
 
@@ -177,6 +201,8 @@ class EtcdServer::Impl : public transport::Handler {
   void expireHeld(Clock::time_point now);
   void checkTransfers(Clock::time_point now);
   void maybeCheckRemoved(Clock::time_point now);
+  void leaderDuties(Clock::time_point now);  // lease expiry, auto compaction (lease_ops.cc)
+  std::string leaderPeerUrl(uint64_t lead);
   void saveSnapshotOnRaft(raft::Snapshot snap, Clock::time_point started);
   void fail(const Status& s);  // fatal: logs, stops the loops, fails every call
   void shutdownLoops();
@@ -205,8 +231,9 @@ class EtcdServer::Impl : public transport::Handler {
   Status installSnapshot(const raft::Snapshot& snap);
   Status loadSnapshotImage(const raft::Snapshot& snap, struct SnapshotParts* parts,
                            std::unique_ptr<kv::Store>* store);
-  ApplyResult applyRequest(const raftkvpb::InternalRequest& r, raft::Index index);
-  ApplyResult applyOp(const raftkvpb::InternalRequest& r, raft::Index index);
+  ApplyResult applyRequest(const raftkvpb::InternalRequest& r, const raft::Entry& e);
+  ApplyResult applyOp(const raftkvpb::InternalRequest& r, const raft::Entry& e);
+  ApplyResult applyLeaseOrAlarm(const raftkvpb::InternalRequest& r, const raft::Entry& e);
   void serveReads();
   void maybeSnapshot();
   Result<raft::Snapshot> writeSnapshotFile(const struct SnapshotJob& job);  // snapshot thread
@@ -232,6 +259,10 @@ class EtcdServer::Impl : public transport::Handler {
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<grpc::Service> discovery_;
   WaitRegistry waits_;
+  // Leases beyond the replicated table (the leader's lessor, forwarding) and the leader's
+  // auto compaction; both leader duties run on the raft thread's ticks.
+  std::unique_ptr<LeaseRuntime> leases_;
+  std::unique_ptr<AutoCompactor> compactor_;
 
   // Raft thread inbox.
   std::mutex inbox_mu_;
@@ -302,7 +333,6 @@ class EtcdServer::Impl : public transport::Handler {
 
   // Observed state, for any thread.
   std::atomic<uint64_t> term_{0}, lead_{0}, applied_index_{0}, commit_index_{0};
-  std::atomic<uint64_t> db_size_{0};
   std::atomic<bool> is_learner_{false};
   std::atomic<int64_t> revision_{1}, compact_revision_{0};
   std::atomic<uint64_t> keys_{0};

@@ -51,6 +51,7 @@ Status EtcdServer::Impl::installSnapshot(const raft::Snapshot& snap) {
   RAFTKV_RETURN_IF_ERROR(loadSnapshotImage(snap, &parts, &store));
   RAFTKV_RETURN_IF_ERROR(auth_->Restore(parts.extras.auth()));
   store_ = std::shared_ptr<kv::Store>(std::move(store));
+  if (leases_) leases_->lessor().Reset(store_->LeaseTtls());
   members_ = MemberTable::FromProto(parts.members);
   conf_state_ = snap.meta.conf;
   applied_ = snap.meta.index;

@@ -153,6 +153,15 @@ TEST_F(WatchOnNewLearner, SnapshotInstallCompactedPastTheWatcher_cancelledWithCo
   compact.set_revision(last - 5);
   ASSERT_TRUE(
       Sync<etcdserverpb::CompactionResponse>([&](auto d) { leader->Compact(compact, d); }).ok());
+  // The snapshot the learner gets must hold the compaction: writes elsewhere until the leader
+  // snapshots again. (With the snapshot taken before it, the learner would install revisions
+  // 2..31 uncompacted, the watcher would sync from them, and the compaction applied later
+  // would rightly not cancel a synced watcher.)
+  uint64_t saved = leader->GetStats().snapshot_save.count;
+  for (int i = 0; i < 40 && leader->GetStats().snapshot_save.count == saved; ++i) {
+    PutRev(leader, "other/" + std::to_string(i), "v");
+  }
+  ASSERT_GT(leader->GetStats().snapshot_save.count, saved);
   std::string joiner = AddLearner(c, leader);
   ASSERT_FALSE(joiner.empty());
   Watch w(c.at(joiner), Prefix("s/", 2));

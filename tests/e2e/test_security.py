@@ -5,6 +5,7 @@ texts asserted here are etcd's."""
 
 import os
 import subprocess
+import sys
 import time
 import unittest
 
@@ -285,6 +286,123 @@ class TokenTest(AuthSetup, ClusterTest):
             self.assertEqual(expired.exception.details(), "etcdserver: invalid auth token")
         finally:
             root.close()
+
+
+class HeldTokenAndLeaseTest(AuthSetup, ClusterTest):
+    """A token held across permission changes, and etcd's auth rules on the Lease service,
+    through python-etcd3 over TLS (the exact errors a client sees)."""
+
+    SIZE = 1
+
+    def security(self):
+        return Security(client_tls=True)
+
+    def grant_app(self):
+        self.assertEqual(self.as_root("role", "grant-permission", "app", "readwrite", "app/",
+                                      "--prefix=true").strip(), "Role app updated")
+
+    def setup_alice(self):
+        self.enable_auth()
+        self.as_root("role", "add", "app")
+        self.grant_app()
+        self.as_root("user", "add", "alice:pw")
+        self.as_root("user", "grant-role", "alice", "app")
+
+    def assert_refused(self, code, text, call, *args, **kw):
+        with self.assertRaises(grpc.RpcError) as err:
+            call(*args, **kw)
+        self.assertEqual((err.exception.code(), err.exception.details()), (code, text))
+
+    def test_token_issued_before_a_permission_change_loses_the_old_rights(self):
+        self.setup_alice()
+        alice = python_client(self.cluster, self.cluster.members[0], user="alice", password="pw")
+        try:
+            alice.put("app/a", "1")  # the token works
+            self.as_root("role", "revoke-permission", "app", "app/", "--prefix=true")
+            # The same token, not renewed: the permission it was issued with is gone.
+            self.assert_refused(grpc.StatusCode.PERMISSION_DENIED, "etcdserver: permission denied",
+                                alice.put, "app/a", "2")
+            self.assert_refused(grpc.StatusCode.PERMISSION_DENIED, "etcdserver: permission denied",
+                                alice.get, "app/a")
+            # Granted again: the same token carries the new rights.
+            self.grant_app()
+            alice.put("app/a", "3")
+            self.assertEqual(alice.get("app/a")[0], b"3")
+            # Deleted user: every token of hers is dropped (etcd's invalidateUser).
+            self.as_root("user", "delete", "alice")
+            self.assert_refused(grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token",
+                                alice.get, "app/a")
+        finally:
+            alice.close()
+
+    def test_invalid_token_is_refused(self):
+        self.enable_auth()
+        root = python_client(self.cluster, self.cluster.members[0], user="root",
+                             password="rootpw")
+        try:
+            root.put("k", "v")
+            forged = "forgedtoken.1"  # index 1: applied long ago, so no waiting for it
+            root.metadata = (("token", forged),)
+            root.call_credentials = grpc.metadata_call_credentials(
+                sys.modules["etcd3.client"].EtcdTokenCallCredentials(forged))
+            self.assert_refused(grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token",
+                                root.put, "k", "v2")
+            self.assert_refused(grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token",
+                                root.get, "k")
+            self.assert_refused(grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token",
+                                root.lease, 30)
+        finally:
+            root.close()
+        self.assertEqual(self.as_root("get", "k", "--print-value-only").strip(), "v")
+
+    def test_lease_calls_are_checked_as_etcd_does(self):
+        self.setup_alice()
+        m = self.cluster.members[0]
+        root = python_client(self.cluster, m, user="root", password="rootpw")
+        alice = python_client(self.cluster, m, user="alice", password="pw")
+        denied = (grpc.StatusCode.PERMISSION_DENIED, "etcdserver: permission denied")
+        try:
+            # root's lease holds a key alice may not write.
+            theirs = root.lease(60)
+            root.put("secret", "s", lease=theirs)
+            # Revoking it would delete "secret": refused, and nothing is deleted.
+            self.assert_refused(*denied, alice.revoke_lease, theirs.id)
+            self.assertEqual(root.get("secret")[0], b"s")
+            # Attaching her own key to it: the put is checked against the lease's keys too.
+            self.assert_refused(*denied, alice.put, "app/x", "1", lease=theirs)
+            self.assertIsNone(alice.get("app/x")[0])
+            # Asking for its keys reveals their names: needs read permission on them (etcd
+            # 3.4.26's fix for CVE-2023-32082; Debian's etcd 3.4.23 predates it and answers).
+            if not self.etcd:
+                self.assert_refused(*denied, alice.get_lease_info, theirs.id)
+            # Granting, keeping alive and listing are not checked.
+            mine = alice.lease(60)
+            self.assertGreater(list(alice.refresh_lease(mine.id))[0].TTL, 0)
+            alice.put("app/y", "1", lease=mine)
+            info = alice.get_lease_info(mine.id)
+            self.assertEqual(list(info.keys), [b"app/y"])
+            alice.revoke_lease(mine.id)
+            self.assertIsNone(alice.get("app/y")[0])
+            # A put with a lease is still a put: the key needs write permission.
+            other = alice.lease(60)
+            self.assert_refused(*denied, alice.put, "nope", "1", lease=other)
+            # root may do all of it.
+            self.assertEqual(list(root.get_lease_info(theirs.id).keys), [b"secret"])
+            root.revoke_lease(theirs.id)
+            self.assertIsNone(root.get("secret")[0])
+        finally:
+            alice.close()
+            root.close()
+        # etcdctl as alice: the same refusal, in etcdctl's words.
+        lease_id = self.as_root("lease", "grant", "60").split()[1]
+        self.as_root("put", "secret2", "s", f"--lease={lease_id}")
+        self.refused("etcdserver: permission denied", "lease", "revoke", lease_id,
+                     user="alice:pw")
+        if not self.etcd:  # as above: etcd 3.4.23 predates the check
+            self.refused("etcdserver: permission denied", "lease", "timetolive", lease_id,
+                         "--keys", user="alice:pw")
+        self.assertIn("remaining", self.cluster.ctl("lease", "timetolive", lease_id,
+                                                    user="alice:pw"))
 
 
 if __name__ == "__main__":

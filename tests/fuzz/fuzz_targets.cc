@@ -13,6 +13,7 @@
 #include "raft/conf_change.h"
 #include "raft/memory_storage.h"
 #include "raft/raw_node.h"
+#include "server/auth_ops.h"
 #include "server/snapshot_data.h"
 #include "transport/codec.h"
 
@@ -92,6 +93,8 @@ enum RequestKind : uint8_t {
   kTxn,
   kCompaction,
   kGrantPermission,
+  kLeaseGrant,
+  kLeaseRevoke,
   kRequestKinds
 };
 
@@ -139,6 +142,15 @@ struct Stores {
     Apply([](raftkvpb::AuthRequest* r) { r->mutable_enable(); });
     root = {"root", auth.revision()};
     user = {"u", auth.revision()};
+    // Lease 7 holds "a" (not the user's to write) and "c/1" (the user's).
+    (void)kv.LeaseGrant(7, 60);
+    for (const char* k : {"a", "c/1"}) {
+      kv::PutRequest p;
+      p.key = k;
+      p.value = "leased";
+      p.lease = 7;
+      (void)kv.Put(p);
+    }
   }
 
   template <typename F>
@@ -171,8 +183,30 @@ void RunRequest(Stores& s, RequestKind kind, const uint8_t* data, size_t size) {
       pb::PutRequest r;
       if (!Parse(data, size, &r) || !api::CheckPutRequest(r).ok()) return;
       if (!api::CheckRequestSize(r.ByteSizeLong(), api::kDefaultMaxRequestBytes).ok()) return;
-      (void)s.auth.CheckPutRequest(s.user, r);
+      raftkvpb::InternalRequest entry;
+      server::SetCaller(s.user, &entry);
+      *entry.mutable_put() = r;
+      (void)server::CheckApplyPermission(s.auth, s.kv, entry);  // the key, and its lease's keys
       (void)s.kv.Put(api::FromProto(r));
+      return;
+    }
+    case kLeaseGrant: {
+      pb::LeaseGrantRequest r;
+      if (!Parse(data, size, &r)) return;
+      (void)s.kv.LeaseGrant(r.id(), r.ttl());
+      return;
+    }
+    case kLeaseRevoke: {
+      // As the apply thread takes a client's revoke: checked against every attached key.
+      pb::LeaseRevokeRequest r;
+      if (!Parse(data, size, &r)) return;
+      raftkvpb::InternalRequest entry;
+      server::SetCaller(s.user, &entry);
+      entry.mutable_lease_revoke()->set_id(r.id());
+      Status allowed = server::CheckApplyPermission(s.auth, s.kv, entry);
+      if (allowed.ok() && r.id() == 7) Fail("revoke of a lease holding another's key allowed");
+      if (allowed.ok()) (void)s.kv.LeaseRevoke(r.id());
+      (void)server::CheckLeaseKeys(s.auth, s.kv, s.user, r.id(), server::LeaseKeyAccess::kRead);
       return;
     }
     case kDeleteRange: {
@@ -304,6 +338,15 @@ std::vector<std::string> ClientRequestSeeds() {
   grant.mutable_perm()->set_range_end(std::string(1, '\0'));
   grant.mutable_perm()->set_permtype(authpb::Permission::READ);
   seeds.push_back(with_kind(kGrantPermission, grant));
+  pb::LeaseGrantRequest lease;
+  lease.set_id(9);
+  lease.set_ttl(30);
+  seeds.push_back(with_kind(kLeaseGrant, lease));
+  pb::LeaseRevokeRequest revoke;
+  revoke.set_id(7);
+  seeds.push_back(with_kind(kLeaseRevoke, revoke));
+  put.set_lease(7);
+  seeds.push_back(with_kind(kPut, put));
   return seeds;
 }
 
@@ -318,6 +361,12 @@ std::vector<std::string> SnapshotImageSeeds() {
   kv::DeleteRangeRequest d;
   d.key = "k3";
   (void)store.DeleteRange(d);
+  (void)store.LeaseGrant(5, 60);  // the lease table travels in the image too
+  kv::PutRequest leased;
+  leased.key = "held";
+  leased.value = "v";
+  leased.lease = 5;
+  (void)store.Put(leased);
   raftkvpb::MemberTable members;
   auto* m = members.add_members();
   m->set_id(1);

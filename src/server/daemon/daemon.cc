@@ -83,6 +83,7 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   kv_ = std::make_unique<KvService>(server_.get(), limits, &member_);
   cluster_ = std::make_unique<ClusterService>(server_.get(), &member_);
   maintenance_ = std::make_unique<MaintenanceService>(server_.get(), &member_);
+  lease_ = std::make_unique<LeaseService>(server_.get(), &member_);
   session_ = std::make_unique<SessionService>(server_.get(), &member_);
   auth_ = std::make_unique<AuthService>(server_.get(), &member_);
   member_.client_cert_auth = config.client_tls.client_cert_auth;
@@ -125,6 +126,7 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   builder.RegisterService(kv_.get());
   builder.RegisterService(cluster_.get());
   builder.RegisterService(maintenance_.get());
+  builder.RegisterService(lease_.get());
   builder.RegisterService(session_.get());
   builder.RegisterService(auth_.get());
   builder.RegisterService(watch_.get());

@@ -63,6 +63,7 @@ class Daemon {
   std::unique_ptr<KvService> kv_;
   std::unique_ptr<ClusterService> cluster_;
   std::unique_ptr<MaintenanceService> maintenance_;
+  std::unique_ptr<LeaseService> lease_;
   std::unique_ptr<SessionService> session_;
   std::unique_ptr<AuthService> auth_;
   std::unique_ptr<WatchService> watch_;

@@ -125,13 +125,49 @@ TEST_F(DaemonTest, EdgeErrorsAreEtcds) {
   EXPECT_EQ(many.error_message(), "etcdserver: too many operations in txn request");
 }
 
-TEST_F(DaemonTest, UnservedServicesAreUnimplemented) {
+// The Lease service over gRPC: grant, a keep-alive stream (one answer per request, TTL 0 for
+// an unknown lease), time-to-live (TTL -1 for an unknown lease, as etcd), revoke.
+TEST_F(DaemonTest, LeaseServiceOverGrpc) {
   auto lease = pb::Lease::NewStub(channel_);
-  grpc::ClientContext ctx;
+  grpc::ClientContext gctx;
   pb::LeaseGrantRequest req;
-  req.set_ttl(10);
-  pb::LeaseGrantResponse resp;
-  EXPECT_EQ(lease->LeaseGrant(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  req.set_ttl(30);
+  pb::LeaseGrantResponse granted;
+  ASSERT_TRUE(lease->LeaseGrant(&gctx, req, &granted).ok());
+  EXPECT_EQ(granted.ttl(), 30);
+  EXPECT_EQ(granted.header().cluster_id(), daemon_->server()->cluster_id());
+
+  grpc::ClientContext sctx;
+  auto stream = lease->LeaseKeepAlive(&sctx);
+  for (int64_t id : {granted.id(), int64_t{424242}, granted.id()}) {
+    pb::LeaseKeepAliveRequest ka;
+    ka.set_id(id);
+    ASSERT_TRUE(stream->Write(ka));
+    pb::LeaseKeepAliveResponse answer;
+    ASSERT_TRUE(stream->Read(&answer));
+    EXPECT_EQ(answer.id(), id);
+    EXPECT_EQ(answer.ttl(), id == granted.id() ? 30 : 0);
+    EXPECT_EQ(answer.header().member_id(), daemon_->server()->member_id());
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  grpc::ClientContext tctx;
+  pb::LeaseTimeToLiveRequest ttl_req;
+  ttl_req.set_id(424242);
+  pb::LeaseTimeToLiveResponse ttl;
+  ASSERT_TRUE(lease->LeaseTimeToLive(&tctx, ttl_req, &ttl).ok());
+  EXPECT_EQ(ttl.ttl(), -1);
+
+  grpc::ClientContext rctx;
+  pb::LeaseRevokeRequest rv;
+  rv.set_id(granted.id());
+  pb::LeaseRevokeResponse revoked;
+  EXPECT_TRUE(lease->LeaseRevoke(&rctx, rv, &revoked).ok());
+  grpc::ClientContext r2;
+  grpc::Status again = lease->LeaseRevoke(&r2, rv, &revoked);
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(again.error_message(), "etcdserver: requested lease not found");
 }
 
 TEST_F(DaemonTest, StatusAndMemberList) {

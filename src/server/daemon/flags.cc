@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "server/compactor.h"
 #include "tls/tls.h"
 
 namespace raftkv::server::daemon {
@@ -169,6 +170,9 @@ struct RawFlags {
   std::string max_txn_ops = "128";
   std::string session_timeout = std::to_string(3600 * 1000);
   std::string log_level = "info";
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
+  std::string quota_backend_bytes = "0";
   bool strict_reconfig_check = true;
   // Security.
   tls::TlsConfig client_tls;
@@ -297,6 +301,17 @@ Status Convert(const RawFlags& raw, const CLI::App& app, ServerConfig* c) {
   RAFTKV_RETURN_IF_ERROR(ParseDurationMs("experimental-watch-progress-notify-interval",
                                          raw.watch_progress_notify_interval,
                                          &c->watch_progress_notify_interval_ms));
+  // etcd parses the retention when it starts the compactor; its mode is checked in Validate.
+  auto compaction = ParseAutoCompaction(raw.auto_compaction_mode, raw.auto_compaction_retention);
+  if (!compaction.ok()) {
+    const bool bad_mode = compaction.status().message().find("mode") != std::string::npos;
+    return FlagError(bad_mode ? "auto-compaction-mode" : "auto-compaction-retention",
+                     compaction.status().message());
+  }
+  c->auto_compaction_mode = raw.auto_compaction_mode;
+  c->auto_compaction_retention = raw.auto_compaction_retention;
+  RAFTKV_RETURN_IF_ERROR(ParseInt<int64_t>("quota-backend-bytes", raw.quota_backend_bytes,
+                                           INT64_MIN, INT64_MAX, &c->quota_backend_bytes));
   return ConvertSecurity(raw, c);
 }
 
@@ -407,6 +422,16 @@ void AddFlags(CLI::App* app, RawFlags* r) {
   add("--max-txn-ops", &r->max_txn_ops, "Maximum number of operations permitted in a transaction.");
   add("--session-timeout", &r->session_timeout,
       "raftkv: milliseconds after which an idle exactly-once client session expires.");
+  add("--auto-compaction-mode", &r->auto_compaction_mode,
+      "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration "
+      "based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' "
+      "for revision number based retention.");
+  add("--auto-compaction-retention", &r->auto_compaction_retention,
+      "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.");
+  add("--quota-backend-bytes", &r->quota_backend_bytes,
+      "Raise alarms when backend size exceeds the given quota. 0 means use the default quota "
+      "(2 GiB); a negative value disables it. raftkv measures the in-memory store: keys and "
+      "values of every stored version plus 64 bytes each, 64 bytes per lease.");
   add("--log-level", &r->log_level,
       "Configures log level. Only supports debug, info, warn, error, panic, or fatal.");
   AddBool(app, "--strict-reconfig-check", &r->strict_reconfig_check,
@@ -414,11 +439,6 @@ void AddFlags(CLI::App* app, RawFlags* r) {
   AddSecurityFlags(app, r);
   add("--experimental-watch-progress-notify-interval", &r->watch_progress_notify_interval,
       "Duration of periodic watch progress notifications (etcd's hidden flag; at least 100ms).");
-  // A flag as in etcd: "--strict-reconfig-check" alone means true, "=false" turns it off.
-  app->add_flag("--strict-reconfig-check", r->strict_reconfig_check,
-                "Reject reconfiguration requests that would cause quorum loss.")
-      ->capture_default_str()
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 }  // namespace

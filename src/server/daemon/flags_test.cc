@@ -168,6 +168,28 @@ TEST(Flags, WatchProgressNotifyIntervalTakesGoDurations) {
   }
 }
 
+TEST(Flags, AutoCompactionAndQuotaAreEtcds) {
+  Parsed p = Parse({});
+  ASSERT_TRUE(p.status.ok());
+  EXPECT_EQ(p.config.auto_compaction_mode, "periodic");
+  EXPECT_EQ(p.config.auto_compaction_retention, "0");
+  EXPECT_EQ(p.config.quota_backend_bytes, 0);
+  p = Parse({"--auto-compaction-mode=revision", "--auto-compaction-retention", "1000",
+             "--quota-backend-bytes=8589934592"});
+  ASSERT_TRUE(p.status.ok()) << p.status.ToString();
+  EXPECT_EQ(p.config.auto_compaction_mode, "revision");
+  EXPECT_EQ(p.config.auto_compaction_retention, "1000");
+  EXPECT_EQ(p.config.quota_backend_bytes, int64_t{8} << 30);
+  EXPECT_TRUE(Parse({"--auto-compaction-retention=30m"}).status.ok());
+  EXPECT_TRUE(Parse({"--quota-backend-bytes=-1"}).status.ok());  // negative: no quota
+  EXPECT_NE(ErrorOf({"--auto-compaction-mode=daily"}).find("--auto-compaction-mode"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--auto-compaction-retention=1x"}).find("--auto-compaction-retention"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--quota-backend-bytes=lots"}).find("--quota-backend-bytes"),
+            std::string::npos);
+}
+
 TEST(Flags, UnknownFlagIsNamed) {
   EXPECT_NE(ErrorOf({"--no-such-flag=1"}).find("--no-such-flag"), std::string::npos);
   EXPECT_NE(ErrorOf({"stray"}).find("stray"), std::string::npos);

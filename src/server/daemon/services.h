@@ -1,10 +1,9 @@
-// The etcd v3 gRPC services raftkvd serves (KV, Cluster, Maintenance, Auth) and raftkv's own
-// Session service: thin adapters over EtcdServer on gRPC's callback API, so no gRPC thread
-// waits on raft. Requests are validated at the edge as etcd's v3rpc does (api::Check*,
-// the request size limit) before anything reaches the server; errors leave through
-// api::ToGrpcStatus with etcd's codes and texts. Each call's caller is resolved from its
-// token or client certificate first (WithCaller, src/auth/README.md). Watch and Lease are
-// not registered: clients calling them get UNIMPLEMENTED.
+// The etcd v3 gRPC services raftkvd serves (KV, Lease, Cluster, Maintenance, Auth; Watch is in
+// watch_service.h) and raftkv's own Session service: thin adapters over EtcdServer on gRPC's
+// callback API, so no gRPC thread waits on raft. Requests are validated at the edge as etcd's
+// v3rpc does (api::Check*, the request size limit) before anything reaches the server; errors
+// leave through api::ToGrpcStatus with etcd's codes and texts. Each call's caller is resolved
+// from its token or client certificate first (WithCaller, src/auth/README.md).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -237,6 +236,31 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   template <typename Req, typename Resp>
   Reactor* Forward(Ctx* ctx, const Req* req, Resp* resp);
 
+  EtcdServer* server_;
+  const MemberState* member_;
+};
+
+class LeaseService final : public etcdserverpb::Lease::CallbackService {
+ public:
+  LeaseService(EtcdServer* server, const MemberState* member) : server_(server), member_(member) {}
+
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::LeaseGrantRequest* req,
+                                       etcdserverpb::LeaseGrantResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::LeaseRevokeRequest* req,
+                                        etcdserverpb::LeaseRevokeResponse* resp) override;
+  grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                          etcdserverpb::LeaseKeepAliveResponse>*
+  LeaseKeepAlive(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+                                            const etcdserverpb::LeaseTimeToLiveRequest* req,
+                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::LeaseLeasesRequest* req,
+                                        etcdserverpb::LeaseLeasesResponse* resp) override;
+
+ private:
   EtcdServer* server_;
   const MemberState* member_;
 };

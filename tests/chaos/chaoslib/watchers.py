@@ -1,20 +1,21 @@
 """Watchers that record every event during a chaos run, and the check of what they saw
 against the clients' write history (etcd's robustness-test watch properties).
 
-Each recorder is a thread that watches every key of the workload (prefix "k") with prev_kv
-through one member at a time. A stream lives a random 1-4 s (its deadline) or until it
+Each recorder is a thread that watches every key (the workload's, prefix "k", and the lease
+keeper's) with prev_kv through one member at a time. A stream lives a random 1-4 s (its deadline) or until it
 fails (member killed, paused, cut off, or without a leader: the stream asks for one, as
 etcdctl does); the recorder then resumes on a random member from the revision after the
 last event it got, so a run exercises many members' histories and many resumptions.
 
 The check (`check`), for every recorder:
-  ordered     event revisions strictly increase (one key per write in this workload);
+  ordered     event revisions strictly increase (one key per write in this run);
   complete    every revision from its start to the final revision appears exactly once
-              (every write of the workload is a single-key put, so each revision has one
-              event) — nothing missed, duplicated or reordered across resumptions;
+              (every write is a single-key put or the revoke of a lease holding one key,
+              so each revision has one event) — nothing missed, duplicated or reordered
+              across resumptions;
   agreed      the same revision is the same event (key, value, version) for every recorder;
   prev_kv     an event's previous value is the key's value at the revision before;
-and against the history: every event's value was written by a client to that key (put or a
+and against the history, for the workload's keys: every event's value was written by a client to that key (put or a
 cas that may have swapped: ok or unknown outcome), every acknowledged put and swapped cas
 appears exactly once, and no failed cas appears.
 """
@@ -26,8 +27,9 @@ import time
 import grpc
 from etcd3.etcdrpc import rpc_pb2, rpc_pb2_grpc
 
-WATCH_PREFIX = b"k"
-WATCH_END = b"l"
+WATCH_FROM = b"\0"  # with range_end "\0": every key
+WATCH_END = b"\0"
+WORKLOAD_PREFIX = "k"  # the clients' keys (the lease keeper's are "lease-held-N")
 
 
 class Recorder(threading.Thread):
@@ -72,7 +74,7 @@ class Recorder(threading.Thread):
             time.sleep(0.05)
 
     def _stream(self, m):
-        create = rpc_pb2.WatchCreateRequest(key=WATCH_PREFIX, range_end=WATCH_END,
+        create = rpc_pb2.WatchCreateRequest(key=WATCH_FROM, range_end=WATCH_END,
                                             start_revision=self.next_rev, prev_kv=True)
         stop = self.stop
         lifetime = 1 + self.rng.random() * 3
@@ -146,6 +148,8 @@ def check(recorders, ops, final_rev, log):
     last_value = {}
     for rev in sorted(by_rev):
         key, value, version, prev, who = by_rev[rev]
+        if not key.startswith(WORKLOAD_PREFIX):
+            continue  # the lease keeper's key: its own check is chaoslib/leases.py
         op = writes.get(value)
         if op is None or op.key != key:
             problems.append(f"revision {rev}: {key}={value} was never written by a client")
@@ -156,7 +160,8 @@ def check(recorders, ops, final_rev, log):
             problems.append(f"revision {rev}: prev_kv of {key} is {prev}, the key held "
                             f"{last_value[key]}")
         last_value[key] = value
-    seen_values = [by_rev[rev][1] for rev in by_rev]
+    seen_values = [by_rev[rev][1] for rev in by_rev
+                   if by_rev[rev][0].startswith(WORKLOAD_PREFIX)]
     counts = {}
     for v in seen_values:
         counts[v] = counts.get(v, 0) + 1
