@@ -133,7 +133,7 @@ class Security:
     def ctl_flags(self, cert=None):
         if not self.client_tls:
             return []
-        name = cert or self.client_cert
+        name = self.client_cert if cert is None else cert
         if name == "":  # no client certificate at all
             return [f"--cacert={self.certs.ca}"]
         return [f"--cacert={self.certs.ca}", f"--cert={self.certs.cert(name)}",
