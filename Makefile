@@ -12,8 +12,8 @@ export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 
-.PHONY: all deps build build-asan test test-unit test-asan run sim bench chaos soak mutation clean \
-        format scenarios-html
+.PHONY: all deps build build-asan test test-unit test-asan run sim bench chaos soak mutation fuzz \
+        clean format scenarios-html
 
 all: build
 
@@ -39,8 +39,9 @@ test: build build-asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L core --timeout 900
 
 # A local 3-member raftkvd cluster on 127.0.0.1 (scripts/run-cluster.sh); Ctrl-C stops it.
+# `make run TLS=1`: the same cluster secured (TLS everywhere, client certificates required).
 run: build
-	scripts/run-cluster.sh $(BUILD)
+	scripts/run-cluster.sh $(if $(TLS),--tls) $(BUILD)
 
 # Side-by-side benchmark against etcd (bench/compare-etcd; needs etcd-server and gnuplot),
 # both driven by etcd's own load generator, built once from Debian's etcd sources.
@@ -90,8 +91,29 @@ scenarios-html: build
 	RAFTKV_SCENARIO_HTML=$(abspath $(SCENARIOS_HTML)) $(BUILD)/test-bin/scenario_tests --gtest_brief=1
 	@echo "scenarios-html: open $(SCENARIOS_HTML)/index.html"
 
+# libFuzzer runs of the decoders peers and clients reach (tests/fuzz): clang with ASan and
+# UBSan, FUZZ_SECONDS per target, starting from the committed corpus (new finds go to
+# $(FUZZ_BUILD)/corpus, not into the repo).
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := peer_batch snapshot_chunk client_request snapshot_image
+$(FUZZ_BUILD)/build.ninja: | deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DRAFTKV_SANITIZE=ON -DRAFTKV_LIBFUZZER=ON
+
+fuzz:
+	@scripts/install-deps.sh clang libclang-rt-14-dev
+	$(MAKE) $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz-,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t && cp -n tests/fuzz/corpus/$$t/* $(FUZZ_BUILD)/corpus/$$t/ ; \
+	  echo "fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/bin/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	    -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$t || exit 1; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-mutation
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-mutation
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

@@ -119,6 +119,21 @@ std::map<std::string, Setter> KvValueFlags(KvOptions* o) {
       {"--seed", [o](auto& s) { return SetUint("--seed", s, 0, UINT64_MAX, &o->seed); }},
       {"--watchers", [o](auto& s) { return SetUint("--watchers", s, 1, 1000000, &o->watchers); }},
       {"--streams", [o](auto& s) { return SetUint("--streams", s, 1, 100000, &o->streams); }},
+      {"--cacert",
+       [o](const std::string& s) {
+         o->cacert = s;
+         return Status::OK();
+       }},
+      {"--cert",
+       [o](const std::string& s) {
+         o->cert = s;
+         return Status::OK();
+       }},
+      {"--key",
+       [o](const std::string& s) {
+         o->key = s;
+         return Status::OK();
+       }},
   };
 }
 
@@ -180,6 +195,10 @@ Status Validate(Workload w, const std::vector<std::string>& seen, KvOptions* o) 
     return Status::InvalidArgument("--total and --duration: give one, not both");
   }
   if (o->total == 0 && o->duration_s == 0) o->total = 10000;
+  if ((given("--cert") || given("--key")) && (o->cert.empty() || o->key.empty())) {
+    return Bad("--cert", "--cert and --key go together");
+  }
+  if (!o->cert.empty() && o->cacert.empty()) return Bad("--cert", "needs --cacert (TLS)");
   if (given("--consistency") && w != Workload::kRange && w != Workload::kMixed) {
     return Bad("--consistency", "applies to range and mixed only");
   }
@@ -302,6 +321,7 @@ KV workloads (etcd v3 gRPC API; flags as in etcd's benchmark tool):
   --rate R             at most R requests/s over all clients (default unlimited)
   --timeout S          deadline per request (default 10)
   --seed N --json --quiet
+  --cacert F [--cert F --key F]   TLS: trust CA file F (and offer a client certificate)
 watch (etcd benchmark's watch-latency): --watchers N (1000) on one key of --key-size bytes,
   over --streams N (10) Watch streams and --conns connections spread on the endpoints; one
   writer puts --rate times a second (to the leader with --target-leader) for --duration S or

@@ -1,6 +1,6 @@
-// Command line of raftkv-bench: one subcommand (put, range, txn-put, mixed, watch, lease, wal) and its
-// flags, parsed into plain structs. Parsing never exits or prints: bad input comes back as
-// an InvalidArgument Status naming the flag, and main prints it with the usage.
+// Command line of raftkv-bench: one subcommand (put, range, txn-put, mixed, watch, lease, wal) and
+// its flags, parsed into plain structs. Parsing never exits or prints: bad input comes back as an
+// InvalidArgument Status naming the flag, and main prints it with the usage.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +43,9 @@ struct KvOptions {
   // times a second (0: back to back).
   int watchers = 1000;
   int streams = 10;
+  // TLS (etcd benchmark's --cacert/--cert/--key): with a CA, every connection is TLS, the
+  // server's certificate checked against it, and cert/key offered as client certificate.
+  std::string cacert, cert, key;
 };
 
 struct Command {

@@ -5,9 +5,11 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -277,14 +279,6 @@ class Worker {
   Clock::time_point finished_;
 };
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint, int index) {
-  grpc::ChannelArguments args;
-  // Without these, channels to the same address share one TCP connection.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt("raftkv.bench.conn", index);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
-}
-
 double CpuSeconds(const timeval& tv) {
   return tv.tv_sec + tv.tv_usec / 1e6;
 }
@@ -310,7 +304,41 @@ std::string RandomValue(size_t size, uint64_t seed) {
   return v;
 }
 
+Result<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in || ss.str().empty()) return Status::InvalidArgument(flag + ": cannot read " + path);
+  return ss.str();
+}
+
 }  // namespace
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const KvOptions& o) {
+  if (o.cacert.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  auto ca = ReadPem("--cacert", o.cacert);
+  if (!ca.ok()) return ca.status();
+  ssl.pem_root_certs = *ca;
+  if (!o.cert.empty()) {
+    auto cert = ReadPem("--cert", o.cert);
+    if (!cert.ok()) return cert.status();
+    auto key = ReadPem("--key", o.key);
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *cert;
+    ssl.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint, int index,
+                                       const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+  grpc::ChannelArguments args;
+  // Without these, channels to the same address share one TCP connection.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt("raftkv.bench.conn", index);
+  return grpc::CreateCustomChannel(endpoint, creds, args);
+}
 
 std::string GrpcCodeName(int code) {
   static const char* const kNames[] = {
@@ -322,10 +350,11 @@ std::string GrpcCodeName(int code) {
   return "Code" + std::to_string(code);
 }
 
-Result<std::string> FindLeader(const std::vector<std::string>& endpoints, double timeout_s) {
+Result<std::string> FindLeader(const std::vector<std::string>& endpoints, double timeout_s,
+                               const std::shared_ptr<grpc::ChannelCredentials>& creds) {
   std::string errors;
   for (const auto& endpoint : endpoints) {
-    auto stub = etcdserverpb::Maintenance::NewStub(Connect(endpoint, 0));
+    auto stub = etcdserverpb::Maintenance::NewStub(Connect(endpoint, 0, creds));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
@@ -343,15 +372,17 @@ Result<std::string> FindLeader(const std::vector<std::string>& endpoints, double
 Result<RunResult> RunKv(Workload workload, const KvOptions& options, const ProgressFn& progress,
                         const std::atomic<bool>* stop) {
   std::vector<std::string> endpoints = options.endpoints;
+  auto creds = ChannelCredentials(options);
+  if (!creds.ok()) return creds.status();
   if (options.target_leader) {
-    auto leader = FindLeader(endpoints, options.timeout_s);
+    auto leader = FindLeader(endpoints, options.timeout_s, *creds);
     if (!leader.ok()) return leader.status();
     endpoints = {*leader};
   }
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<KV::Stub>> stubs;
   for (int i = 0; i < options.conns; i++) {
-    channels.push_back(Connect(endpoints[i % endpoints.size()], i));
+    channels.push_back(Connect(endpoints[i % endpoints.size()], i, *creds));
     stubs.push_back(KV::NewStub(channels.back()));
   }
   RAFTKV_RETURN_IF_ERROR(WaitConnected(channels, endpoints, options.timeout_s));

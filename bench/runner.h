@@ -4,6 +4,8 @@
 // two atomic counters (the request budget and the completed count for the progress line).
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -32,9 +34,17 @@ struct RunResult {
 // (successful or not) and the seconds since the start.
 using ProgressFn = std::function<void(uint64_t done, double elapsed_s)>;
 
+// The credentials of every connection: plaintext, or TLS with --cacert (and --cert/--key as
+// the client certificate). Fails if a file cannot be read.
+Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const KvOptions& o);
+// A connection of its own (not shared with other channels to the same address).
+std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint, int index,
+                                       const std::shared_ptr<grpc::ChannelCredentials>& creds);
+
 // Asks each endpoint for Maintenance.Status; returns the one whose member id is the leader
 // it reports.
-Result<std::string> FindLeader(const std::vector<std::string>& endpoints, double timeout_s);
+Result<std::string> FindLeader(const std::vector<std::string>& endpoints, double timeout_s,
+                               const std::shared_ptr<grpc::ChannelCredentials>& creds);
 
 // Runs `workload` (not kWal) with `options`. Connection setup (and the leader search) is not
 // timed. `stop` may be set from a signal handler to end the run early.

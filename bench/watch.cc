@@ -94,8 +94,10 @@ Result<RunResult> RunWatch(const KvOptions& o, const ProgressFn& progress,
                            const std::atomic<bool>* stop) {
   std::vector<std::string> endpoints = o.endpoints;
   std::string writer_endpoint = endpoints[0];
+  auto creds = ChannelCredentials(o);
+  if (!creds.ok()) return creds.status();
   if (o.target_leader) {
-    auto leader = FindLeader(endpoints, o.timeout_s);
+    auto leader = FindLeader(endpoints, o.timeout_s, *creds);
     if (!leader.ok()) return leader.status();
     writer_endpoint = *leader;
   }
@@ -103,10 +105,7 @@ Result<RunResult> RunWatch(const KvOptions& o, const ProgressFn& progress,
   // Connections: `conns` channels over the endpoints, streams round-robin over them.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < o.conns; ++i) {
-    grpc::ChannelArguments args;
-    args.SetInt("raftkv.bench.conn", i);  // distinct channels, not one shared subchannel
-    channels.push_back(grpc::CreateCustomChannel(endpoints[i % endpoints.size()],
-                                                 grpc::InsecureChannelCredentials(), args));
+    channels.push_back(Connect(endpoints[i % endpoints.size()], i, *creds));
   }
   std::vector<std::unique_ptr<WatchStream>> streams;
   Ready ready;
@@ -139,8 +138,7 @@ Result<RunResult> RunWatch(const KvOptions& o, const ProgressFn& progress,
   }
 
   // The writer: puts at `rate` per second (or as fast as acknowledged when rate is 0).
-  auto kv = etcdserverpb::KV::NewStub(
-      grpc::CreateChannel(writer_endpoint, grpc::InsecureChannelCredentials()));
+  auto kv = etcdserverpb::KV::NewStub(Connect(writer_endpoint, o.conns, *creds));
   RunResult result;
   result.endpoints = endpoints;
   double cpu_user0 = CpuSeconds(true), cpu_sys0 = CpuSeconds(false);

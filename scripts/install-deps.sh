@@ -10,6 +10,8 @@ packages=(
   libfmt-dev libspdlog-dev libcli11-dev
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libcpp-httplib-dev libssl-dev
+  # bcrypt password hashes (libxcrypt's crypt_r); the openssl CLI makes the tests' certificates
+  libcrypt-dev openssl
   # end-to-end tests drive raftkvd with etcd's own clients
   etcd-client python3 python3-etcd3
   # the chaos harness partitions members with network namespaces (ip netns)

@@ -4,6 +4,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "auth/errors.h"
 #include "kv/errors.h"
 #include "lease/lease_table.h"
 
@@ -58,6 +59,31 @@ const std::unordered_map<std::string, GrpcError>& errorTable() {
       {kErrNotEnoughStartedMembers,
        {grpc::StatusCode::FAILED_PRECONDITION, kErrNotEnoughStartedMembers}},
       {kErrConfChangeInProgress, {grpc::StatusCode::UNAVAILABLE, kErrConfChangeInProgress}},
+      // Auth (etcd's rpctypes).
+      {auth::kErrRootUserNotExist,
+       {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrRootUserNotExist}},
+      {auth::kErrRootRoleNotExist,
+       {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrRootRoleNotExist}},
+      {auth::kErrUserAlreadyExist,
+       {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrUserAlreadyExist}},
+      {auth::kErrUserEmpty, {grpc::StatusCode::INVALID_ARGUMENT, auth::kErrUserEmpty}},
+      {auth::kErrUserNotFound, {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrUserNotFound}},
+      {auth::kErrRoleAlreadyExist,
+       {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrRoleAlreadyExist}},
+      {auth::kErrRoleNotFound, {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrRoleNotFound}},
+      {auth::kErrRoleEmpty, {grpc::StatusCode::INVALID_ARGUMENT, auth::kErrRoleEmpty}},
+      {auth::kErrAuthFailed, {grpc::StatusCode::INVALID_ARGUMENT, auth::kErrAuthFailed}},
+      {auth::kErrPermissionDenied,
+       {grpc::StatusCode::PERMISSION_DENIED, auth::kErrPermissionDenied}},
+      {auth::kErrRoleNotGranted, {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrRoleNotGranted}},
+      {auth::kErrPermissionNotGranted,
+       {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrPermissionNotGranted}},
+      {auth::kErrAuthNotEnabled, {grpc::StatusCode::FAILED_PRECONDITION, auth::kErrAuthNotEnabled}},
+      {auth::kErrInvalidAuthToken, {grpc::StatusCode::UNAUTHENTICATED, auth::kErrInvalidAuthToken}},
+      {auth::kErrInvalidAuthMgmt, {grpc::StatusCode::INVALID_ARGUMENT, auth::kErrInvalidAuthMgmt}},
+      {auth::kErrAuthOldRevision, {grpc::StatusCode::INVALID_ARGUMENT, auth::kErrAuthOldRevision}},
+      {"etcdserver: permission not given",
+       {grpc::StatusCode::INVALID_ARGUMENT, "etcdserver: permission not given"}},
       // Exactly-once sessions (raftkvpb/session.proto promises FAILED_PRECONDITION).
       {kv::kErrSessionExpired, {grpc::StatusCode::FAILED_PRECONDITION, kv::kErrSessionExpired}},
       {kv::kErrStaleSequence, {grpc::StatusCode::FAILED_PRECONDITION, kv::kErrStaleSequence}},

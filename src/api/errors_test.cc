@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "auth/errors.h"
 #include "kv/errors.h"
 
 namespace raftkv::api {
@@ -16,6 +17,22 @@ void expectGrpc(const Status& s, grpc::StatusCode code, const std::string& msg) 
 
 TEST(ToGrpcStatus, ok) {
   EXPECT_TRUE(ToGrpcStatus(Status::OK()).ok());
+}
+
+TEST(ToGrpcStatus, authErrorsGetEtcdCodes) {
+  // The codes etcd's clients act on: UNAUTHENTICATED makes clientv3 log in again.
+  expectGrpc(Status::InvalidArgument(auth::kErrInvalidAuthToken), grpc::StatusCode::UNAUTHENTICATED,
+             "etcdserver: invalid auth token");
+  expectGrpc(Status::FailedPrecondition(auth::kErrPermissionDenied),
+             grpc::StatusCode::PERMISSION_DENIED, "etcdserver: permission denied");
+  expectGrpc(Status::InvalidArgument(auth::kErrAuthFailed), grpc::StatusCode::INVALID_ARGUMENT,
+             "etcdserver: authentication failed, invalid user ID or password");
+  expectGrpc(Status::InvalidArgument(auth::kErrAuthOldRevision), grpc::StatusCode::INVALID_ARGUMENT,
+             "etcdserver: revision of auth store is old");
+  expectGrpc(Status::FailedPrecondition(auth::kErrUserNotFound),
+             grpc::StatusCode::FAILED_PRECONDITION, "etcdserver: user name not found");
+  expectGrpc(Status::InvalidArgument(auth::kErrUserEmpty), grpc::StatusCode::INVALID_ARGUMENT,
+             "etcdserver: user name is empty");
 }
 
 TEST(ToGrpcStatus, storeErrorsGetEtcdCodesAndMessages) {

@@ -29,6 +29,10 @@ TEST(Proto, servicesAndMethods) {
       {"Cluster", {"MemberAdd", "MemberRemove", "MemberUpdate", "MemberList", "MemberPromote"}},
       {"Maintenance",
        {"Alarm", "Status", "Defragment", "Hash", "HashKV", "Snapshot", "MoveLeader"}},
+      {"Auth",
+       {"AuthEnable", "AuthDisable", "Authenticate", "UserAdd", "UserGet", "UserList", "UserDelete",
+        "UserChangePassword", "UserGrantRole", "UserRevokeRole", "RoleAdd", "RoleGet", "RoleList",
+        "RoleDelete", "RoleGrantPermission", "RoleRevokePermission"}},
   };
   for (const auto& [service, methods] : services) {
     const auto* s = DescriptorPool::generated_pool()->FindServiceByName("etcdserverpb." + service);
@@ -36,7 +40,6 @@ TEST(Proto, servicesAndMethods) {
     EXPECT_EQ(s->method_count(), static_cast<int>(methods.size())) << service;
     for (const auto& m : methods) EXPECT_NE(s->FindMethodByName(m), nullptr) << service << "." << m;
   }
-  EXPECT_EQ(DescriptorPool::generated_pool()->FindServiceByName("etcdserverpb.Auth"), nullptr);
 }
 
 TEST(Proto, streamingShapes) {
@@ -54,6 +57,20 @@ TEST(Proto, streamingShapes) {
 int number(const google::protobuf::Descriptor* d, const std::string& field) {
   const auto* f = d->FindFieldByName(field);
   return f == nullptr ? -1 : f->number();
+}
+
+TEST(Proto, authFieldNumbersAsEtcds) {
+  // etcd 3.4's authpb and Auth messages (auth/authpb/auth.proto, etcdserverpb/rpc.proto).
+  EXPECT_EQ(number(authpb::Permission::descriptor(), "permType"), 1);
+  EXPECT_EQ(number(authpb::Permission::descriptor(), "range_end"), 3);
+  EXPECT_EQ(number(authpb::Role::descriptor(), "keyPermission"), 2);
+  EXPECT_EQ(number(authpb::User::descriptor(), "options"), 4);
+  EXPECT_EQ(number(pb::AuthUserAddRequest::descriptor(), "options"), 3);
+  EXPECT_EQ(number(pb::AuthUserGrantRoleRequest::descriptor(), "user"), 1);
+  EXPECT_EQ(number(pb::AuthRoleGrantPermissionRequest::descriptor(), "perm"), 2);
+  EXPECT_EQ(number(pb::AuthRoleRevokePermissionRequest::descriptor(), "range_end"), 3);
+  EXPECT_EQ(number(pb::AuthenticateResponse::descriptor(), "token"), 2);
+  EXPECT_EQ(number(pb::AuthRoleGetResponse::descriptor(), "perm"), 2);
 }
 
 TEST(Proto, fieldNumbersThatAreEasyToGetWrong) {

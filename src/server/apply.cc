@@ -9,6 +9,7 @@
 #include "common/coding.h"
 #include "raft/conf_change.h"
 #include "raftkvpb/session.pb.h"
+#include "server/auth_ops.h"
 #include "server/server_impl.h"
 
 namespace raftkv::server {
@@ -210,6 +211,9 @@ ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, cons
   // etcd's capped applier: while a NOSPACE alarm is active, puts (also inside txns) and lease
   // grants are refused on every member; reads, deletes and compactions still apply.
   const bool capped = members_.HasAlarm(etcdserverpb::NOSPACE);
+  // Permissions are checked here, in log order, against the auth state at this entry
+  // (auth_ops.cc), as etcd's auth applier does.
+  RAFTKV_RETURN_IF_ERROR(CheckApplyPermission(*auth_, *store_, req));
   switch (req.op_case()) {
     case R::kPut:
       if (capped) return Status::FailedPrecondition(api::kErrNoSpace);
@@ -256,6 +260,7 @@ ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, cons
                      fmt::join(req.member_attributes().client_urls(), ","));
       }
       return std::string();
+    case R::kAuth: return auth_->Apply(req.auth(), CallerOf(req), index);
     case R::OP_NOT_SET: break;
   }
   return Status::InvalidArgument("unknown request type in the log");

@@ -194,8 +194,8 @@ void EtcdServer::Impl::MemberPromote(const etcdserverpb::MemberPromoteRequest& r
   const etcdserverpb::Member* l = FindMember(*members, lead);
   if (l == nullptr || l->peerurls().empty()) return done(Status::Unavailable(api::kErrNoLeader));
   std::thread([url = l->peerurls(0), cluster = cluster_id_, self = member_id_, req,
-               timeout = request_timeout_, done = std::move(done)] {
-    auto r = ForwardPromote(url, cluster, req, timeout);
+               timeout = request_timeout_, peer_tls = config_.peer_tls, done = std::move(done)] {
+    auto r = ForwardPromote(url, cluster, req, timeout, peer_tls);
     if (r.ok()) {
       // The leader's term and revision; this member's identity.
       r->mutable_header()->set_cluster_id(cluster);

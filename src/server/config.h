@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "tls/config.h"
 #include "watch/options.h"
 
 namespace raftkv::server {
@@ -44,6 +45,22 @@ struct ServerConfig {
   // raftkv's own: client sessions idle longer than this expire (log time, ms).
   int64_t session_timeout_ms = 3600 * 1000;  // --session-timeout
   std::string log_level = "info";            // --log-level
+
+  // --- Security (src/tls, src/auth) ---
+  // Client side: --cert-file, --key-file, --trusted-ca-file, --client-cert-auth, --auto-tls.
+  // Used by https:// client URLs and https:// metrics URLs (as etcd).
+  tls::TlsConfig client_tls;
+  // Peer side: --peer-cert-file, --peer-key-file, --peer-trusted-ca-file,
+  // --peer-client-cert-auth, --peer-auto-tls. Used by https:// peer URLs: the peer server, the
+  // streams to other members, member discovery and promote forwarding.
+  tls::TlsConfig peer_tls;
+  // --cipher-suites, as an OpenSSL cipher list ("" = gRPC's default); restricts TLS 1.2.
+  std::string cipher_suites;
+  // --auth-token-ttl: a simple token unused this long expires (etcd's default, 300 s).
+  int64_t auth_token_ttl_s = 300;
+  // --bcrypt-cost: the cost of the bcrypt hashes of new passwords (4..31, etcd's default 10).
+  int bcrypt_cost = 10;
+
   // The watch hub's queue and batch bounds (watch/hub.h); tests make them small.
   watch::HubOptions watch;
   // --experimental-watch-progress-notify-interval (etcd's hidden flag, 10 minutes): how

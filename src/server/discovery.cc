@@ -11,6 +11,7 @@
 #include "raftkvpb/internal.grpc.pb.h"
 #include "server/leases.h"
 #include "server/members.h"
+#include "tls/tls.h"
 
 namespace raftkv::server {
 namespace {
@@ -123,11 +124,20 @@ class DiscoveryService final : public raftkvpb::Discovery::Service {
 
 }  // namespace
 
+Result<std::shared_ptr<grpc::Channel>> PeerChannel(const std::string& url,
+                                                   const tls::TlsConfig& peer_tls) {
+  auto creds = tls::CredentialsForUrl(url, peer_tls);
+  if (!creds.ok()) return creds.status();
+  return grpc::CreateChannel(UrlToAddress(url), *creds);
+}
+
 Result<etcdserverpb::MemberPromoteResponse> ForwardPromote(
     const std::string& leader_url, uint64_t cluster_id,
-    const etcdserverpb::MemberPromoteRequest& req, std::chrono::milliseconds timeout) {
-  auto stub = raftkvpb::Discovery::NewStub(
-      grpc::CreateChannel(UrlToAddress(leader_url), grpc::InsecureChannelCredentials()));
+    const etcdserverpb::MemberPromoteRequest& req, std::chrono::milliseconds timeout,
+    const tls::TlsConfig& peer_tls) {
+  auto channel = PeerChannel(leader_url, peer_tls);
+  if (!channel.ok()) return channel.status();
+  auto stub = raftkvpb::Discovery::NewStub(*channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   raftkvpb::PromoteRequest preq;
@@ -194,8 +204,9 @@ namespace {
 // Asks one peer; kNotFound if it answers without listing us (it may not have applied the
 // MemberAdd yet).
 Result<raftkvpb::Identity> AskPeer(const ServerConfig& config, const std::string& url) {
-  auto channel = grpc::CreateChannel(UrlToAddress(url), grpc::InsecureChannelCredentials());
-  auto stub = raftkvpb::Discovery::NewStub(channel);
+  auto channel = PeerChannel(url, config.peer_tls);
+  if (!channel.ok()) return channel.status();
+  auto stub = raftkvpb::Discovery::NewStub(*channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   raftkvpb::DiscoverRequest req;
@@ -220,10 +231,12 @@ Result<raftkvpb::Identity> AskPeer(const ServerConfig& config, const std::string
 
 }  // namespace
 
-bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self) {
+bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self,
+                  const tls::TlsConfig& peer_tls) {
   for (const auto& url : peer_urls) {
-    auto stub = raftkvpb::Discovery::NewStub(
-        grpc::CreateChannel(UrlToAddress(url), grpc::InsecureChannelCredentials()));
+    auto channel = PeerChannel(url, peer_tls);
+    if (!channel.ok()) continue;
+    auto stub = raftkvpb::Discovery::NewStub(*channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
     raftkvpb::DiscoverRequest req;

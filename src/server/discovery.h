@@ -2,8 +2,9 @@
 // existing): every member serves raftkvpb.Discovery on its peer port; the joining member
 // asks the peers named in --initial-cluster for the cluster id and the member list (it must
 // have been added with MemberAdd first) and finds its own id by its advertised peer URLs.
-// The same service carries MemberPromote from a follower to the leader (etcd forwards it:
-// only the leader knows how far a learner is behind).
+// With peer TLS the service is behind the peer port's TLS (and its client certificate check),
+// like the raft streams. The same service carries MemberPromote from a follower to the leader (etcd
+// forwards it: only the leader knows how far a learner is behind).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -19,6 +20,7 @@
 #include "etcd_server.h"
 #include "raftkvpb/debug.pb.h"
 #include "raftkvpb/internal.pb.h"
+#include "tls/config.h"
 
 namespace raftkv::server {
 
@@ -48,7 +50,8 @@ std::unique_ptr<grpc::Service> NewDiscoveryService(uint64_t cluster_id, Discover
 Result<raftkvpb::Identity> DiscoverIdentity(const ServerConfig& config);
 // True if a member reachable at one of `peer_urls` lists `self` as removed from the cluster
 // (how a member removed while cut off learns it: the leader stops talking to it).
-bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self);
+bool AskIfRemoved(const std::vector<std::string>& peer_urls, uint64_t self,
+                  const tls::TlsConfig& peer_tls);
 
 // --- The cluster view of /debug/raft --------------------------------------------------------
 // Asks members for their MemberDebug over their peer URLs (Discovery.Debug). Channels are
@@ -72,6 +75,12 @@ class DebugPeers {
 // "etcdserver: request timed out" if it cannot be reached.
 Result<etcdserverpb::MemberPromoteResponse> ForwardPromote(
     const std::string& leader_url, uint64_t cluster_id,
-    const etcdserverpb::MemberPromoteRequest& req, std::chrono::milliseconds timeout);
+    const etcdserverpb::MemberPromoteRequest& req, std::chrono::milliseconds timeout,
+    const tls::TlsConfig& peer_tls = {});
+
+// A channel to a member's peer URL: TLS with the --peer-* certificates for https:// URLs
+// (all calls on the peer port go through this), plaintext otherwise.
+Result<std::shared_ptr<grpc::Channel>> PeerChannel(const std::string& url,
+                                                   const tls::TlsConfig& peer_tls);
 
 }  // namespace raftkv::server

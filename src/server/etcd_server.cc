@@ -12,6 +12,7 @@
 #include "server/discovery.h"
 #include "server/server_impl.h"
 #include "server/snapshot_data.h"
+#include "tls/tls.h"
 
 namespace raftkv::server {
 namespace {
@@ -57,9 +58,14 @@ EtcdServer::Impl::~Impl() {
 
 Status EtcdServer::Impl::Init() {
   RAFTKV_RETURN_IF_ERROR(ValidateConfig(config_));
+  // etcd's --peer-auto-tls: a self-signed certificate under <data-dir>/fixtures/peer.
+  std::vector<std::string> peer_hosts;
+  for (const auto& u : config_.listen_peer_urls) peer_hosts.push_back(UrlToAddress(u));
+  RAFTKV_RETURN_IF_ERROR(tls::EnsureSelfSigned(config_.data_dir + "/fixtures/peer", peer_hosts, 365,
+                                               &config_.peer_tls));
   RAFTKV_RETURN_IF_ERROR(openDataDir());
   leases_ = std::make_unique<LeaseRuntime>(member_id_, cluster_id_, config_.heartbeat_interval_ms,
-                                           config_.election_timeout_ms);
+                                           config_.election_timeout_ms, config_.peer_tls);
   auto compaction =
       ParseAutoCompaction(config_.auto_compaction_mode, config_.auto_compaction_retention);
   if (!compaction.ok()) return compaction.status();
@@ -139,6 +145,10 @@ Status EtcdServer::Impl::openDataDir() {
 
 Status EtcdServer::Impl::restoreFromStorage() {
   store_ = std::make_shared<kv::Store>(config_.max_txn_ops, config_.session_timeout_ms);
+  auth::StoreOptions ao;
+  ao.token_ttl = std::chrono::seconds(config_.auth_token_ttl_s);
+  ao.bcrypt_cost = config_.bcrypt_cost;
+  auth_ = std::make_unique<auth::Store>(ao);
   auto snap = storage_->GetSnapshot();
   if (!snap.ok()) return snap.status();
   if (snap->IsEmpty()) return Status::OK();
@@ -153,6 +163,14 @@ Status EtcdServer::Impl::startTransport() {
   opts.self = member_id_;
   opts.cluster_id = cluster_id_;
   opts.listen_address = UrlToAddress(config_.listen_peer_urls[0]);
+  if (config_.peer_tls.enabled()) {
+    auto m = tls::Load(config_.peer_tls);
+    if (!m.ok()) return Status::InvalidArgument("peer TLS: " + m.status().message());
+    opts.peer_credentials = tls::ChannelCredentials(*m);
+    if (config_.listen_peer_urls[0].rfind("https://", 0) == 0) {
+      opts.server_credentials = tls::ServerCredentials(*m);
+    }
+  }
   DiscoveryHandlers h;
   h.members = [this] { return MemberTableNow(); };
   h.promote = [this](const etcdserverpb::MemberPromoteRequest& req,
@@ -183,8 +201,8 @@ Status EtcdServer::Impl::startTransport() {
 
 void EtcdServer::Impl::addPeer(const etcdserverpb::Member& m) {
   if (m.id() == member_id_ || m.peerurls().empty()) return;
-  std::string addr = UrlToAddress(m.peerurls(0));
-  if (!addr.empty()) transport_->AddPeer(m.id(), addr);
+  // The URL as given: the transport speaks TLS to https:// peers.
+  if (!UrlToAddress(m.peerurls(0)).empty()) transport_->AddPeer(m.id(), m.peerurls(0));
 }
 
 std::string EtcdServer::Impl::fatal_error() const {
@@ -217,6 +235,8 @@ void EtcdServer::Impl::Stop() {
   if (raft_thread_.joinable()) raft_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
   if (snap_thread_.joinable()) snap_thread_.join();
+  // Password checks not started yet fail their calls ("server stopped").
+  if (auth_) auth_->workers().Stop();
   if (transport_) transport_->Stop();
   // Reads still queued never reached the registry's callbacks' owners: fail them too.
   waits_.Close(Status::Unavailable(api::kErrStopped));

@@ -3,6 +3,7 @@
 #include "api/convert.h"
 #include "api/errors.h"
 #include "raftkvpb/session.pb.h"
+#include "server/auth_ops.h"
 #include "server/server_impl.h"
 
 namespace raftkv::server {
@@ -41,13 +42,17 @@ void SetSession(const SessionRef& s, raftkvpb::InternalRequest* r) {
 
 }  // namespace
 
-void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
+void EtcdServer::Range(const etcdserverpb::RangeRequest& req, const auth::AuthInfo& who,
                        Done<etcdserverpb::RangeResponse> done) {
   raftkv::Status s = api::CheckRangeRequest(req);
   if (!s.ok()) return done(s);
   if (impl_->stopped()) return done(raftkv::Status::Unavailable(api::kErrStopped));
   kv::RangeRequest kreq = api::FromProto(req);
-  ReadOp op = [kreq](kv::Store& store) -> ApplyResult {
+  auth::Store* auth = &impl_->auth();
+  // A linearizable read is checked on the apply thread, in log order, like a write.
+  ReadOp op = [kreq, who, auth, key = req.key(),
+               end = req.range_end()](kv::Store& store) -> ApplyResult {
+    RAFTKV_RETURN_IF_ERROR(auth->CheckRange(who, key, end));
     auto r = store.Range(kreq);
     if (!r.ok()) return r.status();
     etcdserverpb::RangeResponse p;
@@ -69,9 +74,15 @@ void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
     // A serializable range needs no log position (it may be stale, as etcd's): it is served
     // here on the gRPC thread from the store the apply thread published (ReadStore), with
     // no hop to the apply thread and back and no serialize-then-parse of the response.
+    // The permission check comes first; if the auth state changed while reading, the
+    // answer is withheld (etcd's doSerialize).
+    if (raftkv::Status a = auth->CheckRange(who, req.key(), req.range_end()); !a.ok()) {
+      return done(a);
+    }
     impl_->timeline().AddReads(1);
     auto r = impl_->ReadStore()->Range(kreq);
     if (!r.ok()) return done(r.status());
+    if (raftkv::Status a = auth->CheckUnchanged(who); !a.ok()) return done(a);
     etcdserverpb::RangeResponse p;
     api::ToProto(*r, &p);
     api::FillHeader(api::HeaderInfo{impl_->cluster_id(), impl_->member_id(), impl_->term()},
@@ -85,28 +96,31 @@ void EtcdServer::Range(const etcdserverpb::RangeRequest& req,
 }
 
 void EtcdServer::Put(const etcdserverpb::PutRequest& req, const SessionRef& session,
-                     Done<etcdserverpb::PutResponse> done) {
+                     const auth::AuthInfo& who, Done<etcdserverpb::PutResponse> done) {
   raftkv::Status s = CheckWrite(*impl_, api::CheckPutRequest(req), req);
   if (s.ok()) s = impl_->CheckQuota(QuotaCost(req));  // etcd's quotaKVServer
   if (!s.ok()) return done(s);
   raftkvpb::InternalRequest r;
   *r.mutable_put() = req;
   SetSession(session, &r);
+  SetCaller(who, &r);
   impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::PutResponse>(std::move(done)));
 }
 
 void EtcdServer::DeleteRange(const etcdserverpb::DeleteRangeRequest& req, const SessionRef& session,
+                             const auth::AuthInfo& who,
                              Done<etcdserverpb::DeleteRangeResponse> done) {
   raftkv::Status s = CheckWrite(*impl_, api::CheckDeleteRangeRequest(req), req);
   if (!s.ok()) return done(s);
   raftkvpb::InternalRequest r;
   *r.mutable_delete_range() = req;
   SetSession(session, &r);
+  SetCaller(who, &r);
   impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::DeleteRangeResponse>(std::move(done)));
 }
 
 void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& session,
-                     Done<etcdserverpb::TxnResponse> done) {
+                     const auth::AuthInfo& who, Done<etcdserverpb::TxnResponse> done) {
   raftkv::Status s =
       CheckWrite(*impl_, api::CheckTxnRequest(req, impl_->config().max_txn_ops), req);
   if (!s.ok()) return done(s);
@@ -116,7 +130,8 @@ void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& sess
     if (impl_->stopped()) return w(raftkv::Status::Unavailable(api::kErrStopped));
     kv::TxnRequest kreq = api::FromProto(req);
     impl_->LinearizableRead(
-        [kreq](kv::Store& store) -> ApplyResult {
+        [kreq, who, auth = &impl_->auth(), req](kv::Store& store) -> ApplyResult {
+          RAFTKV_RETURN_IF_ERROR(auth->CheckTxn(who, req));
           auto r = store.Txn(kreq);
           if (!r.ok()) return r.status();
           etcdserverpb::TxnResponse p;
@@ -131,16 +146,18 @@ void EtcdServer::Txn(const etcdserverpb::TxnRequest& req, const SessionRef& sess
   raftkvpb::InternalRequest r;
   *r.mutable_txn() = req;
   SetSession(session, &r);
+  SetCaller(who, &r);
   impl_->Propose(std::move(r), std::move(w));
 }
 
-void EtcdServer::Compact(const etcdserverpb::CompactionRequest& req,
+void EtcdServer::Compact(const etcdserverpb::CompactionRequest& req, const auth::AuthInfo& who,
                          Done<etcdserverpb::CompactionResponse> done) {
   if (impl_->is_learner()) {
     return done(raftkv::Status::Unavailable(api::kErrNotSupportedForLearner));
   }
   raftkvpb::InternalRequest r;
   *r.mutable_compaction() = req;
+  SetCaller(who, &r);
   impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::CompactionResponse>(std::move(done)));
 }
 

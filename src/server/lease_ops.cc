@@ -5,6 +5,7 @@
 
 #include "api/errors.h"
 #include "kv/errors.h"
+#include "server/auth_ops.h"
 #include "server/server_impl.h"
 
 namespace raftkv::server {
@@ -152,13 +153,14 @@ std::string EtcdServer::Impl::leaderPeerUrl(uint64_t lead) {
   return "";
 }
 
-void EtcdServer::LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
+void EtcdServer::LeaseGrant(const etcdserverpb::LeaseGrantRequest& req, const auth::AuthInfo& who,
                             Done<etcdserverpb::LeaseGrantResponse> done) {
   if (impl_->is_learner())
     return done(raftkv::Status::Unavailable(api::kErrNotSupportedForLearner));
   raftkv::Status q = impl_->CheckQuota(kQuotaLeaseOverhead);
   if (!q.ok()) return done(q);
   raftkvpb::InternalRequest r;
+  SetCaller(who, &r);
   auto* g = r.mutable_lease_grant();
   // No id given: the server chooses one (etcd's v3_server LeaseGrant).
   g->set_id(req.id() != 0 ? req.id() : impl_->leases().NextLeaseId());
@@ -167,11 +169,12 @@ void EtcdServer::LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
   impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::LeaseGrantResponse>(std::move(done)));
 }
 
-void EtcdServer::LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req,
+void EtcdServer::LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req, const auth::AuthInfo& who,
                              Done<etcdserverpb::LeaseRevokeResponse> done) {
   if (impl_->is_learner())
     return done(raftkv::Status::Unavailable(api::kErrNotSupportedForLearner));
   raftkvpb::InternalRequest r;
+  SetCaller(who, &r);  // checked when applied (CheckApplyPermission)
   r.mutable_lease_revoke()->set_id(req.id());
   impl_->Propose(std::move(r), impl_->Typed<etcdserverpb::LeaseRevokeResponse>(std::move(done)));
 }
@@ -187,17 +190,30 @@ void EtcdServer::LeaseKeepAlive(int64_t id, Done<int64_t> done) {
 }
 
 void EtcdServer::LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
+                                 const auth::AuthInfo& who,
                                  Done<etcdserverpb::LeaseTimeToLiveResponse> done) {
   Impl* impl = impl_.get();
   using Resp = etcdserverpb::LeaseTimeToLiveResponse;
+  // etcd checks only a call that asks for the keys: their names are what it would reveal.
+  const bool check = req.keys() && impl->auth().enabled();
+  if (check) {
+    raftkv::Status s =
+        CheckLeaseKeys(impl->auth(), *impl->ReadStore(), who, req.id(), LeaseKeyAccess::kRead);
+    if (!s.ok()) return done(s);
+  }
   // Forwarded answers carry the leader's header; this member's identity goes on top.
-  auto shared = std::make_shared<Done<Resp>>([impl, done = std::move(done)](Result<Resp> r) {
-    if (r.ok()) {
-      r->mutable_header()->set_cluster_id(impl->cluster_id());
-      r->mutable_header()->set_member_id(impl->member_id());
-    }
-    done(std::move(r));
-  });
+  auto shared =
+      std::make_shared<Done<Resp>>([impl, who, check, done = std::move(done)](Result<Resp> r) {
+        if (r.ok() && check) {
+          raftkv::Status s = impl->auth().CheckUnchanged(who);
+          if (!s.ok()) return done(s);
+        }
+        if (r.ok()) {
+          r->mutable_header()->set_cluster_id(impl->cluster_id());
+          r->mutable_header()->set_member_id(impl->member_id());
+        }
+        done(std::move(r));
+      });
   impl->LeaderCall([impl, req, shared] { impl->LeaseTimeToLiveAsLeader(req, *shared); },
                    [impl, req, shared](const std::string& url) {
                      impl->leases().ForwardTimeToLive(url, req, *shared);

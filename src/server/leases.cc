@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "api/errors.h"
+#include "server/discovery.h"
 #include "server/members.h"
 
 namespace raftkv::server {
@@ -30,10 +31,11 @@ struct Forward {
 }  // namespace
 
 LeaseRuntime::LeaseRuntime(uint64_t member_id, uint64_t cluster_id, int heartbeat_ms,
-                           int election_ms)
+                           int election_ms, tls::TlsConfig peer_tls)
     : member_id_(member_id),
       cluster_id_(cluster_id),
       election_(election_ms),
+      peer_tls_(std::move(peer_tls)),
       min_ttl_(MinTtlSeconds(heartbeat_ms, election_ms)),
       lessor_([] { return lease::Clock::now(); },
               lease::LessorOptions{std::chrono::milliseconds(5000 + 2 * election_ms), 500}) {}
@@ -65,8 +67,13 @@ raftkvpb::Discovery::Stub* LeaseRuntime::stubFor(const std::string& url) {
   // One stub per leader URL seen, kept while the runtime lives: calls in flight use them.
   auto& stub = stubs_[url];
   if (stub == nullptr) {
-    stub = raftkvpb::Discovery::NewStub(
-        grpc::CreateChannel(UrlToAddress(url), grpc::InsecureChannelCredentials()));
+    auto channel = PeerChannel(url, peer_tls_);
+    if (!channel.ok()) {
+      spdlog::warn("lease forwarding to {}: {}", url, channel.status().message());
+      stubs_.erase(url);
+      return nullptr;
+    }
+    stub = raftkvpb::Discovery::NewStub(*channel);
   }
   return stub.get();
 }
@@ -76,7 +83,9 @@ void LeaseRuntime::ForwardKeepAlive(const std::string& url, int64_t id, Done<int
   f->ctx.set_deadline(std::chrono::system_clock::now() + election_ + std::chrono::seconds(5));
   f->req.set_cluster_id(cluster_id_);
   f->req.set_id(id);
-  stubFor(url)->async()->LeaseKeepAlive(
+  raftkvpb::Discovery::Stub* stub = stubFor(url);
+  if (stub == nullptr) return done(Status::Unavailable(api::kErrNoLeader));
+  stub->async()->LeaseKeepAlive(
       &f->ctx, &f->req, &f->resp, [f, done = std::move(done)](grpc::Status s) {
         if (!s.ok()) return done(Status::Unavailable(api::kErrNoLeader));
         if (f->resp.error_code() != 0) {
@@ -94,7 +103,9 @@ void LeaseRuntime::ForwardTimeToLive(const std::string& url,
   f->req.set_cluster_id(cluster_id_);
   f->req.set_id(req.id());
   f->req.set_keys(req.keys());
-  stubFor(url)->async()->LeaseTimeToLive(
+  raftkvpb::Discovery::Stub* stub = stubFor(url);
+  if (stub == nullptr) return done(Status::Unavailable(api::kErrNoLeader));
+  stub->async()->LeaseTimeToLive(
       &f->ctx, &f->req, &f->resp, [f, done = std::move(done)](grpc::Status s) {
         if (!s.ok()) return done(Status::Unavailable(api::kErrNoLeader));
         if (f->resp.error_code() != 0) {

@@ -28,6 +28,7 @@
 #include "lease/lessor.h"
 #include "raftkvpb/internal.grpc.pb.h"
 #include "server/etcd_server.h"
+#include "tls/tls.h"
 
 namespace raftkv::server {
 
@@ -35,7 +36,9 @@ class LeaseRuntime {
  public:
   using Clock = std::chrono::steady_clock;
 
-  LeaseRuntime(uint64_t member_id, uint64_t cluster_id, int heartbeat_ms, int election_ms);
+  // `peer_tls`: how to reach an https:// leader (its peer certificate is our client one).
+  LeaseRuntime(uint64_t member_id, uint64_t cluster_id, int heartbeat_ms, int election_ms,
+               tls::TlsConfig peer_tls = {});
 
   lease::Lessor& lessor() { return lessor_; }
   // etcd's minimum TTL: (3 * election ticks / 2) heartbeats, rounded up to whole seconds.
@@ -68,11 +71,13 @@ class LeaseRuntime {
   void FailParked(const Status& why);
 
  private:
+  // Null if the URL's TLS credentials do not load (logged once per URL).
   raftkvpb::Discovery::Stub* stubFor(const std::string& url);
 
   const uint64_t member_id_;
   const uint64_t cluster_id_;
   const std::chrono::milliseconds election_;
+  const tls::TlsConfig peer_tls_;
   const int64_t min_ttl_;
   lease::Lessor lessor_;
   Clock::time_point next_expiry_check_{};

@@ -459,7 +459,7 @@ void EtcdServer::Impl::maybeCheckRemoved(Clock::time_point now) {
             urls.insert(urls.end(), m.peerurls().begin(), m.peerurls().end());
         }
       }
-      if (!urls.empty() && AskIfRemoved(urls, member_id_)) {
+      if (!urls.empty() && AskIfRemoved(urls, member_id_, config_.peer_tls)) {
         spdlog::warn("member {:x} was removed from the cluster (told by a peer): stopping",
                      member_id_);
         setStopReason("the member has been permanently removed from the cluster");

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "api/convert.h"
+#include "auth/store.h"
 #include "kv/store.h"
 #include "raft/raw_node.h"
 #include "raftkvpb/internal.pb.h"
@@ -176,6 +177,9 @@ class EtcdServer::Impl : public transport::Handler {
       done(std::move(resp));
     };
   }
+  // Users, roles, permissions and tokens (src/auth): changed only by the apply thread, in log
+  // order (applyOp, installSnapshot); checked from any thread.
+  auth::Store& auth() { return *auth_; }
   uint64_t applied_index() const { return applied_index_.load(); }
   uint64_t commit_index() const { return commit_index_.load(); }
   int64_t revision() const { return revision_.load(); }
@@ -237,7 +241,7 @@ class EtcdServer::Impl : public transport::Handler {
   void applyNormal(const raft::Entry& e);
   void applyConfChange(const raft::Entry& e, const raft::ConfState& cs);
   Status installSnapshot(const raft::Snapshot& snap);
-  Status loadSnapshotImage(const raft::Snapshot& snap, raftkvpb::MemberTable* members,
+  Status loadSnapshotImage(const raft::Snapshot& snap, struct SnapshotParts* parts,
                            std::unique_ptr<kv::Store>* store);
   ApplyResult applyRequest(const raftkvpb::InternalRequest& r, const raft::Entry& e);
   ApplyResult applyOp(const raftkvpb::InternalRequest& r, const raft::Entry& e);
@@ -313,6 +317,7 @@ class EtcdServer::Impl : public transport::Handler {
   std::condition_variable apply_cv_;
   std::deque<ApplyItem> apply_queue_;
   std::shared_ptr<kv::Store> store_;
+  std::unique_ptr<auth::Store> auth_;
   std::unique_ptr<StoreFeed> feed_;  // store_ to serializable readers and watchers (Init on)
   MemberTable members_;
   raft::ConfState conf_state_;

@@ -30,8 +30,7 @@ double Seconds(Clock::duration d) {
 // descriptor (always, with DiskStorage on the real file system), else from the inline data.
 // The new store replaces the old one only once it is complete and verified, so a damaged or
 // cut image is never half-applied.
-Status EtcdServer::Impl::loadSnapshotImage(const raft::Snapshot& snap,
-                                           raftkvpb::MemberTable* members,
+Status EtcdServer::Impl::loadSnapshotImage(const raft::Snapshot& snap, SnapshotParts* parts,
                                            std::unique_ptr<kv::Store>* store) {
   SnapshotDataLoader loader(config_.max_txn_ops);
   if (storage::IsSnapshotFileRef(snap.data)) {
@@ -42,17 +41,18 @@ Status EtcdServer::Impl::loadSnapshotImage(const raft::Snapshot& snap,
   } else {
     RAFTKV_RETURN_IF_ERROR(loader.Add(snap.data));
   }
-  return loader.Finish(members, store);
+  return loader.Finish(parts, store);
 }
 
 Status EtcdServer::Impl::installSnapshot(const raft::Snapshot& snap) {
   if (snap.meta.index <= applied_) return Status::OK();
-  raftkvpb::MemberTable members;
+  SnapshotParts parts;
   std::unique_ptr<kv::Store> store;
-  RAFTKV_RETURN_IF_ERROR(loadSnapshotImage(snap, &members, &store));
+  RAFTKV_RETURN_IF_ERROR(loadSnapshotImage(snap, &parts, &store));
+  RAFTKV_RETURN_IF_ERROR(auth_->Restore(parts.extras.auth()));
   store_ = std::shared_ptr<kv::Store>(std::move(store));
   if (leases_) leases_->lessor().Reset(store_->LeaseTtls());
-  members_ = MemberTable::FromProto(members);
+  members_ = MemberTable::FromProto(parts.members);
   conf_state_ = snap.meta.conf;
   applied_ = snap.meta.index;
   applied_term_ = snap.meta.term;
@@ -126,7 +126,9 @@ void EtcdServer::Impl::maybeSnapshot() {
   auto job = std::make_shared<SnapshotJob>();
   job->store = store_;
   job->view = store_->Snapshot();
-  job->header = EncodeSnapshotHeader(members_.ToProto());
+  raftkvpb::SnapshotExtras extras;
+  extras.set_auth(auth_->Encode());  // the auth state as of applied_, like the view
+  job->header = EncodeSnapshotHeader(members_.ToProto(), extras);
   job->meta = raft::SnapshotMeta{applied_, applied_term_, conf_state_};
   last_snapshot_index_ = applied_;
   auto started = Clock::now();

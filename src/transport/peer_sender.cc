@@ -30,6 +30,19 @@ uint64_t ApproxBytes(const raft::Message& m) {
   return n;
 }
 
+// "https://host:port" -> ("host:port", TLS); "http://host:port" or "host:port" -> plaintext.
+std::pair<std::string, bool> SplitAddress(const std::string& address) {
+  for (const char* scheme : {"https://", "http://"}) {
+    std::string_view sv(scheme);
+    if (address.compare(0, sv.size(), sv) == 0) {
+      std::string target = address.substr(sv.size());
+      if (!target.empty() && target.back() == '/') target.pop_back();
+      return {target, sv == "https://"};
+    }
+  }
+  return {address, false};
+}
+
 std::string Describe(const grpc::Status& st) {
   return std::to_string(st.error_code()) + " " + st.error_message();
 }
@@ -148,7 +161,13 @@ Result<std::shared_ptr<grpc::Channel>> PeerSender::Connect() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options_.keepalive_timeout.count()));
   // Keep pinging while no messages flow (the receiver allows it, see transport.cc).
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  auto [target, secure] = SplitAddress(address);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (secure) {
+    creds = options_.peer_credentials ? options_.peer_credentials
+                                      : grpc::SslCredentials(grpc::SslCredentialsOptions());
+  }
+  auto channel = grpc::CreateCustomChannel(target, creds, args);
   const auto deadline = Clock::now() + kConnectTimeout;
   while (true) {
     grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);

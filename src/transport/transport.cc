@@ -45,7 +45,10 @@ class Transport::Impl {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
                                static_cast<int>(options_.keepalive_timeout.count()));
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-    builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(options_.listen_address,
+                             options_.server_credentials ? options_.server_credentials
+                                                         : grpc::InsecureServerCredentials(),
+                             &port_);
     builder.SetMaxReceiveMessageSize(
         std::max<int>(kMaxFrameBytes, static_cast<int>(options_.snapshot_chunk_bytes * 2)));
     // Sync-server pollers wake this often; the default (10 s) can hold up Shutdown that long
@@ -58,8 +61,9 @@ class Transport::Impl {
       server_.reset();
       return Status::IOError("cannot listen for peers on " + options_.listen_address);
     }
-    spdlog::info("transport {:x}: listening for peers on {} (port {}), cluster {:x}", options_.self,
-                 options_.listen_address, port_, options_.cluster_id);
+    spdlog::info("transport {:x}: listening for peers on {} (port {}, {}), cluster {:x}",
+                 options_.self, options_.listen_address, port_,
+                 options_.server_credentials ? "TLS" : "plaintext", options_.cluster_id);
     return Status::OK();
   }
 

@@ -27,6 +27,8 @@
 #pragma once
 
 #include <grpcpp/impl/codegen/service_type.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
 
 #include <chrono>
 #include <cstdint>
@@ -78,6 +80,14 @@ struct Options {
   // partition) is noticed without waiting for TCP's retransmission timeout.
   std::chrono::milliseconds keepalive_interval{5000};
   std::chrono::milliseconds keepalive_timeout{5000};
+  // TLS on the peer port (etcd's --peer-* flags and https:// peer URLs). The peer server
+  // listens with server_credentials (null: plaintext); a peer added with an
+  // "https://host:port" address is reached with peer_credentials (null: gRPC's TLS with the
+  // system's roots), one added as "http://host:port" or "host:port" in plaintext. With
+  // client certificate authentication in server_credentials, a member without a certificate
+  // signed by the trusted CA cannot even open a stream (the handshake fails).
+  std::shared_ptr<grpc::ServerCredentials> server_credentials;
+  std::shared_ptr<grpc::ChannelCredentials> peer_credentials;
   // Extra gRPC services to serve on the peer port (the server's member-discovery service
   // for nodes joining an existing cluster). Not owned; must outlive the transport.
   std::vector<grpc::Service*> extra_services;
@@ -107,9 +117,10 @@ class Transport {
   // The port the peer server listens on (useful when started with port 0).
   int listen_port() const;
 
-  // Peers are known by member id and address (host:port). Adding a known peer with a new
-  // address updates it; messages to unknown peers are dropped and reported unreachable.
-  // Messages received from a member not added here are rejected.
+  // Peers are known by member id and address ("host:port", "http://host:port" or
+  // "https://host:port" for TLS). Adding a known peer with a new address updates it; messages to
+  // unknown peers are dropped and reported unreachable. Messages received from a member not added
+  // here are rejected.
   void AddPeer(raft::NodeId id, const std::string& address);
   void RemovePeer(raft::NodeId id);
 

@@ -6,6 +6,10 @@ under one temp dir; processes are always killed at close(), and the temp dir (wi
 member's log) is kept when the caller says the run failed.
 
 The binary is the `RAFTKV_E2E_BINARY` environment variable, else build/bin/raftkvd.
+
+Security (`Cluster(..., security=Security(...))`): https client and/or peer URLs with
+certificates made by scripts/gen-certs.sh (the openssl CLI) under the cluster's temp dir, and
+etcdctl called with --cacert/--cert/--key (and --user when a test gives one).
 """
 
 import json
@@ -19,6 +23,7 @@ import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_BINARY = os.path.join(REPO_ROOT, "build", "bin", "raftkvd")
+GEN_CERTS = os.path.join(REPO_ROOT, "scripts", "gen-certs.sh")
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 
 # Short timeouts so elections and failovers take well under a second.
@@ -74,11 +79,73 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+class Certs:
+    """A CA and certificates (CommonName = name) made by scripts/gen-certs.sh in `directory`."""
+
+    def __init__(self, directory, names, ips=""):
+        self.dir = directory
+        self.make(names, ips)
+
+    def make(self, names, ips=""):
+        env = dict(os.environ, CERT_IPS=ips)
+        subprocess.run([GEN_CERTS, self.dir] + list(names), check=True, env=env)
+
+    @property
+    def ca(self):
+        return os.path.join(self.dir, "ca.pem")
+
+    def cert(self, name):
+        return os.path.join(self.dir, name + ".pem")
+
+    def key(self, name):
+        return os.path.join(self.dir, name + "-key.pem")
+
+
+class Security:
+    """What a cluster's members are started with: TLS on the client and/or peer URLs
+    (--client-cert-auth / --peer-client-cert-auth when asked), and extra flags
+    (--auth-token-ttl, ...). etcdctl then uses the `client` certificate unless told another."""
+
+    def __init__(self, client_tls=False, peer_tls=False, client_cert_auth=False,
+                 peer_cert_auth=True, client_cert="client"):
+        self.client_tls = client_tls
+        self.peer_tls = peer_tls
+        self.client_cert_auth = client_cert_auth
+        self.peer_cert_auth = peer_cert_auth
+        self.client_cert = client_cert
+        self.certs = None  # made by the cluster, in its temp dir
+
+    def flags(self):
+        c = self.certs
+        out = []
+        if self.client_tls:
+            out += ["--cert-file", c.cert("server"), "--key-file", c.key("server"),
+                    "--trusted-ca-file", c.ca]
+            if self.client_cert_auth:
+                out.append("--client-cert-auth")
+        if self.peer_tls:
+            out += ["--peer-cert-file", c.cert("server"), "--peer-key-file", c.key("server"),
+                    "--peer-trusted-ca-file", c.ca]
+            if self.peer_cert_auth:
+                out.append("--peer-client-cert-auth")
+        return out
+
+    def ctl_flags(self, cert=None):
+        if not self.client_tls:
+            return []
+        name = self.client_cert if cert is None else cert
+        if name == "":  # no client certificate at all
+            return [f"--cacert={self.certs.ca}"]
+        return [f"--cacert={self.certs.ca}", f"--cert={self.certs.cert(name)}",
+                f"--key={self.certs.key(name)}"]
+
+
 class Member:
     """One server process: its name, ports, data dir and log file."""
 
-    def __init__(self, name, root):
+    def __init__(self, name, root, security=None):
         self.name = name
+        self.security = security
         self.client_port = free_port()
         self.peer_port = free_port()
         self.metrics_port = free_port()
@@ -89,11 +156,13 @@ class Member:
 
     @property
     def client_url(self):
-        return f"http://127.0.0.1:{self.client_port}"
+        tls = self.security is not None and self.security.client_tls
+        return f"{'https' if tls else 'http'}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self):
-        return f"http://127.0.0.1:{self.peer_port}"
+        tls = self.security is not None and self.security.peer_tls
+        return f"{'https' if tls else 'http'}://127.0.0.1:{self.peer_port}"
 
     @property
     def metrics_url(self):
@@ -114,14 +183,18 @@ class Member:
 class Cluster:
     """N members of `binary`; use as a context manager or call close()."""
 
-    def __init__(self, size, binary=None, token="e2e"):
+    def __init__(self, size, binary=None, token="e2e", security=None, extra_flags=None):
         self.binary = binary or binary_path()
         if not os.path.exists(self.binary):
             raise FileNotFoundError(f"server binary not found: {self.binary}")
         self.root = tempfile.mkdtemp(prefix="raftkv-e2e-")
         self.token = token
-        self.members = [Member(f"m{i}", self.root) for i in range(1, size + 1)]
-        self.extra_flags = []
+        self.security = security
+        if security is not None:
+            security.certs = Certs(os.path.join(self.root, "certs"),
+                                   ["server", "client", "root", "alice"])
+        self.members = [Member(f"m{i}", self.root, security) for i in range(1, size + 1)]
+        self.extra_flags = list(extra_flags or [])
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -148,7 +221,7 @@ class Cluster:
             "--heartbeat-interval", str(HEARTBEAT_MS),
             "--election-timeout", str(ELECTION_MS),
             "--listen-metrics-urls", m.metrics_url,
-        ] + self.extra_flags
+        ] + (self.security.flags() if self.security else []) + self.extra_flags
 
     def _spawn(self, m, initial_cluster, state):
         m.argv = self._flags(m, initial_cluster, state)
@@ -191,7 +264,7 @@ class Cluster:
 
     def add_member(self, name=None, learner=False, wait=True):
         """`member add` through the cluster, then starts the new process with state existing."""
-        m = Member(name or f"m{len(self.members) + 1}", self.root)
+        m = Member(name or f"m{len(self.members) + 1}", self.root, self.security)
         args = ["member", "add", m.name, f"--peer-urls={m.peer_url}"]
         if learner:
             args.append("--learner")
@@ -237,10 +310,15 @@ class Cluster:
         return ",".join(m.client_url for m in members)
 
     def ctl(self, *args, members=None, json_out=False, stdin=None, timeout=15, check=True,
-            command_timeout="5s"):
-        """Runs etcdctl against the given members (default: all running ones)."""
+            command_timeout="5s", user=None, cert=None):
+        """Runs etcdctl against the given members (default: all running ones), as `user`
+        ("name:password") if given, with client certificate `cert` ("" for none) over TLS."""
         argv = [ETCDCTL, f"--endpoints={self.endpoints(members)}",
                 f"--command-timeout={command_timeout}", "--dial-timeout=2s"]
+        if self.security is not None:
+            argv += self.security.ctl_flags(cert)
+        if user is not None:
+            argv.append(f"--user={user}")
         if json_out:
             argv.append("-w=json")
         argv += [str(a) for a in args]

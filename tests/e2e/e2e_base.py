@@ -46,16 +46,20 @@ class _FailureTracking(unittest.TestCase):
 
 
 class ClusterTest(_FailureTracking):
-    """Each test gets a fresh cluster of SIZE members in self.cluster."""
+    """Each test gets a fresh cluster of SIZE members in self.cluster, started with
+    security() (cluster.Security: TLS settings, or None) and EXTRA_FLAGS."""
 
     SIZE = 3
     EXTRA_FLAGS = ()  # flags every member is started with, on top of the harness's
 
+    def security(self):
+        return None
+
     def setUp(self):
         self.binary = binary_path()
         self.etcd = is_etcd(self.binary)
-        self.cluster = Cluster(self.SIZE, self.binary)
-        self.cluster.extra_flags = list(self.EXTRA_FLAGS)
+        self.cluster = Cluster(self.SIZE, self.binary, security=self.security(),
+                               extra_flags=self.EXTRA_FLAGS)
         try:
             self.cluster.start()
         except BaseException:

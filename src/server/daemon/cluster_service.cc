@@ -6,7 +6,7 @@ namespace raftkv::server::daemon {
 namespace {
 
 // etcd refuses peer URLs it cannot parse (types.NewURLs) with this error; raftkv also
-// refuses the schemes it does not serve (https).
+// refuses the schemes it does not serve (unix).
 constexpr char kErrBadUrls[] = "etcdserver: given member URLs are invalid";
 
 bool UrlsValid(const google::protobuf::RepeatedPtrField<std::string>& urls) {
@@ -28,7 +28,13 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kErrBadUrls));
     return reactor;
   }
-  server_->MemberAdd(*req, FinishWith(reactor, resp));
+  // etcd: only root changes the membership (checked here, at the edge, as etcd does).
+  WithCaller(
+      server_, member_, ctx, reactor,
+      [this, req, reactor, resp](const auth::AuthInfo&) {
+        server_->MemberAdd(*req, FinishWith(reactor, resp));
+      },
+      /*admin=*/true);
   return reactor;
 }
 
@@ -37,7 +43,13 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
                                                        etcdserverpb::MemberRemoveResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (RefuseOnLearner(member_, reactor)) return reactor;
-  server_->MemberRemove(*req, FinishWith(reactor, resp));
+  // etcd: only root changes the membership (checked here, at the edge, as etcd does).
+  WithCaller(
+      server_, member_, ctx, reactor,
+      [this, req, reactor, resp](const auth::AuthInfo&) {
+        server_->MemberRemove(*req, FinishWith(reactor, resp));
+      },
+      /*admin=*/true);
   return reactor;
 }
 
@@ -50,7 +62,13 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kErrBadUrls));
     return reactor;
   }
-  server_->MemberUpdate(*req, FinishWith(reactor, resp));
+  // etcd: only root changes the membership (checked here, at the edge, as etcd does).
+  WithCaller(
+      server_, member_, ctx, reactor,
+      [this, req, reactor, resp](const auth::AuthInfo&) {
+        server_->MemberUpdate(*req, FinishWith(reactor, resp));
+      },
+      /*admin=*/true);
   return reactor;
 }
 
@@ -68,7 +86,13 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     etcdserverpb::MemberPromoteResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (RefuseOnLearner(member_, reactor)) return reactor;
-  server_->MemberPromote(*req, FinishWith(reactor, resp));
+  // etcd: only root changes the membership (checked here, at the edge, as etcd does).
+  WithCaller(
+      server_, member_, ctx, reactor,
+      [this, req, reactor, resp](const auth::AuthInfo&) {
+        server_->MemberPromote(*req, FinishWith(reactor, resp));
+      },
+      /*admin=*/true);
   return reactor;
 }
 

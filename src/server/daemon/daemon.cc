@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "server/daemon/flags.h"
+#include "tls/tls.h"
 
 namespace raftkv::server::daemon {
 namespace {
@@ -41,7 +42,23 @@ std::string DebugJson(EtcdServer* srv, bool cluster) {
 
 }  // namespace
 
-Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& config) {
+// etcd's --auto-tls: a self-signed certificate under <data-dir>/fixtures/client for the
+// client URLs' hosts (the peer side does the same under fixtures/peer, in EtcdServer).
+Status ResolveClientAutoTls(ServerConfig* config) {
+  std::vector<std::string> hosts;
+  for (const auto& u : config->listen_client_urls) {
+    Result<HostPort> hp = ParseHttpUrl(u);
+    if (hp.ok()) hosts.push_back(hp->Address());
+  }
+  return tls::EnsureSelfSigned(config->data_dir + "/fixtures/client", hosts, 365,
+                               &config->client_tls);
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& flags_config) {
+  // gRPC reads the cipher list at its first TLS handshake: before anything connects.
+  if (!flags_config.cipher_suites.empty()) tls::RestrictCipherSuites(flags_config.cipher_suites);
+  ServerConfig config = flags_config;
+  RAFTKV_RETURN_IF_ERROR(ResolveClientAutoTls(&config));
   std::unique_ptr<Daemon> d(new Daemon());
   Result<std::unique_ptr<EtcdServer>> server = EtcdServer::Start(config);
   if (!server.ok()) return server.status();
@@ -61,7 +78,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& config) {
     };
     source.debug_json = [srv](bool cluster) { return DebugJson(srv, cluster); };
     d->metrics_ = std::make_unique<MetricsServer>(std::move(source));
-    s = d->metrics_->Start(config.listen_metrics_urls);
+    s = d->metrics_->Start(config.listen_metrics_urls, config.client_tls);
   }
   if (!s.ok()) {
     d->Stop();
@@ -86,16 +103,33 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   maintenance_ = std::make_unique<MaintenanceService>(server_.get(), &member_);
   lease_ = std::make_unique<LeaseService>(server_.get(), &member_);
   session_ = std::make_unique<SessionService>(server_.get(), &member_);
+  auth_ = std::make_unique<AuthService>(server_.get(), &member_);
+  member_.client_cert_auth = config.client_tls.client_cert_auth;
   watch_ = std::make_unique<WatchService>(
       server_.get(), limits, &member_,
       std::chrono::milliseconds(config.watch_progress_notify_interval_ms));
 
   grpc::ServerBuilder builder;
+  // https:// client URLs speak TLS with the client certificate (etcd ignores the certificate
+  // on http:// URLs, and so do we).
+  std::shared_ptr<grpc::ServerCredentials> tls_creds;
+  if (config.client_tls.enabled()) {
+    auto m = tls::Load(config.client_tls);
+    if (!m.ok()) return Status::InvalidArgument("client TLS: " + m.status().message());
+    tls_creds = tls::ServerCredentials(*m);
+  }
   client_ports_.assign(config.listen_client_urls.size(), 0);
   for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
     Result<HostPort> hp = ParseHttpUrl(config.listen_client_urls[i]);
     if (!hp.ok()) return hp.status();
-    builder.AddListeningPort(hp->Address(), grpc::InsecureServerCredentials(), &client_ports_[i]);
+    if (hp->tls && !tls_creds) {
+      return Status::InvalidArgument(
+          "TLS key/cert (--cert-file, --key-file) must be provided "
+          "for client url " +
+          config.listen_client_urls[i] + " with HTTPS scheme");
+    }
+    builder.AddListeningPort(hp->Address(), hp->tls ? tls_creds : grpc::InsecureServerCredentials(),
+                             &client_ports_[i]);
   }
   // As etcd: requests somewhat above --max-request-bytes still arrive, so the edge check
   // answers "request is too large" instead of the transport refusing them.
@@ -112,6 +146,7 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   builder.RegisterService(maintenance_.get());
   builder.RegisterService(lease_.get());
   builder.RegisterService(session_.get());
+  builder.RegisterService(auth_.get());
   builder.RegisterService(watch_.get());
   grpc_ = builder.BuildAndStart();
   for (size_t i = 0; i < client_ports_.size(); ++i) {

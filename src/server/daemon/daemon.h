@@ -32,6 +32,9 @@ class Daemon {
   // Starts the server, then gRPC on config.listen_client_urls (port 0 picks a free port),
   // then the metrics endpoints. Fails with the reason if any part cannot start; nothing is
   // left running then.
+  // https:// URLs use config.client_tls (a self-signed certificate under
+  // <data-dir>/fixtures/client with --auto-tls); config.cipher_suites, when set, restricts
+  // the process's TLS 1.2 suites.
   static Result<std::unique_ptr<Daemon>> Start(const ServerConfig& config);
   ~Daemon();  // Stop()s
   Daemon(const Daemon&) = delete;
@@ -65,6 +68,7 @@ class Daemon {
   std::unique_ptr<MaintenanceService> maintenance_;
   std::unique_ptr<LeaseService> lease_;
   std::unique_ptr<SessionService> session_;
+  std::unique_ptr<AuthService> auth_;
   std::unique_ptr<WatchService> watch_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsServer> metrics_;

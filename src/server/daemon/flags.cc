@@ -12,6 +12,7 @@
 #include <set>
 
 #include "server/compactor.h"
+#include "tls/tls.h"
 
 namespace raftkv::server::daemon {
 namespace {
@@ -92,7 +93,7 @@ Status ParseInt(const std::string& flag, const std::string& text, T min, T max, 
   return Status::OK();
 }
 
-// A comma-separated list of URLs, each normalised to "http://host:port".
+// A comma-separated list of URLs, each normalised to "http[s]://host:port".
 Status ParseUrlList(const std::string& flag, const std::string& text, bool bind,
                     std::vector<std::string>* out) {
   out->clear();
@@ -104,7 +105,7 @@ Status ParseUrlList(const std::string& flag, const std::string& text, bool bind,
       Status s = CheckBindUrl(u);
       if (!s.ok()) return FlagError(flag, s.message());
     }
-    out->push_back("http://" + hp->Address());
+    out->push_back(hp->Url());
   }
   return Status::OK();
 }
@@ -173,8 +174,65 @@ struct RawFlags {
   std::string auto_compaction_retention = "0";
   std::string quota_backend_bytes = "0";
   bool strict_reconfig_check = true;
+  // Security.
+  tls::TlsConfig client_tls;
+  tls::TlsConfig peer_tls;
+  std::string cipher_suites;
+  std::string auth_token = "simple";
+  std::string auth_token_ttl = "300";
+  std::string bcrypt_cost = "10";
   std::string watch_progress_notify_interval = "10m0s";
 };
+
+// The TLS and auth flags (etcd's embed/config.go and etcd.go rules).
+Status ConvertSecurity(const RawFlags& raw, ServerConfig* c) {
+  c->client_tls = raw.client_tls;
+  c->peer_tls = raw.peer_tls;
+  for (const tls::TlsConfig* t : {&c->client_tls, &c->peer_tls}) {
+    const char* p = t == &c->peer_tls ? "peer-" : "";
+    if (t->cert_file.empty() != t->key_file.empty()) {
+      return Status::InvalidArgument(std::string("--") + p + "cert-file and --" + p +
+                                     "key-file must be given together");
+    }
+  }
+  // etcd: an https URL needs a certificate (or auto TLS) for its side.
+  for (const auto& u : c->listen_client_urls) {
+    if (u.rfind("https://", 0) == 0 && !c->client_tls.enabled()) {
+      return Status::InvalidArgument(
+          "TLS key/cert (--cert-file, --key-file) must be provided for "
+          "client url " +
+          u + " with HTTPS scheme");
+    }
+  }
+  for (const auto& u : c->listen_metrics_urls) {
+    if (u.rfind("https://", 0) == 0 && !c->client_tls.enabled()) {
+      return Status::InvalidArgument(
+          "TLS key/cert (--cert-file, --key-file) must be provided for "
+          "metrics url " +
+          u + " with HTTPS scheme");
+    }
+  }
+  for (const auto& u : c->listen_peer_urls) {
+    if (u.rfind("https://", 0) == 0 && !c->peer_tls.enabled()) {
+      return Status::InvalidArgument(
+          "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url " + u +
+          " with HTTPS scheme");
+    }
+  }
+  if (!raw.cipher_suites.empty()) {
+    Result<std::string> list = tls::OpenSslCipherList(raw.cipher_suites);
+    if (!list.ok()) return FlagError("cipher-suites", list.status().message());
+    c->cipher_suites = *list;
+  }
+  if (raw.auth_token != "simple") {
+    return FlagError("auth-token", "\"" + raw.auth_token +
+                                       "\" (raftkvd supports simple tokens only: --auth-token "
+                                       "simple)");
+  }
+  RAFTKV_RETURN_IF_ERROR(ParseInt<int64_t>("auth-token-ttl", raw.auth_token_ttl, 1,
+                                           int64_t{1} << 31, &c->auth_token_ttl_s));
+  return ParseInt("bcrypt-cost", raw.bcrypt_cost, 4, 31, &c->bcrypt_cost);
+}
 
 Status Convert(const RawFlags& raw, const CLI::App& app, ServerConfig* c) {
   c->name = raw.name;
@@ -254,7 +312,7 @@ Status Convert(const RawFlags& raw, const CLI::App& app, ServerConfig* c) {
   c->auto_compaction_retention = raw.auto_compaction_retention;
   RAFTKV_RETURN_IF_ERROR(ParseInt<int64_t>("quota-backend-bytes", raw.quota_backend_bytes,
                                            INT64_MIN, INT64_MAX, &c->quota_backend_bytes));
-  return Status::OK();
+  return ConvertSecurity(raw, c);
 }
 
 // etcd's cross-flag rules (embed/config.go Validate, etcdserver/config.go VerifyBootstrap).
@@ -282,6 +340,45 @@ Status Validate(const ServerConfig& c) {
         " but missing from --initial-advertise-peer-urls=" + Join(c.initial_advertise_peer_urls));
   }
   return Status::OK();
+}
+
+// A flag as in etcd: "--flag" alone means true, "--flag=false" turns it off.
+void AddBool(CLI::App* app, const char* name, bool* v, const char* help) {
+  app->add_flag(name, *v, help)
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
+void AddSecurityFlags(CLI::App* app, RawFlags* r) {
+  auto add = [app](const char* name, std::string* v, const char* help) {
+    app->add_option(name, *v, help)
+        ->capture_default_str()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  };
+  add("--cert-file", &r->client_tls.cert_file, "Path to the client server TLS cert file.");
+  add("--key-file", &r->client_tls.key_file, "Path to the client server TLS key file.");
+  add("--trusted-ca-file", &r->client_tls.trusted_ca_file,
+      "Path to the client server TLS trusted CA cert file.");
+  AddBool(app, "--client-cert-auth", &r->client_tls.client_cert_auth,
+          "Enable client cert authentication (the certificate's CommonName is the user).");
+  AddBool(app, "--auto-tls", &r->client_tls.auto_tls, "Client TLS using generated certificates.");
+  add("--peer-cert-file", &r->peer_tls.cert_file, "Path to the peer server TLS cert file.");
+  add("--peer-key-file", &r->peer_tls.key_file, "Path to the peer server TLS key file.");
+  add("--peer-trusted-ca-file", &r->peer_tls.trusted_ca_file,
+      "Path to the peer server TLS trusted CA file.");
+  AddBool(app, "--peer-client-cert-auth", &r->peer_tls.client_cert_auth,
+          "Enable peer client cert authentication.");
+  AddBool(app, "--peer-auto-tls", &r->peer_tls.auto_tls,
+          "Peer TLS using self-generated certificates if --peer-key-file and --peer-cert-file "
+          "are not provided.");
+  add("--cipher-suites", &r->cipher_suites,
+      "Comma-separated list of supported TLS 1.2 cipher suites between client/server and peers "
+      "(Go's names, as etcd; empty: gRPC's defaults).");
+  add("--auth-token", &r->auth_token, "Specify the v3 authentication token type ('simple').");
+  add("--auth-token-ttl", &r->auth_token_ttl, "Time (in seconds) of the auth-token-ttl.");
+  add("--bcrypt-cost", &r->bcrypt_cost,
+      "Specify the cost / strength of the bcrypt algorithm for hashing auth passwords. Valid "
+      "values are between 4 and 31.");
 }
 
 void AddFlags(CLI::App* app, RawFlags* r) {
@@ -337,13 +434,11 @@ void AddFlags(CLI::App* app, RawFlags* r) {
       "values of every stored version plus 64 bytes each, 64 bytes per lease.");
   add("--log-level", &r->log_level,
       "Configures log level. Only supports debug, info, warn, error, panic, or fatal.");
+  AddBool(app, "--strict-reconfig-check", &r->strict_reconfig_check,
+          "Reject reconfiguration requests that would cause quorum loss.");
+  AddSecurityFlags(app, r);
   add("--experimental-watch-progress-notify-interval", &r->watch_progress_notify_interval,
       "Duration of periodic watch progress notifications (etcd's hidden flag; at least 100ms).");
-  // A flag as in etcd: "--strict-reconfig-check" alone means true, "=false" turns it off.
-  app->add_flag("--strict-reconfig-check", r->strict_reconfig_check,
-                "Reject reconfiguration requests that would cause quorum loss.")
-      ->capture_default_str()
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 }  // namespace
@@ -353,20 +448,24 @@ std::string HostPort::Address() const {
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+std::string HostPort::Url() const {
+  return (tls ? "https://" : "http://") + Address();
+}
+
 Result<HostPort> ParseHttpUrl(const std::string& url) {
   size_t sep = url.find("://");
   if (sep == std::string::npos) {
     return Status::InvalidArgument("\"" + url + "\" is not a URL (expected http://host:port)");
   }
   std::string scheme = url.substr(0, sep);
-  if (scheme == "https" || scheme == "unix" || scheme == "unixs") {
+  if (scheme == "unix" || scheme == "unixs") {
     return Status::InvalidArgument("\"" + url + "\": " + scheme +
-                                   " URLs are not supported (TLS and unix sockets are not "
-                                   "implemented; use http://host:port)");
+                                   " URLs are not supported (unix sockets are not implemented; "
+                                   "use http://host:port or https://host:port)");
   }
-  if (scheme != "http") {
+  if (scheme != "http" && scheme != "https") {
     return Status::InvalidArgument("\"" + url + "\": unknown scheme \"" + scheme +
-                                   "\" (expected http://host:port)");
+                                   "\" (expected http://host:port or https://host:port)");
   }
   std::string rest = url.substr(sep + 3);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
@@ -376,6 +475,7 @@ Result<HostPort> ParseHttpUrl(const std::string& url) {
                                    "http://host:port)");
   }
   HostPort hp;
+  hp.tls = scheme == "https";
   std::string port;
   if (!rest.empty() && rest[0] == '[') {
     size_t close = rest.find(']');

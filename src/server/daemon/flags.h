@@ -23,15 +23,19 @@ Status ParseFlags(int argc, const char* const* argv, ServerConfig* config, bool*
 Status ParseFlags(int argc, const char* const* argv, ServerConfig* config, bool* exit_now,
                   std::ostream* out);
 
-// An http://host:port URL, as raftkvd's flags and MemberAdd accept them.
+// An http://host:port or https://host:port URL, as raftkvd's flags and MemberAdd accept them.
 struct HostPort {
   std::string host;  // without brackets for IPv6
   int port = 0;
+  bool tls = false;  // https
   // "host:port" ("[::1]:port" for IPv6), what gRPC and httplib listen on.
   std::string Address() const;
+  // The normalised URL: "http[s]://" + Address().
+  std::string Url() const;
 };
-// Parses "http://host:port" (an optional trailing "/" is allowed). https and unix URLs are
-// refused as not supported; anything else malformed is refused with the reason.
+// Parses "http://host:port" or "https://host:port" (an optional trailing "/" is allowed).
+// unix URLs are refused as not supported; anything else malformed is refused with the
+// reason.
 Result<HostPort> ParseHttpUrl(const std::string& url);
 // A URL we bind to must name an IP address or "localhost" (etcd's checkBindURLs).
 Status CheckBindUrl(const std::string& url);

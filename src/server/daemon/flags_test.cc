@@ -222,9 +222,9 @@ TEST(Flags, ElectionTimeoutRulesAreEtcds) {
   EXPECT_NE(ErrorOf({"--election-timeout=50001"}).find("too long"), std::string::npos);
 }
 
-TEST(Flags, BadUrlsAreNamedAndHttpsIsRefused) {
-  std::string e = ErrorOf({"--listen-client-urls=https://127.0.0.1:2379",
-                           "--advertise-client-urls=http://127.0.0.1:2379"});
+TEST(Flags, BadUrlsAreNamed) {
+  std::string e = ErrorOf(
+      {"--listen-client-urls=unix://sock:1", "--advertise-client-urls=http://127.0.0.1:2379"});
   EXPECT_NE(e.find("--listen-client-urls"), std::string::npos) << e;
   EXPECT_NE(e.find("not supported"), std::string::npos) << e;
   EXPECT_NE(ErrorOf({"--listen-peer-urls=127.0.0.1:2380"}).find("--listen-peer-urls"),
@@ -238,6 +238,62 @@ TEST(Flags, BadUrlsAreNamedAndHttpsIsRefused) {
   // Binding needs an IP (or localhost), as etcd's checkBindURLs.
   EXPECT_NE(ErrorOf({"--listen-peer-urls=http://example.com:2380"}).find("expected IP"),
             std::string::npos);
+}
+
+TEST(Flags, TlsFlagsAsEtcds) {
+  Parsed p = Parse({"--listen-client-urls=https://127.0.0.1:2379",
+                    "--advertise-client-urls=https://127.0.0.1:2379", "--cert-file=/c.pem",
+                    "--key-file=/k.pem", "--trusted-ca-file=/ca.pem", "--client-cert-auth",
+                    "--listen-peer-urls=https://127.0.0.1:2380",
+                    "--initial-advertise-peer-urls=https://127.0.0.1:2380", "--peer-auto-tls",
+                    "--peer-client-cert-auth=false", "--listen-metrics-urls=https://127.0.0.1:2381",
+                    "--cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"});
+  ASSERT_TRUE(p.status.ok()) << p.status.ToString();
+  const ServerConfig& c = p.config;
+  EXPECT_EQ(c.listen_client_urls, std::vector<std::string>{"https://127.0.0.1:2379"});
+  EXPECT_EQ(c.initial_cluster.at("default"), std::vector<std::string>{"https://127.0.0.1:2380"});
+  EXPECT_EQ(c.client_tls.cert_file, "/c.pem");
+  EXPECT_EQ(c.client_tls.key_file, "/k.pem");
+  EXPECT_EQ(c.client_tls.trusted_ca_file, "/ca.pem");
+  EXPECT_TRUE(c.client_tls.client_cert_auth);
+  EXPECT_FALSE(c.client_tls.auto_tls);
+  EXPECT_TRUE(c.peer_tls.auto_tls);
+  EXPECT_FALSE(c.peer_tls.client_cert_auth);
+  EXPECT_EQ(c.cipher_suites, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  EXPECT_EQ(c.auth_token_ttl_s, 300);
+  EXPECT_EQ(c.bcrypt_cost, 10);
+}
+
+TEST(Flags, HttpsNeedsACertificateForItsSide) {
+  EXPECT_EQ(ErrorOf({"--listen-client-urls=https://127.0.0.1:2379",
+                     "--advertise-client-urls=https://127.0.0.1:2379"}),
+            "TLS key/cert (--cert-file, --key-file) must be provided for client url "
+            "https://127.0.0.1:2379 with HTTPS scheme");
+  EXPECT_EQ(ErrorOf({"--listen-peer-urls=https://127.0.0.1:2380",
+                     "--initial-advertise-peer-urls=https://127.0.0.1:2380", "--cert-file=/c.pem",
+                     "--key-file=/k.pem"}),
+            "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url "
+            "https://127.0.0.1:2380 with HTTPS scheme");
+  EXPECT_NE(ErrorOf({"--listen-metrics-urls=https://127.0.0.1:2381"}).find("metrics url"),
+            std::string::npos);
+  EXPECT_EQ(ErrorOf({"--cert-file=/c.pem"}), "--cert-file and --key-file must be given together");
+  // --auto-tls is enough for an https client URL.
+  EXPECT_TRUE(Parse({"--listen-client-urls=https://127.0.0.1:2379",
+                     "--advertise-client-urls=https://127.0.0.1:2379", "--auto-tls"})
+                  .status.ok());
+}
+
+TEST(Flags, AuthFlagsAsEtcds) {
+  Parsed p = Parse({"--auth-token=simple", "--auth-token-ttl=60", "--bcrypt-cost=4"});
+  ASSERT_TRUE(p.status.ok()) << p.status.ToString();
+  EXPECT_EQ(p.config.auth_token_ttl_s, 60);
+  EXPECT_EQ(p.config.bcrypt_cost, 4);
+  EXPECT_NE(ErrorOf({"--auth-token=jwt,pub-key=x"}).find("simple tokens only"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--bcrypt-cost=3"}).find("--bcrypt-cost"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--bcrypt-cost=32"}).find("out of range"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--auth-token-ttl=0"}).find("--auth-token-ttl"), std::string::npos);
+  EXPECT_EQ(ErrorOf({"--cipher-suites=TLS_RSA_WITH_AES_128_GCM_SHA256,NOPE"}),
+            "invalid value for --cipher-suites: unexpected TLS cipher suite \"NOPE\"");
 }
 
 TEST(Flags, ListenClientUrlsNeedAdvertiseClientUrls) {
@@ -289,6 +345,11 @@ TEST(Url, ParsesHostAndPort) {
   EXPECT_EQ(hp->host, "::1");
   EXPECT_EQ(hp->port, 2379);
   EXPECT_EQ(hp->Address(), "[::1]:2379");
+  EXPECT_FALSE(hp->tls);
+  hp = ParseHttpUrl("https://127.0.0.1:2379");
+  ASSERT_TRUE(hp.ok());
+  EXPECT_TRUE(hp->tls);
+  EXPECT_EQ(hp->Url(), "https://127.0.0.1:2379");
   EXPECT_FALSE(ParseHttpUrl("http://a:1/path").ok());
   EXPECT_FALSE(ParseHttpUrl("unix://sock").ok());
   EXPECT_FALSE(ParseHttpUrl("ftp://a:1").ok());

@@ -31,7 +31,9 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
     reactor->Finish(api::ToGrpcStatus(s));
     return reactor;
   }
-  server_->Range(*req, FinishWith(reactor, resp));
+  WithCaller(server_, member_, ctx, reactor, [this, req, reactor, resp](const auth::AuthInfo& who) {
+    server_->Range(*req, who, FinishWith(reactor, resp));
+  });
   return reactor;
 }
 
@@ -42,7 +44,10 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
   if (RefuseOnLearner(member_, reactor)) return reactor;
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckPutRequest(*req), req->ByteSizeLong(), &session)) {
-    server_->Put(*req, session, FinishWith(reactor, resp));
+    WithCaller(server_, member_, ctx, reactor,
+               [this, req, reactor, resp, session](const auth::AuthInfo& who) {
+                 server_->Put(*req, session, who, FinishWith(reactor, resp));
+               });
   }
   return reactor;
 }
@@ -54,7 +59,10 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
   if (RefuseOnLearner(member_, reactor)) return reactor;
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckDeleteRangeRequest(*req), req->ByteSizeLong(), &session)) {
-    server_->DeleteRange(*req, session, FinishWith(reactor, resp));
+    WithCaller(server_, member_, ctx, reactor,
+               [this, req, reactor, resp, session](const auth::AuthInfo& who) {
+                 server_->DeleteRange(*req, session, who, FinishWith(reactor, resp));
+               });
   }
   return reactor;
 }
@@ -67,7 +75,10 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckTxnRequest(*req, limits_.max_txn_ops), req->ByteSizeLong(),
                  &session)) {
-    server_->Txn(*req, session, FinishWith(reactor, resp));
+    WithCaller(server_, member_, ctx, reactor,
+               [this, req, reactor, resp, session](const auth::AuthInfo& who) {
+                 server_->Txn(*req, session, who, FinishWith(reactor, resp));
+               });
   }
   return reactor;
 }
@@ -77,7 +88,9 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              etcdserverpb::CompactionResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (RefuseOnLearner(member_, reactor)) return reactor;
-  server_->Compact(*req, FinishWith(reactor, resp));
+  WithCaller(server_, member_, ctx, reactor, [this, req, reactor, resp](const auth::AuthInfo& who) {
+    server_->Compact(*req, who, FinishWith(reactor, resp));
+  });
   return reactor;
 }
 

@@ -2,7 +2,9 @@
 // calls; LeaseKeepAlive is a bidirectional stream processed one request at a time, as etcd's
 // (read, renew, write the answer, read the next), with the header filled before the renewal
 // (etcd does so, so a client never sees a keep-alive answered at a revision after the lease's
-// revoke).
+// revoke). Permissions as etcd 3.4: revokes (and puts naming a lease) are checked when
+// applied, time-to-live with keys here through EtcdServer; grants, keep-alives and the list
+// are not checked.
 #include <mutex>
 
 #include "lease/lease_table.h"
@@ -10,16 +12,6 @@
 
 namespace raftkv::server::daemon {
 namespace {
-
-// The one place where lease calls will be checked against the caller's permissions when
-// authentication exists (etcd: LeaseRevoke and LeaseTimeToLive with keys need write access to
-// every key attached to the lease). Today every caller may do everything.
-Status CheckLeasePermission(grpc::CallbackServerContext* ctx, const char* method, int64_t id) {
-  (void)ctx;
-  (void)method;
-  (void)id;
-  return Status::OK();
-}
 
 // A keep-alive stream. Deletes itself once gRPC is done with it and no renewal is pending
 // (a renewal's answer may arrive after the client went away). A stream that asked for a
@@ -44,11 +36,6 @@ class KeepAliveReactor final
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client closed its side (or the call was cancelled)
       finisher_->Finish(grpc::Status::OK);
-      return;
-    }
-    Status perm = CheckLeasePermission(ctx_, "LeaseKeepAlive", req_.id());
-    if (!perm.ok()) {
-      finisher_->Finish(api::ToGrpcStatus(perm));
       return;
     }
     resp_.Clear();
@@ -128,19 +115,21 @@ class KeepAliveReactor final
   bool pending_ = false, done_ = false;
 };
 
-// Finishes a unary lease call: refused on a learner (etcd 3.4 serves no lease call there) or
-// by the permission check, else `call` runs.
+// Finishes a unary lease call refused on a learner (etcd 3.4 serves no lease call there);
+// else `call(reactor, who)` runs, once the caller is resolved when `resolve` (etcd resolves
+// it for grants, revokes and time-to-live with keys: a bad token fails those; keep-alives and
+// the lease list never look at it).
 template <typename Call>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const MemberState* member,
-                                const char* method, int64_t id, Call call) {
+grpc::ServerUnaryReactor* Unary(EtcdServer* server, grpc::CallbackServerContext* ctx,
+                                const MemberState* member, bool resolve, Call call) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (RefuseOnLearner(member, reactor)) return reactor;
-  Status perm = CheckLeasePermission(ctx, method, id);
-  if (!perm.ok()) {
-    reactor->Finish(api::ToGrpcStatus(perm));
+  if (!resolve) {
+    call(reactor, auth::AuthInfo{});
     return reactor;
   }
-  call(reactor);
+  WithCaller(server, member, ctx, reactor,
+             [reactor, call = std::move(call)](const auth::AuthInfo& who) { call(reactor, who); });
   return reactor;
 }
 
@@ -157,47 +146,56 @@ class FailedStream final : public grpc::ServerBidiReactor<etcdserverpb::LeaseKee
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
                                                    const etcdserverpb::LeaseGrantRequest* req,
                                                    etcdserverpb::LeaseGrantResponse* resp) {
-  return Unary(ctx, member_, "LeaseGrant", req->id(), [&](grpc::ServerUnaryReactor* reactor) {
-    server_->LeaseGrant(*req, FinishWith(reactor, resp));
-  });
+  EtcdServer* server = server_;
+  return Unary(server, ctx, member_, /*resolve=*/true,
+               [server, req, resp](grpc::ServerUnaryReactor* reactor, const auth::AuthInfo& who) {
+                 server->LeaseGrant(*req, who, FinishWith(reactor, resp));
+               });
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseRevokeRequest* req,
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
-  return Unary(ctx, member_, "LeaseRevoke", req->id(), [&](grpc::ServerUnaryReactor* reactor) {
-    server_->LeaseRevoke(*req, FinishWith(reactor, resp));
-  });
+  EtcdServer* server = server_;
+  return Unary(server, ctx, member_, /*resolve=*/true,
+               [server, req, resp](grpc::ServerUnaryReactor* reactor, const auth::AuthInfo& who) {
+                 server->LeaseRevoke(*req, who, FinishWith(reactor, resp));
+               });
 }
 
 // etcd answers an unknown lease with TTL -1 rather than an error (v3rpc LeaseTimeToLive).
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
-  return Unary(ctx, member_, "LeaseTimeToLive", req->id(), [&](grpc::ServerUnaryReactor* reactor) {
-    EtcdServer* server = server_;
-    int64_t id = req->id();
-    server_->LeaseTimeToLive(
-        *req, [reactor, resp, server, id](Result<etcdserverpb::LeaseTimeToLiveResponse> r) {
-          if (!r.ok() && r.status().message() == lease::kErrLeaseNotFound) {
-            resp->Clear();
-            resp->set_id(id);
-            resp->set_ttl(-1);
-            server->FillHeader(resp->mutable_header());
-            reactor->Finish(grpc::Status::OK);
-            return;
-          }
-          FinishWith(reactor, resp)(std::move(r));
-        });
-  });
+  EtcdServer* server = server_;
+  return Unary(server, ctx, member_, /*resolve=*/req->keys(),
+               [server, req, resp](grpc::ServerUnaryReactor* reactor, const auth::AuthInfo& who) {
+                 const int64_t id = req->id();
+                 server->LeaseTimeToLive(
+                     *req, who,
+                     [reactor, resp, server, id](Result<etcdserverpb::LeaseTimeToLiveResponse> r) {
+                       if (!r.ok() && r.status().message() == lease::kErrLeaseNotFound) {
+                         resp->Clear();
+                         resp->set_id(id);
+                         resp->set_ttl(-1);
+                         server->FillHeader(resp->mutable_header());
+                         reactor->Finish(grpc::Status::OK);
+                         return;
+                       }
+                       FinishWith(reactor, resp)(std::move(r));
+                     });
+               });
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseLeasesRequest* req,
                                                     etcdserverpb::LeaseLeasesResponse* resp) {
-  return Unary(ctx, member_, "LeaseLeases", 0, [&](grpc::ServerUnaryReactor* reactor) {
-    server_->LeaseLeases(FinishWith(reactor, resp));
-  });
+  (void)req;
+  EtcdServer* server = server_;
+  return Unary(server, ctx, member_, /*resolve=*/false,
+               [server, resp](grpc::ServerUnaryReactor* reactor, const auth::AuthInfo&) {
+                 server->LeaseLeases(FinishWith(reactor, resp));
+               });
 }
 
 grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>*

@@ -11,12 +11,15 @@ constexpr size_t kSnapshotChunkBytes = 32 * 1024;
 
 // Writes one chunk at a time; the next is read only once the previous write completed, so
 // a slow client holds back reading, not memory. Deletes itself when the call is done.
+// Starts once the caller is known to be root (Start), or finishes with the refusal (Fail).
 class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
  public:
-  explicit SnapshotWriter(std::unique_ptr<SnapshotReader> reader)
-      : reader_(std::move(reader)), total_(reader_->size()) {
+  void Start(std::unique_ptr<SnapshotReader> reader) {
+    reader_ = std::move(reader);
+    total_ = reader_->size();
     WriteNext();
   }
+  void Fail(grpc::Status s) { Finish(std::move(s)); }
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
@@ -52,7 +55,7 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
   }
 
   std::unique_ptr<SnapshotReader> reader_;
-  uint64_t total_;
+  uint64_t total_ = 0;
   uint64_t sent_ = 0;
   bool at_end_ = false;  // the reader said the last chunk was read
   etcdserverpb::SnapshotResponse response_;
@@ -89,7 +92,12 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
                                                          etcdserverpb::DefragmentResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (RefuseOnLearner(member_, reactor)) return reactor;
-  server_->Defragment(*req, FinishWith(reactor, resp));
+  WithCaller(
+      server_, member_, ctx, reactor,
+      [this, req, reactor, resp](const auth::AuthInfo&) {
+        server_->Defragment(*req, FinishWith(reactor, resp));
+      },
+      /*admin=*/true);
   return reactor;
 }
 
@@ -98,7 +106,12 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
                                                    etcdserverpb::HashResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (RefuseOnLearner(member_, reactor)) return reactor;
-  server_->Hash(*req, FinishWith(reactor, resp));
+  WithCaller(
+      server_, member_, ctx, reactor,
+      [this, req, reactor, resp](const auth::AuthInfo&) {
+        server_->Hash(*req, FinishWith(reactor, resp));
+      },
+      /*admin=*/true);
   return reactor;
 }
 
@@ -107,7 +120,12 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      etcdserverpb::HashKVResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (RefuseOnLearner(member_, reactor)) return reactor;
-  server_->HashKV(*req, FinishWith(reactor, resp));
+  WithCaller(
+      server_, member_, ctx, reactor,
+      [this, req, reactor, resp](const auth::AuthInfo&) {
+        server_->HashKV(*req, FinishWith(reactor, resp));
+      },
+      /*admin=*/true);
   return reactor;
 }
 
@@ -117,9 +135,16 @@ grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Sn
     return new FailedWriter(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner));
   }
-  Result<std::unique_ptr<SnapshotReader>> reader = server_->OpenSnapshot();
-  if (!reader.ok()) return new FailedWriter(api::ToGrpcStatus(reader.status()));
-  return new SnapshotWriter(std::move(reader).value());
+  // etcd: only root takes a snapshot.
+  auto* writer = new SnapshotWriter();
+  ResolveThen(
+      server_, member_, ctx, /*admin=*/true, [writer](grpc::Status s) { writer->Fail(s); },
+      [this, writer](const auth::AuthInfo&) {
+        Result<std::unique_ptr<SnapshotReader>> reader = server_->OpenSnapshot();
+        if (!reader.ok()) return writer->Fail(api::ToGrpcStatus(reader.status()));
+        writer->Start(std::move(reader).value());
+      });
+  return writer;
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* ctx,

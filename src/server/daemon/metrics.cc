@@ -206,11 +206,30 @@ void MetricsServer::Install(httplib::Server* server) {
   server->Get("/ui/ui.css", asset("ui.css", "text/css; charset=utf-8"));
 }
 
-Status MetricsServer::Start(const std::vector<std::string>& urls) {
+Status MetricsServer::Start(const std::vector<std::string>& urls, const tls::TlsConfig& tls) {
   for (const std::string& url : urls) {
     Result<HostPort> hp = ParseHttpUrl(url);
     if (!hp.ok()) return hp.status();
-    auto server = std::make_unique<httplib::Server>();
+    std::unique_ptr<httplib::Server> server;
+    if (hp->tls) {
+      if (tls.cert_file.empty()) {
+        return Status::InvalidArgument(
+            "TLS key/cert (--cert-file, --key-file) must be provided "
+            "for metrics url " +
+            url + " with HTTPS scheme");
+      }
+      // cpp-httplib's OpenSSL server; a CA given here makes it require client certificates.
+      auto ssl = std::make_unique<httplib::SSLServer>(
+          tls.cert_file.c_str(), tls.key_file.c_str(),
+          tls.client_cert_auth ? tls.trusted_ca_file.c_str() : nullptr);
+      if (!ssl->is_valid()) {
+        return Status::InvalidArgument("metrics: cannot use the TLS certificate " + tls.cert_file +
+                                       " / key " + tls.key_file);
+      }
+      server = std::move(ssl);
+    } else {
+      server = std::make_unique<httplib::Server>();
+    }
     Install(server.get());
     // httplib's default adds SO_REUSEPORT, which would let a second daemon share the port.
     server->set_socket_options([](int sock) {

@@ -19,6 +19,7 @@
 
 #include "common/status.h"
 #include "server/stats.h"
+#include "tls/config.h"
 
 namespace httplib {
 class Server;
@@ -50,8 +51,10 @@ class MetricsServer {
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  // Binds every URL (http://ip:port; port 0 picks a free one) and serves in the background.
-  Status Start(const std::vector<std::string>& urls);
+  // Binds every URL (http://ip:port or https://ip:port; port 0 picks a free one) and serves
+  // in the background. https URLs use `tls` (the client certificate, as etcd's metrics
+  // URLs do; with client_cert_auth a client certificate signed by its CA is required).
+  Status Start(const std::vector<std::string>& urls, const tls::TlsConfig& tls = {});
   // The ports actually bound, in the order of the URLs.
   const std::vector<int>& ports() const { return ports_; }
   void Stop();

@@ -1,9 +1,9 @@
-// The etcd v3 gRPC services raftkvd serves (KV, Lease, Cluster, Maintenance) and raftkv's own
-// Session service: thin adapters over EtcdServer on gRPC's callback API, so no gRPC thread
-// waits on raft. Requests are validated at the edge as etcd's v3rpc does (api::Check*,
-// the request size limit) before anything reaches the server; errors leave through
-// api::ToGrpcStatus with etcd's codes and texts. Auth is not registered: clients calling it
-// get UNIMPLEMENTED.
+// The etcd v3 gRPC services raftkvd serves (KV, Lease, Cluster, Maintenance, Auth; Watch is in
+// watch_service.h) and raftkv's own Session service: thin adapters over EtcdServer on gRPC's
+// callback API, so no gRPC thread waits on raft. Requests are validated at the edge as etcd's
+// v3rpc does (api::Check*, the request size limit) before anything reaches the server; errors
+// leave through api::ToGrpcStatus with etcd's codes and texts. Each call's caller is resolved
+// from its token or client certificate first (WithCaller, src/auth/README.md).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -16,6 +16,7 @@
 #include <string>
 
 #include "api/errors.h"
+#include "auth/store.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "raftkvpb/session.grpc.pb.h"
 #include "server/daemon/require_leader.h"
@@ -37,11 +38,44 @@ inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
 // Daemon's watcher (EtcdServer::Status, polled).
 struct MemberState {
   std::atomic<bool> is_learner{false};
+  // --client-cert-auth: a verified client certificate's CommonName is the caller's user name
+  // when the call carries no token (set once, before the services start).
+  bool client_cert_auth = false;
   std::atomic<bool> has_leader{true};
   // Streams that asked for a leader (require_leader.h); the services add theirs through the
   // const pointer they hold, the watcher cancels them once the leader is gone for long.
   mutable LeaderStreams leader_streams;
 };
+
+// What a call presents (src/auth/auth_info.h): its "token" metadata, and the CommonName of
+// its verified client certificate when client certificate auth is on.
+auth::Credentials CredentialsOf(grpc::CallbackServerContext* ctx, const MemberState* member);
+
+// Resolves the caller of `ctx`, then calls then(who); with `admin`, only root gets there
+// (etcd: membership changes, Defragment, Snapshot, Hash, HashKV). A refusal ("invalid auth
+// token", "permission denied", ...) goes to fail(grpc status) instead. Either may run on
+// another thread, later (a token from an entry not yet applied here is waited for).
+template <typename Fail, typename Then>
+void ResolveThen(EtcdServer* server, const MemberState* member, grpc::CallbackServerContext* ctx,
+                 bool admin, Fail fail, Then then) {
+  server->ResolveCaller(CredentialsOf(ctx, member),
+                        [server, admin, fail = std::move(fail),
+                         then = std::move(then)](Result<auth::AuthInfo> who) mutable {
+                          raftkv::Status s = who.ok() ? raftkv::Status::OK() : who.status();
+                          if (s.ok() && admin) s = server->auth().CheckAdmin(*who);
+                          if (!s.ok()) return fail(api::ToGrpcStatus(s));
+                          then(*who);
+                        });
+}
+
+// ResolveThen for a unary call: a refusal finishes `reactor`.
+template <typename Then>
+void WithCaller(EtcdServer* server, const MemberState* member, grpc::CallbackServerContext* ctx,
+                grpc::ServerUnaryReactor* reactor, Then then, bool admin = false) {
+  ResolveThen(
+      server, member, ctx, admin, [reactor](grpc::Status s) { reactor->Finish(std::move(s)); },
+      std::move(then));
+}
 
 // Finishes the call with etcd's learner error if this member is a learner.
 inline bool RefuseOnLearner(const MemberState* member, grpc::ServerUnaryReactor* reactor) {
@@ -158,6 +192,54 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                        etcdserverpb::MoveLeaderResponse* resp) override;
 
  private:
+  EtcdServer* server_;
+  const MemberState* member_;
+};
+
+class AuthService final : public etcdserverpb::Auth::CallbackService {
+ public:
+  AuthService(EtcdServer* server, const MemberState* member) : server_(server), member_(member) {}
+
+  using Ctx = grpc::CallbackServerContext;
+  using Reactor = grpc::ServerUnaryReactor;
+  Reactor* AuthEnable(Ctx* ctx, const etcdserverpb::AuthEnableRequest* req,
+                      etcdserverpb::AuthEnableResponse* resp) override;
+  Reactor* AuthDisable(Ctx* ctx, const etcdserverpb::AuthDisableRequest* req,
+                       etcdserverpb::AuthDisableResponse* resp) override;
+  Reactor* Authenticate(Ctx* ctx, const etcdserverpb::AuthenticateRequest* req,
+                        etcdserverpb::AuthenticateResponse* resp) override;
+  Reactor* UserAdd(Ctx* ctx, const etcdserverpb::AuthUserAddRequest* req,
+                   etcdserverpb::AuthUserAddResponse* resp) override;
+  Reactor* UserGet(Ctx* ctx, const etcdserverpb::AuthUserGetRequest* req,
+                   etcdserverpb::AuthUserGetResponse* resp) override;
+  Reactor* UserList(Ctx* ctx, const etcdserverpb::AuthUserListRequest* req,
+                    etcdserverpb::AuthUserListResponse* resp) override;
+  Reactor* UserDelete(Ctx* ctx, const etcdserverpb::AuthUserDeleteRequest* req,
+                      etcdserverpb::AuthUserDeleteResponse* resp) override;
+  Reactor* UserChangePassword(Ctx* ctx, const etcdserverpb::AuthUserChangePasswordRequest* req,
+                              etcdserverpb::AuthUserChangePasswordResponse* resp) override;
+  Reactor* UserGrantRole(Ctx* ctx, const etcdserverpb::AuthUserGrantRoleRequest* req,
+                         etcdserverpb::AuthUserGrantRoleResponse* resp) override;
+  Reactor* UserRevokeRole(Ctx* ctx, const etcdserverpb::AuthUserRevokeRoleRequest* req,
+                          etcdserverpb::AuthUserRevokeRoleResponse* resp) override;
+  Reactor* RoleAdd(Ctx* ctx, const etcdserverpb::AuthRoleAddRequest* req,
+                   etcdserverpb::AuthRoleAddResponse* resp) override;
+  Reactor* RoleGet(Ctx* ctx, const etcdserverpb::AuthRoleGetRequest* req,
+                   etcdserverpb::AuthRoleGetResponse* resp) override;
+  Reactor* RoleList(Ctx* ctx, const etcdserverpb::AuthRoleListRequest* req,
+                    etcdserverpb::AuthRoleListResponse* resp) override;
+  Reactor* RoleDelete(Ctx* ctx, const etcdserverpb::AuthRoleDeleteRequest* req,
+                      etcdserverpb::AuthRoleDeleteResponse* resp) override;
+  Reactor* RoleGrantPermission(Ctx* ctx, const etcdserverpb::AuthRoleGrantPermissionRequest* req,
+                               etcdserverpb::AuthRoleGrantPermissionResponse* resp) override;
+  Reactor* RoleRevokePermission(Ctx* ctx, const etcdserverpb::AuthRoleRevokePermissionRequest* req,
+                                etcdserverpb::AuthRoleRevokePermissionResponse* resp) override;
+
+ private:
+  // Every call but Authenticate: the caller resolved, then EtcdServer::AuthCall.
+  template <typename Req, typename Resp>
+  Reactor* Forward(Ctx* ctx, const Req* req, Resp* resp);
+
   EtcdServer* server_;
   const MemberState* member_;
 };

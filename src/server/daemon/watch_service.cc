@@ -31,15 +31,32 @@ constexpr size_t kResponsesPerVisit = 64;
 // etcd's minimum progress notification interval (v3rpc minWatchProgressInterval).
 constexpr std::chrono::milliseconds kMinProgressInterval{100};
 
-// The one place a permission check on create goes (auth): etcd's isWatchPermitted checks
-// the range against the caller's roles and answers a refusal with created + canceled, watch
-// id -1 and the auth error's text ("etcdserver: permission denied", or the token errors) as
-// the cancel reason. Without auth every create is permitted.
-Status CheckCreatePermitted(grpc::CallbackServerContext* ctx,
-                            const etcdserverpb::WatchCreateRequest& req) {
-  (void)ctx;
-  (void)req;
-  return Status::OK();
+// Go's name of a gRPC code, as etcd's cancel reasons spell it.
+const char* GoCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
+    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
+    default: return "Unknown";
+  }
+}
+
+// The permission check on create (src/auth/README.md): etcd's isWatchPermitted resolves the
+// stream's credentials again (a token may have expired or been revoked meanwhile) and checks
+// the range against the caller's current roles; a refusal is answered created + canceled,
+// watch id -1, with the error as etcd 3.4 words it: the gRPC error's full text ("rpc error:
+// code = PermissionDenied desc = etcdserver: permission denied"). The range checked is the
+// one watched: a from-key watch needs every key from its key on (etcd 3.4 checks only the
+// key itself there). Without auth every create is permitted.
+Status CheckCreatePermitted(const auth::Store& auth, const auth::Credentials& creds,
+                            const watch::WatchSpec& spec) {
+  Result<auth::AuthInfo> who = auth.Resolve(creds);
+  Status s = who.ok() ? auth.CheckRange(*who, spec.keys.key, spec.keys.end) : who.status();
+  if (s.ok()) return s;
+  grpc::Status g = api::ToGrpcStatus(s);
+  return Status::FailedPrecondition(std::string("rpc error: code = ") +
+                                    GoCodeName(g.error_code()) + " desc = " + g.error_message());
 }
 
 // etcd's normalisation at the edge (v3rpc recvLoop): an empty key is "\0", the smallest
@@ -182,7 +199,7 @@ class WatchService::Sender {
 class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse> {
  public:
   Call(WatchService* service, grpc::CallbackServerContext* ctx)
-      : service_(service), ctx_(ctx), conn_(std::make_shared<Conn>()) {
+      : service_(service), conn_(std::make_shared<Conn>()) {
     conn_->reactor = this;
     std::weak_ptr<Conn> weak = conn_;
     // etcd: a client asking for a leader (clientv3.WithRequireLeader, as etcdctl watch does)
@@ -205,7 +222,15 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
     conn_->stream = service_->server_->WatchHub().OpenStream([weak, sender] {
       if (auto c = weak.lock()) sender->Post(c);
     });
-    StartRead(&request_);
+    // Auth: the stream's credentials, checked on every create. The first request is read once
+    // they resolve: a token handed out by an entry this member has not applied yet (the
+    // client logged in through another member) is waited for, as etcd does.
+    creds_ = CredentialsOf(ctx, service_->member_);
+    std::shared_ptr<Conn> conn = conn_;
+    service_->server_->ResolveCaller(creds_, [conn, this](const Result<auth::AuthInfo>&) {
+      std::lock_guard<std::mutex> l(conn->mu);
+      if (conn->reactor != nullptr) StartRead(&request_);  // else the call is gone
+    });
   }
 
   void OnReadDone(bool ok) override {
@@ -216,11 +241,12 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
     switch (request_.request_union_case()) {
       case WatchRequest::kCreateRequest: {
         const auto& c = request_.create_request();
-        Status permitted = CheckCreatePermitted(ctx_, c);
+        watch::WatchSpec spec = SpecOf(c);
+        Status permitted = CheckCreatePermitted(service_->server_->auth(), creds_, spec);
         if (!permitted.ok()) {
           stream->Refuse(permitted.message());
         } else {
-          stream->Create(c.watch_id(), SpecOf(c));
+          stream->Create(c.watch_id(), std::move(spec));
         }
         break;
       }
@@ -267,8 +293,8 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
 
  private:
   WatchService* service_;
-  grpc::CallbackServerContext* ctx_;
   std::shared_ptr<Conn> conn_;
+  auth::Credentials creds_;
   WatchRequest request_;
   uint64_t leader_token_ = 0;  // registered with MemberState::leader_streams
 };

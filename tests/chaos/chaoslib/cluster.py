@@ -18,6 +18,10 @@ import grpc
 from . import etcdapi
 
 TOKEN = "raftkv-chaos"
+GEN_CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                         "scripts", "gen-certs.sh")
+# Member slots a peer certificate covers (its IP SANs): more than any run adds.
+CERT_SLOTS = 64
 
 
 class Proc:
@@ -80,10 +84,11 @@ class Launcher:
 
 
 class Member:
-    def __init__(self, slot, name, ip, client_port, peer_port, data_dir, log_path):
+    def __init__(self, slot, name, ip, client_port, peer_port, data_dir, log_path,
+                 peer_scheme="http"):
         self.slot, self.name, self.ip = slot, name, ip
         self.client_url = f"http://{ip}:{client_port}"
-        self.peer_url = f"http://{ip}:{peer_port}"
+        self.peer_url = f"{peer_scheme}://{ip}:{peer_port}"
         self.client_port = client_port
         self.data_dir, self.log_path = data_dir, log_path
         self.argv = None
@@ -105,16 +110,30 @@ class Member:
 
 class Cluster:
     def __init__(self, binary, network, work_dir, size, heartbeat_ms=50, election_ms=500,
-                 snapshot_count=200):
+                 snapshot_count=200, peer_tls=False):
         self.binary, self.net, self.work_dir = binary, network, work_dir
         self.size = size
         self.timing = ["--heartbeat-interval", str(heartbeat_ms),
                        "--election-timeout", str(election_ms),
                        "--snapshot-count", str(snapshot_count)]
+        self.peer_flags = self._peer_tls() if peer_tls else []
         self.launcher = Launcher()
         self.members = {}  # slot -> Member (current members, learners included)
         self.next_slot = 0
         self.lock = threading.Lock()  # guards `members` against the clients' lookups
+
+    def _peer_tls(self):
+        """TLS between members with client certificates required (--peer-client-cert-auth):
+        one CA and one member certificate valid for every address a slot can get."""
+        certs = os.path.join(self.work_dir, "certs")
+        prefix = getattr(self.net, "prefix", None)
+        ips = ",".join(f"{prefix}{10 + s}" for s in range(CERT_SLOTS)) if prefix else ""
+        subprocess.run([GEN_CERTS, certs, "member"], check=True,
+                       env=dict(os.environ, CERT_IPS=ips))
+        return ["--peer-cert-file", os.path.join(certs, "member.pem"),
+                "--peer-key-file", os.path.join(certs, "member-key.pem"),
+                "--peer-trusted-ca-file", os.path.join(certs, "ca.pem"),
+                "--peer-client-cert-auth"]
 
     # ---- lifecycle ----
 
@@ -126,7 +145,8 @@ class Cluster:
         name = f"m{slot}"
         return Member(slot, name, ip, client_port, peer_port,
                       os.path.join(self.work_dir, name + ".data"),
-                      os.path.join(self.work_dir, name + ".log"))
+                      os.path.join(self.work_dir, name + ".log"),
+                      peer_scheme="https" if self.peer_flags else "http")
 
     def _argv(self, m, initial_cluster, state):
         return self.net.wrap(m.slot, [
@@ -134,7 +154,7 @@ class Cluster:
             "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
             "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
             "--initial-cluster", initial_cluster, "--initial-cluster-state", state,
-            "--initial-cluster-token", TOKEN, *self.timing])
+            "--initial-cluster-token", TOKEN, *self.timing, *self.peer_flags])
 
     def start_new(self):
         new = [self._new_member() for _ in range(self.size)]
