@@ -54,6 +54,18 @@ ApplyResult Serialized(const KvResult& r) {
   return p.SerializeAsString();
 }
 
+// etcd's capped applier (while a NOSPACE alarm is active): puts, txns that put, and lease
+// grants are refused on every member; reads, deletes and compactions still apply.
+bool RefusedWhileCapped(const raftkvpb::InternalRequest& req) {
+  using R = raftkvpb::InternalRequest;
+  switch (req.op_case()) {
+    case R::kPut:
+    case R::kLeaseGrant: return true;
+    case R::kTxn: return QuotaCost(req.txn()) > 0;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 void EtcdServer::Impl::postApply(ApplyItem item) {
@@ -208,24 +220,23 @@ ApplyResult EtcdServer::Impl::applyRequest(const raftkvpb::InternalRequest& req,
 ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, const raft::Entry& e) {
   using R = raftkvpb::InternalRequest;
   const raft::Index index = e.index;
-  // etcd's capped applier: while a NOSPACE alarm is active, puts (also inside txns) and lease
-  // grants are refused on every member; reads, deletes and compactions still apply.
-  const bool capped = members_.HasAlarm(etcdserverpb::NOSPACE);
+  // etcd's capped applier wraps its auth applier, so NOSPACE is answered before a missing
+  // permission.
+  if (members_.HasAlarm(etcdserverpb::NOSPACE) && RefusedWhileCapped(req)) {
+    return Status::FailedPrecondition(api::kErrNoSpace);
+  }
   // Permissions are checked here, in log order, against the auth state at this entry
   // (auth_ops.cc), as etcd's auth applier does.
   RAFTKV_RETURN_IF_ERROR(CheckApplyPermission(*auth_, *store_, req));
   switch (req.op_case()) {
     case R::kPut:
-      if (capped) return Status::FailedPrecondition(api::kErrNoSpace);
       return Serialized<etcdserverpb::PutResponse>(store_->Put(api::FromProto(req.put())));
     case R::kDeleteRange:
       return Serialized<etcdserverpb::DeleteRangeResponse>(
           store_->DeleteRange(api::FromProto(req.delete_range())));
     case R::kTxn:
-      if (capped && QuotaCost(req.txn()) > 0) return Status::FailedPrecondition(api::kErrNoSpace);
       return Serialized<etcdserverpb::TxnResponse>(store_->Txn(api::FromProto(req.txn())));
     case R::kLeaseGrant:
-      if (capped) return Status::FailedPrecondition(api::kErrNoSpace);
       return applyLeaseOrAlarm(req, e);
     case R::kLeaseRevoke:
     case R::kAlarm: return applyLeaseOrAlarm(req, e);

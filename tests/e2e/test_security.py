@@ -301,6 +301,36 @@ class TokenTest(AuthSetup, ClusterTest):
             root.close()
 
 
+class QuotaWithAuthTest(AuthSetup, ClusterTest):
+    """etcd's capped applier wraps its auth applier: once the NOSPACE alarm is raised, a user
+    without permission to write is told the space is exceeded, not that permission is
+    denied."""
+
+    SIZE = 1
+    EXTRA_FLAGS = [f"--quota-backend-bytes={4 << 20}"]
+
+    def test_nospace_is_answered_before_a_missing_permission(self):
+        self.enable_auth()
+        self.as_root("user", "add", "alice:pw")
+        self.refused("etcdserver: permission denied", "put", "k", "v", user="alice:pw")
+        value = b"x" * (256 << 10)  # on stdin: too long for an argument
+        refused = None
+        for i in range(64):
+            p = self.as_root("put", f"/big/{i}", stdin=value, check=False)
+            if p.returncode != 0:
+                refused = p.stderr
+                break
+        self.assertIsNotNone(refused, "never ran out of space")
+        self.assertIn("etcdserver: mvcc: database space exceeded", refused)
+        wait_until(lambda: "alarm:NOSPACE" in self.as_root("alarm", "list"), 10,
+                   what="the NOSPACE alarm")
+        # A small put still fits under the quota at the edge; the capped apply refuses it.
+        self.refused("etcdserver: mvcc: database space exceeded", "put", "k", "v",
+                     user="alice:pw")
+        # Reads keep their permission checks.
+        self.refused("etcdserver: permission denied", "get", "/big/0", user="alice:pw")
+
+
 class HeldTokenAndLeaseTest(AuthSetup, ClusterTest):
     """A token held across permission changes, and etcd's auth rules on the Lease service,
     through python-etcd3 over TLS (the exact errors a client sees)."""
