@@ -236,8 +236,7 @@ ApplyResult EtcdServer::Impl::applyOp(const raftkvpb::InternalRequest& req, cons
           store_->DeleteRange(api::FromProto(req.delete_range())));
     case R::kTxn:
       return Serialized<etcdserverpb::TxnResponse>(store_->Txn(api::FromProto(req.txn())));
-    case R::kLeaseGrant:
-      return applyLeaseOrAlarm(req, e);
+    case R::kLeaseGrant: return applyLeaseOrAlarm(req, e);
     case R::kLeaseRevoke:
     case R::kAlarm: return applyLeaseOrAlarm(req, e);
     case R::kCompaction:
