@@ -83,6 +83,10 @@ struct ClusterOptions {
   // storage::FaultFileSystem (power loss tears unsynced writes; ENOSPC/EIO on demand).
   // Off: a raft::MemoryStorage whose only crash loss is the pending write.
   bool disk_model = false;
+  // The WAL's segment size on that disk: small, so runs rotate and remove segments often;
+  // swarm runs also draw a tiny one, so that segment boundaries land next to every
+  // compaction point.
+  uint64_t wal_segment_bytes = 64 << 10;
   // Keep a readable trace of every event (for --trace and for failure reports).
   bool trace = false;
   // How many recent events to keep for failure reports when trace is off.

@@ -130,6 +130,7 @@ RunResult RunSeed(const RunOptions& options) {
   co.pre_vote = options.pre_vote;
   co.check_quorum = options.check_quorum;
   co.max_size_per_msg = options.max_size_per_msg;
+  co.wal_segment_bytes = options.wal_segment_bytes;
   if (options.lease_reads) co.read_only = raft::Config::ReadOnlyOption::kLeaseBased;
   co.observer = options.observer;
   co.disk_model = options.faults.disk;

@@ -27,6 +27,7 @@ struct RunOptions {
   bool pre_vote = true;
   bool check_quorum = true;
   uint64_t max_size_per_msg = 1 << 20;
+  uint64_t wal_segment_bytes = 64 << 10;  // ClusterOptions (with the disk model)
   // Watches the run without changing it (ClusterOptions::observer); not owned.
   SimObserver* observer = nullptr;
   double fault_rate = 1.0;  // >1: the nemesis acts more often  // event budget (0: a default scaled

@@ -12,11 +12,11 @@ namespace {
 // Where each node keeps its data directory on its own (in-memory) file system.
 constexpr const char* kDataDir = "/data";
 
-storage::DiskStorageOptions simDiskOptions(storage::FileSystem* fs) {
+storage::DiskStorageOptions simDiskOptions(storage::FileSystem* fs, uint64_t segment_bytes) {
   storage::DiskStorageOptions o;
   o.fs = fs;
   // Small segments: runs rotate segments often, and preallocation stays cheap in memory.
-  o.wal.segment_bytes = 64 << 10;
+  o.wal.segment_bytes = segment_bytes;
   return o;
 }
 
@@ -58,7 +58,8 @@ void SimNode::InjectDiskFault(bool on_sync, int64_t after, storage::FaultFileSys
 
 void SimNode::Start() {
   if (fs_) {
-    auto opened = storage::DiskStorage::Open(kDataDir, simDiskOptions(fs_.get()));
+    auto opened = storage::DiskStorage::Open(
+        kDataDir, simDiskOptions(fs_.get(), ctx_->options->wal_segment_bytes));
     RAFTKV_CHECK(opened.ok(), "a fresh simulated disk opens");
     store_ = std::move(opened).value();
   }
@@ -70,7 +71,8 @@ Status SimNode::Restart() {
   if (fs_) {
     // Space is back: the faults that crashed the node are cleared before recovery.
     fs_->ClearFaults();
-    auto opened = storage::DiskStorage::Open(kDataDir, simDiskOptions(fs_.get()));
+    auto opened = storage::DiskStorage::Open(
+        kDataDir, simDiskOptions(fs_.get(), ctx_->options->wal_segment_bytes));
     if (!opened.ok()) return opened.status();
     store_ = std::move(opened).value();
     // The configuration comes from the snapshot plus the log (raw_node.h); the peers are

@@ -22,6 +22,7 @@ TEST(Swarm, draw_coversEverySizeLengthAndFaultKind) {
   std::set<int> length_classes;
   int on[14] = {}, off[14] = {};
   int lease = 0, anywhere = 0, no_check_quorum = 0, one_entry = 0, single_voter_floor = 0;
+  int focused = 0, tiny_segments = 0;
   for (uint64_t seed = 1; seed <= 2000; ++seed) {
     RunOptions o = DrawSwarmRun(seed, base);
     EXPECT_TRUE(o.swarm);
@@ -35,7 +36,14 @@ TEST(Swarm, draw_coversEverySizeLengthAndFaultKind) {
     const FaultSet& f = o.faults;
     bool kinds[14] = {f.crash, f.partition, f.asym,   f.drop,     f.dup,      f.reorder, f.delay,
                       f.slow,  f.disk,      f.member, f.snapshot, f.transfer, f.stale,   f.replay};
-    for (int k = 0; k < 14; ++k) (kinds[k] ? on : off)[k]++;
+    int enabled = 0;
+    for (int k = 0; k < 14; ++k) {
+      (kinds[k] ? on : off)[k]++;
+      enabled += kinds[k];
+    }
+    ASSERT_GE(enabled, 1) << "a swarm seed always has a fault";
+    focused += enabled <= 3;
+    tiny_segments += o.wal_segment_bytes == 4096;
     EXPECT_FALSE(o.lease_reads && !o.check_quorum) << "lease reads need check-quorum";
     lease += o.lease_reads;
     anywhere += o.read_anywhere;
@@ -50,6 +58,10 @@ TEST(Swarm, draw_coversEverySizeLengthAndFaultKind) {
     EXPECT_GT(off[k], 400) << "fault kind " << k;
   }
   for (int n : {lease, anywhere, no_check_quorum, one_entry, single_voter_floor}) EXPECT_GT(n, 200);
+  // Half of the seeds focus on one to three kinds; half have tiny WAL segments.
+  EXPECT_GT(focused, 850);
+  EXPECT_GT(tiny_segments, 850);
+  EXPECT_LT(tiny_segments, 1150);
 }
 
 TEST(Swarm, fixedNodes_overridesOnlyTheSize) {
@@ -77,10 +89,11 @@ TEST(Swarm, explicitArguments_nameEveryDrawnKnob) {
   o.max_size_per_msg = 1;
   o.fault_rate = 0.75;
   o.min_voters = 1;
+  o.wal_segment_bytes = 4096;
   EXPECT_EQ(ExplicitArguments(o),
             "--seed 5 --nodes 2 --faults crash,stale,replay --ops 1234 --clients 3 --keys 2 "
-            "--no-pre-vote --max-msg-bytes 1 --fault-rate 0.75 --lease-reads --read-anywhere "
-            "--min-voters 1");
+            "--no-pre-vote --max-msg-bytes 1 --wal-segment-bytes 4096 --fault-rate 0.75 "
+            "--lease-reads --read-anywhere --min-voters 1");
   o.check_stability = true;
   EXPECT_TRUE(ExplicitArguments(o).ends_with(" --min-voters 1 --check-stability"));
   // Defaults add nothing: an explicit run's replay line is what it always was.

@@ -256,6 +256,7 @@ int main(int argc, char** argv) {
   bool no_pre_vote = false;
   bool no_check_quorum = false;
   uint64_t max_msg_bytes = 1 << 20;
+  uint64_t wal_segment_bytes = 64 << 10;
   double fault_rate = 1.0;
   bool no_isolate = false;
   bool swarm = false;
@@ -295,6 +296,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-msg-bytes", max_msg_bytes,
                  "cores' max_size_per_msg (1: one entry per message)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
+  app.add_option("--wal-segment-bytes", wal_segment_bytes,
+                 "WAL segment size of the simulated disks (with the disk fault)")
+      ->check(CLI::Range(uint64_t{512}, uint64_t{1} << 30));
   app.add_option("--fault-rate", fault_rate, "how often the nemesis acts (2 = twice as often)")
       ->check(CLI::Range(0.1, 100.0));
   app.add_option("--keys", keys, "keys the clients work on")->check(CLI::Range(1, 64));
@@ -344,6 +348,7 @@ int main(int argc, char** argv) {
   base.pre_vote = !no_pre_vote;
   base.check_quorum = !no_check_quorum;
   base.max_size_per_msg = max_msg_bytes;
+  base.wal_segment_bytes = wal_segment_bytes;
   base.fault_rate = fault_rate;
   base.keys = keys;
   base.lease_reads = lease_reads;
@@ -360,8 +365,8 @@ int main(int argc, char** argv) {
   if (swarm) {
     for (const char* drawn :
          {"--faults", "--ops", "--clients", "--keys", "--fault-rate", "--max-msg-bytes",
-          "--min-voters", "--no-pre-vote", "--no-check-quorum", "--lease-reads", "--read-anywhere",
-          "--check-stability"}) {
+          "--wal-segment-bytes", "--min-voters", "--no-pre-vote", "--no-check-quorum",
+          "--lease-reads", "--read-anywhere", "--check-stability"}) {
       if (app.count(drawn) != 0) {
         std::fprintf(stderr, "%s: drawn per seed with --swarm (only --nodes can be fixed)\n",
                      drawn);
