@@ -23,7 +23,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
                                                     const etcdserverpb::MemberAddRequest* req,
                                                     etcdserverpb::MemberAddResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   if (!UrlsValid(req->peerurls())) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kErrBadUrls));
     return reactor;
@@ -42,7 +42,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberRemoveRequest* req,
                                                        etcdserverpb::MemberRemoveResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   // etcd: only root changes the membership (checked here, at the edge, as etcd does).
   WithCaller(
       server_, member_, ctx, reactor,
@@ -57,7 +57,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberUpdateRequest* req,
                                                        etcdserverpb::MemberUpdateResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   if (!UrlsValid(req->peerurls())) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kErrBadUrls));
     return reactor;
@@ -76,7 +76,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      const etcdserverpb::MemberListRequest* req,
                                                      etcdserverpb::MemberListResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   server_->MemberList(*req, FinishWith(reactor, resp));
   return reactor;
 }
@@ -85,7 +85,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     grpc::CallbackServerContext* ctx, const etcdserverpb::MemberPromoteRequest* req,
     etcdserverpb::MemberPromoteResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   // etcd: only root changes the membership (checked here, at the edge, as etcd does).
   WithCaller(
       server_, member_, ctx, reactor,
