@@ -340,6 +340,7 @@ TEST(Flags, HelpAndVersionExitAtOnce) {
   ASSERT_TRUE(h.status.ok());
   EXPECT_TRUE(h.exit_now);
   EXPECT_NE(h.out.find("--initial-cluster-token"), std::string::npos);
+  EXPECT_NE(h.out.find("--max-watchers-per-stream"), std::string::npos);
   Parsed v = Parse({"--version"});
   ASSERT_TRUE(v.status.ok());
   EXPECT_TRUE(v.exit_now);
