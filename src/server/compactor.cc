@@ -89,8 +89,6 @@ Result<AutoCompaction> ParseAutoCompaction(const std::string& mode, const std::s
 }
 
 namespace {
-constexpr auto kRevisionInterval = std::chrono::minutes(5);  // etcd's revInterval
-
 milliseconds CompactInterval(milliseconds period) {
   return std::min<milliseconds>(period, std::chrono::hours(1));
 }
@@ -112,7 +110,7 @@ std::optional<int64_t> AutoCompactor::Tick(Clock::time_point now, int64_t rev) {
     first_done_ = false;
     last_success_ = now;
     samples_.clear();
-    next_ = now + (cfg_.mode == CompactionMode::kRevision ? milliseconds(kRevisionInterval)
+    next_ = now + (cfg_.mode == CompactionMode::kRevision ? cfg_.revision_interval
                                                           : RetryInterval(cfg_.period));
     if (cfg_.mode == CompactionMode::kPeriodic) samples_.push_back(rev);
     return std::nullopt;
@@ -122,7 +120,7 @@ std::optional<int64_t> AutoCompactor::Tick(Clock::time_point now, int64_t rev) {
 }
 
 std::optional<int64_t> AutoCompactor::tickRevision(Clock::time_point now, int64_t rev) {
-  next_ = now + kRevisionInterval;
+  next_ = now + cfg_.revision_interval;
   int64_t target = rev - cfg_.revisions;
   if (target <= 0 || target == prev_) return std::nullopt;
   in_flight_ = true;

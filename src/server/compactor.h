@@ -24,11 +24,17 @@ namespace raftkv::server {
 
 enum class CompactionMode { kPeriodic, kRevision };
 
+// etcd's v3compactor revInterval: revision mode compacts every 5 minutes.
+inline constexpr std::chrono::milliseconds kRevisionCompactionInterval = std::chrono::minutes(5);
+
 struct AutoCompaction {
   CompactionMode mode = CompactionMode::kPeriodic;
   // Periodic: the retention window; revision: the number of revisions kept. 0 = off.
   std::chrono::milliseconds period{0};
   int64_t revisions = 0;
+  // Revision mode: how often to compact. etcd's is fixed at 5 minutes (no flag); tests set a
+  // shorter one through ServerConfig::auto_compaction_revision_interval_ms.
+  std::chrono::milliseconds revision_interval = kRevisionCompactionInterval;
   bool enabled() const { return period.count() > 0 || revisions > 0; }
 };
 

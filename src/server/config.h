@@ -71,6 +71,8 @@ struct ServerConfig {
   // ParseAutoCompaction (server/compactor.h).
   std::string auto_compaction_mode = "periodic";
   std::string auto_compaction_retention = "0";
+  // Revision mode compacts this often: etcd's fixed 5 minutes (no flag); tests shorten it.
+  int64_t auto_compaction_revision_interval_ms = 5 * 60 * 1000;
   // --quota-backend-bytes: writes that would take the store (kv::Store::SizeBytes) past it are
   // refused with NOSPACE and raise the alarm; 0 = etcd's default (2 GiB), < 0 = no quota.
   int64_t quota_backend_bytes = 0;

@@ -69,6 +69,8 @@ Status EtcdServer::Impl::Init() {
   auto compaction =
       ParseAutoCompaction(config_.auto_compaction_mode, config_.auto_compaction_retention);
   if (!compaction.ok()) return compaction.status();
+  compaction->revision_interval =
+      std::chrono::milliseconds(config_.auto_compaction_revision_interval_ms);
   if (compaction->enabled()) compactor_ = std::make_unique<AutoCompactor>(*compaction);
   RAFTKV_RETURN_IF_ERROR(restoreFromStorage());
   feed_ = std::make_unique<StoreFeed>(store_, config_.watch);

@@ -67,11 +67,12 @@ Stream::~Stream() {
   Close();
 }
 
-void Stream::Create(int64_t requested_id, const WatchSpec& spec) {
+size_t Stream::Create(int64_t requested_id, const WatchSpec& spec) {
   Hub::Woken woken;
+  size_t backlog = 0;
   {
     std::lock_guard<std::mutex> l(hub_->mu_);
-    if (closed_) return;
+    if (closed_) return 0;
     Response r;
     r.created = true;
     r.revision = hub_->published_;
@@ -116,33 +117,39 @@ void Stream::Create(int64_t requested_id, const WatchSpec& spec) {
       r.watch_id = id;
     }
     control_.push_back(std::move(r));
+    backlog = noteBacklogLocked();
     hub_->wakeLocked(this, &woken);
   }
   Hub::Wake(woken);
+  return backlog;
 }
 
-void Stream::Refuse(const std::string& reason) {
+size_t Stream::Refuse(const std::string& reason) {
   Hub::Woken woken;
+  size_t backlog = 0;
   {
     std::lock_guard<std::mutex> l(hub_->mu_);
-    if (closed_) return;
+    if (closed_) return 0;
     Response r;
     r.created = r.canceled = true;
     r.watch_id = kInvalidWatchId;
     r.revision = hub_->published_;
     r.cancel_reason = reason;
     control_.push_back(std::move(r));
+    backlog = noteBacklogLocked();
     hub_->wakeLocked(this, &woken);
   }
   Hub::Wake(woken);
+  return backlog;
 }
 
-void Stream::Cancel(int64_t watch_id) {
+size_t Stream::Cancel(int64_t watch_id) {
   Hub::Woken woken;
+  size_t backlog = 0;
   {
     std::lock_guard<std::mutex> l(hub_->mu_);
     auto it = watchers_.find(watch_id);
-    if (closed_ || it == watchers_.end()) return;
+    if (closed_ || it == watchers_.end()) return backlogLocked();
     hub_->detachLocked(it->second.get());
     watchers_.erase(it);
     Response r;
@@ -150,20 +157,36 @@ void Stream::Cancel(int64_t watch_id) {
     r.canceled = true;
     r.revision = hub_->published_;
     control_.push_back(std::move(r));
+    backlog = noteBacklogLocked();
     hub_->wakeLocked(this, &woken);
   }
   Hub::Wake(woken);
+  return backlog;
 }
 
-void Stream::RequestProgress() {
+size_t Stream::RequestProgress() {
   Hub::Woken woken;
+  size_t backlog = 0;
   {
     std::lock_guard<std::mutex> l(hub_->mu_);
-    if (closed_) return;
+    if (closed_) return 0;
     progress_requests_.push_back(hub_->published_);
+    backlog = noteBacklogLocked();
     hub_->wakeLocked(this, &woken);
   }
   Hub::Wake(woken);
+  return backlog;
+}
+
+size_t Stream::noteBacklogLocked() {
+  size_t n = backlogLocked();
+  hub_->control_backlog_peak_ = std::max(hub_->control_backlog_peak_, n);
+  return n;
+}
+
+size_t Stream::control_backlog() const {
+  std::lock_guard<std::mutex> l(hub_->mu_);
+  return backlogLocked();
 }
 
 Stream::Step Stream::Next(Response* out) {
@@ -251,6 +274,11 @@ size_t Hub::queued_bytes() const {
     for (const auto& [id, w] : s->watchers_) n += w->queued_bytes;
   }
   return n;
+}
+
+size_t Hub::control_backlog_peak() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return control_backlog_peak_;
 }
 
 void Hub::Publish(int64_t revision) {

@@ -90,18 +90,21 @@ class Stream : public std::enable_shared_from_this<Stream> {
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
+  // Each request below returns the stream's control backlog after it (control_backlog()):
+  // the service stops reading the client's requests while it is at its bound.
+  //
   // etcd's create: queues the `created` response (or created+canceled with etcd's reason,
   // for an empty range or a duplicate id). `requested_id` 0 lets the stream choose.
-  void Create(int64_t requested_id, const WatchSpec& spec);
+  size_t Create(int64_t requested_id, const WatchSpec& spec);
   // Queues etcd's answer to a create refused before it reaches the hub (a permission check):
   // created and canceled, watch id -1, `reason` as the cancel reason.
-  void Refuse(const std::string& reason);
+  size_t Refuse(const std::string& reason);
   // etcd's cancel: if the watcher exists, its pending events are dropped and a `canceled`
   // response queued; an unknown id is ignored, as etcd does.
-  void Cancel(int64_t watch_id);
+  size_t Cancel(int64_t watch_id);
   // etcd's progress request: a response with watch id -1 whose revision every watcher of the
   // stream has been sent all events up to; it goes out once that holds.
-  void RequestProgress();
+  size_t RequestProgress();
   // Takes the next response. One caller at a time per stream (the stream's sender).
   Step Next(Response* out);
   // Takes up to `max` responses at once (one lock for all); kSend if any were appended.
@@ -111,6 +114,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
   // Watchers alive on this stream (tests and metrics).
   size_t watcher_count() const;
+  // Answers to the client's requests not taken by the sender yet (created, canceled and
+  // refusals queued, progress requests pending). Only the client's requests grow it, so a
+  // service that stops reading requests at a bound (etcd's control channel of 16, on which
+  // its receive loop blocks) bounds it: gRPC's flow control then holds the client back.
+  size_t control_backlog() const;
 
  private:
   friend class Hub;
@@ -129,6 +137,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool waiting_ = true;
   bool closed_ = false;
   bool in_next_ = false;
+
+  size_t backlogLocked() const { return control_.size() + progress_requests_.size(); }
+  // After a request: records the hub's peak backlog and returns this stream's.
+  size_t noteBacklogLocked();
 };
 
 class Hub {
@@ -161,6 +173,9 @@ class Hub {
   // Bytes of keys and values queued for synced watchers, over every stream (what a slow
   // consumer can hold; each queue is bounded by HubOptions).
   size_t queued_bytes() const;
+  // The largest control backlog any stream has had (Stream::control_backlog; tests and
+  // metrics: it stays at the service's bound however fast a client sends requests).
+  size_t control_backlog_peak() const;
 
  private:
   friend class Stream;
@@ -193,6 +208,7 @@ class Hub {
   WatcherList ranges_;
   size_t synced_ = 0;
   size_t watchers_ = 0;
+  size_t control_backlog_peak_ = 0;
   std::set<Stream*> streams_;
 };
 

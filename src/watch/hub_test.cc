@@ -122,6 +122,23 @@ TEST_F(HubTest, Create_idsAreChosenAsEtcdDoes) {
   EXPECT_EQ(s->watcher_count(), 4u);
 }
 
+TEST_F(HubTest, ControlBacklog_countsUnsentAnswersAndItsPeak) {
+  auto s = Open();
+  EXPECT_EQ(s->Create(1, Key("a")), 1u);
+  EXPECT_EQ(s->Refuse("no"), 2u);
+  EXPECT_EQ(s->Cancel(1), 3u);
+  EXPECT_EQ(s->Cancel(42), 3u);  // unknown: nothing queued
+  EXPECT_EQ(s->RequestProgress(), 4u);
+  EXPECT_EQ(s->control_backlog(), 4u);
+  Response r;
+  ASSERT_EQ(s->Next(&r), Stream::Step::kSend);
+  EXPECT_EQ(s->control_backlog(), 3u);
+  EXPECT_EQ(Drain(*s).size(), 3u);
+  EXPECT_EQ(s->control_backlog(), 0u);
+  EXPECT_EQ(s->Create(2, Key("a")), 1u);
+  EXPECT_EQ(hub_.control_backlog_peak(), 4u);
+}
+
 class FewWatchersTest : public HubTest {
  protected:
   static HubOptions Few() {

@@ -303,6 +303,54 @@ class RequireLeaderTest(ClusterTest):
         self.assertEqual(ended.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertEqual(ended.exception.details(), "etcdserver: no leader")
 
+    def test_unary_calls_that_ask_for_a_leader_are_refused_without_one(self):
+        """etcd's unary interceptor: a call with hasleader (clientv3.WithRequireLeader) on a
+        member without a leader gets Unavailable "etcdserver: no leader" at once; the same
+        serializable read without it is served from the member's store."""
+        m = self.cluster.followers()[0]
+        self.cluster.ctl("put", "ul/k", "v1", members=[m])
+        c = etcd3.client(host="127.0.0.1", port=m.client_port, timeout=10)
+        self.addCleanup(c.close)
+        kv = etcdrpc.KVStub(c.channel)
+        lease = etcdrpc.LeaseStub(c.channel)
+        maintenance = etcdrpc.MaintenanceStub(c.channel)
+        hasleader = [("hasleader", "true")]
+        get = etcdrpc.RangeRequest(key=b"ul/k", serializable=True)
+        # With a leader, the metadata changes nothing (once this follower applied the put).
+        wait_until(lambda: [x.value for x in kv.Range(get, metadata=hasleader, timeout=10).kvs]
+                   == [b"v1"], timeout=10, what="the put applied on the follower")
+
+        for other in self.cluster.members:
+            if other is not m:
+                self.cluster.kill(other)
+
+        def refused():
+            try:
+                kv.Range(get, metadata=hasleader, timeout=10)
+                return False
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE, e.details())
+                self.assertEqual(e.details(), "etcdserver: no leader")
+                return True
+        # Refused once the member has noticed (an election timeout without heartbeats).
+        wait_until(refused, timeout=10, what="Range with hasleader refused")
+        # Without the metadata, the serializable read is still served.
+        self.assertEqual(kv.Range(get, timeout=10).kvs[0].value, b"v1")
+        # Every unary call does the same, writes, leases and Status included.
+        calls = [
+            lambda md: kv.Put(etcdrpc.PutRequest(key=b"ul/k", value=b"v2"), metadata=md,
+                              timeout=10),
+            lambda md: lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=60), metadata=md,
+                                        timeout=10),
+            lambda md: maintenance.Status(etcdrpc.StatusRequest(), metadata=md, timeout=10),
+        ]
+        for call in calls:
+            with self.assertRaises(grpc.RpcError) as ended:
+                call(hasleader)
+            self.assertEqual(ended.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertEqual(ended.exception.details(), "etcdserver: no leader")
+        self.assertEqual(maintenance.Status(etcdrpc.StatusRequest(), timeout=10).leader, 0)
+
 
 class LearnerWatchTest(ClusterTest):
     """A learner serves watches from its own store (raftkvd; etcd 3.4 refuses every stream

@@ -18,7 +18,7 @@ auth::Credentials CredentialsOf(grpc::CallbackServerContext* ctx, const MemberSt
 template <typename Req, typename Resp>
 grpc::ServerUnaryReactor* AuthService::Forward(Ctx* ctx, const Req* req, Resp* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   WithCaller(server_, member_, ctx, reactor, [this, reactor, req, resp](const auth::AuthInfo& who) {
     server_->AuthCall(who, *req, FinishWith(reactor, resp));
   });
@@ -29,7 +29,7 @@ grpc::ServerUnaryReactor* AuthService::Authenticate(Ctx* ctx,
                                                     const etcdserverpb::AuthenticateRequest* req,
                                                     etcdserverpb::AuthenticateResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   // etcd does not look at the caller's token here: a login needs none.
   server_->Authenticate(*req, FinishWith(reactor, resp));
   return reactor;

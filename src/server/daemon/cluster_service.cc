@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* ChangeMembership(EtcdServer* server, const MemberState
                                            grpc::CallbackServerContext* ctx, const Req* req,
                                            Resp* resp, Change change) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member, reactor)) return reactor;
+  if (RefuseUnary(ctx, member, reactor)) return reactor;
   if constexpr (requires { req->peerurls(); }) {
     if (!UrlsValid(req->peerurls())) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, api::kErrMemberBadUrls));
@@ -67,7 +67,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      const etcdserverpb::MemberListRequest* req,
                                                      etcdserverpb::MemberListResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   server_->MemberList(*req, FinishWith(reactor, resp));
   return reactor;
 }

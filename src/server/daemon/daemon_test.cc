@@ -450,6 +450,37 @@ TEST_F(SmallRequestDaemonTest, Watch_fragmentSplitsALargeResponse) {
   }
 }
 
+// --auto-compaction-mode revision through the server: the leader's compactor keeps the last
+// N revisions (etcd's v3compactor.Revision). Its interval is etcd's fixed 5 minutes; the test
+// shortens it through ServerConfig (no flag sets it).
+class RevisionCompactionDaemonTest : public DaemonTest {
+ protected:
+  void Tune(ServerConfig* c) override {
+    c->auto_compaction_mode = "revision";
+    c->auto_compaction_retention = "5";
+    c->auto_compaction_revision_interval_ms = 100;
+  }
+};
+
+TEST_F(RevisionCompactionDaemonTest, AutoCompaction_oldRevisionsBecomeCompacted) {
+  pb::PutResponse put;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Put("ac", std::to_string(i), &put).ok());
+  const int64_t last = put.header().revision();
+  pb::RangeResponse got;
+  // The next run after the last put compacts to last - 5.
+  ASSERT_TRUE(WaitFor([&] { return !Get("ac", &got, last - 6).ok(); }));
+  grpc::Status s = Get("ac", &got, last - 6);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision has been compacted");
+  s = Get("ac", &got, last - 5);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(got.kvs_size(), 1);
+  EXPECT_EQ(got.kvs(0).value(), "14");
+  EXPECT_EQ(got.header().revision(), last);
+  s = Get("ac", &got, 2);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+}
+
 TEST(DaemonStart, TakenClientPortIsAClearError) {
   TempDir dir;
   Ports ports;

@@ -182,6 +182,7 @@ struct RawFlags {
   std::string auth_token_ttl = "300";
   std::string bcrypt_cost = "10";
   std::string watch_progress_notify_interval = "10m0s";
+  std::string max_watchers_per_stream = "10000";
 };
 
 // The TLS and auth flags (etcd's embed/config.go and etcd.go rules).
@@ -301,6 +302,8 @@ Status Convert(const RawFlags& raw, const CLI::App& app, ServerConfig* c) {
   RAFTKV_RETURN_IF_ERROR(ParseDurationMs("experimental-watch-progress-notify-interval",
                                          raw.watch_progress_notify_interval,
                                          &c->watch_progress_notify_interval_ms));
+  RAFTKV_RETURN_IF_ERROR(ParseInt<size_t>("max-watchers-per-stream", raw.max_watchers_per_stream, 1,
+                                          SIZE_MAX, &c->watch.max_watchers_per_stream));
   // etcd parses the retention when it starts the compactor; its mode is checked in Validate.
   auto compaction = ParseAutoCompaction(raw.auto_compaction_mode, raw.auto_compaction_retention);
   if (!compaction.ok()) {
@@ -439,6 +442,10 @@ void AddFlags(CLI::App* app, RawFlags* r) {
   AddSecurityFlags(app, r);
   add("--experimental-watch-progress-notify-interval", &r->watch_progress_notify_interval,
       "Duration of periodic watch progress notifications (etcd's hidden flag; at least 100ms).");
+  add("--max-watchers-per-stream", &r->max_watchers_per_stream,
+      "raftkv: maximum number of watchers on one Watch stream (etcd has no such bound); a "
+      "create beyond it is refused as etcd refuses a create (created and canceled, with a "
+      "reason).");
 }
 
 }  // namespace

@@ -59,6 +59,7 @@ TEST(Flags, DefaultsAreEtcds) {
   EXPECT_EQ(c.max_txn_ops, 128);
   EXPECT_EQ(c.session_timeout_ms, 3600 * 1000);
   EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.watch.max_watchers_per_stream, 10000u);
   EXPECT_FALSE(p.exit_now);
 }
 
@@ -90,7 +91,8 @@ TEST(Flags, EveryFlagParsedInBothForms) {
                     "7",
                     "--session-timeout=60000",
                     "--log-level",
-                    "debug"});
+                    "debug",
+                    "--max-watchers-per-stream=3"});
   ASSERT_TRUE(p.status.ok()) << p.status.ToString();
   const ServerConfig& c = p.config;
   EXPECT_EQ(c.name, "n2");
@@ -113,6 +115,7 @@ TEST(Flags, EveryFlagParsedInBothForms) {
   EXPECT_EQ(c.max_txn_ops, 7);
   EXPECT_EQ(c.session_timeout_ms, 60000);
   EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.watch.max_watchers_per_stream, 3u);
 }
 
 TEST(Flags, NameSetsDefaultDataDirAndInitialCluster) {
@@ -210,6 +213,10 @@ TEST(Flags, BadNumbersAreNamed) {
   EXPECT_NE(ErrorOf({"--max-request-bytes="}).find("--max-request-bytes"), std::string::npos);
   EXPECT_NE(ErrorOf({"--max-txn-ops=99999999999"}).find("--max-txn-ops"), std::string::npos);
   EXPECT_NE(ErrorOf({"--session-timeout=0"}).find("--session-timeout"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--max-watchers-per-stream=0"}).find("--max-watchers-per-stream"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--max-watchers-per-stream=x"}).find("--max-watchers-per-stream"),
+            std::string::npos);
   EXPECT_NE(ErrorOf({"--heartbeat-interval=0"}).find("--heartbeat-interval"), std::string::npos);
 }
 
@@ -333,6 +340,7 @@ TEST(Flags, HelpAndVersionExitAtOnce) {
   ASSERT_TRUE(h.status.ok());
   EXPECT_TRUE(h.exit_now);
   EXPECT_NE(h.out.find("--initial-cluster-token"), std::string::npos);
+  EXPECT_NE(h.out.find("--max-watchers-per-stream"), std::string::npos);
   Parsed v = Parse({"--version"});
   ASSERT_TRUE(v.status.ok());
   EXPECT_TRUE(v.exit_now);

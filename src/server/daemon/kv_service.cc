@@ -25,7 +25,8 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (!req->serializable() && RefuseOnLearner(member_, reactor)) return reactor;
+  // etcd serves serializable Ranges on a learner.
+  if (RefuseUnary(ctx, member_, reactor, /*learner_ok=*/req->serializable())) return reactor;
   raftkv::Status s = api::CheckRangeRequest(*req);
   if (!s.ok()) {
     reactor->Finish(api::ToGrpcStatus(s));
@@ -41,7 +42,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckPutRequest(*req), req->ByteSizeLong(), &session)) {
     WithCaller(server_, member_, ctx, reactor,
@@ -56,7 +57,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckDeleteRangeRequest(*req), req->ByteSizeLong(), &session)) {
     WithCaller(server_, member_, ctx, reactor,
@@ -71,7 +72,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   SessionRef session;
   if (CheckWrite(ctx, reactor, api::CheckTxnRequest(*req, limits_.max_txn_ops), req->ByteSizeLong(),
                  &session)) {
@@ -87,7 +88,7 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   WithCaller(server_, member_, ctx, reactor, [this, req, reactor, resp](const auth::AuthInfo& who) {
     server_->Compact(*req, who, FinishWith(reactor, resp));
   });

@@ -123,7 +123,7 @@ template <typename Call>
 grpc::ServerUnaryReactor* Unary(EtcdServer* server, grpc::CallbackServerContext* ctx,
                                 const MemberState* member, bool resolve, Call call) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member, reactor)) return reactor;
+  if (RefuseUnary(ctx, member, reactor)) return reactor;
   if (!resolve) {
     call(reactor, auth::AuthInfo{});
     return reactor;

@@ -74,7 +74,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
                                                     const etcdserverpb::AlarmRequest* req,
                                                     etcdserverpb::AlarmResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   server_->Alarm(*req, FinishWith(reactor, resp));
   return reactor;
 }
@@ -83,6 +83,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
                                                      const etcdserverpb::StatusRequest* req,
                                                      etcdserverpb::StatusResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseUnary(ctx, member_, reactor, /*learner_ok=*/true)) return reactor;
   server_->Status(*req, FinishWith(reactor, resp));
   return reactor;
 }
@@ -91,7 +92,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
                                                          const etcdserverpb::DefragmentRequest* req,
                                                          etcdserverpb::DefragmentResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   WithCaller(
       server_, member_, ctx, reactor,
       [this, req, reactor, resp](const auth::AuthInfo&) {
@@ -105,7 +106,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
                                                    const etcdserverpb::HashRequest* req,
                                                    etcdserverpb::HashResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   WithCaller(
       server_, member_, ctx, reactor,
       [this, req, reactor, resp](const auth::AuthInfo&) {
@@ -119,7 +120,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* req,
                                                      etcdserverpb::HashKVResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   WithCaller(
       server_, member_, ctx, reactor,
       [this, req, reactor, resp](const auth::AuthInfo&) {
@@ -151,7 +152,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   server_->MoveLeader(*req, FinishWith(reactor, resp));
   return reactor;
 }

@@ -77,11 +77,23 @@ void WithCaller(EtcdServer* server, const MemberState* member, grpc::CallbackSer
       std::move(then));
 }
 
-// Finishes the call with etcd's learner error if this member is a learner.
-inline bool RefuseOnLearner(const MemberState* member, grpc::ServerUnaryReactor* reactor) {
-  if (member == nullptr || !member->is_learner.load(std::memory_order_relaxed)) return false;
-  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner));
-  return true;
+// etcd's unary interceptor (v3rpc newUnaryInterceptor), in its order: on a learner, every
+// call but those it serves (`learner_ok`: Status, serializable Range) is refused with
+// "etcdserver: rpc not supported for learner"; then a call with the metadata `hasleader: true`
+// (clientv3.WithRequireLeader) is refused with Unavailable "etcdserver: no leader" while this
+// member knows no leader (require_leader.h). Finishes the call and returns true if refused.
+inline bool RefuseUnary(grpc::CallbackServerContext* ctx, const MemberState* member,
+                        grpc::ServerUnaryReactor* reactor, bool learner_ok = false) {
+  if (member == nullptr) return false;
+  if (!learner_ok && member->is_learner.load(std::memory_order_relaxed)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner));
+    return true;
+  }
+  if (!member->has_leader.load() && RequiresLeader(ctx)) {
+    reactor->Finish(NoLeaderStatus());
+    return true;
+  }
+  return false;
 }
 
 struct ServiceLimits {
@@ -300,7 +312,8 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   class Sender;
   class Call;
   void Pump(const std::shared_ptr<Conn>& c);
-  etcdserverpb::WatchResponse ToProto(const watch::Response& r) const;
+  // The response as etcd sends it, filled into `p` (cleared, or reused after Clear()).
+  void FillProto(const watch::Response& r, etcdserverpb::WatchResponse* p) const;
 
   EtcdServer* server_;
   ServiceLimits limits_;

@@ -7,7 +7,7 @@ grpc::ServerUnaryReactor* SessionService::Register(grpc::CallbackServerContext* 
                                                    const raftkvpb::RegisterRequest* req,
                                                    raftkvpb::RegisterResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (RefuseOnLearner(member_, reactor)) return reactor;
+  if (RefuseUnary(ctx, member_, reactor)) return reactor;
   int64_t timeout_ms = server_->session_timeout_ms();
   server_->RegisterSession([reactor, resp, timeout_ms](Result<uint64_t> id) {
     if (!id.ok()) {

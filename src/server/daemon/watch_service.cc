@@ -26,7 +26,13 @@ using etcdserverpb::WatchResponse;
 namespace {
 
 // Responses taken from the hub at once by a call's sender (written one after another).
-constexpr size_t kResponsesPerVisit = 64;
+constexpr size_t kResponsesPerVisit = 128;
+
+// Unsent answers to a client's requests (watch::Stream::control_backlog) at which the call
+// stops reading its requests until the sender has taken some: etcd's control channel holds
+// 16 and its receive loop blocks on it, so gRPC's flow control holds back a client that sends
+// creates and cancels without reading the answers.
+constexpr size_t kMaxControlBacklog = 16;
 
 // etcd's minimum progress notification interval (v3rpc minWatchProgressInterval).
 constexpr std::chrono::milliseconds kMinProgressInterval{100};
@@ -55,8 +61,8 @@ Status CheckCreatePermitted(const auth::Store& auth, const auth::Credentials& cr
   Status s = who.ok() ? auth.CheckRange(*who, spec.keys.key, spec.keys.end) : who.status();
   if (s.ok()) return s;
   grpc::Status g = api::ToGrpcStatus(s);
-  return Status::FailedPrecondition(std::string("rpc error: code = ") +
-                                    GoCodeName(g.error_code()) + " desc = " + g.error_message());
+  return Status::FailedPrecondition(std::string("rpc error: code = ") + GoCodeName(g.error_code()) +
+                                    " desc = " + g.error_message());
 }
 
 // etcd's normalisation at the edge (v3rpc recvLoop): an empty key is "\0", the smallest
@@ -76,10 +82,17 @@ watch::WatchSpec SpecOf(const etcdserverpb::WatchCreateRequest& c) {
   return s;
 }
 
+// Sets every field of `kv` (it may hold an earlier response's key-value: see FillProto).
 void FillKeyValue(const kv::Record& r, mvccpb::KeyValue* kv) {
   kv->set_key(r.key);
   kv->set_mod_revision(r.rev.main);
-  if (r.tombstone) return;  // a delete event's kv: the key and its revision, as etcd's
+  if (r.tombstone) {  // a delete event's kv: the key and its revision, as etcd's
+    kv->set_create_revision(0);
+    kv->set_version(0);
+    kv->clear_value();
+    kv->set_lease(0);
+    return;
+  }
   kv->set_create_revision(r.create_revision);
   kv->set_version(r.version);
   kv->set_value(r.value);
@@ -119,10 +132,19 @@ struct WatchService::Conn {
   std::mutex mu;
   grpc::ServerBidiReactor<WatchRequest, WatchResponse>* reactor = nullptr;  // null once done
   std::shared_ptr<watch::Stream> stream;
+  // Responses taken from the hub and not written yet (converted one at a time, when written:
+  // they hold the store's records, not copies).
+  std::deque<watch::Response> queued;
   std::deque<WatchResponse> pending;  // fragments of the response being sent
-  WatchResponse writing_msg;          // the message in flight (lives until OnWriteDone)
+  // The message in flight (lives until OnWriteDone). Refilled in place for the next
+  // response: Clear() keeps its events, key-values and strings for reuse, so a steady stream
+  // of responses allocates next to nothing.
+  WatchResponse writing_msg;
   bool writing = false;
   bool finished = false;
+  // Reading requests is paused at kMaxControlBacklog; the sender resumes it into `request`.
+  bool read_paused = false;
+  WatchRequest* request = nullptr;
   bool posted = false;  // queued for a sender thread (guarded by the sender's mutex)
 
   void FinishLocked(grpc::Status status) {
@@ -201,6 +223,7 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
   Call(WatchService* service, grpc::CallbackServerContext* ctx)
       : service_(service), conn_(std::make_shared<Conn>()) {
     conn_->reactor = this;
+    conn_->request = &request_;
     std::weak_ptr<Conn> weak = conn_;
     // etcd: a client asking for a leader (clientv3.WithRequireLeader, as etcdctl watch does)
     // is refused at once by a member that has none, and cancelled when the member has been
@@ -238,25 +261,33 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
     // the client cancels the call).
     if (!ok) return;
     std::shared_ptr<watch::Stream> stream = conn_->stream;
+    size_t backlog = 0;
     switch (request_.request_union_case()) {
       case WatchRequest::kCreateRequest: {
         const auto& c = request_.create_request();
         watch::WatchSpec spec = SpecOf(c);
         Status permitted = CheckCreatePermitted(service_->server_->auth(), creds_, spec);
         if (!permitted.ok()) {
-          stream->Refuse(permitted.message());
+          backlog = stream->Refuse(permitted.message());
         } else {
-          stream->Create(c.watch_id(), std::move(spec));
+          backlog = stream->Create(c.watch_id(), std::move(spec));
         }
         break;
       }
       case WatchRequest::kCancelRequest:
-        stream->Cancel(request_.cancel_request().watch_id());
+        backlog = stream->Cancel(request_.cancel_request().watch_id());
         break;
-      case WatchRequest::kProgressRequest: stream->RequestProgress(); break;
+      case WatchRequest::kProgressRequest: backlog = stream->RequestProgress(); break;
       case WatchRequest::REQUEST_UNION_NOT_SET: break;  // etcd ignores what it does not know
     }
     request_.Clear();
+    std::lock_guard<std::mutex> l(conn_->mu);
+    // Checked again under the lock: the sender may have taken answers since (it resumes
+    // reading only after taking them under this lock, so a pause is never missed).
+    if (backlog >= kMaxControlBacklog && stream->control_backlog() >= kMaxControlBacklog) {
+      conn_->read_paused = true;
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -312,53 +343,81 @@ grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
   return new Call(this, ctx);
 }
 
-// Sender thread: writes the call's next response, if it has one and no write is in flight.
+// Sender thread (or OnWriteDone): writes the call's next response, if it has one and no
+// write is in flight.
 void WatchService::Pump(const std::shared_ptr<Conn>& c) {
   std::lock_guard<std::mutex> l(c->mu);
   if (c->finished || c->writing || c->stream == nullptr) return;
-  while (c->pending.empty()) {
+  if (c->pending.empty() && c->queued.empty()) {
     // Several responses per visit to the hub: one lock for many watchers' events.
     std::vector<watch::Response> batch;
     watch::Stream::Step step = c->stream->NextBatch(&batch, kResponsesPerVisit);
+    if (c->read_paused && c->stream->control_backlog() < kMaxControlBacklog) {
+      c->read_paused = false;  // answers were taken: read the client's next request
+      c->reactor->StartRead(c->request);
+    }
     if (step == watch::Stream::Step::kIdle) return;
     if (step == watch::Stream::Step::kAgain) {
       sender_->Post(c);  // history was read; let other calls have a turn first
       return;
     }
-    for (const watch::Response& r : batch) {
-      WatchResponse p = ToProto(r);
-      if (r.fragment) {
-        // etcd fragments at its request limit plus gRPC's overhead allowance.
-        Fragment(std::move(p), static_cast<size_t>(limits_.max_request_bytes + kGrpcOverheadBytes),
-                 &c->pending);
-      } else {
-        c->pending.push_back(std::move(p));
-      }
+    for (watch::Response& r : batch) c->queued.push_back(std::move(r));
+  }
+  if (!c->pending.empty()) {
+    c->writing_msg = std::move(c->pending.front());
+    c->pending.pop_front();
+  } else {
+    watch::Response r = std::move(c->queued.front());
+    c->queued.pop_front();
+    if (r.fragment) {
+      // etcd fragments at its request limit plus gRPC's overhead allowance.
+      WatchResponse whole;
+      FillProto(r, &whole);
+      Fragment(std::move(whole),
+               static_cast<size_t>(limits_.max_request_bytes + kGrpcOverheadBytes), &c->pending);
+      c->writing_msg = std::move(c->pending.front());
+      c->pending.pop_front();
+    } else {
+      c->writing_msg.Clear();
+      FillProto(r, &c->writing_msg);
     }
   }
-  c->writing_msg = std::move(c->pending.front());
-  c->pending.pop_front();
   c->writing = true;
+  // Not with gRPC's buffer hint: on gRPC 1.51's callback API a hinted write does not complete
+  // until a later write flushes it, and the next write waits for that completion (e2e_watch
+  // test_etcdctl_watch_from_a_compacted_revision_is_cancelled hung with it).
   c->reactor->StartWrite(&c->writing_msg);
 }
 
-WatchResponse WatchService::ToProto(const watch::Response& r) const {
-  WatchResponse p;
+// Sets every field of a WatchResponse (etcd 3.4's rpc.proto: header, watch_id, created,
+// canceled, compact_revision, cancel_reason, fragment, events), overwriting what `p` held for
+// the previous response in place: its events, key-values and their strings are reused rather
+// than freed and allocated again (Clear() would free the sub-messages). A field added to the
+// message must be set here.
+void WatchService::FillProto(const watch::Response& r, WatchResponse* p) const {
   api::FillHeader(api::HeaderInfo{server_->cluster_id(), server_->member_id(), server_->term()},
-                  p.mutable_header());
-  p.mutable_header()->set_revision(r.revision);
-  p.set_watch_id(r.watch_id);
-  p.set_created(r.created);
-  p.set_canceled(r.canceled);
-  p.set_compact_revision(r.compact_revision);
-  p.set_cancel_reason(r.cancel_reason);
-  for (const kv::Event& e : r.events) {
-    mvccpb::Event* pe = p.add_events();
+                  p->mutable_header());
+  p->mutable_header()->set_revision(r.revision);
+  p->set_watch_id(r.watch_id);
+  p->set_created(r.created);
+  p->set_canceled(r.canceled);
+  p->set_compact_revision(r.compact_revision);
+  p->set_cancel_reason(r.cancel_reason);
+  p->set_fragment(false);
+  auto* events = p->mutable_events();
+  const int n = static_cast<int>(r.events.size());
+  while (events->size() > n) events->RemoveLast();  // kept, cleared, for a later Add()
+  for (int i = 0; i < n; ++i) {
+    const kv::Event& e = r.events[i];
+    mvccpb::Event* pe = i < events->size() ? events->Mutable(i) : events->Add();
     pe->set_type(e.type == kv::Event::Type::kPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
     FillKeyValue(*e.kv, pe->mutable_kv());
-    if (r.prev_kv && e.prev) FillKeyValue(*e.prev, pe->mutable_prev_kv());
+    if (r.prev_kv && e.prev) {
+      FillKeyValue(*e.prev, pe->mutable_prev_kv());
+    } else {
+      pe->clear_prev_kv();
+    }
   }
-  return p;
 }
 
 }  // namespace raftkv::server::daemon
