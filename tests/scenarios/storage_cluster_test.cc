@@ -288,8 +288,8 @@ TEST(
   EXPECT_LT(replayed, snap);
   c.Note(f, "L5: restart read " + KiB(read) + " (snapshot at " + std::to_string(snap) + " and " +
                 std::to_string(files.segments.size()) + " WAL segments) of the " +
-                KiB(wal_written) + " of WAL it wrote; replayed " + std::to_string(replayed) +
-                " entries after the snapshot");
+                KiB(wal_written) + " of WAL segments it has written; re-applied only the " +
+                std::to_string(replayed) + " entries after the snapshot");
 
   // 4. It serves again: more writes reach every node, each Ready still one write.
   for (int round = 0; round < 4; ++round) {
