@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.request
 
 import websocket  # python3-websocket
@@ -93,8 +94,14 @@ class Page:
                                    + (f"; page errors: {self.errors()}" if self.errors() else ""))
             time.sleep(interval)
 
-    def screenshot(self, path):
-        data = self.call("Page.captureScreenshot", format="png")["data"]
+    def screenshot(self, path, full_page=False):
+        """The viewport, or with `full_page` the whole page however long it is."""
+        params = {"format": "png"}
+        if full_page:
+            size = self.eval("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+            params.update(captureBeyondViewport=True,
+                          clip={"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1})
+        data = self.call("Page.captureScreenshot", **params)["data"]
         with open(path, "wb") as f:
             f.write(base64.b64decode(data))
         return path
@@ -175,3 +182,15 @@ class Browser:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class BrowserTestCase(unittest.TestCase):
+    """A test class sharing one Chromium (self.browser) among its tests."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.browser = Browser()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.close()

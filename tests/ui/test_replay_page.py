@@ -1,14 +1,18 @@
 """The simulator's HTML replay in headless Chromium: it loads without errors, shows the
 nodes, messages and logs, plays and steps, scales to a 2,000-operation 5-node seed, and a
-run with a violation jumps to it with the property highlighted. Screenshots go to the
-artifacts folder (RAFTKV_UI_ARTIFACTS)."""
+run with a violation jumps to it with the property highlighted; the scenario tests' index
+page lists every study-notes question with a replay (L5's loads and shows its restart).
+Screenshots go to the artifacts folder (RAFTKV_UI_ARTIFACTS)."""
 
+import html
 import os
+import re
+import shutil
 import subprocess
 import time
 import unittest
 
-from chromium import Browser
+from chromium import BrowserTestCase
 from ui_env import artifact, binary
 
 
@@ -21,14 +25,7 @@ def write_replay(sim, path, *args):
     return p.stdout
 
 
-class ReplayPageTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.browser = Browser()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.browser.close()
+class ReplayPageTest(BrowserTestCase):
 
     def load(self, path, width=1440, height=900):
         page = self.browser.open("file://" + path, width, height)
@@ -123,6 +120,59 @@ class ReplayPageTest(unittest.TestCase):
         self.assertFalse(page.eval("document.getElementById('violation').hidden"))
         self.assertIn(prop, page.eval("document.getElementById('outcome').textContent"))
         page.screenshot(artifact("replay-planted-bug4.png"))
+
+    def test_scenario_index_lists_every_question_with_a_replay(self):
+        """`make scenarios-html`'s scenario run: every question of the study notes has at least
+        one replay on the index page, each linked file exists, and L5's (the storage layout,
+        told in a cluster with the disk model) loads and shows its snapshots and restart."""
+        out = artifact("scenarios")
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        t0 = time.monotonic()
+        p = subprocess.run([binary("scenario_tests", test_bin=True), "--gtest_brief=1"],
+                           env=dict(os.environ, RAFTKV_SCENARIO_HTML=out),
+                           capture_output=True, text=True, timeout=900)
+        self.assertEqual(p.returncode, 0, p.stdout[-4000:] + p.stderr[-2000:])
+        print(f"\n  scenario_tests with replays: {time.monotonic() - t0:.1f} s")
+        with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+            index = f.read()
+        rows = re.findall(r"<tr><td class=id>([^<]+)</td>(.*?)</tr>", index, re.S)
+        ids = [html.unescape(i) for i, _ in rows]
+        expected = ([f"E{i}" for i in range(1, 13)] + [f"R{i}" for i in range(1, 5)]
+                    + [f"S{i}" for i in range(1, 4)] + ["M1"] + [f"L{i}" for i in range(1, 7)]
+                    + [f"C{i}" for i in range(1, 4)])
+        self.assertLessEqual(set(expected), set(ids))
+        links = {}
+        for qid, body in rows:
+            files = [html.unescape(h) for h in re.findall(r'<a href="([^"]+)"', body)]
+            self.assertTrue(files, f"{qid} has no replay on the index page")
+            self.assertNotIn("no replay in this run", body, qid)
+            for name in files:
+                self.assertTrue(os.path.isfile(os.path.join(out, name)), f"{qid}: {name} missing")
+            links[html.unescape(qid)] = files
+        l5 = [n for n in links["L5"] if n.startswith("Storage.L5_in_a_cluster")]
+        self.assertEqual(len(l5), 1, links["L5"])
+        page, state, _ = self.load(os.path.join(out, l5[0]))
+        self.assertEqual(page.errors(), [])
+        self.assertEqual(len(state["nodes"]), 3)
+        self.assertIn("L5", page.eval("document.body.textContent"))  # the question heads it
+        # At the end: every node has compacted its log (hatched cells), and the story's
+        # measured notes are in the event list; click the restart's to jump there.
+        page.eval("window.replay.seek(window.replay.state().end / 1e6)")
+        s = page.eval("window.replay.state()")
+        self.assertTrue(all(n["role"] != "down" for n in s["nodes"]), s)
+        self.assertGreater(page.eval("document.querySelectorAll('#logsvg [fill^=\"url(\"]').length"), 0,
+                           "compacted (hatched) log cells are drawn")
+        notes = page.eval("[...document.querySelectorAll('#events li')].map(e => e.textContent)")
+        self.assertTrue(any("SNAPSHOT at" in n for n in notes), notes)
+        self.assertTrue(any("L5: 32 writes arrived together" in n for n in notes), notes)
+        restart = [n for n in notes if "L5: restart read" in n]
+        self.assertEqual(len(restart), 1, notes)
+        page.eval("[...document.querySelectorAll('#events li')].find(e => e.textContent.includes('L5: restart read')).click()")
+        s = page.eval("window.replay.state()")
+        self.assertLess(s["time"], state["end"])
+        page.screenshot(artifact("replay-L5.png"))
+        self.assertEqual(page.errors(), [])
 
 
 if __name__ == "__main__":

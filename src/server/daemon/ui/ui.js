@@ -17,7 +17,7 @@ function clock(ms) {
   const d = new Date(ms);
   return d.toLocaleTimeString([], { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
 }
-function ms(v) { return v >= 100 ? v.toFixed(0) + ' ms' : v >= 10 ? v.toFixed(1) + ' ms' : v.toFixed(2) + ' ms'; }
+function ms(v) { return v >= 1000 ? (v / 1000).toFixed(1) + ' s' : v >= 100 ? v.toFixed(0) + ' ms' : v >= 10 ? v.toFixed(1) + ' ms' : v.toFixed(2) + ' ms'; }
 
 async function poll() {
   try {
@@ -52,9 +52,21 @@ function draw(c) {
   drawTimeline(c);
 }
 
+// Member cards fill rows of equal length: 7 members on a screen that fits 5 cards a row are
+// drawn 4 + 3, not 5 + 2.
+const CARD_MIN_PX = 262, CARD_GAP_PX = 10;
+function layoutMembers(n) {
+  const box = $('members');
+  const fit = Math.max(1, Math.floor((box.clientWidth + CARD_GAP_PX) / (CARD_MIN_PX + CARD_GAP_PX)));
+  const rows = Math.ceil(n / fit);
+  box.style.setProperty('--cols', String(Math.max(1, Math.ceil(n / rows))));
+}
+const byName = (a, b) => String(a.name || a.id).localeCompare(String(b.name || b.id), undefined, { numeric: true });
+
 function drawMembers(c) {
   const box = $('members');
-  box.innerHTML = c.members.map((m) => {
+  layoutMembers(c.members.length);
+  box.innerHTML = [...c.members].sort(byName).map((m) => {
     const role = !m.up ? 'down' : m.role;
     const f = m.wal_fsync || {};
     const body = m.up ? `
@@ -63,12 +75,13 @@ function drawMembers(c) {
         <dt>leader</dt><dd>${esc(nameOf(m.leader))}</dd><dt>snapshot</dt><dd>${num(m.snapshot_index)}</dd>
         <dt>last</dt><dd>${num(m.last_index)}</dd><dt>commit</dt><dd class="v-commit">${num(m.commit_index)}</dd>
         <dt>applied</dt><dd>${num(m.applied_index)}</dd><dt>log from</dt><dd>${num(m.first_index)}</dd>
-        <dt>fsync p99</dt><dd title="WAL fsync: ${num(f.count)} syncs, mean ${ms(f.mean_ms || 0)}, p50 ≤ ${ms(f.p50_ms || 0)}">≤ ${ms(f.p99_ms || 0)}</dd><dt>answered</dt><dd>${ms(m.answer_ms || 0)}</dd>
+        <dt title="WAL fsync latency, 99th percentile">fsync</dt><dd title="WAL fsync p99: ${num(f.count)} syncs, mean ${ms(f.mean_ms || 0)}, p50 ≤ ${ms(f.p50_ms || 0)}">≤ ${ms(f.p99_ms || 0)}</dd><dt>answered</dt><dd>${ms(m.answer_ms || 0)}</dd>
       </dl>` : `<div class="err">DOWN: ${esc(m.error || 'no answer')}</div>`;
     return `<div class="member ${role}" data-name="${esc(m.name)}" data-id="${esc(m.id)}" data-up="${m.up}" data-role="${esc(role)}" data-term="${num(m.term)}">
       <div class="head"><span class="name">${esc(m.name || m.id)}</span><span class="role ${role}">${esc(role)}</span>${m.is_learner ? '<span class="role learner">learner</span>' : ''}<span class="id">${esc(m.id)}</span></div>
       ${body}
-      <div class="url">${esc((m.client_urls || []).join(', '))} · peer ${esc((m.peer_urls || []).join(', '))}</div>
+      <div class="url" title="client ${esc((m.client_urls || []).join(', '))}">client ${esc((m.client_urls || []).join(', '))}</div>
+      <div class="url" title="peer ${esc((m.peer_urls || []).join(', '))}">peer ${esc((m.peer_urls || []).join(', '))}</div>
     </div>`;
   }).join('');
 }
@@ -82,7 +95,8 @@ function drawReplication(c) {
     return;
   }
   $('repl-who').textContent = `(as the leader ${nameOf(leader.id)} sees its followers; its last index ${num(leader.last_index)})`;
-  tb.innerHTML = (leader.followers || []).map((f) => {
+  const followers = (leader.followers || []).map((f) => ({ ...f, name: nameOf(f.id) })).sort(byName);
+  tb.innerHTML = followers.map((f) => {
     const behind = Math.max(0, num(leader.last_index) - num(f.match));
     const contact = num(f.last_contact_ms);
     const late = contact < 0 || contact > 1000;
@@ -141,7 +155,8 @@ function drawTimeline(c) {
     const x0 = Math.max(L, x(segStart)), x1 = Math.min(W - R, x(end));
     if (x1 > x0) {
       parts.push(`<rect x="${x0}" y="${bandY}" width="${x1 - x0}" height="${bandH}" fill="${color}" stroke="#fff"><title>term ${seg.term}, leader ${esc(nameOf(seg.leader))}</title></rect>`);
-      if (x1 - x0 > 60) parts.push(`<text x="${x0 + 4}" y="${bandY + 15}" font-size="11" fill="#1f2933">${esc(seg.leader ? nameOf(seg.leader) : 'no leader')} · term ${seg.term}</text>`);
+      const label = `${seg.leader ? nameOf(seg.leader) : 'no leader'} · term ${seg.term}`;
+      if (x1 - x0 > label.length * 6.5 + 8) parts.push(`<text x="${x0 + 4}" y="${bandY + 15}" font-size="11" fill="#1f2933">${esc(label)}</text>`);
     }
   };
   for (const t of secs) {
@@ -190,6 +205,10 @@ document.querySelectorAll('.range button').forEach((b) => b.addEventListener('cl
   document.querySelectorAll('.range button').forEach((o) => o.classList.toggle('on', o === b));
   if (last) drawTimeline(last);
 }));
-window.addEventListener('resize', () => { if (last) drawTimeline(last); });
+window.addEventListener('resize', () => {
+  if (!last) return;
+  layoutMembers(last.members.length);
+  drawTimeline(last);
+});
 poll();
 })();
