@@ -705,7 +705,7 @@ window.replay = {
   seek: (seconds) => { pause(); seek(seconds * 1e6); },
   toViolation: () => $('toviol').onclick(),
   state: () => ({
-    time: T, end: END, messages: M.n, records: R.length, violations: st.violations.map((v) => v.text),
+    time: T, end: END, messages: M.n, records: R.length, keyframes: KEYFRAMES.length, violations: st.violations.map((v) => v.text),
     nodes: NODES.map((id, i) => ({ id, role: st.nodes[i][F.role] === 4 ? 'down' : ROLES[st.nodes[i][F.role]],
       term: st.nodes[i][F.term], commit: st.nodes[i][F.commit], last: st.logLast[i] })),
   }),

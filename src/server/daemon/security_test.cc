@@ -404,6 +404,16 @@ TEST_F(SecurityTest, floodOfFailedLoginsIsBoundedAndLosesNothing) {
 TEST_F(SecurityTest, authStateSurvivesSnapshotsAndRestarts) {
   Start(/*client_cert_auth=*/false, 300, /*snapshot_count=*/5);
   std::string root = EnableAuth();
+  // The index of root's login: a restart re-applies the log after the newest snapshot, and
+  // re-applying a login entry re-issues its token (etcd's simple tokens alike), so the
+  // snapshot must cover it for "tokens do not survive a restart" to hold.
+  uint64_t login_index = 0;
+  {
+    grpc::ClientContext ctx;
+    pb::StatusResponse st;
+    ASSERT_TRUE(maint_->Status(&ctx, pb::StatusRequest(), &st).ok());
+    login_index = st.raftindex();
+  }
   ASSERT_TRUE(UserAdd(root, "alice", "pw").ok());
   ASSERT_TRUE(RoleAdd(root, "r").ok());
   ASSERT_TRUE(Permit(root, "r", authpb::Permission::READ, "a", "b").ok());
@@ -413,7 +423,12 @@ TEST_F(SecurityTest, authStateSurvivesSnapshotsAndRestarts) {
   for (int i = 0; i < 20; i++) ASSERT_TRUE(Put(root, "k" + std::to_string(i), "v").ok());
   ASSERT_TRUE(WaitFor([&] {
     for (const auto& e : std::filesystem::directory_iterator(config_.data_dir + "/member/raft")) {
-      if (e.path().extension() == ".snap") return true;
+      // snap-<term>-<index>.snap, both 16 hex digits.
+      const std::string name = e.path().filename().string();
+      if (e.path().extension() == ".snap" && name.size() == 43 &&
+          std::stoull(name.substr(22, 16), nullptr, 16) >= login_index) {
+        return true;
+      }
     }
     return false;
   }));
