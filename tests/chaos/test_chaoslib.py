@@ -59,6 +59,14 @@ class WatchCheckTest(unittest.TestCase):
         self.assertEqual(self.check(FakeRecorder(0, 2, self.GOOD), FakeRecorder(1, 2, self.GOOD)),
                          [])
 
+    def test_revisions_after_the_final_one_are_outside_the_window(self):
+        # A lease revoke after the final read (chaos seed 2 of chaos_raftkvd_kill_pause).
+        later = self.GOOD + [(6, "lease-held-1", None, 0, "v")]
+        self.assertEqual(self.check(FakeRecorder(0, 2, later)), [])
+        # ...while a revision of the window seen twice is still reported.
+        dup = self.GOOD + [self.GOOD[3], (6, "lease-held-1", None, 0, "v")]
+        self.assertTrue(self.check(FakeRecorder(0, 2, dup)))
+
     def test_a_missed_revision_is_reported(self):
         problems = self.check(FakeRecorder(0, 2, self.GOOD[:1] + self.GOOD[2:]))
         self.assertTrue(any("missing [3]" in p for p in problems), problems)
