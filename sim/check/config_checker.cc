@@ -166,6 +166,13 @@ bool ConfigChecker::unappliedChange(NodeId id, const NodeLog& log) const {
   return false;
 }
 
+bool CoreRestoredNewerSnapshot(raft::Index reported_index, const raft::ConfState& reported,
+                               const raft::NodeStatus& core) {
+  // A runtime compacts only below what it applied, so a log starting after the reported
+  // index comes from a snapshot the core restored on its own.
+  return core.conf != reported || core.first_index - 1 > reported_index;
+}
+
 void ConfigChecker::ObserveLog(NodeId id, const NodeLog& log) {
   cores_.erase(id);
   logs_[id] = log;
@@ -181,7 +188,8 @@ void ConfigChecker::ObserveLog(NodeId id, const raft::RawNode& node) {
   l.last_index = st.last_index;
   auto t = node.TermAt(l.last_index);
   l.last_term = t.ok() ? *t : 0;
-  if (auto c = current_.find(id); c != current_.end() && c->second.conf != st.conf) {
+  if (auto c = current_.find(id);
+      c != current_.end() && CoreRestoredNewerSnapshot(c->second.index, c->second.conf, st)) {
     l.core_conf = st.conf;
     l.core_conf_index = st.first_index - 1;
   }

@@ -76,6 +76,13 @@ struct NodeLog {
   raft::Index core_conf_index = 0;  // the snapshot's index
 };
 
+// Whether a node's core decides with a configuration newer than the one its runtime
+// reported as of `reported_index`: it restored a leader's snapshot (its log now starts after
+// the snapshot's index) that the runtime has not handled yet. The configuration may even be
+// the same one recurring at a later index (swarm seed 1768000009862).
+bool CoreRestoredNewerSnapshot(raft::Index reported_index, const raft::ConfState& reported,
+                               const raft::NodeStatus& core);
+
 class ConfigChecker {
  public:
   // Node `id` now has configuration `cs`, in effect as of log index `index`:

@@ -201,5 +201,47 @@ TEST(ConfigChecker, disjointMajorities_orderFollowsTheIndexWhenAConfigurationRec
   EXPECT_TRUE(Reported(c, "disjoint-majorities"));
 }
 
+// Swarm seed 1768000009862: node 1, re-added as a learner, had {5} learners {1} as of 406
+// (its state from before its removal) when its core restored the leader's snapshot at 572
+// carrying the same configuration, recurring. Judged as of 406 it looked older than node 2's
+// {6} as of 498 and was reported. The core's view is the snapshot's, as of 572.
+TEST(ConfigChecker, coreRestoredNewerSnapshot_sameConfigurationAtALaterIndexCounts) {
+  raft::NodeStatus core;
+  core.conf = Conf({5});
+  core.first_index = 573;  // restored a snapshot at 572
+  EXPECT_TRUE(CoreRestoredNewerSnapshot(406, Conf({5}), core));
+  // A runtime's own compaction stays below what it applied: nothing pending.
+  core.first_index = 300;
+  EXPECT_FALSE(CoreRestoredNewerSnapshot(406, Conf({5}), core));
+  core.first_index = 407;
+  EXPECT_FALSE(CoreRestoredNewerSnapshot(406, Conf({5}), core));
+  // A different configuration in the core is always the core's own.
+  core.conf = Conf({5, 6});
+  EXPECT_TRUE(CoreRestoredNewerSnapshot(406, Conf({5}), core));
+}
+
+// The pair of that seed: with the core's snapshot at 572 the stale-looking node is excused;
+// the same node without a restored snapshot is still reported.
+TEST(ConfigChecker, disjointMajorities_restoredSnapshotOfTheSameConfigurationIsNewer) {
+  for (bool restored : {true, false}) {
+    ConfigChecker c;
+    c.ObserveConfig(1, 406, Conf({5}), false);
+    c.ObserveConfig(5, 406, Conf({5}), false);
+    c.ObserveConfig(6, 450, Conf({5, 6}), true);
+    c.ObserveConfig(2, 498, Conf({6}), true);
+    c.ObserveConfig(7, 530, Conf({5, 6}), true);  // back: {6} -> {5,6} -> {5}
+    c.ObserveConfig(5, 560, Conf({5}), true);
+    c.ObserveLog(5, Log(180, 572, raft::Role::kLeader));
+    NodeLog one = Log(180, 572);
+    if (restored) {
+      one.core_conf = Conf({5});
+      one.core_conf_index = 572;
+    }
+    c.ObserveLog(1, one);
+    EXPECT_EQ(Reported(c, "disjoint-majorities"), !restored)
+        << (c.violations().empty() ? "" : c.violations()[0]);
+  }
+}
+
 }  // namespace
 }  // namespace raftkv::check
