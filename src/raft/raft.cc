@@ -22,7 +22,14 @@ Raft::Raft(const Config& c)
       pre_vote_(c.pre_vote),
       check_quorum_(c.check_quorum),
       read_only_option_(c.read_only),
-      disable_proposal_forwarding_(c.disable_proposal_forwarding) {}
+      disable_proposal_forwarding_(c.disable_proposal_forwarding) {
+  // Thesis §6.4.1: a cluster that serves lease reads keeps, after a restart, the promise we
+  // may have made to a leader just before stopping (we cannot know: it is not persisted).
+  // Without lease reads the in-lease vote refusal is only against disruption (§4.2.3), and a
+  // restarted node may vote at once, as in etcd.
+  leader_contact_elapsed_ =
+      read_only_option_ == Config::ReadOnlyOption::kLeaseBased ? 0 : election_tick_;
+}
 
 Result<std::unique_ptr<Raft>> Raft::New(const Config& config, const std::vector<NodeId>& peers) {
   RAFTKV_RETURN_IF_ERROR(config.Validate());
@@ -207,7 +214,10 @@ bool Raft::Promotable() const {
 }
 
 bool Raft::InLease() const {
-  return check_quorum_ && lead_ != kNoNode && election_elapsed_ < election_tick_;
+  if (!check_quorum_) return false;
+  // A leader's own election_elapsed_ restarts every election timeout (check-quorum).
+  if (role_ == Role::kLeader) return true;
+  return leader_contact_elapsed_ < election_tick_;
 }
 
 void Raft::Hup(bool transfer) {
@@ -303,6 +313,11 @@ void Raft::HandleVoteRequest(const Message& m) {
   // later term may be granted even though we voted in ours: it changes nothing.
   bool can_vote = vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) ||
                   (m.type == MessageType::kPreVote && m.term > term_);
+  // Thesis §6.4.1: a leader we acknowledged less than an election timeout ago may be
+  // serving lease reads; a vote now (even in a term we learned since) could elect a second
+  // leader during its lease. Only the leader itself may waive that (transfer, §3.10).
+  bool forced = m.context == kTransferContext;
+  if (vote_ != m.from && !forced && InLease()) can_vote = false;
   bool up_to_date = log_.IsUpToDate(m.index, m.log_term);
   if constexpr (kPlantedBug == 2) up_to_date = true;
   if (!can_vote || !up_to_date) {
@@ -464,6 +479,10 @@ Status Raft::Step(const Message& m) {
     return Status::OK();  // §5.1: stale terms are ignored
   }
 
+  if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+      m.type == MessageType::kSnapshot) {
+    leader_contact_elapsed_ = 0;  // the leader of our term spoke: our promise is renewed
+  }
   switch (m.type) {
     case MessageType::kHup: Hup(false); return Status::OK();
     case MessageType::kVote:

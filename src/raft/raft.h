@@ -178,6 +178,13 @@ class Raft {
 
   uint64_t tick_count_ = 0;  // logical clock, for the leader lease
   int election_elapsed_ = 0;
+  // Ticks since a leader of any term last spoke to us (thesis §6.4.1). Under check-quorum it
+  // is a promise to that leader: no vote for anyone else until an election timeout passed,
+  // so a quorum's acknowledgement makes a lease. A new term does not reset it: a higher term
+  // learned from a non-leader (a late reply, a candidate) must not cancel the promise. It
+  // starts at 0 with lease reads: before a restart we may have acknowledged a leader whose
+  // lease still holds (see the constructor).
+  int leader_contact_elapsed_ = 0;
   // Ticks since a leader last spoke to us or we last campaigned to hand over
   // (MaybeCampaignToHandOver). Unlike election_elapsed_, a new term does not reset it: a
   // candidate without pre-vote brings a new term with every request.

@@ -11,6 +11,7 @@ namespace raftkv::raft {
 
 void Raft::Tick() {
   tick_count_++;
+  if (leader_contact_elapsed_ < election_tick_) leader_contact_elapsed_++;
   if (role_ == Role::kLeader) {
     TickHeartbeat();
   } else {

@@ -184,6 +184,15 @@ class Network {
     Stabilize();
   }
 
+  // Ticks everyone until some node wins an election by timing out; returns the leader.
+  // (With lease reads a node refuses votes for an election timeout after it starts, so
+  // an immediate Elect would fail.)
+  NodeId ElectByTimeout(int max_ticks = 200) {
+    for (int i = 0; i < max_ticks && Leader() == kNoNode; i++) TickAll();
+    EXPECT_NE(Leader(), kNoNode) << "no leader after " << max_ticks << " ticks";
+    return Leader();
+  }
+
   // Crash and restart `id`: unpersisted state (none: MemoryStorage writes at once) and the
   // in-memory state machine are lost; the node recovers from its storage.
   void Restart(NodeId id, std::vector<NodeId> peers = {}) {

@@ -274,17 +274,6 @@ TEST(RawNode, readIndex_singleNode) {
   ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
 }
 
-TEST(RawNode, readIndex_leaseBasedAnswersWithoutHeartbeat) {
-  Network net(3, [](Config& c) { c.read_only = Config::ReadOnlyOption::kLeaseBased; });
-  net.Elect(1);
-  net.TickAll(1);  // a heartbeat round acknowledged by a quorum starts the lease
-  net.ClearSent();
-  net.node(1).ReadIndex("lease");
-  net.Stabilize();
-  EXPECT_EQ(net.CountSent(MessageType::kHeartbeat), 0);
-  ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
-}
-
 TEST(RawNode, restart_appliedBeyondPersistedCommitIsAccepted) {
   Network net(3);
   net.Elect(1);
@@ -302,42 +291,6 @@ TEST(RawNode, restart_appliedBeyondPersistedCommitIsAccepted) {
   EXPECT_EQ((*r)->GetStatus().hard_state.commit, applied);
   c.applied = (*r)->LastIndex() + 1;
   EXPECT_FALSE(RawNode::Create(c, {}).ok());
-}
-
-TEST(RawNode, readIndex_leaseBasedDeferredUntilCommitInTerm) {
-  Network net(3, [](Config& c) { c.read_only = Config::ReadOnlyOption::kLeaseBased; });
-  net.filter = [](const Message& m) {
-    return m.type != MessageType::kAppend && m.type != MessageType::kAppendResponse;
-  };
-  net.Elect(1);
-  ASSERT_EQ(net.Leader(), 1u);
-  net.node(1).ReadIndex("l");
-  net.Stabilize();
-  EXPECT_TRUE(net.test_node(1).read_states.empty());
-  net.filter = nullptr;
-  net.TickAll(2);
-  ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
-}
-
-// Scenario C3 (reported by the scenario tests): a lease must end before another leader
-// can be elected, i.e. within an election timeout of the last quorum acknowledgement.
-TEST(RawNode, readIndex_leaseExpiresWithoutQuorumAcks) {
-  Network net(3, [](Config& c) { c.read_only = Config::ReadOnlyOption::kLeaseBased; });
-  net.Elect(1);
-  net.TickAll(3);
-  net.node(1).ReadIndex("in-lease");
-  net.Stabilize();
-  ASSERT_EQ(net.test_node(1).read_states.size(), 1u);
-  net.Isolate(1);
-  for (int i = 0; i < 8; i++) net.TickAll();
-  ASSERT_EQ(net.Leader(), 1u);  // check-quorum has not fired yet
-  net.node(1).ReadIndex("expired");
-  net.Stabilize();
-  EXPECT_EQ(net.test_node(1).read_states.size(), 1u);  // not served from the lease
-  net.Heal();
-  net.TickAll(2);
-  ASSERT_EQ(net.test_node(1).read_states.size(), 2u);  // served by a confirmed round
-  EXPECT_EQ(net.test_node(1).read_states[1].context, "expired");
 }
 
 TEST(RawNode, readIndex_lostWhenPartitionedLeaderStepsDown) {

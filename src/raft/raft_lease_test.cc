@@ -1,0 +1,196 @@
+// The leader lease (thesis §6.4.1): reads served by a leader that a quorum acknowledged
+// less than an election timeout ago, and the promise of each follower that makes the lease
+// safe: no vote for another candidate until an election timeout after it last heard from
+// a leader.
+#include <gtest/gtest.h>
+
+#include "raft/raft.h"
+#include "raft/raft_test_util.h"
+#include "raft/raw_node.h"
+
+namespace raftkv::raft {
+namespace {
+
+using testing::Network;
+
+void LeaseReads(Config& c) {
+  c.read_only = Config::ReadOnlyOption::kLeaseBased;
+}
+
+void LeaseReadsNoPreVote(Config& c) {
+  LeaseReads(c);
+  c.pre_vote = false;
+}
+
+// The two members of a 3-node cluster other than `l`.
+std::pair<NodeId, NodeId> Others(NodeId l) {
+  std::vector<NodeId> o;
+  for (NodeId id : {1, 2, 3}) {
+    if (id != l) o.push_back(id);
+  }
+  return {o[0], o[1]};
+}
+
+// A vote request from `from`, as up to date as `to`'s log, in term `term`.
+Message VoteRequest(Network& net, NodeId from, NodeId to, Term term) {
+  Message m;
+  m.type = MessageType::kVote;
+  m.from = from;
+  m.to = to;
+  m.term = term;
+  m.index = net.node(to).LastIndex();
+  m.log_term = net.node(to).GetStatus().hard_state.term;
+  return m;
+}
+
+// Whether `from` sent `to` a vote grant since the last ClearSent.
+bool Granted(const Network& net, NodeId from, NodeId to) {
+  for (const Message& m : net.sent()) {
+    if (m.type == MessageType::kVoteResponse && m.from == from && m.to == to && !m.reject) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Term TermOf(Network& net, NodeId id) {
+  return net.node(id).GetStatus().hard_state.term;
+}
+
+TEST(Lease, readIndex_servedWithoutHeartbeatRound) {
+  Network net(3, LeaseReads);
+  NodeId l = net.ElectByTimeout();
+  net.TickAll(1);  // a heartbeat round acknowledged by a quorum starts the lease
+  net.ClearSent();
+  net.node(l).ReadIndex("lease");
+  net.Stabilize();
+  EXPECT_EQ(net.CountSent(MessageType::kHeartbeat), 0);
+  ASSERT_EQ(net.test_node(l).read_states.size(), 1u);
+}
+
+TEST(Lease, readIndex_deferredUntilCommitInTerm) {
+  Network net(3, LeaseReads);
+  net.filter = [](const Message& m) {
+    return m.type != MessageType::kAppend && m.type != MessageType::kAppendResponse;
+  };
+  NodeId l = net.ElectByTimeout();
+  ASSERT_NE(l, kNoNode);
+  net.node(l).ReadIndex("l");
+  net.Stabilize();
+  EXPECT_TRUE(net.test_node(l).read_states.empty());
+  net.filter = nullptr;
+  net.TickAll(2);
+  ASSERT_EQ(net.test_node(l).read_states.size(), 1u);
+}
+
+// Scenario C3 (reported by the scenario tests): a lease must end before another leader
+// can be elected, i.e. within an election timeout of the last quorum acknowledgement.
+TEST(Lease, readIndex_expiresWithoutQuorumAcks) {
+  Network net(3, LeaseReads);
+  NodeId l = net.ElectByTimeout();
+  net.TickAll(3);
+  net.node(l).ReadIndex("in-lease");
+  net.Stabilize();
+  ASSERT_EQ(net.test_node(l).read_states.size(), 1u);
+  net.Isolate(l);
+  for (int i = 0; i < 8; i++) net.TickAll();
+  ASSERT_EQ(net.Leader(), l);  // check-quorum has not fired yet
+  net.node(l).ReadIndex("expired");
+  net.Stabilize();
+  EXPECT_EQ(net.test_node(l).read_states.size(), 1u);  // not served from the lease
+  net.Heal();
+  net.TickAll(2);
+  ASSERT_EQ(net.test_node(l).read_states.size(), 2u);  // served by a confirmed round
+  EXPECT_EQ(net.test_node(l).read_states[1].context, "expired");
+}
+
+// Soak seed 1769000002416: a follower that acknowledged the leader's heartbeat learned a
+// higher term from a late reply of a campaigning node (not a leader), forgot its leader,
+// and granted that node's vote in the new term while the old leader's lease held; the old
+// leader then served a stale read. Learning a term must not cancel the promise.
+TEST(Lease, vote_refusedAfterHigherTermFromNonLeaderWhileInLease) {
+  Network net(3, LeaseReadsNoPreVote);
+  NodeId l = net.ElectByTimeout();
+  auto [f, c] = Others(l);
+  net.TickAll(1);
+  Term later = TermOf(net, l) + 5;
+  net.Isolate(l);  // the leader's lease holds on; it hears nothing of what follows
+  Message late;    // c's reply to an append of some deposed leader, carrying c's term
+  late.type = MessageType::kAppendResponse;
+  late.from = c;
+  late.to = f;
+  late.term = later;
+  ASSERT_TRUE(net.node(f).Step(late).ok());
+  ASSERT_EQ(TermOf(net, f), later);  // §5.1: the term is adopted all the same
+  net.ClearSent();
+  ASSERT_TRUE(net.node(f).Step(VoteRequest(net, c, f, later)).ok());
+  net.Stabilize();
+  EXPECT_FALSE(Granted(net, f, c)) << "a vote inside the lease of " << l;
+  EXPECT_EQ(net.Leader(), l);
+}
+
+// The promise lasts an election timeout from the last leader contact, no longer: then the
+// vote is granted (liveness).
+TEST(Lease, vote_grantedOnceAnElectionTimeoutPassedWithoutLeader) {
+  Network net(3, LeaseReadsNoPreVote);
+  NodeId l = net.ElectByTimeout();
+  auto [f, c] = Others(l);
+  net.Isolate(l);
+  net.Isolate(c);  // c's own campaigns stay away from f until we send one by hand
+  for (int i = 0; i < 10; i++) net.node(f).Tick();  // election_tick = 10, no contact
+  net.Heal();
+  net.Isolate(l);
+  Term later = TermOf(net, f) + 1;
+  net.ClearSent();
+  ASSERT_TRUE(net.node(f).Step(VoteRequest(net, c, f, later)).ok());
+  net.Stabilize();
+  EXPECT_TRUE(Granted(net, f, c));
+}
+
+// With lease reads, a restarted node cannot know whether it acknowledged a leader just
+// before it stopped: it keeps the promise for an election timeout after it starts.
+TEST(Lease, vote_refusedRightAfterRestart) {
+  Network net(3, LeaseReads);
+  NodeId l = net.ElectByTimeout();
+  auto [f, c] = Others(l);
+  net.TickAll(1);
+  net.Isolate(l);
+  net.Restart(f);
+  net.ClearSent();
+  ASSERT_TRUE(net.node(f).Step(VoteRequest(net, c, f, TermOf(net, f) + 1)).ok());
+  net.Stabilize();
+  EXPECT_FALSE(Granted(net, f, c));
+}
+
+// Without lease reads nothing depends on the promise after a restart: a restarted node
+// votes at once, as in etcd.
+TEST(Lease, vote_grantedRightAfterRestartWithoutLeaseReads) {
+  Network net(3, [](Config& c) { c.pre_vote = false; });
+  net.Elect(1);
+  net.TickAll(1);
+  net.Isolate(1);
+  net.Restart(2);
+  net.ClearSent();
+  ASSERT_TRUE(net.node(2).Step(VoteRequest(net, 3, 2, TermOf(net, 2) + 1)).ok());
+  net.Stabilize();
+  EXPECT_TRUE(Granted(net, 2, 3));
+}
+
+// A leader may waive its own lease: the vote of a leadership transfer (§3.10) is granted
+// inside it.
+TEST(Lease, vote_transferGrantedInsideLease) {
+  Network net(3, LeaseReadsNoPreVote);
+  NodeId l = net.ElectByTimeout();
+  auto [f, c] = Others(l);
+  net.TickAll(1);
+  net.Isolate(l);
+  Message m = VoteRequest(net, c, f, TermOf(net, f) + 1);
+  m.context = kTransferContext;
+  net.ClearSent();
+  ASSERT_TRUE(net.node(f).Step(m).ok());
+  net.Stabilize();
+  EXPECT_TRUE(Granted(net, f, c));
+}
+
+}  // namespace
+}  // namespace raftkv::raft
