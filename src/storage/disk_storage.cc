@@ -73,7 +73,14 @@ Status DiskStorage::Recover() {
   auto wal = Wal::Open(fs_, dir_, options_.wal, &st);
   if (!wal.ok()) return wal.status();
   wal_ = std::move(*wal);
-  auto snap = snapshots_.LoadNewest(st.LastIndex(), inline_images_, &recovery_note_);
+  SnapshotStore::WalView view;
+  view.last_index = st.LastIndex();
+  view.term_at = [&st](Index i) -> std::optional<raft::Term> {
+    if (i == st.base.index) return st.base.term;
+    if (i < st.base.index || i > st.LastIndex()) return std::nullopt;
+    return st.entries[i - st.base.index - 1].term;
+  };
+  auto snap = snapshots_.LoadNewest(view, inline_images_, &recovery_note_);
   if (!snap.ok()) return snap.status();
   snapshot_ = std::move(*snap);
   if (!st.recovery_note.empty()) {

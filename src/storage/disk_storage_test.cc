@@ -240,6 +240,49 @@ TEST_F(DiskStorageTest, installInterruptedBeforeWal_snapshotIsDiscarded) {
   EXPECT_FALSE(fs_.Exists("/data/snap-0000000000000002-0000000000000032.snap"));
 }
 
+// Soak seed 1770100001027: a leader's snapshot inside the log's range, whose file was made
+// durable (synced and renamed) while the WAL write carrying its install marker failed at
+// fdatasync. The WAL still holds the uncommitted suffix the snapshot replaced (here 5..10 of
+// term 1 against the snapshot's 8 of term 2); recovering with that snapshot plus that log
+// once made entries of a deposed leader look committed.
+TEST_F(DiskStorageTest, installLostFromWal_snapshotConflictingWithTheLogIsDiscarded) {
+  {
+    auto s = OpenOk();
+    ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+    ASSERT_TRUE(s->SaveSnapshot(MakeSnapshot(4, 1)).ok());
+    Snapshot snap = MakeSnapshot(8, 2);
+    HardState hs{2, 0, 8};
+    fs_.FailSyncAfter(1, FaultFileSystem::Fault::kIOError);  // the file's sync, then the WAL's
+    EXPECT_FALSE(s->Save(&hs, {}, &snap).ok());
+    fs_.ClearFaults();
+    ASSERT_TRUE(fs_.Exists("/data/snap-0000000000000002-0000000000000008.snap"));
+  }
+  fs_.PowerLoss(false);
+  auto s = OpenOk();
+  EXPECT_EQ(s->GetSnapshot()->meta.index, 4u);
+  EXPECT_EQ(s->LastIndex(), 10u);
+  EXPECT_EQ(s->TermAt(8).value(), 1u);
+  EXPECT_FALSE(fs_.Exists("/data/snap-0000000000000002-0000000000000008.snap"));
+}
+
+// The same lost marker, but the snapshot agrees with the log at its index: by log matching
+// the prefixes are equal, the snapshot holds committed state, and it is used.
+TEST_F(DiskStorageTest, installLostFromWal_snapshotMatchingTheLogIsKept) {
+  {
+    auto s = OpenOk();
+    ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 10, 1), nullptr).ok());
+    Snapshot snap = MakeSnapshot(8, 1);
+    HardState hs{1, 0, 8};
+    fs_.FailSyncAfter(1, FaultFileSystem::Fault::kIOError);
+    EXPECT_FALSE(s->Save(&hs, {}, &snap).ok());
+    fs_.ClearFaults();
+  }
+  fs_.PowerLoss(false);
+  auto s = OpenOk();
+  EXPECT_EQ(s->GetSnapshot()->meta.index, 8u);
+  EXPECT_EQ(All(*s), MakeEntries(1, 10, 1));
+}
+
 TEST_F(DiskStorageTest, saveByMove_sameResultAsCopy) {
   auto s = OpenOk();
   ASSERT_TRUE(s->Save(nullptr, MakeEntries(1, 5, 1), nullptr).ok());

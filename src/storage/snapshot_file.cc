@@ -352,7 +352,7 @@ Status SnapshotStore::Prune() {
   return fs_->SyncDir(dir_);
 }
 
-Result<raft::Snapshot> SnapshotStore::LoadNewest(raft::Index max_index, bool inline_data,
+Result<raft::Snapshot> SnapshotStore::LoadNewest(const WalView& wal, bool inline_data,
                                                  std::string* note) {
   auto names = fs_->List(dir_);
   if (!names.ok()) return names.status();
@@ -365,7 +365,8 @@ Result<raft::Snapshot> SnapshotStore::LoadNewest(raft::Index max_index, bool inl
   if (!files.ok()) return files.status();
   for (auto it = files->rbegin(); it != files->rend(); ++it) {
     std::string path = JoinPath(dir_, it->name);
-    if (it->index > max_index) {
+    std::optional<raft::Term> wal_term = wal.term_at ? wal.term_at(it->index) : std::nullopt;
+    if (it->index > wal.last_index || (wal_term && *wal_term != it->term)) {
       RAFTKV_RETURN_IF_ERROR(fs_->Remove(path));
       RAFTKV_RETURN_IF_ERROR(fs_->SyncDir(dir_));
       continue;

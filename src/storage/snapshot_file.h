@@ -22,6 +22,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -138,12 +139,21 @@ class SnapshotStore {
   // in between never leaves the WAL without the snapshot it was compacted to.
   Status Prune();
 
-  // The newest snapshot file with index <= `max_index` that passes its checksum, or an
-  // empty Snapshot if there is none: its data is the image when `inline_data`, else a
+  // What the WAL holds, for LoadNewest to tell snapshots it adopted from ones it did not.
+  struct WalView {
+    raft::Index last_index = 0;
+    // The term of the WAL's entry (or compaction point) at an index, if the WAL holds it.
+    std::function<std::optional<raft::Term>(raft::Index)> term_at;
+  };
+
+  // The newest snapshot file the WAL can stand on that passes its checksum, or an empty
+  // Snapshot if there is none: its data is the image when `inline_data`, else a
   // descriptor. Invalid newer files are named in *note (left in place for inspection).
-  // Files above `max_index` are a leader's snapshot whose install never reached the WAL
-  // (never acknowledged): they are deleted, as are leftover .tmp files.
-  Result<raft::Snapshot> LoadNewest(raft::Index max_index, bool inline_data, std::string* note);
+  // A leader's snapshot whose install never reached the WAL (never acknowledged) is
+  // deleted, as are leftover .tmp files: a file above the WAL's last index, or one whose
+  // term differs from the WAL's entry at its index (the install's marker was lost but the
+  // file's rename was durable; the WAL still holds the uncommitted suffix it replaced).
+  Result<raft::Snapshot> LoadNewest(const WalView& wal, bool inline_data, std::string* note);
 
  private:
   struct FileRef {
