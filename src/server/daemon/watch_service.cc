@@ -407,9 +407,10 @@ void WatchService::FillProto(const watch::Response& r, WatchResponse* p) const {
   auto* events = p->mutable_events();
   const int n = static_cast<int>(r.events.size());
   while (events->size() > n) events->RemoveLast();  // kept, cleared, for a later Add()
-  for (int i = 0; i < n; ++i) {
-    const kv::Event& e = r.events[i];
+  int i = 0;
+  for (const kv::Event& e : r.events) {
     mvccpb::Event* pe = i < events->size() ? events->Mutable(i) : events->Add();
+    ++i;
     pe->set_type(e.type == kv::Event::Type::kPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
     FillKeyValue(*e.kv, pe->mutable_kv());
     if (r.prev_kv && e.prev) {
