@@ -3,6 +3,7 @@
 #include "watch/hub.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "common/check.h"
 #include "kv/errors.h"
@@ -10,7 +11,7 @@
 namespace raftkv::watch {
 
 // One watcher of a stream. Guarded by the hub's mutex.
-struct Watcher {
+struct Watcher : std::enable_shared_from_this<Watcher> {
   int64_t id = 0;
   Stream* stream = nullptr;
   WatchSpec spec;
@@ -30,10 +31,13 @@ struct Watcher {
     int64_t rev = 0;
     bool progress = false;
     size_t bytes = 0;
-    std::vector<kv::Event> events;
+    SharedEvents events;  // the revision's list when this watcher takes all of it
   };
   std::deque<Item> queue;
   size_t queued_bytes = 0;
+  // Hub::dispatchRevisionLocked's tally: events of revision `share_rev` this watcher takes.
+  int64_t share_rev = 0;
+  size_t share_count = 0;
 
   bool hasWork() const { return !dead && (!queue.empty() || !synced); }
 };
@@ -112,7 +116,7 @@ size_t Stream::Create(int64_t requested_id, const WatchSpec& spec) {
       } else {
         w->next_rev = w->start_rev;
         hub_->makeUnsyncedLocked(w.get(), w->start_rev);
-        hub_->markReadyLocked(w, &woken);
+        hub_->markReadyLocked(w.get(), &woken);
       }
       r.watch_id = id;
     }
@@ -302,7 +306,7 @@ void Hub::Publish(int64_t revision) {
   Woken woken;
   {
     std::lock_guard<std::mutex> l(mu_);
-    dispatchLocked(read->events, &woken);
+    dispatchLocked(std::move(read->events), &woken);
     published_ = revision;
   }
   Wake(woken);
@@ -321,7 +325,7 @@ void Hub::Reset(std::shared_ptr<const kv::Store> store) {
       for (auto& [id, w] : s->watchers_) {
         if (!w->synced) continue;
         makeUnsyncedLocked(w.get(), std::max(published_ + 1, w->min_rev));
-        markReadyLocked(w, &woken);
+        markReadyLocked(w.get(), &woken);
       }
     }
     published_ = store_->revision();
@@ -344,7 +348,7 @@ void Hub::NotifyProgress() {
         item.rev = published_;
         item.progress = true;
         w->queue.push_back(std::move(item));
-        markReadyLocked(w, &woken);
+        markReadyLocked(w.get(), &woken);
       }
     }
   }
@@ -361,10 +365,10 @@ void Hub::wakeLocked(Stream* s, Woken* woken) {
   if (auto alive = s->weak_from_this().lock()) woken->push_back(std::move(alive));
 }
 
-void Hub::markReadyLocked(const std::shared_ptr<Watcher>& w, Woken* woken) {
+void Hub::markReadyLocked(Watcher* w, Woken* woken) {
   if (w->in_ready || w->dead) return;
   w->in_ready = true;
-  w->stream->ready_.push_back(w);
+  w->stream->ready_.push_back(w->shared_from_this());  // owned by its stream's watchers_
   wakeLocked(w->stream, woken);
 }
 
@@ -412,46 +416,71 @@ void Hub::detachLocked(Watcher* w) {
   --watchers_;
 }
 
-void Hub::dispatchLocked(const std::vector<kv::Event>& events, Woken* woken) {
-  // Per revision, each synced watcher's share, in the revision's order.
-  std::vector<std::pair<Watcher*, std::vector<kv::Event>>> shares;
-  std::unordered_map<Watcher*, size_t> share_of;
-  auto offer = [&](Watcher* w, const kv::Event& e) {
-    if (e.revision() < w->min_rev || !Wanted(w->spec, e)) return;
-    auto [it, fresh] = share_of.emplace(w, shares.size());
-    if (fresh) shares.emplace_back(w, std::vector<kv::Event>());
-    shares[it->second].second.push_back(e);
-  };
+bool Hub::Takes(const Watcher& w, const kv::Event& e) {
+  return e.revision() >= w.min_rev && w.spec.keys.Contains(e.kv->key) && Wanted(w.spec, e);
+}
+
+void Hub::dispatchLocked(std::vector<kv::Event> events, Woken* woken) {
   for (size_t i = 0; i < events.size();) {
-    int64_t rev = events[i].revision();
     size_t j = i;
-    for (; j < events.size() && events[j].revision() == rev; ++j) {
-      const kv::Event& e = events[j];
-      auto key = by_key_.find(e.kv->key);
-      if (key != by_key_.end()) {
-        for (Watcher* w : key->second) offer(w, e);
-      }
-      for (Watcher* w : ranges_) {
-        if (w->spec.keys.Contains(e.kv->key)) offer(w, e);
-      }
-    }
-    for (auto& [w, evs] : shares) queueLocked(w, rev, std::move(evs), woken);
-    shares.clear();
-    share_of.clear();
+    while (j < events.size() && events[j].revision() == events[i].revision()) ++j;
+    std::vector<kv::Event> revision(std::make_move_iterator(events.begin() + i),
+                                    std::make_move_iterator(events.begin() + j));
+    dispatchRevisionLocked(std::move(revision), woken);
     i = j;
   }
 }
 
-void Hub::queueLocked(Watcher* w, int64_t rev, std::vector<kv::Event> events, Woken* woken) {
-  size_t bytes = Bytes(events);
+// One revision: each synced watcher's share, in the revision's order. The revision's events
+// become one shared list; a watcher that takes all of them (the usual case) is queued that
+// list, one that takes part (a filter, other keys of a txn) a list of its own.
+void Hub::dispatchRevisionLocked(std::vector<kv::Event> events, Woken* woken) {
+  const int64_t rev = events.front().revision();
+  shares_.clear();
+  auto offer = [&](Watcher* w, const kv::Event& e) {
+    if (!Takes(*w, e)) return;
+    if (w->share_rev != rev) {  // revisions only grow, so a stale tally never matches
+      w->share_rev = rev;
+      w->share_count = 0;
+      shares_.push_back(w);
+    }
+    ++w->share_count;
+  };
+  for (const kv::Event& e : events) {
+    auto key = by_key_.find(e.kv->key);
+    if (key != by_key_.end()) {
+      for (Watcher* w : key->second) offer(w, e);
+    }
+    for (Watcher* w : ranges_) offer(w, e);
+  }
+  if (shares_.empty()) return;
+  const size_t all_bytes = Bytes(events);
+  auto all = std::make_shared<const std::vector<kv::Event>>(std::move(events));
+  for (Watcher* w : shares_) {
+    if (w->share_count == all->size()) {
+      queueLocked(w, rev, all, all_bytes, woken);
+      continue;
+    }
+    std::vector<kv::Event> part;
+    part.reserve(w->share_count);
+    for (const kv::Event& e : *all) {
+      if (Takes(*w, e)) part.push_back(e);
+    }
+    size_t bytes = Bytes(part);
+    queueLocked(w, rev, std::make_shared<const std::vector<kv::Event>>(std::move(part)), bytes,
+                woken);
+  }
+  // queueLocked may make a watcher unsynced, but never adds or frees one: shares_ stays valid.
+}
+
+void Hub::queueLocked(Watcher* w, int64_t rev, SharedEvents events, size_t bytes, Woken* woken) {
   bool full = w->queue.size() >= options_.max_queued_revisions ||
               w->queued_bytes + bytes > options_.max_queued_bytes;
-  std::shared_ptr<Watcher> self = w->stream->watchers_.at(w->id);
   if (full && !w->queue.empty()) {
     // Never wait for a slow consumer: this watcher reads `rev` and later from history once
     // its queue is sent (etcd moves it to the unsynced group).
     makeUnsyncedLocked(w, rev);
-    markReadyLocked(self, woken);
+    markReadyLocked(w, woken);
     return;
   }
   Watcher::Item item;
@@ -460,7 +489,7 @@ void Hub::queueLocked(Watcher* w, int64_t rev, std::vector<kv::Event> events, Wo
   item.events = std::move(events);
   w->queue.push_back(std::move(item));
   w->queued_bytes += bytes;
-  markReadyLocked(self, woken);
+  markReadyLocked(w, woken);
 }
 
 int64_t Hub::progressLocked(const Watcher& w) const {
@@ -531,7 +560,7 @@ void Hub::takeQueuedLocked(Watcher* w, Response* out) {
     bytes += item.bytes;
     ++revs;
     out->revision = item.rev;
-    for (auto& e : item.events) out->events.push_back(std::move(e));
+    out->events.Append(std::move(item.events));
     w->queue.pop_front();
   }
   w->queued_bytes -= bytes;
@@ -591,7 +620,7 @@ Stream::Step Hub::catchUpLocked(Stream* s, const std::shared_ptr<Watcher>& w, Re
   out->revision = read->through;
   out->prev_kv = w->spec.prev_kv;
   out->fragment = w->spec.fragment;
-  out->events = std::move(events);
+  out->events = EventList(std::move(events));
   w->sent_events = true;
   return Stream::Step::kSend;
 }

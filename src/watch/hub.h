@@ -3,7 +3,8 @@
 //
 //  - Publish(rev) (apply thread): the store reached `rev`. If any watcher is synced, the
 //    hub reads the new revisions' events from the store once and queues each synced watcher
-//    its matching events, one queue item per revision (a txn's events stay together). A
+//    its matching events, one queue item per revision (a txn's events stay together); a
+//    watcher taking all of a revision's events shares the hub's one list of them. A
 //    watcher whose queue is full is not waited for: it becomes unsynced and will read the
 //    rest from the store's history. Publish never blocks on a consumer.
 //  - Reset(store) (apply thread): the store was replaced (a snapshot was installed, or at
@@ -34,6 +35,7 @@
 
 #include "kv/events.h"
 #include "kv/store.h"
+#include "watch/event_list.h"
 #include "watch/options.h"
 
 namespace raftkv::watch {
@@ -61,7 +63,8 @@ struct Response {
   std::string cancel_reason;
   bool prev_kv = false;   // send each event's previous version
   bool fragment = false;  // the watcher accepts fragmented responses
-  std::vector<kv::Event> events;
+  // In revision order; pieces are shared with other watchers' responses (event_list.h).
+  EventList events;
 };
 
 // etcd's texts for a refused create (mvcc/watcher.go).
@@ -185,9 +188,12 @@ class Hub {
   void removeSyncedLocked(Watcher* w);
   void makeUnsyncedLocked(Watcher* w, int64_t next_rev);
   using Woken = std::vector<std::shared_ptr<Stream>>;  // streams to wake once unlocked
-  void markReadyLocked(const std::shared_ptr<Watcher>& w, Woken* woken);
-  void dispatchLocked(const std::vector<kv::Event>& events, Woken* woken);
-  void queueLocked(Watcher* w, int64_t rev, std::vector<kv::Event> events, Woken* woken);
+  void markReadyLocked(Watcher* w, Woken* woken);
+  // Whether synced watcher `w` is sent event `e` (its keys, filters and start).
+  static bool Takes(const Watcher& w, const kv::Event& e);
+  void dispatchLocked(std::vector<kv::Event> events, Woken* woken);
+  void dispatchRevisionLocked(std::vector<kv::Event> events, Woken* woken);
+  void queueLocked(Watcher* w, int64_t rev, SharedEvents events, size_t bytes, Woken* woken);
   int64_t progressLocked(const Watcher& w) const;
   void detachLocked(Watcher* w);
   void wakeLocked(Stream* s, Woken* woken);
@@ -210,6 +216,7 @@ class Hub {
   size_t watchers_ = 0;
   size_t control_backlog_peak_ = 0;
   std::set<Stream*> streams_;
+  WatcherList shares_;  // dispatchRevisionLocked's scratch (kept for its capacity)
 };
 
 }  // namespace raftkv::watch

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 
 #include "kv/test_util.h"
@@ -180,6 +182,95 @@ TEST_F(HubTest, Publish_aTxnArrivesWholeInOneResponse_forRangesAndFromKey) {
   hub_.Publish(store_->revision());
   EXPECT_EQ(Drain(*s), (Lines{"0 rev=2: P k/a=1@2, P k/b=2@2, P k/c=4@2",
                               "1 rev=2: P k/b=2@2, P x=3@2, P k/c=4@2"}));
+}
+
+// A revision's events are read once and shared: every watcher that takes all of them gets
+// the same list (no copy per watcher); one that takes part of a txn (other keys, a filter)
+// gets exactly its part, and prev_kv differs per watcher over the same shared events.
+TEST_F(HubTest, Publish_watchersTakingAllOfARevisionShareOneList_partialSharesAreTheirOwn) {
+  Put("k/b", "old");  // 2
+  auto s = Open();
+  WatchSpec with_prev = Prefix("k/");
+  with_prev.prev_kv = true;
+  s->Create(kAutoWatchId, Prefix("k/"));                              // 0: all
+  s->Create(kAutoWatchId, with_prev);                                 // 1: all
+  s->Create(kAutoWatchId, Key("k/b"));                                // 2: one
+  s->Create(kAutoWatchId, WatchSpec{kv::KeyRange{"k/b", kFromKey}});  // 3: all
+  WatchSpec no_delete = Prefix("k/");
+  no_delete.no_delete = true;
+  s->Create(kAutoWatchId, no_delete);  // 4: the puts
+  Drain(*s);
+  kv::TxnRequest t;
+  t.success = {PutOp("k/c", "1"), DeleteOp("k/b"), PutOp("k/d", "2")};
+  ASSERT_TRUE(store_->Txn(t).ok());
+  hub_.Publish(store_->revision());  // 3
+  std::map<int64_t, Response> got;
+  for (Response r; s->Next(&r) == Stream::Step::kSend; r = Response()) {
+    got[r.watch_id] = std::move(r);
+  }
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(Line(got[0]), "0 rev=3: P k/c=1@3, D k/b@3, P k/d=2@3");
+  EXPECT_EQ(Line(got[1]), "1 rev=3: P k/c=1@3, D k/b@3 prev=old, P k/d=2@3");
+  EXPECT_EQ(Line(got[2]), "2 rev=3: D k/b@3");
+  EXPECT_EQ(Line(got[3]), "3 rev=3: P k/c=1@3, D k/b@3, P k/d=2@3");
+  EXPECT_EQ(Line(got[4]), "4 rev=3: P k/c=1@3, P k/d=2@3");
+  const auto shared = got[0].events.part(0);
+  EXPECT_EQ(got[1].events.part(0), shared);
+  EXPECT_EQ(got[3].events.part(0), shared);
+  EXPECT_NE(got[2].events.part(0), shared);
+  EXPECT_NE(got[4].events.part(0), shared);
+}
+
+// Several queued revisions leave in one response: every event in revision order, each
+// revision whole, the header at the last revision; the pieces are the revisions' shared lists.
+TEST_F(HubTest, Next_queuedRevisionsCoalesceInOrder_headerAtTheLast) {
+  auto s = Open();
+  s->Create(kAutoWatchId, Prefix("k/"));
+  s->Create(kAutoWatchId, Prefix("k/"));
+  Drain(*s);
+  Put("k/a", "1");  // 2
+  kv::TxnRequest t;
+  t.success = {PutOp("k/b", "2"), PutOp("k/c", "3")};
+  ASSERT_TRUE(store_->Txn(t).ok());
+  hub_.Publish(store_->revision());  // 3
+  Delete("k/a");                     // 4
+  Response first, second;
+  ASSERT_EQ(s->Next(&first), Stream::Step::kSend);
+  ASSERT_EQ(s->Next(&second), Stream::Step::kSend);
+  EXPECT_EQ(Line(first), "0 rev=4: P k/a=1@2, P k/b=2@3, P k/c=3@3, D k/a@4");
+  EXPECT_EQ(Line(second), "1 rev=4: P k/a=1@2, P k/b=2@3, P k/c=3@3, D k/a@4");
+  ASSERT_EQ(first.events.part_count(), 3u);  // one piece per revision
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(first.events.part(i), second.events.part(i)) << "revision piece " << i;
+  }
+  EXPECT_EQ(Drain(*s), Lines{});
+}
+
+TEST(EventList, IteratesPiecesInOrder_dropsEmptyOnes) {
+  auto event = [](const std::string& key, int64_t rev) {
+    auto r = std::make_shared<kv::Record>();
+    r->key = key;
+    r->rev.main = rev;
+    kv::Event e;
+    e.kv = r;
+    return e;
+  };
+  EventList l;
+  EXPECT_TRUE(l.empty());
+  EXPECT_EQ(l.begin(), l.end());
+  l.Append(std::make_shared<const std::vector<kv::Event>>(
+      std::vector<kv::Event>{event("a", 2), event("b", 2)}));
+  l.Append(std::make_shared<const std::vector<kv::Event>>());
+  l.Append(nullptr);
+  l.Append(std::make_shared<const std::vector<kv::Event>>(std::vector<kv::Event>{event("c", 3)}));
+  EXPECT_EQ(l.size(), 3u);
+  EXPECT_EQ(l.part_count(), 2u);
+  std::string keys;
+  for (const kv::Event& e : l) keys += e.kv->key;
+  EXPECT_EQ(keys, "abc");
+  EXPECT_EQ(l[2].kv->key, "c");
+  EXPECT_EQ(l[1].revision(), 2);
+  EXPECT_EQ(EventList({event("x", 5)}).size(), 1u);
 }
 
 TEST_F(HubTest, Filters_andPrevKv) {
@@ -449,11 +540,21 @@ TEST(HubModel, RandomWorkload_everyWatcherSeesExactlyItsHistory) {
         w.spec = rng() % 2 ? Key(keyOf()) : WatchSpec{kv::KeyRange{"b", kFromKey}};
         w.spec.start_revision = rng() % 2 ? 0 : 1 + rng() % store->revision();
         w.spec.no_delete = rng() % 5 == 0;
+        w.spec.no_put = !w.spec.no_delete && rng() % 7 == 0;
         w.stream->Create(kAutoWatchId, w.spec);
         ws.push_back(std::move(w));
       } else if (what == 7 && rng() % 3 == 0) {
         int64_t c = store->compact_revision() + 1 + rng() % 3;
         if (c <= store->revision()) (void)store->Compact(kv::CompactionRequest{c});
+      } else if (what == 8) {  // a txn over 2-4 distinct keys: watchers take all or part
+        std::string keys = "abcd";
+        std::shuffle(keys.begin(), keys.end(), rng);
+        kv::TxnRequest t;
+        for (size_t i = 0, n = 2 + rng() % 3; i < n; ++i) {
+          std::string k(1, keys[i]);
+          t.success.push_back(rng() % 3 ? PutOp(k, std::to_string(step)) : DeleteOp(k));
+        }
+        ASSERT_TRUE(store->Txn(t).ok());
       }
       if (store->revision() > before) {
         auto read = store->Events(store->revision(), store->revision(),
@@ -477,6 +578,7 @@ TEST(HubModel, RandomWorkload_everyWatcherSeesExactlyItsHistory) {
       for (const auto& e : history) {
         if (e.revision() < w.spec.start_revision || !w.spec.keys.Contains(e.kv->key)) continue;
         if (w.spec.no_delete && e.type == kv::Event::Type::kDelete) continue;
+        if (w.spec.no_put && e.type == kv::Event::Type::kPut) continue;
         want.push_back(EventLine(e));
         // etcd's one gap: a watch that starts exactly at the compaction revision does not
         // get that revision's deletes (compaction dropped them) if it reads after it.

@@ -25,7 +25,8 @@ using etcdserverpb::WatchResponse;
 
 namespace {
 
-// Responses taken from the hub at once by a call's sender (written one after another).
+// Responses taken from the hub at once by a call's sender (written one after another, all but
+// the last with gRPC's buffer hint: see the end of Pump).
 constexpr size_t kResponsesPerVisit = 128;
 
 // Unsent answers to a client's requests (watch::Stream::control_backlog) at which the call
@@ -141,6 +142,8 @@ struct WatchService::Conn {
   // of responses allocates next to nothing.
   WatchResponse writing_msg;
   bool writing = false;
+  // The call's first write went out (it carries the initial metadata: never hinted, below).
+  bool wrote_first = false;
   bool finished = false;
   // Reading requests is paused at kMaxControlBacklog; the sender resumes it into `request`.
   bool read_paused = false;
@@ -383,10 +386,18 @@ void WatchService::Pump(const std::shared_ptr<Conn>& c) {
     }
   }
   c->writing = true;
-  // Not with gRPC's buffer hint: on gRPC 1.51's callback API a hinted write does not complete
-  // until a later write flushes it, and the next write waits for that completion (e2e_watch
-  // test_etcdctl_watch_from_a_compacted_revision_is_cancelled hung with it).
-  c->reactor->StartWrite(&c->writing_msg);
+  // More responses are taken already and follow at once: gRPC may keep this one in its
+  // buffer and send them together, one sendmsg for a batch (as gRPC-Go's writer batches
+  // etcd's). chttp2 completes a hinted write at once while under 64 KiB are buffered
+  // (GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE), and the batch's last write, not hinted, sends them.
+  // Never the call's first write: it carries the initial metadata, and chttp2 starts no
+  // write for metadata sent with a hinted message while the batch completes only once the
+  // metadata is written, so it would wait for a write that waits for it (the hang of
+  // e2e_watch test_etcdctl_watch_from_a_compacted_revision_is_cancelled, 290e93d).
+  grpc::WriteOptions options;
+  if (c->wrote_first && (!c->pending.empty() || !c->queued.empty())) options.set_buffer_hint();
+  c->wrote_first = true;
+  c->reactor->StartWrite(&c->writing_msg, options);
 }
 
 // Sets every field of a WatchResponse (etcd 3.4's rpc.proto: header, watch_id, created,
@@ -407,9 +418,10 @@ void WatchService::FillProto(const watch::Response& r, WatchResponse* p) const {
   auto* events = p->mutable_events();
   const int n = static_cast<int>(r.events.size());
   while (events->size() > n) events->RemoveLast();  // kept, cleared, for a later Add()
-  for (int i = 0; i < n; ++i) {
-    const kv::Event& e = r.events[i];
+  int i = 0;
+  for (const kv::Event& e : r.events) {
     mvccpb::Event* pe = i < events->size() ? events->Mutable(i) : events->Add();
+    ++i;
     pe->set_type(e.type == kv::Event::Type::kPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
     FillKeyValue(*e.kv, pe->mutable_kv());
     if (r.prev_kv && e.prev) {
