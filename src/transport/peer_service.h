@@ -4,6 +4,12 @@
 // stream with a gRPC error and a warning line. Snapshots are received into a file (or memory,
 // see Handler::NewSnapshotFile), checked against their CRC32C, and only then handed to the
 // Handler as one message.
+//
+// The message stream is served with gRPC's callback API (a ServerBidiReactor per inbound
+// stream): a frame is decoded and handed to the Handler on the gRPC thread that read it, with
+// no hop to a sync-server thread in between (that hop cost a wake-up per frame on every
+// member). Snapshots keep the sync API: they write to disk, which must not block gRPC's
+// callback threads.
 #pragma once
 
 #include <atomic>
@@ -15,7 +21,8 @@
 
 namespace raftkv::transport {
 
-class PeerService final : public raftkvpb::Raft::Service {
+class PeerService final
+    : public raftkvpb::Raft::WithCallbackMethod_Stream<raftkvpb::Raft::Service> {
  public:
   // `is_known_peer` says whether a member id was added with AddPeer (called per frame).
   PeerService(const Options& options, Handler* handler, StatsTable* stats,
@@ -24,9 +31,8 @@ class PeerService final : public raftkvpb::Raft::Service {
   // After this, nothing more is delivered to the Handler.
   void SetStopping() { stopping_.store(true); }
 
-  grpc::Status Stream(
-      grpc::ServerContext* ctx,
-      grpc::ServerReaderWriter<raftkvpb::StreamAccept, raftkvpb::MessageBatch>* stream) override;
+  grpc::ServerBidiReactor<raftkvpb::MessageBatch, raftkvpb::StreamAccept>* Stream(
+      grpc::CallbackServerContext* ctx) override;
   grpc::Status SendSnapshot(grpc::ServerContext* ctx,
                             grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
                             raftkvpb::SnapshotAck* ack) override;
@@ -36,6 +42,10 @@ class PeerService final : public raftkvpb::Raft::Service {
   grpc::Status CheckHeader(const raftkvpb::StreamHeader& h, const std::string& peer_address);
   // Decodes and validates one message from `from`.
   Result<raft::Message> DecodeFrom(raft::NodeId from, const raftkvpb::Message& pm) const;
+  // Validates a whole frame from `from`, then hands its messages to the Handler in order.
+  grpc::Status Deliver(raft::NodeId from, const raftkvpb::MessageBatch& batch,
+                       const std::string& peer_address);
+  class InboundStream;
   grpc::Status Reject(grpc::StatusCode code, const std::string& peer_address,
                       const std::string& why) const;
   grpc::Status ReceiveSnapshotBody(raft::NodeId from, const std::string& peer_address,
