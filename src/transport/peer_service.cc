@@ -72,7 +72,9 @@ Result<raft::Message> PeerService::DecodeFrom(raft::NodeId from,
 }
 
 // One inbound message stream: header, then frames until the sender leaves or a frame is
-// refused. Runs on gRPC's callback threads; deletes itself when gRPC is done with it.
+// refused. Runs on gRPC's callback threads; deletes itself when gRPC is done with it. The
+// next frame is read only after this one was handed over, so frames are delivered in the
+// order they were sent.
 class PeerService::InboundStream final
     : public grpc::ServerBidiReactor<raftkvpb::MessageBatch, raftkvpb::StreamAccept> {
  public:
@@ -99,13 +101,13 @@ class PeerService::InboundStream final
       grpc::Status st = service_->CheckHeader(batch_.header(), peer_address_);
       if (!st.ok()) return Finish(st);
       from_ = batch_.header().from();
+      // Before the sender is told to go on: from now on its older streams deliver nothing.
+      turn_ = service_->TakeOver(from_);
       accept_.set_member_id(service_->options_.self);
       StartWrite(&accept_);
       return;
     }
-    grpc::Status st = service_->Deliver(from_, batch_, peer_address_);
-    if (!st.ok()) return Finish(st);
-    StartRead(&batch_);
+    DeliverAndReadNext();
   }
 
   void OnWriteDone(bool ok) override {
@@ -113,18 +115,23 @@ class PeerService::InboundStream final
     spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) opened",
                  service_->options_.self, from_, peer_address_);
     // The header frame may carry messages too (ours do not); they go first.
-    grpc::Status st = service_->Deliver(from_, batch_, peer_address_);
-    if (!st.ok()) return Finish(st);
-    StartRead(&batch_);
+    DeliverAndReadNext();
   }
 
   void OnDone() override { delete this; }
 
  private:
+  void DeliverAndReadNext() {
+    grpc::Status st = service_->Deliver(from_, turn_, batch_, peer_address_);
+    if (!st.ok()) return Finish(st);
+    StartRead(&batch_);
+  }
+
   PeerService* const service_;
   const std::string peer_address_;
   raft::NodeId from_ = raft::kNoNode;  // set once the header is accepted
-  raftkvpb::MessageBatch batch_;
+  SenderTurn turn_;                    // set with from_
+  raftkvpb::MessageBatch batch_;       // reused for every frame of the stream
   raftkvpb::StreamAccept accept_;
 };
 
@@ -133,12 +140,35 @@ grpc::ServerBidiReactor<raftkvpb::MessageBatch, raftkvpb::StreamAccept>* PeerSer
   return new InboundStream(this, ctx);
 }
 
-grpc::Status PeerService::Deliver(raft::NodeId from, const raftkvpb::MessageBatch& batch,
+PeerService::SenderTurn PeerService::TakeOver(raft::NodeId from) {
+  std::shared_ptr<SenderSlot> slot;
+  {
+    std::lock_guard lock(slots_mu_);
+    auto& s = slots_[from];
+    if (!s) s = std::make_shared<SenderSlot>();
+    slot = s;
+  }
+  // Waits for a frame of the older stream that is being delivered right now.
+  std::lock_guard lock(slot->mu);
+  return SenderTurn{slot, ++slot->stream};
+}
+
+grpc::Status PeerService::Deliver(raft::NodeId from, const SenderTurn& turn,
+                                  const raftkvpb::MessageBatch& batch,
                                   const std::string& peer_address) {
   if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
   if (!is_known_peer_(from)) {
     return Reject(grpc::StatusCode::PERMISSION_DENIED, peer_address,
                   "member " + Hex(from) + " was removed");
+  }
+  // One frame of a sender at a time, and only from its newest stream: frames still in
+  // flight on a stream the sender gave up on are dropped (Raft tolerates loss), never
+  // delivered after messages it sent later on the new one.
+  std::lock_guard lock(turn.slot->mu);
+  if (turn.slot->stream != turn.stream) {
+    spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) superseded by a newer one",
+                 options_.self, from, peer_address);
+    return grpc::Status(grpc::StatusCode::ABORTED, "superseded by a newer stream");
   }
   // Validate the whole batch before delivering any of it.
   std::vector<raft::Message> msgs;

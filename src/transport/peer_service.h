@@ -14,6 +14,9 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "raftkvpb/raft.grpc.pb.h"
 #include "transport/stats_table.h"
@@ -42,9 +45,24 @@ class PeerService final
   grpc::Status CheckHeader(const raftkvpb::StreamHeader& h, const std::string& peer_address);
   // Decodes and validates one message from `from`.
   Result<raft::Message> DecodeFrom(raft::NodeId from, const raftkvpb::Message& pm) const;
-  // Validates a whole frame from `from`, then hands its messages to the Handler in order.
-  grpc::Status Deliver(raft::NodeId from, const raftkvpb::MessageBatch& batch,
-                       const std::string& peer_address);
+  // Inbound message streams of one sender. A sender has one stream at a time, but after it
+  // reconnects the receiver may still hold frames of the old one: `stream` names the newest
+  // stream, the only one allowed to deliver, and `mu` is held while a frame is delivered,
+  // so the messages of a sender reach the Handler in the order it sent them.
+  struct SenderSlot {
+    std::mutex mu;
+    uint64_t stream = 0;  // guarded by mu
+  };
+  struct SenderTurn {
+    std::shared_ptr<SenderSlot> slot;
+    uint64_t stream = 0;
+  };
+  // Makes a newly accepted stream from `from` its newest; older ones deliver nothing more.
+  SenderTurn TakeOver(raft::NodeId from);
+  // Validates a whole frame from `from`, then hands its messages to the Handler in order,
+  // unless a newer stream from that sender has taken over.
+  grpc::Status Deliver(raft::NodeId from, const SenderTurn& turn,
+                       const raftkvpb::MessageBatch& batch, const std::string& peer_address);
   class InboundStream;
   grpc::Status Reject(grpc::StatusCode code, const std::string& peer_address,
                       const std::string& why) const;
@@ -58,6 +76,8 @@ class PeerService final
   StatsTable* const stats_;
   const std::function<bool(raft::NodeId)> is_known_peer_;
   std::atomic<bool> stopping_{false};
+  std::mutex slots_mu_;
+  std::map<raft::NodeId, std::shared_ptr<SenderSlot>> slots_;  // guarded by slots_mu_
 };
 
 }  // namespace raftkv::transport
