@@ -71,49 +71,121 @@ Result<raft::Message> PeerService::DecodeFrom(raft::NodeId from,
   return msg;
 }
 
-grpc::Status PeerService::Stream(
-    grpc::ServerContext* ctx,
-    grpc::ServerReaderWriter<raftkvpb::StreamAccept, raftkvpb::MessageBatch>* stream) {
-  const std::string peer_address = ctx->peer();
-  raftkvpb::MessageBatch batch;
-  if (!stream->Read(&batch)) {
-    // Our own senders always start with a header; this is a client that left at once or
-    // sent a frame that does not parse.
-    return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address, "no readable header");
+// One inbound message stream: header, then frames until the sender leaves or a frame is
+// refused. Runs on gRPC's callback threads; deletes itself when gRPC is done with it. The
+// next frame is read only after this one was handed over, so frames are delivered in the
+// order they were sent.
+class PeerService::InboundStream final
+    : public grpc::ServerBidiReactor<raftkvpb::MessageBatch, raftkvpb::StreamAccept> {
+ public:
+  InboundStream(PeerService* service, grpc::CallbackServerContext* ctx)
+      : service_(service), peer_address_(ctx->peer()) {
+    StartRead(&batch_);
   }
-  grpc::Status st = CheckHeader(batch.header(), peer_address);
-  if (!st.ok()) return st;
-  const raft::NodeId from = batch.header().from();
-  raftkvpb::StreamAccept accept;
-  accept.set_member_id(options_.self);
-  if (!stream->Write(accept)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
-  spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) opened", options_.self, from,
-               peer_address);
 
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      if (from_ == raft::kNoNode) {
+        // Our own senders always start with a header; this is a client that left at once
+        // or sent a frame that does not parse.
+        Finish(service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address_,
+                                "no readable header"));
+      } else {
+        spdlog::info("transport {:x}: inbound stream from peer {:x} closed",
+                     service_->options_.self, from_);
+        Finish(grpc::Status::OK);
+      }
+      return;
+    }
+    if (from_ == raft::kNoNode) {
+      grpc::Status st = service_->CheckHeader(batch_.header(), peer_address_);
+      if (!st.ok()) return Finish(st);
+      from_ = batch_.header().from();
+      // Before the sender is told to go on: from now on its older streams deliver nothing.
+      turn_ = service_->TakeOver(from_);
+      accept_.set_member_id(service_->options_.self);
+      StartWrite(&accept_);
+      return;
+    }
+    DeliverAndReadNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "peer left"));
+    spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) opened",
+                 service_->options_.self, from_, peer_address_);
+    // The header frame may carry messages too (ours do not); they go first.
+    DeliverAndReadNext();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void DeliverAndReadNext() {
+    grpc::Status st = service_->Deliver(from_, turn_, batch_, peer_address_);
+    if (!st.ok()) return Finish(st);
+    StartRead(&batch_);
+  }
+
+  PeerService* const service_;
+  const std::string peer_address_;
+  raft::NodeId from_ = raft::kNoNode;  // set once the header is accepted
+  SenderTurn turn_;                    // set with from_
+  raftkvpb::MessageBatch batch_;       // reused for every frame of the stream
+  raftkvpb::StreamAccept accept_;
+};
+
+grpc::ServerBidiReactor<raftkvpb::MessageBatch, raftkvpb::StreamAccept>* PeerService::Stream(
+    grpc::CallbackServerContext* ctx) {
+  return new InboundStream(this, ctx);
+}
+
+PeerService::SenderTurn PeerService::TakeOver(raft::NodeId from) {
+  std::shared_ptr<SenderSlot> slot;
+  {
+    std::lock_guard lock(slots_mu_);
+    auto& s = slots_[from];
+    if (!s) s = std::make_shared<SenderSlot>();
+    slot = s;
+  }
+  // Waits for a frame of the older stream that is being delivered right now.
+  std::lock_guard lock(slot->mu);
+  return SenderTurn{slot, ++slot->stream};
+}
+
+grpc::Status PeerService::Deliver(raft::NodeId from, const SenderTurn& turn,
+                                  const raftkvpb::MessageBatch& batch,
+                                  const std::string& peer_address) {
+  if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
+  if (!is_known_peer_(from)) {
+    return Reject(grpc::StatusCode::PERMISSION_DENIED, peer_address,
+                  "member " + Hex(from) + " was removed");
+  }
+  // One frame of a sender at a time, and only from its newest stream: frames still in
+  // flight on a stream the sender gave up on are dropped (Raft tolerates loss), never
+  // delivered after messages it sent later on the new one.
+  std::lock_guard lock(turn.slot->mu);
+  if (turn.slot->stream != turn.stream) {
+    spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) superseded by a newer one",
+                 options_.self, from, peer_address);
+    return grpc::Status(grpc::StatusCode::ABORTED, "superseded by a newer stream");
+  }
+  // Validate the whole batch before delivering any of it.
   std::vector<raft::Message> msgs;
-  do {
-    if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping");
-    if (!is_known_peer_(from)) {
-      return Reject(grpc::StatusCode::PERMISSION_DENIED, peer_address,
-                    "member " + Hex(from) + " was removed");
+  msgs.reserve(batch.messages_size());
+  for (const raftkvpb::Message& pm : batch.messages()) {
+    auto msg = DecodeFrom(from, pm);
+    if (msg.ok() && msg->type == raft::MessageType::kSnapshot) {
+      msg = Status::InvalidArgument("snapshot on the message stream");
     }
-    // Validate the whole batch before delivering any of it.
-    msgs.clear();
-    for (const raftkvpb::Message& pm : batch.messages()) {
-      auto msg = DecodeFrom(from, pm);
-      if (msg.ok() && msg->type == raft::MessageType::kSnapshot) {
-        msg = Status::InvalidArgument("snapshot on the message stream");
-      }
-      if (!msg.ok()) {
-        return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
-                      "member " + Hex(from) + ": " + msg.status().ToString());
-      }
-      msgs.push_back(std::move(*msg));
+    if (!msg.ok()) {
+      return Reject(grpc::StatusCode::INVALID_ARGUMENT, peer_address,
+                    "member " + Hex(from) + ": " + msg.status().ToString());
     }
-    if (!msgs.empty()) stats_->AddReceived(from, msgs.size(), batch.ByteSizeLong());
-    for (raft::Message& m : msgs) handler_->OnMessage(std::move(m));
-  } while (stream->Read(&batch));
-  spdlog::info("transport {:x}: inbound stream from peer {:x} closed", options_.self, from);
+    msgs.push_back(std::move(*msg));
+  }
+  if (!msgs.empty()) stats_->AddReceived(from, msgs.size(), batch.ByteSizeLong());
+  for (raft::Message& m : msgs) handler_->OnMessage(std::move(m));
   return grpc::Status::OK;
 }
 

@@ -120,6 +120,39 @@ TEST_F(ServiceTest, WellFormedStreamIsDelivered) {
   EXPECT_EQ(b_->Stats()[1].received_messages, 2u);
 }
 
+// A sender that reconnected: frames still arriving on its old stream are dropped, never
+// delivered after the messages it sends on the new one.
+TEST_F(ServiceTest, NewerStreamFromTheSameSenderSupersedesTheOlder) {
+  using Stream = grpc::ClientReaderWriter<raftkvpb::MessageBatch, raftkvpb::StreamAccept>;
+  auto open = [&](grpc::ClientContext* ctx) {
+    std::unique_ptr<Stream> s = stub_->Stream(ctx);
+    raftkvpb::MessageBatch first;
+    *first.mutable_header() = Header();
+    raftkvpb::StreamAccept accept;
+    EXPECT_TRUE(s->Write(first) && s->Read(&accept));
+    return s;
+  };
+  auto delivered = [&](size_t n) {
+    return hb_.WaitFor([&] { return hb_.MessagesLocked().size() == n; });
+  };
+  grpc::ClientContext old_ctx, new_ctx;
+  auto old_stream = open(&old_ctx);
+  ASSERT_TRUE(old_stream->Write(Frame(Heartbeat(1, 2, 1))));
+  ASSERT_TRUE(delivered(1));
+  auto new_stream = open(&new_ctx);
+  ASSERT_TRUE(new_stream->Write(Frame(Heartbeat(1, 2, 2))));
+  ASSERT_TRUE(delivered(2));
+  old_stream->Write(Frame(Heartbeat(1, 2, 3)));  // the receiver may have ended it already
+  old_stream->WritesDone();
+  EXPECT_EQ(old_stream->Finish().error_code(), grpc::StatusCode::ABORTED);
+  ASSERT_TRUE(new_stream->Write(Frame(Heartbeat(1, 2, 4))));
+  new_stream->WritesDone();
+  EXPECT_TRUE(new_stream->Finish().ok());
+  std::vector<uint64_t> seqs;
+  for (const raft::Message& m : hb_.Messages()) seqs.push_back(m.index);
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{1, 2, 4}));
+}
+
 TEST_F(ServiceTest, WrongClusterIdIsRefused) {
   grpc::Status st = StreamFrames(Header(kCluster + 1), {Frame(Heartbeat(1, 2, 1))});
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);

@@ -19,6 +19,8 @@ namespace {
 // Largest frame the peer server accepts: a batch (~4 MiB by the sender's budget, more for
 // one oversized message) or a snapshot chunk.
 constexpr int kMaxFrameBytes = 256 << 20;
+// What a peer may send on one inbound stream beyond the frame being read (HTTP/2 window).
+constexpr int kStreamWindowBytes = 4 << 20;
 
 }  // namespace
 
@@ -45,6 +47,14 @@ class Transport::Impl {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
                                static_cast<int>(options_.keepalive_timeout.count()));
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    // A fixed receive window per inbound stream instead of gRPC's BDP auto-tuning. Tuned,
+    // the window grows with the ping round trip, which CPU starvation stretches: a snapshot
+    // sender could then push 30-45 MiB of chunks ahead of the thread writing them to disk,
+    // all held in gRPC's read buffers (SnapshotFileTest.FileToFileTransferNeverHoldsTheImage).
+    // kStreamWindowBytes matches the sender's batch budget, so a full batch still flows
+    // while the previous one is being delivered.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
     builder.AddListeningPort(options_.listen_address,
                              options_.server_credentials ? options_.server_credentials
                                                          : grpc::InsecureServerCredentials(),

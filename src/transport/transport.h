@@ -23,7 +23,8 @@
 //    (Raft tolerates loss) and the peer is reported unreachable.
 //
 // Thread safety: every public method may be called from any thread. Handler callbacks run on
-// transport threads, never while a transport lock is held, and must not block for long.
+// transport threads, never while a lock that the public methods take is held, and must not
+// block for long.
 #pragma once
 
 #include <grpcpp/impl/codegen/service_type.h>
