@@ -53,6 +53,15 @@ bool Granted(const Network& net, NodeId from, NodeId to) {
   return false;
 }
 
+// Steps vote request `m` into its addressee, lets the network settle, and says whether the
+// addressee granted it.
+bool VoteGranted(Network& net, const Message& m) {
+  net.ClearSent();
+  EXPECT_TRUE(net.node(m.to).Step(m).ok());
+  net.Stabilize();
+  return Granted(net, m.to, m.from);
+}
+
 Term TermOf(Network& net, NodeId id) {
   return net.node(id).GetStatus().hard_state.term;
 }
@@ -122,10 +131,8 @@ TEST(Lease, vote_refusedAfterHigherTermFromNonLeaderWhileInLease) {
   late.term = later;
   ASSERT_TRUE(net.node(f).Step(late).ok());
   ASSERT_EQ(TermOf(net, f), later);  // §5.1: the term is adopted all the same
-  net.ClearSent();
-  ASSERT_TRUE(net.node(f).Step(VoteRequest(net, c, f, later)).ok());
-  net.Stabilize();
-  EXPECT_FALSE(Granted(net, f, c)) << "a vote inside the lease of " << l;
+  EXPECT_FALSE(VoteGranted(net, VoteRequest(net, c, f, later)))
+      << "a vote inside the lease of " << l;
   EXPECT_EQ(net.Leader(), l);
 }
 
@@ -141,10 +148,7 @@ TEST(Lease, vote_grantedOnceAnElectionTimeoutPassedWithoutLeader) {
   net.Heal();
   net.Isolate(l);
   Term later = TermOf(net, f) + 1;
-  net.ClearSent();
-  ASSERT_TRUE(net.node(f).Step(VoteRequest(net, c, f, later)).ok());
-  net.Stabilize();
-  EXPECT_TRUE(Granted(net, f, c));
+  EXPECT_TRUE(VoteGranted(net, VoteRequest(net, c, f, later)));
 }
 
 // With lease reads, a restarted node cannot know whether it acknowledged a leader just
@@ -156,10 +160,7 @@ TEST(Lease, vote_refusedRightAfterRestart) {
   net.TickAll(1);
   net.Isolate(l);
   net.Restart(f);
-  net.ClearSent();
-  ASSERT_TRUE(net.node(f).Step(VoteRequest(net, c, f, TermOf(net, f) + 1)).ok());
-  net.Stabilize();
-  EXPECT_FALSE(Granted(net, f, c));
+  EXPECT_FALSE(VoteGranted(net, VoteRequest(net, c, f, TermOf(net, f) + 1)));
 }
 
 // Without lease reads nothing depends on the promise after a restart: a restarted node
@@ -170,10 +171,7 @@ TEST(Lease, vote_grantedRightAfterRestartWithoutLeaseReads) {
   net.TickAll(1);
   net.Isolate(1);
   net.Restart(2);
-  net.ClearSent();
-  ASSERT_TRUE(net.node(2).Step(VoteRequest(net, 3, 2, TermOf(net, 2) + 1)).ok());
-  net.Stabilize();
-  EXPECT_TRUE(Granted(net, 2, 3));
+  EXPECT_TRUE(VoteGranted(net, VoteRequest(net, 3, 2, TermOf(net, 2) + 1)));
 }
 
 // A leader may waive its own lease: the vote of a leadership transfer (§3.10) is granted
@@ -186,10 +184,7 @@ TEST(Lease, vote_transferGrantedInsideLease) {
   net.Isolate(l);
   Message m = VoteRequest(net, c, f, TermOf(net, f) + 1);
   m.context = kTransferContext;
-  net.ClearSent();
-  ASSERT_TRUE(net.node(f).Step(m).ok());
-  net.Stabilize();
-  EXPECT_TRUE(Granted(net, f, c));
+  EXPECT_TRUE(VoteGranted(net, m));
 }
 
 }  // namespace
