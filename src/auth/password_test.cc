@@ -77,6 +77,10 @@ TEST(PasswordWorkers, stopCompletesQueuedJobsAsStopped) {
   ASSERT_TRUE(pool.Submit([&](bool stopped) { stopped_jobs += stopped ? 1 : 0; }));
   ASSERT_TRUE(pool.Submit([&](bool stopped) { stopped_jobs += stopped ? 1 : 0; }));
   std::thread stopper([&] { pool.Stop(); });
+  // Release the blocker only once Stop() has taken the queue: the only worker is still inside
+  // the blocker, so nothing else can empty it. Releasing earlier let the worker run the queued
+  // jobs as not stopped before Stop() got the lock (a CI flake).
+  while (pool.queued() != 0) std::this_thread::yield();
   release = true;
   stopper.join();
   EXPECT_EQ(stopped_jobs, 2);
