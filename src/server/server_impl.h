@@ -33,9 +33,9 @@
 #include "server/etcd_server.h"
 #include "server/leases.h"
 #include "server/members.h"
+#include "server/stage_trace.h"
 #include "server/store_feed.h"
 #include "server/timeline.h"
-#include "server/stage_trace.h"
 #include "server/wait.h"
 #include "storage/disk_storage.h"
 #include "transport/transport.h"
@@ -349,7 +349,8 @@ class EtcdServer::Impl : public transport::Handler {
   std::atomic<int64_t> revision_{1}, compact_revision_{0};
   std::atomic<uint64_t> keys_{0};
   std::atomic<uint64_t> leader_changes_{0}, proposals_committed_{0}, proposals_applied_{0},
-      proposals_failed_{0}, slow_apply_{0}, snapshots_sent_{0}, snapshots_received_{0};
+      proposals_failed_{0}, slow_apply_{0}, snapshots_sent_{0}, snapshots_received_{0},
+      read_index_rounds_{0}, read_index_reads_{0};
   Histogram wal_fsync_, snapshot_save_, snapshot_apply_;
   Timeline timeline_;       // what /ui shows of the last minutes (timeline.h)
   DebugPeers debug_peers_;  // ClusterDebug's connections to the other members
