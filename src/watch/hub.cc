@@ -455,7 +455,7 @@ void Hub::dispatchRevisionLocked(std::vector<kv::Event> events, Woken* woken) {
   }
   if (shares_.empty()) return;
   const size_t all_bytes = Bytes(events);
-  auto all = std::make_shared<const std::vector<kv::Event>>(std::move(events));
+  auto all = std::make_shared<const EventPiece>(std::move(events));
   for (Watcher* w : shares_) {
     if (w->share_count == all->size()) {
       queueLocked(w, rev, all, all_bytes, woken);
@@ -463,12 +463,11 @@ void Hub::dispatchRevisionLocked(std::vector<kv::Event> events, Woken* woken) {
     }
     std::vector<kv::Event> part;
     part.reserve(w->share_count);
-    for (const kv::Event& e : *all) {
+    for (const kv::Event& e : all->events) {
       if (Takes(*w, e)) part.push_back(e);
     }
     size_t bytes = Bytes(part);
-    queueLocked(w, rev, std::make_shared<const std::vector<kv::Event>>(std::move(part)), bytes,
-                woken);
+    queueLocked(w, rev, std::make_shared<const EventPiece>(std::move(part)), bytes, woken);
   }
   // queueLocked may make a watcher unsynced, but never adds or frees one: shares_ stays valid.
 }

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "kv/test_util.h"
 
@@ -258,11 +260,11 @@ TEST(EventList, IteratesPiecesInOrder_dropsEmptyOnes) {
   EventList l;
   EXPECT_TRUE(l.empty());
   EXPECT_EQ(l.begin(), l.end());
-  l.Append(std::make_shared<const std::vector<kv::Event>>(
-      std::vector<kv::Event>{event("a", 2), event("b", 2)}));
-  l.Append(std::make_shared<const std::vector<kv::Event>>());
+  l.Append(
+      std::make_shared<const EventPiece>(std::vector<kv::Event>{event("a", 2), event("b", 2)}));
+  l.Append(std::make_shared<const EventPiece>(std::vector<kv::Event>{}));
   l.Append(nullptr);
-  l.Append(std::make_shared<const std::vector<kv::Event>>(std::vector<kv::Event>{event("c", 3)}));
+  l.Append(std::make_shared<const EventPiece>(std::vector<kv::Event>{event("c", 3)}));
   EXPECT_EQ(l.size(), 3u);
   EXPECT_EQ(l.part_count(), 2u);
   std::string keys;
@@ -271,6 +273,28 @@ TEST(EventList, IteratesPiecesInOrder_dropsEmptyOnes) {
   EXPECT_EQ(l[2].kv->key, "c");
   EXPECT_EQ(l[1].revision(), 2);
   EXPECT_EQ(EventList({event("x", 5)}).size(), 1u);
+}
+
+// The wire memo of a shared piece: many senders ask at once, the bytes are computed once.
+TEST(OnceBytesTest, Get_manyThreadsFillOnceAndSeeTheSameBytes) {
+  OnceBytes once;
+  std::atomic<int> fills{0};
+  std::vector<std::thread> threads;
+  std::vector<const std::string*> got(8);
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] {
+      got[i] = &once.Get([&](std::string* out) {
+        fills.fetch_add(1);
+        *out = "encoded";
+      });
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(fills.load(), 1);
+  for (const std::string* g : got) {
+    EXPECT_EQ(g, got[0]);
+    EXPECT_EQ(*g, "encoded");
+  }
 }
 
 TEST_F(HubTest, Filters_andPrevKv) {
