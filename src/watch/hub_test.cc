@@ -372,6 +372,39 @@ TEST_F(HubTest, Cancel_dropsWhatWasPendingAndAnswersCanceled_unknownIdsIgnored) 
   EXPECT_EQ(hub_.watcher_count(), 0u);
 }
 
+// Watchers cancelled while waiting in the stream's turn (many: the turn is compacted at once,
+// without the stream going idle first), some with events queued: the others are sent every
+// event in order, the cancelled ones nothing after their `canceled`.
+TEST_F(HubTest, Cancel_manyWhileInTurn_othersGetEverythingCancelledNothing) {
+  auto s = Open();
+  for (int i = 0; i < 200; ++i) s->Create(kAutoWatchId, Key("a"));
+  Drain(*s);
+  Put("a", "1");  // 2: all 200 in turn
+  Response first;
+  ASSERT_EQ(s->Next(&first), Stream::Step::kSend);  // watcher 0 sent; 199 wait in turn
+  EXPECT_EQ(Line(first), "0 rev=2: P a=1@2");
+  for (int i = 1; i < 200; i += 4) s->Cancel(i);  // 50 while in turn with events queued
+  for (int i = 2; i < 200; i += 4) s->Cancel(i);  // 50 more: past half of the turn
+  Put("a", "2");                                  // 3
+  std::map<int64_t, std::string> got;
+  for (const std::string& line : Drain(*s)) {
+    int64_t id = std::stoll(line.substr(0, line.find(' ')));
+    got[id] += line.substr(line.find(' ') + 1) + "|";
+  }
+  for (int64_t id = 0; id < 200; ++id) {
+    SCOPED_TRACE(id);
+    if (id % 4 == 1 || id % 4 == 2) {
+      EXPECT_EQ(got[id], "canceled rev=2|");
+    } else if (id == 0) {
+      EXPECT_EQ(got[id], "rev=3: P a=2@3|");
+    } else {
+      EXPECT_EQ(got[id], "rev=3: P a=1@2, P a=2@3|");
+    }
+  }
+  EXPECT_EQ(hub_.watcher_count(), 100u);
+  s->Close();
+}
+
 TEST_F(HubTest, Wake_onlyWhenAnIdleStreamGetsSomething) {
   auto s = Open();
   s->Create(kAutoWatchId, Key("a"));

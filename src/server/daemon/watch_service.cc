@@ -128,9 +128,11 @@ struct WatchService::Conn {
   std::mutex mu;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* reactor = nullptr;  // null once done
   std::shared_ptr<watch::Stream> stream;
-  // Responses taken from the hub and not written yet (converted one at a time, when written:
-  // they hold the store's records, not copies).
-  std::deque<watch::Response> queued;
+  // Responses taken from the hub, written from `next` on (encoded one at a time, when
+  // written: they hold the store's records, not copies). Kept for its capacity.
+  std::vector<watch::Response> queued;
+  size_t next = 0;
+  bool hasQueued() const { return next < queued.size(); }
   std::deque<grpc::ByteBuffer> pending;  // fragments of the response being sent
   // The bytes in flight (live until OnWriteDone).
   grpc::ByteBuffer writing_msg;
@@ -356,10 +358,11 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WatchService::Watch
 void WatchService::Pump(const std::shared_ptr<Conn>& c) {
   std::lock_guard<std::mutex> l(c->mu);
   if (c->finished || c->writing || c->stream == nullptr) return;
-  if (c->pending.empty() && c->queued.empty()) {
+  if (c->pending.empty() && !c->hasQueued()) {
     // Several responses per visit to the hub: one lock for many watchers' events.
-    std::vector<watch::Response> batch;
-    watch::Stream::Step step = c->stream->NextBatch(&batch, kResponsesPerVisit);
+    c->queued.clear();
+    c->next = 0;
+    watch::Stream::Step step = c->stream->NextBatch(&c->queued, kResponsesPerVisit);
     if (c->read_paused && c->stream->control_backlog() < kMaxControlBacklog) {
       c->read_paused = false;  // answers were taken: read the client's next request
       c->reactor->StartRead(c->request);
@@ -369,14 +372,12 @@ void WatchService::Pump(const std::shared_ptr<Conn>& c) {
       sender_->Post(c);  // history was read; let other calls have a turn first
       return;
     }
-    for (watch::Response& r : batch) c->queued.push_back(std::move(r));
   }
   if (!c->pending.empty()) {
     c->writing_msg.Swap(&c->pending.front());
     c->pending.pop_front();
   } else {
-    watch::Response r = std::move(c->queued.front());
-    c->queued.pop_front();
+    const watch::Response& r = c->queued[c->next++];
     if (r.fragment) {
       // etcd fragments at its request limit plus gRPC's overhead allowance.
       WatchResponse whole;
@@ -399,7 +400,7 @@ void WatchService::Pump(const std::shared_ptr<Conn>& c) {
   // metadata is written, so it would wait for a write that waits for it (the hang of
   // e2e_watch test_etcdctl_watch_from_a_compacted_revision_is_cancelled, 290e93d).
   grpc::WriteOptions options;
-  if (c->wrote_first && (!c->pending.empty() || !c->queued.empty())) options.set_buffer_hint();
+  if (c->wrote_first && (!c->pending.empty() || c->hasQueued())) options.set_buffer_hint();
   c->wrote_first = true;
   c->reactor->StartWrite(&c->writing_msg, options);
 }
