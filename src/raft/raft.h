@@ -6,8 +6,10 @@
 // heartbeats, check-quorum), raft_read.cc (ReadIndex).
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -80,6 +82,18 @@ class Raft {
   // when it collects a Ready.
   void MaybeStartReadRound();
   bool HasReadWork() const;
+
+  // Thesis §6.4.1, the leader lease in ticks: the tick at which this leader sent the newest
+  // heartbeat that a quorum of voters acknowledged (the leader acknowledges its own at the
+  // current tick). Every voter that acknowledged it refuses other candidates for an election
+  // timeout of its own ticks after receiving it (InLease). nullopt when no such promise
+  // holds: not leader, transferring leadership (the transferee may be elected inside the
+  // lease), no quorum heard yet, or without check-quorum (followers then promise nothing).
+  std::optional<uint64_t> LeaseSentTick() const;
+  // How many ticks after LeaseSentTick the lease is trusted: the election timeout less a
+  // margin for tick phase and clock drift.
+  int LeaseTicks() const { return std::max(0, election_tick_ - std::max(2, election_tick_ / 5)); }
+  uint64_t tick_count() const { return tick_count_; }
 
   // Planted bug 3: the vote granted last is not yet reported for persistence.
   bool vote_unpersisted() const { return vote_unpersisted_; }

@@ -187,5 +187,79 @@ TEST(Lease, vote_transferGrantedInsideLease) {
   EXPECT_TRUE(VoteGranted(net, m));
 }
 
+// The lease a runtime may lean on (RawNode::GetLeaderLease), with the default ReadIndex
+// reads: dated by the newest heartbeat a quorum acknowledged, never by the leader's role.
+TEST(Lease, leaderLease_datedByTheHeartbeatAQuorumAcknowledged) {
+  Network net(3);
+  NodeId l = net.ElectByTimeout();
+  auto [f, c] = Others(l);
+  net.TickAll(1);
+  auto lease = net.node(l).GetLeaderLease();
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->now_tick - lease->sent_tick, 0u) << "this tick's heartbeat was acknowledged";
+  EXPECT_EQ(lease->valid_ticks, 8);  // election_tick 10 less a margin of 2
+  EXPECT_FALSE(net.node(f).GetLeaderLease().has_value()) << "followers hold no lease";
+  EXPECT_FALSE(net.node(c).GetLeaderLease().has_value());
+  const uint64_t acked = lease->sent_tick;
+  net.Isolate(l);
+  for (int i = 0; i < 8; i++) net.node(l).Tick();
+  net.Stabilize();
+  ASSERT_EQ(net.Leader(), l);  // check-quorum has not fired yet
+  lease = net.node(l).GetLeaderLease();
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->sent_tick, acked) << "unacknowledged heartbeats do not extend it";
+  EXPECT_GE(lease->now_tick - lease->sent_tick, static_cast<uint64_t>(lease->valid_ticks))
+      << "expired after the valid ticks";
+  net.Heal();
+  net.TickAll(1);
+  lease = net.node(l).GetLeaderLease();
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_LT(lease->now_tick - lease->sent_tick, static_cast<uint64_t>(lease->valid_ticks));
+}
+
+// One follower's acknowledgement makes a quorum of 3 with the leader; none of 5 does not.
+TEST(Lease, leaderLease_needsAQuorumNotOneFollower) {
+  Network net(5);
+  NodeId l = net.ElectByTimeout();
+  net.TickAll(1);
+  ASSERT_TRUE(net.node(l).GetLeaderLease().has_value());
+  const uint64_t acked = net.node(l).GetLeaderLease()->sent_tick;
+  std::vector<NodeId> others;
+  for (NodeId id : {1, 2, 3, 4, 5}) {
+    if (id != l) others.push_back(id);
+  }
+  net.Cut(l, others[0]);
+  net.Cut(l, others[1]);
+  net.Cut(l, others[2]);  // only others[3] still answers: 2 of 5
+  net.TickAll(1);
+  EXPECT_EQ(net.node(l).GetLeaderLease()->sent_tick, acked);
+  net.Heal();
+  net.Cut(l, others[0]);
+  net.Cut(l, others[1]);  // 3 of 5 answer
+  net.TickAll(1);
+  EXPECT_GT(net.node(l).GetLeaderLease()->sent_tick, acked);
+}
+
+// A leader that hands over its leadership waives the lease: the transferee is elected
+// inside it (vote_transferGrantedInsideLease).
+TEST(Lease, leaderLease_noneWhileTransferring) {
+  Network net(3);
+  NodeId l = net.ElectByTimeout();
+  auto [f, c] = Others(l);
+  net.TickAll(1);
+  ASSERT_TRUE(net.node(l).GetLeaderLease().has_value());
+  net.Isolate(f);  // the transfer cannot complete at once
+  net.node(l).TransferLeader(f);
+  EXPECT_FALSE(net.node(l).GetLeaderLease().has_value());
+}
+
+// Without check-quorum the followers make no promise, so there is no lease to count on.
+TEST(Lease, leaderLease_noneWithoutCheckQuorum) {
+  Network net(3, [](Config& c) { c.check_quorum = false; });
+  net.Elect(1);
+  net.TickAll(1);
+  EXPECT_FALSE(net.node(1).GetLeaderLease().has_value());
+}
+
 }  // namespace
 }  // namespace raftkv::raft

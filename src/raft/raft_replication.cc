@@ -186,16 +186,20 @@ bool Raft::CommittedEntryInCurrentTerm() const {
   return log_.TermOrZero(log_.committed()) == term_;
 }
 
-bool Raft::LeaseValid() const {
-  if (role_ != Role::kLeader || lead_transferee_ != kNoNode) return false;
-  std::map<NodeId, Index> acked;
+std::optional<uint64_t> Raft::LeaseSentTick() const {
+  if (!check_quorum_ || role_ != Role::kLeader || lead_transferee_ != kNoNode) return std::nullopt;
+  std::map<NodeId, Index> acked;  // 1 + the send tick each voter acknowledged; 0: none
   for (const auto& [id, pr] : prs_) acked[id] = id == id_ ? tick_count_ + 1 : pr.lease_tick;
   uint64_t q = voters_.CommittedIndex(acked);  // newest send tick a quorum acknowledged
-  if (q == 0) return false;
+  if (q == 0) return std::nullopt;
+  return q - 1;
+}
+
+bool Raft::LeaseValid() const {
+  std::optional<uint64_t> sent = LeaseSentTick();
   // Followers count the election timeout on their own clocks, starting no earlier than
-  // our send tick; keep a margin for tick phase and drift.
-  int margin = std::max(2, election_tick_ / 5);
-  return tick_count_ + 1 - q < static_cast<uint64_t>(std::max(0, election_tick_ - margin));
+  // our send tick.
+  return sent && tick_count_ - *sent < static_cast<uint64_t>(LeaseTicks());
 }
 
 bool Raft::QuorumActive() {

@@ -255,6 +255,16 @@ bool LeaderMessagesMayLeaveEarly(const Ready& rd, Term durable_term) {
   return true;
 }
 
+uint64_t RawNode::TickCount() const {
+  return raft_->tick_count();
+}
+
+std::optional<RawNode::LeaderLease> RawNode::GetLeaderLease() const {
+  std::optional<uint64_t> sent = raft_->LeaseSentTick();
+  if (!sent) return std::nullopt;
+  return LeaderLease{*sent, raft_->tick_count(), raft_->LeaseTicks()};
+}
+
 NodeStatus RawNode::GetStatus() const {
   NodeStatus s;
   s.id = raft_->id();

@@ -235,6 +235,8 @@ class RawNode {
 
   // Advances the logical clock by one tick (election and heartbeat timers).
   void Tick();
+  // How many times Tick() was called since the node was created.
+  uint64_t TickCount() const;
 
   // Starts an election now (skipping the randomized timeout).
   Status Campaign();
@@ -282,6 +284,17 @@ class RawNode {
   void Advance();
 
   NodeStatus GetStatus() const;
+
+  // The leader lease (thesis §6.4.1) for a runtime that answers something without a
+  // ReadIndex round while it holds (raftkvd's lease keep-alives): no other leader can be
+  // elected before the tick `sent_tick + valid_ticks` of this node's clock. nullopt when
+  // this node cannot count on it (see Raft::LeaseSentTick).
+  struct LeaderLease {
+    uint64_t sent_tick;  // the tick whose heartbeat a quorum acknowledged
+    uint64_t now_tick;   // this node's tick count now
+    int valid_ticks;
+  };
+  std::optional<LeaderLease> GetLeaderLease() const;
 
   // Read-only view of the node's log, stable and unstable, for inspection by the runtime
   // and the simulator's invariant checkers.

@@ -50,7 +50,9 @@ EtcdServer::Impl::Impl(ServerConfig config)
     : config_(std::move(config)),
       request_timeout_(std::chrono::milliseconds(5000 + 2 * config_.election_timeout_ms)),
       next_request_id_(std::random_device{}() ^
-                       (static_cast<uint64_t>(std::random_device{}()) << 32)) {}
+                       (static_cast<uint64_t>(std::random_device{}()) << 32)),
+      leader_lease_(std::chrono::milliseconds(config_.heartbeat_interval_ms),
+                    config_.election_timeout_ms / std::max(1, config_.heartbeat_interval_ms) + 2) {}
 
 EtcdServer::Impl::~Impl() {
   Stop();

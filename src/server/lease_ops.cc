@@ -67,6 +67,16 @@ void EtcdServer::Impl::LeaseRenewAsLeader(int64_t id, Done<int64_t> done) {
     if (ttl.status().Is(Status::Code::kNotFound)) return done(int64_t{0});  // etcd: TTL 0
     return done(ttl.status());
   }
+  // Inside the leader lease no other member can have taken over (and one that takes over
+  // later extends every lease past what this answer promises: leader_lease.h), so the
+  // answer needs no round. Outside it, a ReadIndex round must first confirm that this
+  // member still leads (etcd 3.5's ensureLeadership), or an isolated old leader would
+  // keep renewing leases that the new leader lets expire.
+  if (LeaderLeaseHolds()) {
+    keepalives_in_lease_++;
+    return done(*ttl);
+  }
+  keepalives_after_round_++;
   LinearizableRead([](kv::Store&) -> ApplyResult { return std::string(); },
                    [ttl = *ttl, done = std::move(done)](ApplyResult r) {
                      if (!r.ok()) return done(r.status());

@@ -140,6 +140,35 @@ TEST(LeaseServer, KeepAlive_throughAFollowerKeepsTheLeaseThenItExpires) {
   EXPECT_EQ(*KeepAlive(f, g->id()), 0);
 }
 
+// A healthy leader answers keep-alives inside its leader lease, without a ReadIndex round.
+// Cut off from its followers, it stops doing so once the lease ran out, although it still
+// leads until check-quorum fires: a keep-alive then waits for a round that cannot complete,
+// and fails, so its client moves to a member that can reach the new leader.
+TEST(LeaseServer, KeepAlive_answeredInsideTheLeaderLeaseOnly) {
+  Cluster c(3);
+  for (const auto& n : {"n1", "n2", "n3"}) {
+    ServerConfig cfg = c.Config(n);
+    cfg.election_timeout_ms = 1000;  // a lease of 790 ms, check-quorum after 1-2 s
+    ASSERT_TRUE(c.StartWith(cfg).ok()) << n;
+  }
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  auto g = Grant(leader, 60);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_TRUE(WaitFor([&] {
+    auto ttl = KeepAlive(leader, g->id());
+    return ttl.ok() && *ttl == 60 && leader->GetStats().keepalives_in_lease > 0;
+  }));
+  for (const auto& n : c.Running()) {
+    if (c.at(n) != leader) c.Stop(n);
+  }
+  std::this_thread::sleep_for(milliseconds(900));
+  const uint64_t in_lease = leader->GetStats().keepalives_in_lease;
+  auto late = KeepAlive(leader, g->id());
+  EXPECT_FALSE(late.ok()) << "renewed by a leader cut off for longer than its lease";
+  EXPECT_EQ(leader->GetStats().keepalives_in_lease, in_lease);
+}
+
 // Leadership moves while a client keeps a lease alive: the new leader extends every lease
 // (full TTL + election timeout) once it applied its first entry, so the lease survives.
 TEST(LeaseServer, LeaderChange_keptAliveLeaseSurvives) {

@@ -314,6 +314,8 @@ ServerStats EtcdServer::Impl::GetStats() const {
   s.snapshot_apply = snapshot_apply_.Get();
   s.snapshots_sent = snapshots_sent_.load();
   s.snapshots_received = snapshots_received_.load();
+  s.keepalives_in_lease = keepalives_in_lease_.load();
+  s.keepalives_after_round = keepalives_after_round_.load();
   if (transport_) {
     for (const auto& [id, ps] : transport_->Stats()) {
       s.peer_sent_bytes[id] = ps.sent_bytes;

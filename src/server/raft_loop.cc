@@ -168,6 +168,7 @@ void EtcdServer::Impl::raftLoop() {
     auto now = Clock::now();
     if (now >= next_tick) {
       node_->Tick();
+      leader_lease_.OnTick(node_->TickCount(), now);
       next_tick += tick;
       if (next_tick <= now) next_tick = now + tick;  // we fell behind: do not burst ticks
       waits_.Expire(now, Status::Unavailable(api::kErrTimeout));
@@ -178,6 +179,7 @@ void EtcdServer::Impl::raftLoop() {
     }
     drainInbox();
     issueReadIndex(now);
+    leader_lease_.Publish(node_->GetLeaderLease());  // acknowledgements just stepped extend it
     while (!loops_stop_.load() && node_->HasReady()) handleReady();
     if (!new_reads_.empty() && read_rounds_.empty()) {
       // The round in flight completed above: the reads that waited for it go now.
@@ -334,6 +336,8 @@ void EtcdServer::Impl::expireHeld(Clock::time_point now) {
 }
 
 void EtcdServer::Impl::handleReady() {
+  // Before anything is sent: a leadership transfer's TimeoutNow may be among the messages.
+  leader_lease_.Publish(node_->GetLeaderLease());
   raft::Ready rd = node_->GetReady();
   if (rd.soft_state) handleSoftState(*rd.soft_state);
   // A leader's appends go out while it writes them itself (thesis §10.2.1), but only in a

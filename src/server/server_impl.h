@@ -31,6 +31,7 @@
 #include "server/compactor.h"
 #include "server/discovery.h"
 #include "server/etcd_server.h"
+#include "server/leader_lease.h"
 #include "server/leases.h"
 #include "server/members.h"
 #include "server/stage_trace.h"
@@ -85,6 +86,8 @@ class EtcdServer::Impl : public transport::Handler {
   uint64_t term() const { return term_.load(); }
   uint64_t leader() const { return lead_.load(); }
   Clock::time_point Deadline() const { return Clock::now() + request_timeout_; }
+  // Whether this member leads inside the core's leader lease (leader_lease.h).
+  bool LeaderLeaseHolds() const { return leader_lease_.Holds(Clock::now()); }
 
   // Proposes `req` (its id, origin and time are filled here); `w` gets the applied result.
   void Propose(raftkvpb::InternalRequest req, Waiter w);
@@ -350,10 +353,12 @@ class EtcdServer::Impl : public transport::Handler {
   std::atomic<uint64_t> keys_{0};
   std::atomic<uint64_t> leader_changes_{0}, proposals_committed_{0}, proposals_applied_{0},
       proposals_failed_{0}, slow_apply_{0}, snapshots_sent_{0}, snapshots_received_{0},
-      read_index_rounds_{0}, read_index_reads_{0};
+      keepalives_in_lease_{0}, keepalives_after_round_{0}, read_index_rounds_{0},
+      read_index_reads_{0};
   Histogram wal_fsync_, snapshot_save_, snapshot_apply_;
-  Timeline timeline_;       // what /ui shows of the last minutes (timeline.h)
-  DebugPeers debug_peers_;  // ClusterDebug's connections to the other members
+  Timeline timeline_;              // what /ui shows of the last minutes (timeline.h)
+  LeaderLeaseClock leader_lease_;  // published by the raft thread (leader_lease.h)
+  DebugPeers debug_peers_;         // ClusterDebug's connections to the other members
   // Where a request's time goes (stage_trace.h): a proposal made on this member, from the
   // call to its completion (boundaries: raft thread picks it up, appended to the log, WAL
   // write starts, durable, committed, apply thread starts its batch, applied, answered),

@@ -83,6 +83,10 @@ struct ServerStats {
   StageTrace::Totals append_stages;
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_received = 0;
+  // Lease keep-alives this member renewed as leader: answered inside the leader lease, or
+  // after a ReadIndex round confirmed the leadership (lease_ops.cc).
+  uint64_t keepalives_in_lease = 0;
+  uint64_t keepalives_after_round = 0;
   // etcd_network_peer_sent_bytes_total / etcd_network_peer_received_bytes_total, by member.
   std::map<uint64_t, uint64_t> peer_sent_bytes;
   std::map<uint64_t, uint64_t> peer_received_bytes;

@@ -4,28 +4,67 @@
 // every watcher that takes all of them (the common case: watchers of the written key with no
 // filter). A response then holds references to those lists, one per revision it covers (or
 // one list of its own for a catch-up read or a filtered share), so queueing and sending a
-// revision to N watchers costs N reference counts, not N vectors of events.
+// revision to N watchers costs N reference counts, not N vectors of events. Each piece also
+// carries a memo for the service's wire encoding of its events, so a revision's events are
+// encoded once, not once per watcher.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <initializer_list>
 #include <iterator>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "kv/events.h"
 
 namespace raftkv::watch {
 
-// Events nobody changes once shared (a revision's, or a watcher's share of it).
-using SharedEvents = std::shared_ptr<const std::vector<kv::Event>>;
+// Bytes computed at most once, by the first thread that asks, then read by any thread.
+class OnceBytes {
+ public:
+  // The bytes, computed by fill(std::string*) on the first call.
+  template <typename Fill>
+  const std::string& Get(Fill&& fill) const {
+    if (!ready_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!ready_.load(std::memory_order_relaxed)) {
+        fill(&bytes_);
+        ready_.store(true, std::memory_order_release);
+      }
+    }
+    return bytes_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::atomic<bool> ready_{false};
+  mutable std::string bytes_;  // written once, under mu_, before ready_
+};
+
+// Events nobody changes once shared (a revision's, or a watcher's share of it), with the
+// service's memo of their wire form: the gRPC service (src/server/daemon/watch_wire.h) keeps
+// the events encoded as a WatchResponse's events field here, without and with previous
+// versions, so every watcher's response that shares the piece reuses the same bytes.
+struct EventPiece {
+  explicit EventPiece(std::vector<kv::Event> e) : events(std::move(e)) {}
+  std::vector<kv::Event> events;
+  OnceBytes wire[2];  // [prev_kv]
+
+  size_t size() const { return events.size(); }
+  bool empty() const { return events.empty(); }
+  const kv::Event& operator[](size_t i) const { return events[i]; }
+};
+using SharedEvents = std::shared_ptr<const EventPiece>;
 
 class EventList {
  public:
   EventList() = default;
   EventList(std::initializer_list<kv::Event> events) : EventList(std::vector<kv::Event>(events)) {}
   explicit EventList(std::vector<kv::Event> events) {
-    Append(std::make_shared<const std::vector<kv::Event>>(std::move(events)));
+    Append(std::make_shared<const EventPiece>(std::move(events)));
   }
 
   // Appends a piece (kept in order). Empty pieces are dropped.

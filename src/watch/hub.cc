@@ -155,6 +155,13 @@ size_t Stream::Cancel(int64_t watch_id) {
     auto it = watchers_.find(watch_id);
     if (closed_ || it == watchers_.end()) return backlogLocked();
     hub_->detachLocked(it->second.get());
+    // Still in ready_ (skipped there, being dead): kept alive until ready_ has drained, or
+    // until retired ones make up half of it (a stream that never drains: create/cancel churn
+    // beside a busy watcher), when they are taken out at once.
+    if (it->second->in_ready) {
+      retired_.push_back(std::move(it->second));
+      if (retired_.size() > 64 && retired_.size() > ready_.size() / 2) dropRetiredLocked();
+    }
     watchers_.erase(it);
     Response r;
     r.watch_id = watch_id;
@@ -180,6 +187,15 @@ size_t Stream::RequestProgress() {
   }
   Hub::Wake(woken);
   return backlog;
+}
+
+void Stream::dropRetiredLocked() {
+  std::erase_if(ready_, [](Watcher* w) {
+    if (!w->dead) return false;
+    w->in_ready = false;
+    return true;
+  });
+  retired_.clear();
 }
 
 size_t Stream::noteBacklogLocked() {
@@ -211,10 +227,12 @@ Stream::Step Stream::NextBatch(std::vector<Response>* out, size_t max) {
   Step step = Step::kIdle;
   size_t before = out->size();
   while (out->size() - before < max) {
-    Response r;
-    step = hub_->nextLocked(this, &r, &l);
-    if (step != Step::kSend) break;
-    out->push_back(std::move(r));
+    // Filled where it stays: a response is not moved on its way to the caller.
+    step = hub_->nextLocked(this, &out->emplace_back(), &l);
+    if (step != Step::kSend) {
+      out->pop_back();
+      break;
+    }
   }
   in_next_ = false;
   return out->size() > before ? Step::kSend : step;
@@ -227,6 +245,7 @@ void Stream::Close() {
   for (auto& [id, w] : watchers_) hub_->detachLocked(w.get());
   watchers_.clear();
   ready_.clear();
+  retired_.clear();
   control_.clear();
   progress_requests_.clear();
   hub_->streams_.erase(this);
@@ -368,7 +387,7 @@ void Hub::wakeLocked(Stream* s, Woken* woken) {
 void Hub::markReadyLocked(Watcher* w, Woken* woken) {
   if (w->in_ready || w->dead) return;
   w->in_ready = true;
-  w->stream->ready_.push_back(w->shared_from_this());  // owned by its stream's watchers_
+  w->stream->ready_.push_back(w);
   wakeLocked(w->stream, woken);
 }
 
@@ -455,7 +474,7 @@ void Hub::dispatchRevisionLocked(std::vector<kv::Event> events, Woken* woken) {
   }
   if (shares_.empty()) return;
   const size_t all_bytes = Bytes(events);
-  auto all = std::make_shared<const std::vector<kv::Event>>(std::move(events));
+  auto all = std::make_shared<const EventPiece>(std::move(events));
   for (Watcher* w : shares_) {
     if (w->share_count == all->size()) {
       queueLocked(w, rev, all, all_bytes, woken);
@@ -463,12 +482,11 @@ void Hub::dispatchRevisionLocked(std::vector<kv::Event> events, Woken* woken) {
     }
     std::vector<kv::Event> part;
     part.reserve(w->share_count);
-    for (const kv::Event& e : *all) {
+    for (const kv::Event& e : all->events) {
       if (Takes(*w, e)) part.push_back(e);
     }
     size_t bytes = Bytes(part);
-    queueLocked(w, rev, std::make_shared<const std::vector<kv::Event>>(std::move(part)), bytes,
-                woken);
+    queueLocked(w, rev, std::make_shared<const EventPiece>(std::move(part)), bytes, woken);
   }
   // queueLocked may make a watcher unsynced, but never adds or frees one: shares_ stays valid.
 }
@@ -518,15 +536,17 @@ Stream::Step Hub::nextLocked(Stream* s, Response* out, std::unique_lock<std::mut
     }
   }
   while (!s->ready_.empty()) {
-    std::shared_ptr<Watcher> w = std::move(s->ready_.front());
+    Watcher* w = s->ready_.front();
     s->ready_.pop_front();
     w->in_ready = false;
     if (w->dead) continue;
     Stream::Step step;
+    std::shared_ptr<Watcher> keep;  // a history read unlocks: a cancel may erase the watcher
     if (!w->queue.empty()) {
-      takeQueuedLocked(w.get(), out);
+      takeQueuedLocked(w, out);
       step = Stream::Step::kSend;
     } else if (!w->synced) {
+      keep = w->shared_from_this();
       step = catchUpLocked(s, w, out, lock);
     } else {
       continue;
@@ -537,6 +557,7 @@ Stream::Step Hub::nextLocked(Stream* s, Response* out, std::unique_lock<std::mut
     }
     return step;  // kAgain: history was read without anything to send; come back
   }
+  s->retired_.clear();  // ready_ is empty: nothing points at them any more
   s->waiting_ = true;
   return Stream::Step::kIdle;
 }
@@ -567,7 +588,7 @@ void Hub::takeQueuedLocked(Watcher* w, Response* out) {
   w->sent_events = true;
 }
 
-Stream::Step Hub::catchUpLocked(Stream* s, const std::shared_ptr<Watcher>& w, Response* out,
+Stream::Step Hub::catchUpLocked(Stream* s, Watcher* w, Response* out,
                                 std::unique_lock<std::mutex>* lock) {
   std::shared_ptr<const kv::Store> store = store_;
   const int64_t from = w->next_rev, to = published_;
@@ -576,7 +597,7 @@ Stream::Step Hub::catchUpLocked(Stream* s, const std::shared_ptr<Watcher>& w, Re
     // etcd: the watcher's history is gone; it is cancelled with the compaction revision
     // (header revision 0, as etcd's response carries). Its id stays taken until the client
     // cancels it, as in etcd's watch stream.
-    detachLocked(w.get());
+    detachLocked(w);
     *out = Response();
     out->watch_id = w->id;
     out->canceled = true;
@@ -592,7 +613,7 @@ Stream::Step Hub::catchUpLocked(Stream* s, const std::shared_ptr<Watcher>& w, Re
   }
   if (from > to) {
     w->min_rev = from;
-    addSyncedLocked(w.get());
+    addSyncedLocked(w);
     return Stream::Step::kAgain;
   }
   lock->unlock();
@@ -612,7 +633,7 @@ Stream::Step Hub::catchUpLocked(Stream* s, const std::shared_ptr<Watcher>& w, Re
   w->next_rev = read->through + 1;
   if (w->next_rev > published_) {
     w->min_rev = w->next_rev;
-    addSyncedLocked(w.get());
+    addSyncedLocked(w);
   }
   if (events.empty()) return Stream::Step::kAgain;
   *out = Response();

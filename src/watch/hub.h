@@ -133,8 +133,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::deque<Response> control_;
   std::deque<int64_t> progress_requests_;                 // revisions of pending progress requests
   std::map<int64_t, std::shared_ptr<Watcher>> watchers_;  // by id; compacted ones stay
-  // Watchers with something to send or to read, in turn.
-  std::deque<std::shared_ptr<Watcher>> ready_;
+  // Watchers with something to send or to read, in turn. Plain pointers (no reference count
+  // touched per event): each is owned by watchers_ or, once cancelled while in here, by
+  // retired_ until ready_ has drained; a history read, which unlocks, holds a reference.
+  std::deque<Watcher*> ready_;
+  std::vector<std::shared_ptr<Watcher>> retired_;
   int64_t next_auto_id_ = 0;
   // Next answered kIdle (or was never called) and no wake has been sent since.
   bool waiting_ = true;
@@ -142,6 +145,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool in_next_ = false;
 
   size_t backlogLocked() const { return control_.size() + progress_requests_.size(); }
+  // Takes the dead watchers out of ready_ and frees the retired ones.
+  void dropRetiredLocked();
   // After a request: records the hub's peak backlog and returns this stream's.
   size_t noteBacklogLocked();
 };
@@ -201,7 +206,7 @@ class Hub {
 
   Stream::Step nextLocked(Stream* s, Response* out, std::unique_lock<std::mutex>* lock);
   void takeQueuedLocked(Watcher* w, Response* out);
-  Stream::Step catchUpLocked(Stream* s, const std::shared_ptr<Watcher>& w, Response* out,
+  Stream::Step catchUpLocked(Stream* s, Watcher* w, Response* out,
                              std::unique_lock<std::mutex>* lock);
 
   const HubOptions options_;

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "kv/test_util.h"
 
@@ -258,11 +260,11 @@ TEST(EventList, IteratesPiecesInOrder_dropsEmptyOnes) {
   EventList l;
   EXPECT_TRUE(l.empty());
   EXPECT_EQ(l.begin(), l.end());
-  l.Append(std::make_shared<const std::vector<kv::Event>>(
-      std::vector<kv::Event>{event("a", 2), event("b", 2)}));
-  l.Append(std::make_shared<const std::vector<kv::Event>>());
+  l.Append(
+      std::make_shared<const EventPiece>(std::vector<kv::Event>{event("a", 2), event("b", 2)}));
+  l.Append(std::make_shared<const EventPiece>(std::vector<kv::Event>{}));
   l.Append(nullptr);
-  l.Append(std::make_shared<const std::vector<kv::Event>>(std::vector<kv::Event>{event("c", 3)}));
+  l.Append(std::make_shared<const EventPiece>(std::vector<kv::Event>{event("c", 3)}));
   EXPECT_EQ(l.size(), 3u);
   EXPECT_EQ(l.part_count(), 2u);
   std::string keys;
@@ -271,6 +273,28 @@ TEST(EventList, IteratesPiecesInOrder_dropsEmptyOnes) {
   EXPECT_EQ(l[2].kv->key, "c");
   EXPECT_EQ(l[1].revision(), 2);
   EXPECT_EQ(EventList({event("x", 5)}).size(), 1u);
+}
+
+// The wire memo of a shared piece: many senders ask at once, the bytes are computed once.
+TEST(OnceBytesTest, Get_manyThreadsFillOnceAndSeeTheSameBytes) {
+  OnceBytes once;
+  std::atomic<int> fills{0};
+  std::vector<std::thread> threads;
+  std::vector<const std::string*> got(8);
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] {
+      got[i] = &once.Get([&](std::string* out) {
+        fills.fetch_add(1);
+        *out = "encoded";
+      });
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(fills.load(), 1);
+  for (const std::string* g : got) {
+    EXPECT_EQ(g, got[0]);
+    EXPECT_EQ(*g, "encoded");
+  }
 }
 
 TEST_F(HubTest, Filters_andPrevKv) {
@@ -346,6 +370,39 @@ TEST_F(HubTest, Cancel_dropsWhatWasPendingAndAnswersCanceled_unknownIdsIgnored) 
   EXPECT_EQ(hub_.watcher_count(), 1u);
   s->Close();
   EXPECT_EQ(hub_.watcher_count(), 0u);
+}
+
+// Watchers cancelled while waiting in the stream's turn (many: the turn is compacted at once,
+// without the stream going idle first), some with events queued: the others are sent every
+// event in order, the cancelled ones nothing after their `canceled`.
+TEST_F(HubTest, Cancel_manyWhileInTurn_othersGetEverythingCancelledNothing) {
+  auto s = Open();
+  for (int i = 0; i < 200; ++i) s->Create(kAutoWatchId, Key("a"));
+  Drain(*s);
+  Put("a", "1");  // 2: all 200 in turn
+  Response first;
+  ASSERT_EQ(s->Next(&first), Stream::Step::kSend);  // watcher 0 sent; 199 wait in turn
+  EXPECT_EQ(Line(first), "0 rev=2: P a=1@2");
+  for (int i = 1; i < 200; i += 4) s->Cancel(i);  // 50 while in turn with events queued
+  for (int i = 2; i < 200; i += 4) s->Cancel(i);  // 50 more: past half of the turn
+  Put("a", "2");                                  // 3
+  std::map<int64_t, std::string> got;
+  for (const std::string& line : Drain(*s)) {
+    int64_t id = std::stoll(line.substr(0, line.find(' ')));
+    got[id] += line.substr(line.find(' ') + 1) + "|";
+  }
+  for (int64_t id = 0; id < 200; ++id) {
+    SCOPED_TRACE(id);
+    if (id % 4 == 1 || id % 4 == 2) {
+      EXPECT_EQ(got[id], "canceled rev=2|");
+    } else if (id == 0) {
+      EXPECT_EQ(got[id], "rev=3: P a=2@3|");
+    } else {
+      EXPECT_EQ(got[id], "rev=3: P a=1@2, P a=2@3|");
+    }
+  }
+  EXPECT_EQ(hub_.watcher_count(), 100u);
+  s->Close();
 }
 
 TEST_F(HubTest, Wake_onlyWhenAnIdleStreamGetsSomething) {

@@ -132,6 +132,12 @@ std::string RenderMetrics(const ServerStats& s) {
           "The latency distributions of restoring the store from a received snapshot.",
           s.snapshot_apply);
   w.Stages({{"propose", &s.propose_stages}, {"append", &s.append_stages}});
+  w.Counter("raftkv_lease_keepalives_in_lease_total",
+            "Lease keep-alives renewed by this leader inside its leader lease, without a round.",
+            s.keepalives_in_lease);
+  w.Counter("raftkv_lease_keepalives_after_round_total",
+            "Lease keep-alives renewed by this leader after a ReadIndex round confirmed it leads.",
+            s.keepalives_after_round);
   w.Counter("raftkv_snapshots_sent_total", "The number of snapshots sent to followers.",
             s.snapshots_sent);
   w.Counter("raftkv_snapshots_received_total", "The number of snapshots received from a leader.",

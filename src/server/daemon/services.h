@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "api/convert.h"
 #include "api/errors.h"
 #include "auth/store.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -297,14 +298,17 @@ class SessionService final : public raftkvpb::Session::CallbackService {
 
 // etcdserverpb.Watch (watch_service.cc): every member serves it, learners included, from
 // its own watch hub. Sender threads write the responses; `progress_interval` is etcd's
-// --experimental-watch-progress-notify-interval (at least 100 ms).
-class WatchService final : public etcdserverpb::Watch::CallbackService {
+// --experimental-watch-progress-notify-interval (at least 100 ms). Served as gRPC's raw
+// method: requests are parsed here, responses written as bytes built by watch_wire.h (a
+// revision's events encoded once for all its watchers), etcd's wire format either way.
+class WatchService final
+    : public etcdserverpb::Watch::WithRawCallbackMethod_Watch<etcdserverpb::Watch::Service> {
  public:
   WatchService(EtcdServer* server, ServiceLimits limits, const MemberState* member,
                std::chrono::milliseconds progress_interval);
   ~WatchService() override;
 
-  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* ctx) override;
 
  private:
@@ -312,8 +316,8 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   class Sender;
   class Call;
   void Pump(const std::shared_ptr<Conn>& c);
-  // The response as etcd sends it, filled into `p` (cleared, or reused after Clear()).
-  void FillProto(const watch::Response& r, etcdserverpb::WatchResponse* p) const;
+  // The response header's ids and term now.
+  api::HeaderInfo Header() const;
 
   EtcdServer* server_;
   ServiceLimits limits_;

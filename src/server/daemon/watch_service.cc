@@ -1,4 +1,6 @@
-// etcdserverpb.Watch over the member's watch hub (src/watch/hub.h), on gRPC's callback API.
+// etcdserverpb.Watch over the member's watch hub (src/watch/hub.h), on gRPC's callback API,
+// as its raw method: requests arrive as bytes and are parsed here; responses are written as
+// bytes built by watch_wire.h, a shared revision's events encoded once for every watcher.
 //
 // One WatchCall per client stream: requests are read one at a time and handed to the hub's
 // Stream (create / cancel / progress); responses are taken from it by the sender threads,
@@ -15,7 +17,9 @@
 #include <thread>
 
 #include "api/convert.h"
+#include "common/check.h"
 #include "server/daemon/services.h"
+#include "server/daemon/watch_wire.h"
 #include "watch/hub.h"
 
 namespace raftkv::server::daemon {
@@ -83,28 +87,19 @@ watch::WatchSpec SpecOf(const etcdserverpb::WatchCreateRequest& c) {
   return s;
 }
 
-// Sets every field of `kv` (it may hold an earlier response's key-value: see FillProto).
-void FillKeyValue(const kv::Record& r, mvccpb::KeyValue* kv) {
-  kv->set_key(r.key);
-  kv->set_mod_revision(r.rev.main);
-  if (r.tombstone) {  // a delete event's kv: the key and its revision, as etcd's
-    kv->set_create_revision(0);
-    kv->set_version(0);
-    kv->clear_value();
-    kv->set_lease(0);
-    return;
-  }
-  kv->set_create_revision(r.create_revision);
-  kv->set_version(r.version);
-  kv->set_value(r.value);
-  kv->set_lease(r.lease);
+// Appends the message's bytes, as gRPC would serialize it.
+void PushSerialized(const WatchResponse& m, std::deque<grpc::ByteBuffer>* out) {
+  bool own = false;
+  grpc::Status s =
+      grpc::SerializationTraits<WatchResponse>::Serialize(m, &out->emplace_back(), &own);
+  RAFTKV_CHECK(s.ok(), "a WatchResponse always serializes");
 }
 
 // etcd's sendFragments: a response of 2+ events at or above the limit goes out in pieces,
 // each below it where possible (at least one event each), all but the last marked fragment.
-void Fragment(WatchResponse whole, size_t limit, std::deque<WatchResponse>* out) {
+void Fragment(WatchResponse whole, size_t limit, std::deque<grpc::ByteBuffer>* out) {
   if (whole.ByteSizeLong() < limit || whole.events_size() < 2) {
-    out->push_back(std::move(whole));
+    PushSerialized(whole, out);
     return;
   }
   WatchResponse base = whole;
@@ -122,7 +117,7 @@ void Fragment(WatchResponse whole, size_t limit, std::deque<WatchResponse>* out)
       ++i;
     }
     if (i == whole.events_size()) cur.set_fragment(false);
-    out->push_back(std::move(cur));
+    PushSerialized(cur, out);
   }
 }
 
@@ -131,23 +126,23 @@ void Fragment(WatchResponse whole, size_t limit, std::deque<WatchResponse>* out)
 // What a call and the sender threads share. `mu` orders everything done to the reactor.
 struct WatchService::Conn {
   std::mutex mu;
-  grpc::ServerBidiReactor<WatchRequest, WatchResponse>* reactor = nullptr;  // null once done
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* reactor = nullptr;  // null once done
   std::shared_ptr<watch::Stream> stream;
-  // Responses taken from the hub and not written yet (converted one at a time, when written:
-  // they hold the store's records, not copies).
-  std::deque<watch::Response> queued;
-  std::deque<WatchResponse> pending;  // fragments of the response being sent
-  // The message in flight (lives until OnWriteDone). Refilled in place for the next
-  // response: Clear() keeps its events, key-values and strings for reuse, so a steady stream
-  // of responses allocates next to nothing.
-  WatchResponse writing_msg;
+  // Responses taken from the hub, written from `next` on (encoded one at a time, when
+  // written: they hold the store's records, not copies). Kept for its capacity.
+  std::vector<watch::Response> queued;
+  size_t next = 0;
+  bool hasQueued() const { return next < queued.size(); }
+  std::deque<grpc::ByteBuffer> pending;  // fragments of the response being sent
+  // The bytes in flight (live until OnWriteDone).
+  grpc::ByteBuffer writing_msg;
   bool writing = false;
   // The call's first write went out (it carries the initial metadata: never hinted, below).
   bool wrote_first = false;
   bool finished = false;
   // Reading requests is paused at kMaxControlBacklog; the sender resumes it into `request`.
   bool read_paused = false;
-  WatchRequest* request = nullptr;
+  grpc::ByteBuffer* request = nullptr;
   bool posted = false;  // queued for a sender thread (guarded by the sender's mutex)
 
   void FinishLocked(grpc::Status status) {
@@ -221,12 +216,13 @@ class WatchService::Sender {
 };
 
 // The reactor of one Watch call.
-class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse> {
+class WatchService::Call final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   Call(WatchService* service, grpc::CallbackServerContext* ctx)
       : service_(service), conn_(std::make_shared<Conn>()) {
     conn_->reactor = this;
-    conn_->request = &request_;
+    conn_->request = &request_bytes_;
     std::weak_ptr<Conn> weak = conn_;
     // etcd: a client asking for a leader (clientv3.WithRequireLeader, as etcdctl watch does)
     // is refused at once by a member that has none, and cancelled when the member has been
@@ -255,7 +251,7 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
     std::shared_ptr<Conn> conn = conn_;
     service_->server_->ResolveCaller(creds_, [conn, this](const Result<auth::AuthInfo>&) {
       std::lock_guard<std::mutex> l(conn->mu);
-      if (conn->reactor != nullptr) StartRead(&request_);  // else the call is gone
+      if (conn->reactor != nullptr) StartRead(&request_bytes_);  // else the call is gone
     });
   }
 
@@ -263,6 +259,16 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
     // A client that half-closes keeps receiving events, as etcd's stream does (it ends when
     // the client cancels the call).
     if (!ok) return;
+    grpc::Status parsed =
+        grpc::SerializationTraits<WatchRequest>::Deserialize(&request_bytes_, &request_);
+    if (!parsed.ok()) {
+      // What gRPC-Go's server (etcd) answers a request it cannot decode: the call ends.
+      std::lock_guard<std::mutex> l(conn_->mu);
+      conn_->FinishLocked(
+          grpc::Status(grpc::StatusCode::INTERNAL,
+                       "grpc: error unmarshalling request: " + parsed.error_message()));
+      return;
+    }
     std::shared_ptr<watch::Stream> stream = conn_->stream;
     size_t backlog = 0;
     switch (request_.request_union_case()) {
@@ -291,7 +297,7 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
       conn_->read_paused = true;
       return;
     }
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -329,6 +335,7 @@ class WatchService::Call final : public grpc::ServerBidiReactor<WatchRequest, Wa
   WatchService* service_;
   std::shared_ptr<Conn> conn_;
   auth::Credentials creds_;
+  grpc::ByteBuffer request_bytes_;  // read into, then parsed into request_
   WatchRequest request_;
   uint64_t leader_token_ = 0;  // registered with MemberState::leader_streams
 };
@@ -341,7 +348,7 @@ WatchService::WatchService(EtcdServer* server, ServiceLimits limits, const Membe
 
 WatchService::~WatchService() = default;
 
-grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WatchService::Watch(
     grpc::CallbackServerContext* ctx) {
   return new Call(this, ctx);
 }
@@ -351,10 +358,11 @@ grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
 void WatchService::Pump(const std::shared_ptr<Conn>& c) {
   std::lock_guard<std::mutex> l(c->mu);
   if (c->finished || c->writing || c->stream == nullptr) return;
-  if (c->pending.empty() && c->queued.empty()) {
+  if (c->pending.empty() && !c->hasQueued()) {
     // Several responses per visit to the hub: one lock for many watchers' events.
-    std::vector<watch::Response> batch;
-    watch::Stream::Step step = c->stream->NextBatch(&batch, kResponsesPerVisit);
+    c->queued.clear();
+    c->next = 0;
+    watch::Stream::Step step = c->stream->NextBatch(&c->queued, kResponsesPerVisit);
     if (c->read_paused && c->stream->control_backlog() < kMaxControlBacklog) {
       c->read_paused = false;  // answers were taken: read the client's next request
       c->reactor->StartRead(c->request);
@@ -364,25 +372,22 @@ void WatchService::Pump(const std::shared_ptr<Conn>& c) {
       sender_->Post(c);  // history was read; let other calls have a turn first
       return;
     }
-    for (watch::Response& r : batch) c->queued.push_back(std::move(r));
   }
   if (!c->pending.empty()) {
-    c->writing_msg = std::move(c->pending.front());
+    c->writing_msg.Swap(&c->pending.front());
     c->pending.pop_front();
   } else {
-    watch::Response r = std::move(c->queued.front());
-    c->queued.pop_front();
+    const watch::Response& r = c->queued[c->next++];
     if (r.fragment) {
       // etcd fragments at its request limit plus gRPC's overhead allowance.
       WatchResponse whole;
-      FillProto(r, &whole);
+      FillWatchResponse(Header(), r, &whole);
       Fragment(std::move(whole),
                static_cast<size_t>(limits_.max_request_bytes + kGrpcOverheadBytes), &c->pending);
-      c->writing_msg = std::move(c->pending.front());
+      c->writing_msg.Swap(&c->pending.front());
       c->pending.pop_front();
     } else {
-      c->writing_msg.Clear();
-      FillProto(r, &c->writing_msg);
+      EncodeWatchResponse(Header(), r, &c->writing_msg);
     }
   }
   c->writing = true;
@@ -395,41 +400,13 @@ void WatchService::Pump(const std::shared_ptr<Conn>& c) {
   // metadata is written, so it would wait for a write that waits for it (the hang of
   // e2e_watch test_etcdctl_watch_from_a_compacted_revision_is_cancelled, 290e93d).
   grpc::WriteOptions options;
-  if (c->wrote_first && (!c->pending.empty() || !c->queued.empty())) options.set_buffer_hint();
+  if (c->wrote_first && (!c->pending.empty() || c->hasQueued())) options.set_buffer_hint();
   c->wrote_first = true;
   c->reactor->StartWrite(&c->writing_msg, options);
 }
 
-// Sets every field of a WatchResponse (etcd 3.4's rpc.proto: header, watch_id, created,
-// canceled, compact_revision, cancel_reason, fragment, events), overwriting what `p` held for
-// the previous response in place: its events, key-values and their strings are reused rather
-// than freed and allocated again (Clear() would free the sub-messages). A field added to the
-// message must be set here.
-void WatchService::FillProto(const watch::Response& r, WatchResponse* p) const {
-  api::FillHeader(api::HeaderInfo{server_->cluster_id(), server_->member_id(), server_->term()},
-                  p->mutable_header());
-  p->mutable_header()->set_revision(r.revision);
-  p->set_watch_id(r.watch_id);
-  p->set_created(r.created);
-  p->set_canceled(r.canceled);
-  p->set_compact_revision(r.compact_revision);
-  p->set_cancel_reason(r.cancel_reason);
-  p->set_fragment(false);
-  auto* events = p->mutable_events();
-  const int n = static_cast<int>(r.events.size());
-  while (events->size() > n) events->RemoveLast();  // kept, cleared, for a later Add()
-  int i = 0;
-  for (const kv::Event& e : r.events) {
-    mvccpb::Event* pe = i < events->size() ? events->Mutable(i) : events->Add();
-    ++i;
-    pe->set_type(e.type == kv::Event::Type::kPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
-    FillKeyValue(*e.kv, pe->mutable_kv());
-    if (r.prev_kv && e.prev) {
-      FillKeyValue(*e.prev, pe->mutable_prev_kv());
-    } else {
-      pe->clear_prev_kv();
-    }
-  }
+api::HeaderInfo WatchService::Header() const {
+  return api::HeaderInfo{server_->cluster_id(), server_->member_id(), server_->term()};
 }
 
 }  // namespace raftkv::server::daemon

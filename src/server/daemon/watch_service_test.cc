@@ -1,6 +1,7 @@
 // The Watch service of a one-member raftkvd started in-process, driven with etcd's generated
-// gRPC stubs: how it treats a client that sends requests without reading the answers, and the
-// per-stream watcher limit as a flag sets it.
+// gRPC stubs: how it treats a client that sends requests without reading the answers, an
+// undecodable request, and the per-stream watcher limit as a flag sets it.
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -155,6 +156,50 @@ TEST_F(WatchServiceTest, BatchedWrites_manyWatchersGetEveryEventInOrder) {
   for (const auto& [id, rev] : next) EXPECT_EQ(rev, 2 + kBefore + kLive) << "watcher " << id;
   EXPECT_EQ(next.size(), static_cast<size_t>(kWatchers));
   ctx.TryCancel();
+}
+
+// The service parses requests itself (gRPC's raw method): bytes that are no WatchRequest end
+// the call with Internal, as gRPC-Go's server (etcd) answers a request it cannot decode, and
+// the member keeps serving other streams.
+TEST_F(WatchServiceTest, UndecodableRequest_endsTheCallWithInternal) {
+  grpc::GenericStub generic(channel_);
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  auto await = [&cq](intptr_t want) {
+    void* tag = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(tag), want);
+    return ok;
+  };
+  auto call = generic.PrepareCall(&ctx, "/etcdserverpb.Watch/Watch", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(await(1));
+  const char garbage[] = {0x0f, 0x01, 0x02};  // field 1 with wire type 7: no such type
+  grpc::Slice slice(garbage, sizeof(garbage));
+  grpc::ByteBuffer bytes(&slice, 1);
+  call->Write(bytes, reinterpret_cast<void*>(2));
+  await(2);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(await(3));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(status.error_message().rfind("grpc: error unmarshalling request", 0), 0u)
+      << status.error_message();
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+
+  grpc::ClientContext ctx2;  // another stream is served as before
+  auto stream = watch_->Watch(&ctx2);
+  ASSERT_TRUE(stream->Write(CreateRequest(7, "k")));
+  pb::WatchResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_TRUE(resp.created());
+  EXPECT_EQ(resp.watch_id(), 7);
+  ctx2.TryCancel();
 }
 
 // --max-watchers-per-stream (ServerConfig::watch.max_watchers_per_stream; flags_test checks
