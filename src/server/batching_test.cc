@@ -1,6 +1,7 @@
 // The write path's batching: the wait registry's batch completion, many proposals in one
 // raft append, answers delivered in log order, none lost or doubled when the server stops
-// in the middle of a batch, and serializable ranges served off the apply thread.
+// in the middle of a batch, serializable ranges served off the apply thread, and linearizable
+// reads sharing ReadIndex rounds.
 #include <atomic>
 #include <thread>
 
@@ -230,6 +231,45 @@ TEST(Batching, SerializableReadsWhileWriting) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GT(reads.load(), 0);
   EXPECT_EQ(Value(s, "counter", /*serializable=*/true), "200");
+}
+
+// A burst of linearizable reads shares ReadIndex rounds (reads that arrive while a round is
+// in flight wait for the next one), every read is answered exactly once, and each sees the
+// put acknowledged before it was issued.
+TEST(Batching, LinearizableReadsShareRoundsAndSeeEarlierWrites) {
+  Cluster c(3);
+  c.StartAll();
+  EtcdServer* s = c.WaitLeader();
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(Put(s, "r", "before").ok());
+  const ServerStats before = s->GetStats();
+  constexpr int kReads = 200;
+  std::vector<std::atomic<int>> answers(kReads);
+  std::atomic<int> wrong{0};
+  etcdserverpb::RangeRequest rr;
+  rr.set_key("r");
+  for (int i = 0; i < kReads; i++) {
+    s->Range(rr, [&, i](Result<etcdserverpb::RangeResponse> r) {
+      if (!r.ok() || r->kvs_size() != 1 || r->kvs(0).value() != "before") wrong++;
+      answers[i]++;
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& a : answers) {
+      if (a.load() == 0) return false;
+    }
+    return true;
+  }));
+  for (int i = 0; i < kReads; i++) EXPECT_EQ(answers[i].load(), 1) << i;
+  EXPECT_EQ(wrong.load(), 0);
+  const ServerStats after = s->GetStats();
+  const uint64_t rounds = after.read_index_rounds - before.read_index_rounds;
+  EXPECT_EQ(after.read_index_reads - before.read_index_reads, uint64_t{kReads});
+  EXPECT_GE(rounds, 1u);
+  EXPECT_LE(rounds * 2, uint64_t{kReads}) << "reads of a burst should share rounds";
+  // A read issued after a put was acknowledged sees it.
+  ASSERT_TRUE(Put(s, "r", "after").ok());
+  EXPECT_EQ(Value(s, "r"), "after");
 }
 
 }  // namespace

@@ -301,6 +301,8 @@ ServerStats EtcdServer::Impl::GetStats() const {
   s.proposals_pending = waits_.size();
   s.proposals_failed = proposals_failed_.load();
   s.slow_apply = slow_apply_.load();
+  s.read_index_rounds = read_index_rounds_.load();
+  s.read_index_reads = read_index_reads_.load();
   s.revision = revision_.load();
   s.compact_revision = compact_revision_.load();
   s.keys = keys_.load();

@@ -315,6 +315,8 @@ void EtcdServer::Impl::issueReadIndex(Clock::time_point now) {
   if (new_reads_.empty() || !read_rounds_.empty()) return;
   std::string ctx = std::to_string(++next_read_ctx_);
   timeline_.AddReads(new_reads_.size());
+  read_index_rounds_.fetch_add(1, std::memory_order_relaxed);
+  read_index_reads_.fetch_add(new_reads_.size(), std::memory_order_relaxed);
   read_rounds_[ctx] = ReadRound{now, now, std::move(new_reads_)};
   new_reads_.clear();
   node_->ReadIndex(ctx);

@@ -353,7 +353,8 @@ class EtcdServer::Impl : public transport::Handler {
   std::atomic<uint64_t> keys_{0};
   std::atomic<uint64_t> leader_changes_{0}, proposals_committed_{0}, proposals_applied_{0},
       proposals_failed_{0}, slow_apply_{0}, snapshots_sent_{0}, snapshots_received_{0},
-      keepalives_in_lease_{0}, keepalives_after_round_{0};
+      keepalives_in_lease_{0}, keepalives_after_round_{0}, read_index_rounds_{0},
+      read_index_reads_{0};
   Histogram wal_fsync_, snapshot_save_, snapshot_apply_;
   Timeline timeline_;              // what /ui shows of the last minutes (timeline.h)
   LeaderLeaseClock leader_lease_;  // published by the raft thread (leader_lease.h)

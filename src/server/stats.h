@@ -65,7 +65,12 @@ struct ServerStats {
   uint64_t proposals_pending = 0;    // etcd_server_proposals_pending
   uint64_t proposals_failed = 0;     // etcd_server_proposals_failed_total
   uint64_t slow_apply = 0;           // etcd_server_slow_apply_total
-  int64_t revision = 0;              // etcd_debugging_mvcc_current_revision
+  // raftkv_read_index_rounds_total / raftkv_read_index_reads_total: ReadIndex rounds this
+  // member started and the linearizable reads they carried (reads per round: how well a
+  // round's heartbeats are shared).
+  uint64_t read_index_rounds = 0;
+  uint64_t read_index_reads = 0;
+  int64_t revision = 0;  // etcd_debugging_mvcc_current_revision
   int64_t compact_revision = 0;
   uint64_t keys = 0;                   // etcd_debugging_mvcc_keys_total
   uint64_t db_size_bytes = 0;          // etcd_mvcc_db_total_size_in_bytes (an estimate)

@@ -104,6 +104,12 @@ std::string RenderMetrics(const ServerStats& s) {
   w.Counter("etcd_server_slow_apply_total",
             "The total number of slow apply requests (likely overloaded from slow disk).",
             s.slow_apply);
+  w.Counter("raftkv_read_index_rounds_total",
+            "ReadIndex rounds started by this member (each confirms leadership once).",
+            s.read_index_rounds);
+  w.Counter("raftkv_read_index_reads_total",
+            "Linearizable reads served through those rounds (several share a round).",
+            s.read_index_reads);
   w.Gauge("raftkv_raft_term", "The current raft term of this member.", static_cast<double>(s.term));
   w.Gauge("raftkv_raft_commit_index", "The raft commit index of this member.",
           static_cast<double>(s.commit_index));

@@ -108,6 +108,8 @@ ServerStats SampleStats() {
   s.proposals_failed = 2;
   s.revision = 77;
   s.keys = 5;
+  s.read_index_rounds = 4;
+  s.read_index_reads = 90;
   Histogram h;
   h.Observe(0.0005);  // first bucket
   h.Observe(0.003);   // le 0.004
@@ -134,6 +136,9 @@ TEST(Metrics, RenderedTextParsesBackWithEtcdNames) {
   EXPECT_EQ(e.Value("etcd_server_id", {{"server_id", "8e9e05c52164694d"}}), 1);
   EXPECT_EQ(e.Value("etcd_debugging_mvcc_current_revision"), 77);
   EXPECT_EQ(e.Value("etcd_debugging_mvcc_keys_total"), 5);
+  EXPECT_EQ(e.types["raftkv_read_index_rounds_total"], "counter");
+  EXPECT_EQ(e.Value("raftkv_read_index_rounds_total"), 4);
+  EXPECT_EQ(e.Value("raftkv_read_index_reads_total"), 90);
   EXPECT_EQ(e.Value("etcd_network_peer_sent_bytes_total", {{"To", "def"}}), 2000);
   EXPECT_EQ(e.Value("etcd_network_peer_received_bytes_total", {{"From", "abc"}}), 10);
   EXPECT_EQ(e.types["etcd_network_active_peers"], "gauge");
