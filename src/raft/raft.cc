@@ -574,8 +574,10 @@ Status Raft::StepFollower(const Message& m) {
       return Status::OK();
     }
     case MessageType::kTimeoutNow:
-      // Thesis §3.10: the leader asked us to take over: campaign now, skipping pre-vote.
-      if (Promotable()) Campaign(false, true);
+      // Thesis §3.10: the leader asked us to take over: campaign now, skipping pre-vote,
+      // but never with a configuration a committed, unapplied change replaces (Hup, etcd's
+      // rule; seed 943382: a transferee two changes behind won with a stale majority).
+      Hup(true);
       return Status::OK();
     case MessageType::kReadIndexResponse:
       read_states_.push_back(ReadState{m.index, m.context});

@@ -196,6 +196,45 @@ TEST(Joint, restart_rebuildsConfigurationFromLog) {
   EXPECT_EQ((*restarted)->GetStatus().conf.voters, (Ids{1, 2, 4}));
 }
 
+// Simulator seed 943382: a leadership transfer's TimeoutNow reached a node with a committed
+// configuration change it had not applied; it campaigned with the older configuration, whose
+// majority could miss the current one's (disjoint-majorities). Like a timeout's campaign
+// (Hup, etcd's rule), a transfer's waits until the change is applied.
+TEST(Joint, timeoutNow_withACommittedUnappliedChange_waitsUntilItIsApplied) {
+  Network net(3);
+  net.Elect(1);
+  ASSERT_TRUE(net.node(1).ProposeConfChange(Joint({Learner(4)})).ok());
+  net.Stabilize();
+  testing::TestNode& tn = net.test_node(2);
+  Index change = 0;
+  for (Index i = 4; i <= tn.storage->LastIndex(); i++) {  // after the 3 bootstrap entries
+    auto e = tn.storage->Entries(i, i + 1, kNoLimit);
+    ASSERT_TRUE(e.ok());
+    if ((*e)[0].type == EntryType::kConfChange) change = i;
+  }
+  ASSERT_NE(change, 0u);
+  Config c = testing::TestConfig(2, tn.storage.get(), tn.random.get());
+  c.applied = change - 1;  // restarted before applying the committed change
+  auto restarted = RawNode::Create(c, {});
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  RawNode& node = **restarted;
+  ASSERT_GE(node.GetStatus().hard_state.commit, change);
+  Message m;
+  m.type = MessageType::kTimeoutNow;
+  m.from = 1;
+  m.to = 2;
+  m.term = node.GetStatus().hard_state.term;
+  ASSERT_TRUE(node.Step(m).ok());
+  EXPECT_EQ(node.GetStatus().soft_state.role, Role::kFollower) << "a committed change is unapplied";
+  Ready rd = node.GetReady();
+  for (const Entry& e : rd.committed_entries) {
+    if (e.type == EntryType::kConfChange) node.ApplyConfChange(DecodeConfChange(e.data).value());
+  }
+  node.Advance();
+  ASSERT_TRUE(node.Step(m).ok());
+  EXPECT_EQ(node.GetStatus().soft_state.role, Role::kCandidate) << "applied: the transfer proceeds";
+}
+
 // A restart whose synced commit index lags a configuration change that a later change in
 // the log proves committed (a torn hard state record): the commit index is raised, so the
 // node applies the change before it may campaign, instead of campaigning with a
