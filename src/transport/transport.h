@@ -89,6 +89,12 @@ struct Options {
   // signed by the trusted CA cannot even open a stream (the handshake fails).
   std::shared_ptr<grpc::ServerCredentials> server_credentials;
   std::shared_ptr<grpc::ChannelCredentials> peer_credentials;
+  // Raft messages on the framed TCP stream (README.md, "Framed message stream") when both
+  // ends are plaintext; false keeps every message on gRPC's Raft/Stream as before. Internal:
+  // tests use it for a member that speaks only gRPC (an older version), and the daemon turns
+  // it off with RAFTKV_PEER_STREAM=grpc for A/B runs. With server_credentials set the
+  // listener is gRPC's alone, and https:// peers are always reached over gRPC.
+  bool framed_stream = true;
   // Extra gRPC services to serve on the peer port (the server's member-discovery service
   // for nodes joining an existing cluster). Not owned; must outlive the transport.
   std::vector<grpc::Service*> extra_services;
