@@ -17,7 +17,6 @@ using testing::Addr;
 using testing::Heartbeat;
 using testing::MustStart;
 using testing::RecordingHandler;
-using testing::TestOptions;
 
 // Keeps sending heartbeats from `t` (member `from`) to `to` until `h` saw one, or 5 s.
 bool SendUntilReceived(Transport* t, raft::NodeId from, raft::NodeId to, RecordingHandler* h) {
@@ -28,7 +27,10 @@ bool SendUntilReceived(Transport* t, raft::NodeId from, raft::NodeId to, Recordi
   return false;
 }
 
-TEST(TransportTest, ThreeMembersExchangeManyMessagesInOrder) {
+class TransportTest : public testing::StreamKindTest {};
+RAFTKV_BOTH_STREAM_KINDS(TransportTest);
+
+TEST_P(TransportTest, ThreeMembersExchangeManyMessagesInOrder) {
   constexpr int kPerPair = 2000;
   RecordingHandler h[3];
   std::unique_ptr<Transport> t[3];
@@ -92,7 +94,7 @@ TEST(TransportTest, ThreeMembersExchangeManyMessagesInOrder) {
   }
 }
 
-TEST(TransportTest, PeerThatStartsLaterAndRestartsGetsMessagesAfterReconnect) {
+TEST_P(TransportTest, PeerThatStartsLaterAndRestartsGetsMessagesAfterReconnect) {
   RecordingHandler ha, hb, hb2;  // outlive the transports that call them
   auto a = MustStart(TestOptions(1), &ha);
   // Reserve a port for B by starting and stopping it once.
@@ -121,7 +123,7 @@ TEST(TransportTest, PeerThatStartsLaterAndRestartsGetsMessagesAfterReconnect) {
   EXPECT_GT(ha.Unreachable(2), before);
 }
 
-TEST(TransportTest, DownPeerIsReportedUnreachableAndItsMessagesDropped) {
+TEST_P(TransportTest, DownPeerIsReportedUnreachableAndItsMessagesDropped) {
   RecordingHandler ha, hb;
   auto a = MustStart(TestOptions(1), &ha);
   auto b = MustStart(TestOptions(2), &hb);
@@ -139,14 +141,14 @@ TEST(TransportTest, DownPeerIsReportedUnreachableAndItsMessagesDropped) {
   EXPECT_EQ(stats.dropped_messages, 6u);
 }
 
-TEST(TransportTest, UnknownPeerIsReportedUnreachable) {
+TEST_P(TransportTest, UnknownPeerIsReportedUnreachable) {
   RecordingHandler ha;
   auto a = MustStart(TestOptions(1), &ha);
   a->Send({Heartbeat(1, 9, 1)});
   EXPECT_EQ(ha.Unreachable(9), 1);
 }
 
-TEST(TransportTest, FullQueueDropsNewestAndReportsUnreachable) {
+TEST_P(TransportTest, FullQueueDropsNewestAndReportsUnreachable) {
   RecordingHandler ha;
   auto options = TestOptions(1);
   options.max_queued_messages_per_peer = 8;
@@ -165,7 +167,7 @@ TEST(TransportTest, FullQueueDropsNewestAndReportsUnreachable) {
   EXPECT_EQ(a->Stats()[2].dropped_messages, 100u);
 }
 
-TEST(TransportTest, WrongClusterIdIsRejected) {
+TEST_P(TransportTest, WrongClusterIdIsRejected) {
   RecordingHandler ha, hb;
   auto a = MustStart(TestOptions(1, /*cluster_id=*/1), &ha);
   auto b = MustStart(TestOptions(2, /*cluster_id=*/2), &hb);
@@ -180,7 +182,7 @@ TEST(TransportTest, WrongClusterIdIsRejected) {
   EXPECT_FALSE(a->Stats()[2].connected);
 }
 
-TEST(TransportTest, UnknownSenderIsRejected) {
+TEST_P(TransportTest, UnknownSenderIsRejected) {
   RecordingHandler ha, hb;
   auto a = MustStart(TestOptions(1), &ha);
   auto b = MustStart(TestOptions(2), &hb);
@@ -193,7 +195,7 @@ TEST(TransportTest, UnknownSenderIsRejected) {
   EXPECT_TRUE(SendUntilReceived(a.get(), 1, 2, &hb));
 }
 
-TEST(TransportTest, StreamToTheWrongMemberIsRejected) {
+TEST_P(TransportTest, StreamToTheWrongMemberIsRejected) {
   // A believes member 2 lives at C's address: C (member 3) refuses the stream.
   RecordingHandler ha, hc;
   auto a = MustStart(TestOptions(1), &ha);
@@ -205,7 +207,7 @@ TEST(TransportTest, StreamToTheWrongMemberIsRejected) {
   EXPECT_EQ(hc.MessageCount(), 0u);
 }
 
-TEST(TransportTest, AddPeerWithNewAddressMovesTheStream) {
+TEST_P(TransportTest, AddPeerWithNewAddressMovesTheStream) {
   RecordingHandler ha, hb;
   auto a = MustStart(TestOptions(1), &ha);
   auto b = MustStart(TestOptions(2), &hb);
@@ -219,7 +221,7 @@ TEST(TransportTest, AddPeerWithNewAddressMovesTheStream) {
   EXPECT_TRUE(SendUntilReceived(a.get(), 1, 2, &hb));
 }
 
-TEST(TransportTest, PortInUseIsAnError) {
+TEST_P(TransportTest, PortInUseIsAnError) {
   RecordingHandler ha, hb;
   auto a = MustStart(TestOptions(1), &ha);
   auto options = TestOptions(2);
@@ -229,7 +231,7 @@ TEST(TransportTest, PortInUseIsAnError) {
   EXPECT_TRUE(b.status().Is(Status::Code::kIOError)) << b.status().ToString();
 }
 
-TEST(TransportTest, RemovePeerFromACallbackDoesNotDeadlock) {
+TEST_P(TransportTest, RemovePeerFromACallbackDoesNotDeadlock) {
   RecordingHandler ha, hb;
   auto a = MustStart(TestOptions(1), &ha);
   int dead_port = MustStart(TestOptions(2), &hb)->listen_port();
@@ -251,7 +253,7 @@ TEST(TransportTest, RemovePeerFromACallbackDoesNotDeadlock) {
   a->Stop();
 }
 
-TEST(TransportTest, StopDuringTrafficIsClean) {
+TEST_P(TransportTest, StopDuringTrafficIsClean) {
   RecordingHandler h[3];
   std::unique_ptr<Transport> t[3];
   for (int i = 0; i < 3; i++) t[i] = MustStart(TestOptions(i + 1), &h[i]);
