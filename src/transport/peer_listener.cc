@@ -210,7 +210,10 @@ bool PeerListener::Classify(const Pending& p, bool expired) {
   const bool undecided = !framed && MayBeFramed(seen);  // a partial magic, or nothing yet
   if (undecided && !expired) return false;
   if (!framed) {
-    // HTTP/2 (or garbage, or silence): gRPC serves it, refuses it or times it out.
+    // HTTP/2 (or garbage, or silence): gRPC serves it, refuses it or times it out. gRPC
+    // names such a connection "fd:N" in its logs and ServerContext::peer().
+    spdlog::debug("transport {:x}: connection from {} goes to gRPC as fd:{}", options_.self,
+                  p.peer_address, p.fd);
     grpc::AddInsecureChannelFromFd(server_, p.fd);
     return true;
   }
