@@ -1,6 +1,8 @@
-// Transport: raft messages between members over gRPC (raftkv's own peer service on the peer
-// port, see proto/raftkvpb/raft.proto). The consensus core decides what to send; the
-// transport only moves messages, and never blocks the raft loop.
+// Transport: raft messages between members on the peer port: a framed TCP stream between
+// plaintext members (frame.h, peer_listener.h), gRPC (raftkv's own peer service, see
+// proto/raftkvpb/raft.proto) for snapshots, TLS peers and members that do not speak the
+// framed stream. The consensus core decides what to send; the transport only moves
+// messages, and never blocks the raft loop.
 //
 //  - One long-lived client stream per peer carries batches of messages in order; a peer that
 //    is down is retried with exponential backoff (capped at max_backoff) and reported to the
@@ -113,7 +115,8 @@ struct PeerStats {
 
 class Transport {
  public:
-  // Starts the peer gRPC server on options.listen_address. `handler` must outlive the
+  // Starts listening for peers on options.listen_address (the framed listener and the gRPC
+  // server behind it, or gRPC alone with TLS). `handler` must outlive the
   // transport.
   static Result<std::unique_ptr<Transport>> Start(const Options& options, Handler* handler);
   // Stops (as Stop()).
