@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
+#include <thread>
 
 #include "raftkvpb/raft.pb.h"
 #include "transport/codec.h"
@@ -201,6 +203,24 @@ TEST_F(FramedTest, GarbageEndsTheStream) {
   }
   EXPECT_EQ(hb_.MessageCount(), 0u);
   ExpectStillServing(9);
+}
+
+TEST_F(FramedTest, PartialMagicNeitherSpinsNorStays) {
+  // Two bytes of the magic, then nothing: the acceptor must wait without spinning on the
+  // readable socket, then give the connection to gRPC, which refuses it.
+  RawPeer p(b_->listen_port());
+  p.Send("RK");
+  auto cpu = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+  };
+  const double before = cpu();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_LT(cpu() - before, 250.0) << "ms of CPU while a connection sat on a partial magic";
+  EXPECT_TRUE(p.ClosedWithin(10s));
+  EXPECT_EQ(hb_.MessageCount(), 0u);
+  ExpectStillServing(10);
 }
 
 TEST_F(FramedTest, PingIsAnsweredAndASilentConnectionIsClosed) {

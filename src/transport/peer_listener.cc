@@ -28,6 +28,8 @@ constexpr auto kClassifyTimeout = std::chrono::milliseconds(1000);
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 // The acceptor's wake-up period for joining finished connection threads.
 constexpr int kReapMs = 200;
+// How often a connection that sent part of the framed magic is looked at again.
+constexpr int kPartialRecheckMs = 10;
 
 std::string PeerAddress(int fd) {
   sockaddr_storage ss{};
@@ -158,12 +160,13 @@ void PeerListener::AcceptLoop() {
     std::vector<pollfd> fds;
     fds.push_back({wake_fd_, POLLIN, 0});
     for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
-    for (const Pending& p : pending) fds.push_back({p.fd, POLLIN, 0});
+    for (const Pending& p : pending) fds.push_back({p.partial ? -1 : p.fd, POLLIN, 0});
     int timeout = kReapMs;
     const auto now = Clock::now();
     for (const Pending& p : pending) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(p.deadline - now).count();
       timeout = std::clamp<int>(static_cast<int>(left) + 1, 0, timeout);
+      if (p.partial) timeout = std::min(timeout, kPartialRecheckMs);
     }
     poll(fds.data(), fds.size(), timeout);
     if (fds[0].revents != 0) break;  // Stop
@@ -174,9 +177,9 @@ void PeerListener::AcceptLoop() {
     std::vector<Pending> still;
     for (size_t i = 0; i < pending.size(); i++) {
       const size_t slot = 1 + listen_fds_.size() + i;
-      const bool readable = slot < fds.size() && fds[slot].revents != 0;
+      const bool readable = pending[i].partial || (slot < fds.size() && fds[slot].revents != 0);
       const bool expired = after >= pending[i].deadline;
-      if (!(readable || expired) || !Classify(pending[i], expired)) still.push_back(pending[i]);
+      if (!(readable || expired) || !Classify(&pending[i], expired)) still.push_back(pending[i]);
     }
     pending.swap(still);
     ReapFinished();
@@ -198,7 +201,8 @@ void PeerListener::AcceptAll(int listen_fd, std::vector<Pending>* pending) {
   }
 }
 
-bool PeerListener::Classify(const Pending& p, bool expired) {
+bool PeerListener::Classify(Pending* pending, bool expired) {
+  const Pending& p = *pending;
   char head[sizeof(kFrameMagic)];
   ssize_t n = recv(p.fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -208,7 +212,10 @@ bool PeerListener::Classify(const Pending& p, bool expired) {
   const std::string_view seen(head, n > 0 ? static_cast<size_t>(n) : 0);
   const bool framed = seen.size() == sizeof(head) && MayBeFramed(seen);
   const bool undecided = !framed && MayBeFramed(seen);  // a partial magic, or nothing yet
-  if (undecided && !expired) return false;
+  if (undecided && !expired) {
+    pending->partial = !seen.empty();
+    return false;
+  }
   if (!framed) {
     // HTTP/2 (or garbage, or silence): gRPC serves it, refuses it or times it out. gRPC
     // names such a connection "fd:N" in its logs and ServerContext::peer().

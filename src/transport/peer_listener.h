@@ -56,13 +56,16 @@ class PeerListener {
     int fd;
     std::string peer_address;
     std::chrono::steady_clock::time_point deadline;
+    // Sent part of the magic: re-checked every few ms rather than polled (its data stays
+    // readable, so polling it would spin until the deadline).
+    bool partial = false;
   };
 
   PeerListener(const Options& options, PeerService* service, std::vector<int> fds, int port);
   void AcceptLoop();
   void AcceptAll(int listen_fd, std::vector<Pending>* pending);
   // Looks at a pending connection's first bytes; true once it was routed or closed.
-  bool Classify(const Pending& p, bool expired);
+  bool Classify(Pending* p, bool expired);
   void ServeFramed(Inbound* in);
   // The handshake; the sender's id once accepted (an answer was sent either way).
   Result<raft::NodeId> Admit(Inbound* in, PeerService::SenderTurn* turn);
