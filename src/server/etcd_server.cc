@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "api/errors.h"
@@ -167,6 +168,10 @@ Status EtcdServer::Impl::startTransport() {
   opts.self = member_id_;
   opts.cluster_id = cluster_id_;
   opts.listen_address = UrlToAddress(config_.listen_peer_urls[0]);
+  // Internal, for A/B runs (src/transport/README.md): every raft message on gRPC streams.
+  if (const char* v = std::getenv("RAFTKV_PEER_STREAM"); v != nullptr && std::string(v) == "grpc") {
+    opts.framed_stream = false;
+  }
   if (config_.peer_tls.enabled()) {
     auto m = tls::Load(config_.peer_tls);
     if (!m.ok()) return Status::InvalidArgument("peer TLS: " + m.status().message());

@@ -78,7 +78,7 @@ void PeerSender::SetAddress(const std::string& address) {
   address_ = address;
   ++address_generation_;
   // The open stream goes to the old address: end it so the stream thread reconnects.
-  if (stream_ctx_) stream_ctx_->TryCancel();
+  if (stream_) stream_->Cancel();
   cv_.notify_all();
 }
 
@@ -101,7 +101,7 @@ PeerSender::EnqueueResult PeerSender::Enqueue(raft::Message msg) {
 void PeerSender::Stop() {
   std::lock_guard lock(mu_);
   stopping_ = true;
-  if (stream_ctx_) stream_ctx_->TryCancel();
+  if (stream_) stream_->Cancel();
   if (snapshot_ctx_) snapshot_ctx_->TryCancel();
   cv_.notify_all();
   snapshot_cv_.notify_all();
@@ -184,31 +184,61 @@ Result<std::shared_ptr<grpc::Channel>> PeerSender::Connect() {
   }
 }
 
-Status PeerSender::OpenStream(std::shared_ptr<grpc::ClientContext>* ctx,
-                              std::unique_ptr<MessageStream>* stream) {
+bool PeerSender::TrackStream(std::shared_ptr<OutboundStream> stream) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  stream_ = std::move(stream);
+  return true;
+}
+
+Result<std::shared_ptr<OutboundStream>> PeerSender::OpenStream() {
+  std::string address;
+  {
+    std::lock_guard lock(mu_);
+    address = address_;
+  }
+  auto [target, secure] = SplitAddress(address);
+  // TLS peers stay on gRPC (the framed stream has no TLS yet).
+  if (!options_.framed_stream || secure) return OpenGrpcStream();
+  bool use_grpc = false;
+  auto framed = OpenFramedStream(target, &use_grpc);
+  if (!use_grpc) return framed;
+  if (!grpc_fallback_logged_) {
+    spdlog::info("transport {:x}: peer {:x} does not speak the framed stream ({}); using gRPC",
+                 options_.self, peer_, framed.status().ToString());
+    grpc_fallback_logged_ = true;
+  }
+  return OpenGrpcStream();
+}
+
+Result<std::shared_ptr<OutboundStream>> PeerSender::OpenFramedStream(const std::string& target,
+                                                                     bool* use_grpc) {
+  auto fd = ConnectTcp(target, Clock::now() + kConnectTimeout, [this] {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  });
+  if (!fd.ok()) {
+    *use_grpc = fd.status().Is(Status::Code::kNotFound);  // a target only gRPC understands
+    return fd.status();
+  }
+  auto stream = std::make_shared<FramedOutboundStream>(*fd, options_.keepalive_interval,
+                                                       options_.keepalive_timeout);
+  if (!TrackStream(stream)) return Status::Aborted("stopping");
+  Status st = stream->Handshake(Header(), peer_, Clock::now() + kConnectTimeout);
+  if (!st.ok()) {
+    *use_grpc = stream->peer_not_framed();
+    return st;
+  }
+  return std::shared_ptr<OutboundStream>(std::move(stream));
+}
+
+Result<std::shared_ptr<OutboundStream>> PeerSender::OpenGrpcStream() {
   auto channel = Connect();
   if (!channel.ok()) return channel.status();
-  auto stub = raftkvpb::Raft::NewStub(*channel);
-  auto c = std::make_shared<grpc::ClientContext>();
-  if (!TrackContext(&stream_ctx_, c)) return Status::Aborted("stopping");
-  auto s = stub->Stream(c.get());
-  raftkvpb::MessageBatch first;
-  *first.mutable_header() = Header();
-  raftkvpb::StreamAccept accept;
-  if (!s->Write(first) || !s->Read(&accept)) {
-    grpc::Status st = s->Finish();
-    return FromGrpc(st.ok() ? grpc::Status(grpc::StatusCode::UNKNOWN, "stream closed") : st,
-                    "handshake refused");
-  }
-  if (accept.member_id() != peer_) {
-    c->TryCancel();
-    s->Finish();
-    return Status::FailedPrecondition("peer answered as member " +
-                                      fmt::format("{:x}", accept.member_id()));
-  }
-  *ctx = std::move(c);
-  *stream = std::move(s);
-  return Status::OK();
+  auto stream = std::make_shared<GrpcOutboundStream>(*channel);
+  if (!TrackStream(stream)) return Status::Aborted("stopping");
+  RAFTKV_RETURN_IF_ERROR(stream->Handshake(Header(), peer_, Clock::now() + kConnectTimeout));
+  return std::shared_ptr<OutboundStream>(std::move(stream));
 }
 
 void PeerSender::RunStream() {
@@ -221,13 +251,11 @@ void PeerSender::RunStream() {
       if (stopping_) return;
       generation = address_generation_;
     }
-    std::shared_ptr<grpc::ClientContext> ctx;
-    std::unique_ptr<MessageStream> stream;
-    Status st = OpenStream(&ctx, &stream);
-    if (!st.ok()) {
+    auto opened = OpenStream();
+    if (!opened.ok()) {
       {
         std::lock_guard lock(mu_);
-        stream_ctx_.reset();
+        stream_.reset();
         // Our own Stop() or address change cancelled the attempt: nothing to report.
         if (stopping_) return;
         if (address_generation_ != generation) continue;
@@ -236,7 +264,8 @@ void PeerSender::RunStream() {
       stats_->AddDropped(peer_, dropped);
       if (!unreachable_logged_) {
         spdlog::warn("transport {:x}: peer {:x} unreachable ({}), retrying every <= {} ms",
-                     options_.self, peer_, st.ToString(), options_.max_backoff.count());
+                     options_.self, peer_, opened.status().ToString(),
+                     options_.max_backoff.count());
         unreachable_logged_ = true;
       }
       handler_->OnUnreachable(peer_);
@@ -244,20 +273,21 @@ void PeerSender::RunStream() {
       backoff = std::min(backoff * 2, options_.max_backoff);
       continue;
     }
+    std::shared_ptr<OutboundStream> stream = std::move(*opened);
     backoff = options_.min_backoff;
     unreachable_logged_ = false;
     stats_->SetConnected(peer_, true);
-    spdlog::info("transport {:x}: connected to peer {:x}", options_.self, peer_);
+    spdlog::info("transport {:x}: connected to peer {:x} ({} stream)", options_.self, peer_,
+                 stream->kind());
 
-    st = Pump(stream.get(), generation);
+    Status st = Pump(stream.get(), generation);
     // A failed write means the call is over and Finish() returns the receiver's reason;
     // otherwise we are leaving (Stop or a new address already cancelled the call).
-    if (st.Is(Status::Code::kAborted)) ctx->TryCancel();
-    grpc::Status end = stream->Finish();
+    std::string end = stream->Finish(/*cancel=*/st.Is(Status::Code::kAborted));
     bool cancelled_by_us = false;
     {
       std::lock_guard lock(mu_);
-      stream_ctx_.reset();
+      stream_.reset();
       cancelled_by_us = stopping_ || address_generation_ != generation;
     }
     stats_->SetConnected(peer_, false);
@@ -266,19 +296,27 @@ void PeerSender::RunStream() {
                    st.message());
       continue;  // stopping (the wait above returns) or the address changed
     }
-    spdlog::warn("transport {:x}: disconnected from peer {:x} ({}; stream ended with {})",
-                 options_.self, peer_, st.message(), Describe(end));
+    spdlog::warn("transport {:x}: disconnected from peer {:x} ({}{}{})", options_.self, peer_,
+                 st.message(), end.empty() ? "" : "; ", end);
     handler_->OnUnreachable(peer_);
   }
 }
 
-Status PeerSender::Pump(MessageStream* stream, uint64_t generation) {
+Status PeerSender::Pump(OutboundStream* stream, uint64_t generation) {
+  raftkvpb::MessageBatch frame;
   while (true) {
     std::vector<raft::Message> batch;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock,
-               [&] { return stopping_ || !queue_.empty() || address_generation_ != generation; });
+      auto ready = [&] {
+        return stopping_ || !queue_.empty() || address_generation_ != generation;
+      };
+      const auto next_poll = stream->NextPoll();
+      if (next_poll == Clock::time_point::max()) {
+        cv_.wait(lock, ready);
+      } else {
+        cv_.wait_until(lock, next_poll, ready);
+      }
       if (stopping_) return Status::Aborted("stopping");
       if (address_generation_ != generation) return Status::Aborted("address changed");
       uint64_t bytes = 0;
@@ -289,14 +327,19 @@ Status PeerSender::Pump(MessageStream* stream, uint64_t generation) {
         queue_.pop_front();
       }
     }
-    raftkvpb::MessageBatch frame;
-    for (const raft::Message& m : batch) EncodeMessage(m, frame.add_messages());
-    const uint64_t bytes = frame.ByteSizeLong();
-    if (!stream->Write(frame)) {
-      stats_->AddDropped(peer_, batch.size());
-      return Status::Unavailable("write failed");
+    if (!batch.empty()) {
+      frame.Clear();
+      for (const raft::Message& m : batch) EncodeMessage(m, frame.add_messages());
+      uint64_t bytes = 0;
+      Status st = stream->Write(frame, &bytes);
+      if (!st.ok()) {
+        stats_->AddDropped(peer_, batch.size());
+        return Status::Unavailable(st.message());
+      }
+      stats_->AddSent(peer_, batch.size(), bytes);
     }
-    stats_->AddSent(peer_, batch.size(), bytes);
+    const auto now = Clock::now();
+    if (now >= stream->NextPoll()) RAFTKV_RETURN_IF_ERROR(stream->Poll(now));
   }
 }
 

@@ -1,6 +1,7 @@
 // The sending side for one peer: a bounded queue drained by a stream thread into batches on
-// one long-lived gRPC stream, and a snapshot thread that sends kSnapshot messages in chunks
-// on their own connection (so a large image never delays heartbeats).
+// one long-lived stream (framed TCP, or gRPC's Raft/Stream for TLS peers and members that do
+// not speak the framed protocol; see outbound_stream.h), and a snapshot thread that sends kSnapshot
+// messages in chunks on their own connection (so a large image never delays heartbeats).
 //
 // Failures are reported to the Handler from these threads, never under a lock:
 //  - the stream could not be opened or broke: OnUnreachable(peer), queued messages dropped,
@@ -20,6 +21,7 @@
 #include "common/status.h"
 #include "raft/types.h"
 #include "raftkvpb/raft.grpc.pb.h"
+#include "transport/outbound_stream.h"
 #include "transport/stats_table.h"
 #include "transport/transport.h"
 
@@ -48,16 +50,20 @@ class PeerSender {
   bool OnOwnThread() const;
 
  private:
-  using Stub = raftkvpb::Raft::Stub;
-  using MessageStream = grpc::ClientReaderWriter<raftkvpb::MessageBatch, raftkvpb::StreamAccept>;
-
   void RunStream();
   void RunSnapshots();
-  // Opens the message stream and waits for the receiver to accept the header.
-  Status OpenStream(std::shared_ptr<grpc::ClientContext>* ctx,
-                    std::unique_ptr<MessageStream>* stream);
+  // Opens the message stream and waits for the receiver to accept the header: the framed
+  // stream to a plaintext peer (options_.framed_stream), the gRPC one to a TLS peer or to a
+  // peer that does not speak the framed protocol.
+  Result<std::shared_ptr<OutboundStream>> OpenStream();
+  // *use_grpc: the peer answered, but not in the framed protocol (an older member).
+  Result<std::shared_ptr<OutboundStream>> OpenFramedStream(const std::string& target,
+                                                           bool* use_grpc);
+  Result<std::shared_ptr<OutboundStream>> OpenGrpcStream();
+  // Registers `stream` so Stop() and SetAddress() can cancel it; false when already stopping.
+  bool TrackStream(std::shared_ptr<OutboundStream> stream);
   // Sends queued messages in batches until the stream fails, the address changes or Stop.
-  Status Pump(MessageStream* stream, uint64_t address_generation);
+  Status Pump(OutboundStream* stream, uint64_t address_generation);
   // *image_size: the image's size in bytes (for the log).
   Status SendSnapshot(const raft::Message& msg, uint64_t* image_size);
   // A fresh channel (own connection) to the current address, connected, or an error.
@@ -86,9 +92,10 @@ class PeerSender {
   bool stopping_ = false;                              // guarded by mu_
   std::deque<raft::Message> queue_;                    // guarded by mu_
   std::deque<raft::Message> snapshots_;                // guarded by mu_
-  std::shared_ptr<grpc::ClientContext> stream_ctx_;    // guarded by mu_
+  std::shared_ptr<OutboundStream> stream_;             // guarded by mu_
   std::shared_ptr<grpc::ClientContext> snapshot_ctx_;  // guarded by mu_
   bool unreachable_logged_ = false;                    // stream thread only: log a down peer once
+  bool grpc_fallback_logged_ = false;                  // stream thread only
 
   std::thread stream_thread_;
   std::thread snapshot_thread_;

@@ -40,7 +40,9 @@ class PeerService final
                             grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
                             raftkvpb::SnapshotAck* ack) override;
 
- private:
+  // What the framed stream (peer_listener.h) shares with the gRPC one, so both check and
+  // deliver alike.
+  //
   // Checks a stream's header; on refusal logs a warning naming `peer_address`.
   grpc::Status CheckHeader(const raftkvpb::StreamHeader& h, const std::string& peer_address);
   // Decodes and validates one message from `from`.
@@ -63,9 +65,12 @@ class PeerService final
   // unless a newer stream from that sender has taken over.
   grpc::Status Deliver(raft::NodeId from, const SenderTurn& turn,
                        const raftkvpb::MessageBatch& batch, const std::string& peer_address);
-  class InboundStream;
+  // Logs the refusal of a stream from `peer_address` and returns it as a status.
   grpc::Status Reject(grpc::StatusCode code, const std::string& peer_address,
                       const std::string& why) const;
+
+ private:
+  class InboundStream;
   grpc::Status ReceiveSnapshotBody(raft::NodeId from, const std::string& peer_address,
                                    grpc::ServerReader<raftkvpb::SnapshotChunk>* reader,
                                    raftkvpb::SnapshotChunk first, raft::Message* msg,

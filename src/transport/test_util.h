@@ -107,6 +107,28 @@ inline Options TestOptions(raft::NodeId self, uint64_t cluster_id = 0xC1) {
   return o;
 }
 
+// Runs a test once per message stream kind: the framed TCP stream (the default between
+// plaintext members) and gRPC's Raft/Stream (TLS peers, older members). Inside the test body
+// TestOptions() is this fixture's, so every transport the test starts uses the kind.
+class StreamKindTest : public ::testing::TestWithParam<bool> {
+ protected:
+  bool framed() const { return GetParam(); }
+  Options TestOptions(raft::NodeId self, uint64_t cluster_id = 0xC1) const {
+    Options o = testing::TestOptions(self, cluster_id);
+    o.framed_stream = framed();
+    return o;
+  }
+};
+
+inline std::string StreamKindName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "framed" : "grpc";
+}
+
+// Instantiates a StreamKindTest-derived suite for both kinds.
+#define RAFTKV_BOTH_STREAM_KINDS(suite)                                    \
+  INSTANTIATE_TEST_SUITE_P(Streams, suite, ::testing::Values(true, false), \
+                           ::raftkv::transport::testing::StreamKindName)
+
 inline std::string Addr(int port) {
   return "127.0.0.1:" + std::to_string(port);
 }

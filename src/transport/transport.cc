@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "transport/codec.h"
+#include "transport/peer_listener.h"
 #include "transport/peer_sender.h"
 #include "transport/peer_service.h"
 #include "transport/stats_table.h"
@@ -55,10 +56,23 @@ class Transport::Impl {
     // while the previous one is being delivered.
     builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
-    builder.AddListeningPort(options_.listen_address,
-                             options_.server_credentials ? options_.server_credentials
-                                                         : grpc::InsecureServerCredentials(),
-                             &port_);
+    // Plaintext: the transport owns the socket and gives gRPC the connections that are not
+    // framed streams (peer_listener.h). TLS: gRPC listens itself, as before.
+    if (options_.framed_stream && !options_.server_credentials) {
+      auto listener = PeerListener::Listen(options_, &service_);
+      if (listener.ok()) {
+        listener_ = std::move(*listener);
+        port_ = listener_->port();
+      } else if (!listener.status().Is(Status::Code::kNotFound)) {
+        return listener.status();
+      }
+    }
+    if (!listener_) {
+      builder.AddListeningPort(options_.listen_address,
+                               options_.server_credentials ? options_.server_credentials
+                                                           : grpc::InsecureServerCredentials(),
+                               &port_);
+    }
     builder.SetMaxReceiveMessageSize(
         std::max<int>(kMaxFrameBytes, static_cast<int>(options_.snapshot_chunk_bytes * 2)));
     // Sync-server pollers wake this often; the default (10 s) can hold up Shutdown that long
@@ -69,11 +83,16 @@ class Transport::Impl {
     server_ = builder.BuildAndStart();
     if (!server_ || port_ == 0) {
       server_.reset();
+      listener_.reset();
       return Status::IOError("cannot listen for peers on " + options_.listen_address);
     }
+    if (listener_) listener_->Start(server_.get());
     spdlog::info("transport {:x}: listening for peers on {} (port {}, {}), cluster {:x}",
                  options_.self, options_.listen_address, port_,
-                 options_.server_credentials ? "TLS" : "plaintext", options_.cluster_id);
+                 options_.server_credentials ? "TLS"
+                 : listener_                 ? "plaintext, framed message streams"
+                                             : "plaintext",
+                 options_.cluster_id);
     return Status::OK();
   }
 
@@ -159,6 +178,8 @@ class Transport::Impl {
     }
     for (auto& [id, sender] : peers) sender->Stop();
     service_.SetStopping();
+    // No new connections, and every framed stream closed and its reader thread joined.
+    if (listener_) listener_->Stop();
     if (server_) {
       // Cancels the streams in progress at once; returns when every handler has returned.
       server_->Shutdown(std::chrono::system_clock::now());
@@ -179,6 +200,7 @@ class Transport::Impl {
   Handler* const handler_;
   StatsTable stats_;
   PeerService service_;
+  std::unique_ptr<PeerListener> listener_;  // plaintext only
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 

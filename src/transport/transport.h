@@ -1,6 +1,8 @@
-// Transport: raft messages between members over gRPC (raftkv's own peer service on the peer
-// port, see proto/raftkvpb/raft.proto). The consensus core decides what to send; the
-// transport only moves messages, and never blocks the raft loop.
+// Transport: raft messages between members on the peer port: a framed TCP stream between
+// plaintext members (frame.h, peer_listener.h), gRPC (raftkv's own peer service, see
+// proto/raftkvpb/raft.proto) for snapshots, TLS peers and members that do not speak the
+// framed stream. The consensus core decides what to send; the transport only moves
+// messages, and never blocks the raft loop.
 //
 //  - One long-lived client stream per peer carries batches of messages in order; a peer that
 //    is down is retried with exponential backoff (capped at max_backoff) and reported to the
@@ -89,6 +91,12 @@ struct Options {
   // signed by the trusted CA cannot even open a stream (the handshake fails).
   std::shared_ptr<grpc::ServerCredentials> server_credentials;
   std::shared_ptr<grpc::ChannelCredentials> peer_credentials;
+  // Raft messages on the framed TCP stream (README.md, "Framed message stream") when both
+  // ends are plaintext; false keeps every message on gRPC's Raft/Stream as before. Internal:
+  // tests use it for a member that speaks only gRPC (an older version), and the daemon turns
+  // it off with RAFTKV_PEER_STREAM=grpc for A/B runs. With server_credentials set the
+  // listener is gRPC's alone, and https:// peers are always reached over gRPC.
+  bool framed_stream = true;
   // Extra gRPC services to serve on the peer port (the server's member-discovery service
   // for nodes joining an existing cluster). Not owned; must outlive the transport.
   std::vector<grpc::Service*> extra_services;
@@ -107,7 +115,8 @@ struct PeerStats {
 
 class Transport {
  public:
-  // Starts the peer gRPC server on options.listen_address. `handler` must outlive the
+  // Starts listening for peers on options.listen_address (the framed listener and the gRPC
+  // server behind it, or gRPC alone with TLS). `handler` must outlive the
   // transport.
   static Result<std::unique_ptr<Transport>> Start(const Options& options, Handler* handler);
   // Stops (as Stop()).

@@ -15,6 +15,10 @@ namespace raftkv::fuzz {
 // A raftkvpb.MessageBatch from a peer's raft stream: decoded message by message as
 // PeerService does, then stepped into a follower's consensus core.
 void PeerBatch(const uint8_t* data, size_t size);
+// What a connection to the peer port sends on the framed message stream
+// (transport/frame.h): read through the receiver's FrameSocket (preamble, length checks,
+// frames split anywhere), the hello parsed, each batch frame run as PeerBatch.
+void FramedStream(const uint8_t* data, size_t size);
 // A raftkvpb.SnapshotChunk (the first of a snapshot stream): header and message decoded.
 void SnapshotChunk(const uint8_t* data, size_t size);
 // A client request: the first byte picks the etcd message type (Range, Put, DeleteRange,

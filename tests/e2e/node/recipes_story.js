@@ -80,6 +80,9 @@ async function electionStory() {
   await campaigns.a.resign();
   await waitFor(() => out.electedOrder.includes('b'), () => `b elected (${JSON.stringify(out)})`);
   out.leaderAfterResign = await observerClient.election(name).leader();
+  // The observer's watch may lag the campaigns: revoking b's lease before it saw b lead
+  // could fold b's term and its end into one watch response, and b is never observed.
+  await waitFor(() => out.observed.includes('b'), () => `b observed (${JSON.stringify(out)})`);
 
   // Revoke b's lease behind its back, as an expiry would: c takes over, b is told.
   const bLease = await campaigns.b.lease.grant();

@@ -1,0 +1,342 @@
+#include "transport/peer_listener.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_posix.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace raftkv::transport {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long a new connection may take to send its first bytes before it is given to gRPC
+// (whose own handshake timeout then applies). Our senders and gRPC clients write at once.
+constexpr auto kClassifyTimeout = std::chrono::milliseconds(1000);
+// How long a framed sender may take to send its preamble and header.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
+// The acceptor's wake-up period for joining finished connection threads.
+constexpr int kReapMs = 200;
+// How often a connection that sent part of the framed magic is looked at again.
+constexpr int kPartialRecheckMs = 10;
+
+std::string PeerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown";
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    return std::string("ipv4:") + host + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+  return std::string("ipv6:[") + host + "]:" + std::to_string(ntohs(a->sin6_port));
+}
+
+std::string Hex(uint64_t v) {
+  return fmt::format("{:x}", v);
+}
+
+// Binds every address `host` resolves to (as gRPC does for "localhost"), all on one port.
+Result<std::vector<int>> BindAll(const std::string& host, const std::string& port_str, int* port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port_str.c_str(), &hints, &res); rc != 0) {
+    return Status::IOError("cannot resolve " + host + ": " + gai_strerror(rc));
+  }
+  std::vector<int> fds;
+  std::string error;
+  *port = 0;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) continue;
+    int one = 1;
+    // Restart on the same port while old connections linger in TIME_WAIT; never
+    // SO_REUSEPORT: a port in use by another process must be an error.
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6) {
+      int zero = 0;  // "[::]" also takes IPv4, as gRPC's listener does
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    }
+    if (*port != 0) {  // later addresses take the port the first one got
+      if (ai->ai_family == AF_INET) {
+        reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_port = htons(*port);
+      } else {
+        reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_port = htons(*port);
+      }
+    }
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+      error = std::strerror(errno);
+      close(fd);
+      continue;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    *port = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)
+                                    : ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    fds.push_back(fd);
+  }
+  freeaddrinfo(res);
+  if (fds.empty()) return Status::IOError(error.empty() ? "no address to bind" : error);
+  return fds;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PeerListener>> PeerListener::Listen(const Options& options,
+                                                           PeerService* service) {
+  std::string host, port_str;
+  if (!SplitHostPort(options.listen_address, &host, &port_str)) {
+    return Status::NotFound("not a host:port address: " + options.listen_address);
+  }
+  int port = 0;
+  auto fds = BindAll(host, port_str, &port);
+  if (!fds.ok()) {
+    return Status::IOError("cannot listen for peers on " + options.listen_address + ": " +
+                           fds.status().message());
+  }
+  return std::unique_ptr<PeerListener>(new PeerListener(options, service, std::move(*fds), port));
+}
+
+PeerListener::PeerListener(const Options& options, PeerService* service, std::vector<int> fds,
+                           int port)
+    : options_(options),
+      service_(service),
+      listen_fds_(std::move(fds)),
+      port_(port),
+      wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+PeerListener::~PeerListener() {
+  Stop();
+  for (int fd : listen_fds_) close(fd);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void PeerListener::Start(grpc::Server* server) {
+  server_ = server;
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+}
+
+void PeerListener::Stop() {
+  std::list<std::unique_ptr<Inbound>> inbound;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  {
+    std::lock_guard lock(mu_);
+    inbound.swap(inbound_);
+  }
+  for (auto& in : inbound) in->socket->Shutdown();
+  for (auto& in : inbound) {
+    if (in->thread.joinable()) in->thread.join();
+  }
+}
+
+void PeerListener::AcceptLoop() {
+  std::vector<Pending> pending;
+  while (true) {
+    std::vector<pollfd> fds;
+    fds.push_back({wake_fd_, POLLIN, 0});
+    for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
+    for (const Pending& p : pending) fds.push_back({p.partial ? -1 : p.fd, POLLIN, 0});
+    int timeout = kReapMs;
+    const auto now = Clock::now();
+    for (const Pending& p : pending) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(p.deadline - now).count();
+      timeout = std::clamp<int>(static_cast<int>(left) + 1, 0, timeout);
+      if (p.partial) timeout = std::min(timeout, kPartialRecheckMs);
+    }
+    poll(fds.data(), fds.size(), timeout);
+    if (fds[0].revents != 0) break;  // Stop
+    for (size_t i = 0; i < listen_fds_.size(); i++) {
+      if (fds[1 + i].revents != 0) AcceptAll(listen_fds_[i], &pending);
+    }
+    const auto after = Clock::now();
+    std::vector<Pending> still;
+    for (size_t i = 0; i < pending.size(); i++) {
+      const size_t slot = 1 + listen_fds_.size() + i;
+      const bool readable = pending[i].partial || (slot < fds.size() && fds[slot].revents != 0);
+      const bool expired = after >= pending[i].deadline;
+      if (!(readable || expired) || !Classify(&pending[i], expired)) still.push_back(pending[i]);
+    }
+    pending.swap(still);
+    ReapFinished();
+  }
+  for (const Pending& p : pending) close(p.fd);
+}
+
+void PeerListener::AcceptAll(int listen_fd, std::vector<Pending>* pending) {
+  while (true) {
+    // Non-blocking, as gRPC's endpoints require of the fds handed to them (a blocking one
+    // can leave a gRPC poller thread stuck in recvmsg); a framed connection is made
+    // blocking again for its reader thread.
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;  // EAGAIN: no more (the listening socket is non-blocking)
+    // gRPC sets this on the sockets it accepts itself, not on ones handed to it.
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    pending->push_back({fd, PeerAddress(fd), Clock::now() + kClassifyTimeout});
+  }
+}
+
+bool PeerListener::Classify(Pending* pending, bool expired) {
+  const Pending& p = *pending;
+  char head[sizeof(kFrameMagic)];
+  ssize_t n = recv(p.fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    close(p.fd);  // gone before saying anything
+    return true;
+  }
+  const std::string_view seen(head, n > 0 ? static_cast<size_t>(n) : 0);
+  const bool framed = seen.size() == sizeof(head) && MayBeFramed(seen);
+  const bool undecided = !framed && MayBeFramed(seen);  // a partial magic, or nothing yet
+  if (undecided && !expired) {
+    pending->partial = !seen.empty();
+    return false;
+  }
+  if (!framed) {
+    // HTTP/2 (or garbage, or silence): gRPC serves it, refuses it or times it out. gRPC
+    // names such a connection "fd:N" in its logs and ServerContext::peer().
+    spdlog::debug("transport {:x}: connection from {} goes to gRPC as fd:{}", options_.self,
+                  p.peer_address, p.fd);
+    grpc::AddInsecureChannelFromFd(server_, p.fd);
+    return true;
+  }
+  fcntl(p.fd, F_SETFL, fcntl(p.fd, F_GETFL) & ~O_NONBLOCK);
+  std::lock_guard lock(mu_);
+  auto in = std::make_unique<Inbound>();
+  in->socket = std::make_unique<FrameSocket>(p.fd);
+  in->peer_address = p.peer_address;
+  Inbound* raw = in.get();
+  inbound_.push_back(std::move(in));
+  raw->thread = std::thread([this, raw] { ServeFramed(raw); });
+  return true;
+}
+
+void PeerListener::ReapFinished() {
+  std::list<std::unique_ptr<Inbound>> finished;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = inbound_.begin(); it != inbound_.end();) {
+      if ((*it)->done.load()) {
+        finished.push_back(std::move(*it));
+        it = inbound_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& in : finished) in->thread.join();  // closes the socket after
+}
+
+Result<raft::NodeId> PeerListener::Admit(Inbound* in, PeerService::SenderTurn* turn) {
+  FrameSocket& sock = *in->socket;
+  const auto deadline = Clock::now() + kHandshakeTimeout;
+  std::string preamble;
+  Status st = sock.ReadExact(kPreambleBytes, &preamble, deadline);
+  if (st.ok()) st = CheckPreamble(preamble);
+  FrameType type = FrameType::kHello;
+  std::string payload;
+  if (st.ok()) st = sock.ReadFrame(&type, &payload, deadline);
+  raftkvpb::StreamHeader header;
+  if (st.ok() && (type != FrameType::kHello || !header.ParseFromString(payload))) {
+    st = Status::InvalidArgument("no readable header");
+  }
+  const std::string answer = Preamble();
+  if (!st.ok()) {
+    service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
+                     "framed stream: " + st.message());
+    (void)sock.WriteAll(answer + Frame(FrameType::kReject, st.message()));
+    return st;
+  }
+  grpc::Status checked = service_->CheckHeader(header, in->peer_address);  // logs a refusal
+  if (!checked.ok()) {
+    (void)sock.WriteAll(answer + Frame(FrameType::kReject, checked.error_message()));
+    return Status::FailedPrecondition(checked.error_message());
+  }
+  // Before the sender is told to go on: from now on its older streams deliver nothing.
+  *turn = service_->TakeOver(header.from());
+  raftkvpb::StreamAccept accept;
+  accept.set_member_id(options_.self);
+  RAFTKV_RETURN_IF_ERROR(
+      sock.WriteAll(answer + Frame(FrameType::kAccept, accept.SerializeAsString())));
+  return header.from();
+}
+
+void PeerListener::ServeFramed(Inbound* in) {
+  FrameSocket& sock = *in->socket;
+  // The sender pings every keepalive_interval: silence for a whole period means it is gone.
+  const auto silence = options_.keepalive_interval + options_.keepalive_timeout;
+  TuneSocket(sock.fd(), silence, silence);
+  PeerService::SenderTurn turn;
+  auto from = Admit(in, &turn);
+  if (from.ok()) {
+    spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) opened (framed)",
+                 options_.self, *from, in->peer_address);
+    raftkvpb::MessageBatch batch;
+    const std::string pong = Frame(FrameType::kPong, {});
+    while (true) {
+      FrameType type;
+      std::string payload;
+      Status st = sock.ReadFrame(&type, &payload);
+      if (!st.ok()) {
+        if (sock.closed_by_peer()) {
+          spdlog::info("transport {:x}: inbound stream from peer {:x} closed", options_.self,
+                       *from);
+        } else if (st.Is(Status::Code::kInvalidArgument)) {  // an oversized length
+          service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
+                           "member " + Hex(*from) + ": " + st.message());
+        } else {
+          spdlog::warn("transport {:x}: inbound stream from peer {:x} ({}) ended: {}",
+                       options_.self, *from, in->peer_address, st.message());
+        }
+        break;
+      }
+      if (type == FrameType::kPing) {
+        if (!sock.WriteAll(pong).ok()) break;
+        continue;
+      }
+      grpc::Status delivered;
+      if (type != FrameType::kBatch) {
+        delivered = service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
+                                     "member " + Hex(*from) + ": unexpected frame type " +
+                                         std::to_string(static_cast<int>(type)));
+      } else if (!batch.ParseFromString(payload)) {
+        delivered = service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
+                                     "member " + Hex(*from) + ": a batch that does not decode");
+      } else {
+        delivered = service_->Deliver(*from, turn, batch, in->peer_address);
+      }
+      if (!delivered.ok()) {
+        (void)sock.WriteAll(Frame(FrameType::kReject, delivered.error_message()));
+        break;
+      }
+    }
+  }
+  sock.Shutdown();  // the peer sees the end at once; the fd is closed after the join
+  in->done.store(true);
+}
+
+}  // namespace raftkv::transport
