@@ -39,11 +39,20 @@ def is_etcd(binary):
     return os.path.basename(binary) == "etcd"
 
 
+_ports_given = set()
+
+
 def free_port():
-    """A port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on right now (the kernel picks it), never one this process
+    already handed out: the kernel may offer a just-closed port again, and a member whose
+    metrics port equals its peer port cannot start."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 class CommandError(Exception):

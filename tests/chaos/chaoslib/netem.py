@@ -208,10 +208,18 @@ class LoopbackNetwork:
         pass
 
 
+_ports_given = set()
+
+
 def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    # Never a port already handed out: the kernel may offer a just-closed one again.
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def make_network(mode):
