@@ -383,7 +383,7 @@ Status PeerSender::Pump(const std::shared_ptr<OutboundStream>& stream, uint64_t 
     if (unfinished_) lost = unfinished_messages_;
     unfinished_ = false;
   }
-  stats_->AddDropped(peer_, lost);
+  if (lost > 0) stats_->AddDropped(peer_, lost);  // the rest of a frame that never went out
   return st;
 }
 
