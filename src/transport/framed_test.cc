@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -311,6 +312,32 @@ class FramedLimitsTest : public FramedTest {
     EXPECT_EQ(CountClosed(peers), want);
   }
 
+  // While alive, every log line also goes to a ring buffer; Lines() are those containing
+  // `text`.
+  class LogCapture {
+   public:
+    LogCapture() : previous_(spdlog::default_logger()) {
+      auto sinks = previous_->sinks();
+      sinks.push_back(ring_);
+      auto capture = std::make_shared<spdlog::logger>("capture", sinks.begin(), sinks.end());
+      capture->set_level(spdlog::level::info);
+      spdlog::set_default_logger(capture);
+    }
+    ~LogCapture() { spdlog::set_default_logger(previous_); }
+    std::vector<std::string> Lines(const std::string& text) const {
+      std::vector<std::string> out;
+      for (const auto& line : ring_->last_formatted()) {
+        if (line.find(text) != std::string::npos) out.push_back(line);
+      }
+      return out;
+    }
+
+   private:
+    std::shared_ptr<spdlog::logger> previous_;
+    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> ring_ =
+        std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100000);
+  };
+
   static size_t ThreadCount() {
     size_t n = 0;
     for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
@@ -382,30 +409,64 @@ TEST_F(FramedLimitsTest, HeldSlotIsRefusedAfterTheHandshakeTimeout) {
 }
 
 TEST_F(FramedLimitsTest, DroppedConnectionsAreLoggedOncePerInterval) {
-  // Every line of this test's transports also goes to a ring buffer.
-  auto previous = spdlog::default_logger();
-  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100000);
-  auto sinks = previous->sinks();
-  sinks.push_back(ring);
-  auto capture = std::make_shared<spdlog::logger>("capture", sinks.begin(), sinks.end());
-  capture->set_level(spdlog::level::info);
-  spdlog::set_default_logger(capture);
+  std::vector<std::string> lines;
   {
+    LogCapture log;
     auto flood = HalfOpen(kSlots + 100);
     ExpectClosedExactly(flood, 100);
     b_->Stop();
-  }
-  spdlog::set_default_logger(previous);
-  std::vector<std::string> lines;
-  for (const auto& line : ring->last_formatted()) {
-    if (line.find("have not finished their handshake") != std::string::npos) {
-      lines.push_back(line);
-    }
+    lines = log.Lines("have not finished their handshake");
   }
   ASSERT_EQ(lines.size(), 1u) << "one line for 100 connections closed within 10 s";
   EXPECT_NE(lines[0].find(std::to_string(kSlots) + " peer connections"), std::string::npos)
       << lines[0];
   EXPECT_NE(lines[0].find("from ipv4:127.0.0.1:"), std::string::npos) << lines[0];
+}
+
+TEST_F(FramedLimitsTest, AcceptorPausesInsteadOfSpinningWhenOutOfFds) {
+  LogCapture log;
+  // Sockets made while fds are plenty; then the process may open only a few more, so the
+  // acceptor takes a few of these connections and then fails with EMFILE while the rest
+  // wait in the listen backlog (keeping the listening socket readable).
+  std::vector<int> clients;
+  for (int i = 0; i < 40; i++) clients.push_back(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  size_t open_fds = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    open_fds++;
+  }
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  rlimit low = old_limit;
+  low.rlim_cur = open_fds + 4;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(b_->listen_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int fd : clients) connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  std::this_thread::sleep_for(100ms);
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(500ms);
+  getrusage(RUSAGE_SELF, &after);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  auto cpu_ms = [](const rusage& r) {
+    return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000.0 +
+           (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1000.0;
+  };
+  // An acceptor polling a listening socket it cannot accept from would burn the 500 ms.
+  EXPECT_LT(cpu_ms(after) - cpu_ms(before), 100.0);
+  for (int fd : clients) close(fd);
+  const auto lines = log.Lines("cannot accept peer connections");
+  ASSERT_GE(lines.size(), 1u);
+  EXPECT_LE(lines.size(), 1u) << "rate-limited";
+  EXPECT_NE(lines[0].find(std::strerror(EMFILE)), std::string::npos) << lines[0];
+  // With fds again, the acceptor takes connections again.
+  RecordingHandler ha;
+  auto a = MustStart(TestOptions(1, kCluster), &ha);
+  a->AddPeer(2, Addr(b_->listen_port()));
+  a->Send({Heartbeat(1, 2, 1)});
+  EXPECT_TRUE(hb_.WaitFor([&] { return hb_.MessagesLocked().size() == 1; }));
 }
 
 TEST_F(FramedLimitsTest, StreamsOverTheLimitAreRefusedWithAReason) {

@@ -36,6 +36,8 @@ constexpr int kPartialRecheckMs = 10;
 constexpr int kAcceptBurst = 16;
 // The largest hello accepted: a StreamHeader is three integers (at most 33 bytes).
 constexpr uint32_t kMaxHelloPayload = 4096;
+// How long the acceptor stops accepting after running out of fds or memory.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 // One line per this interval for each kind of refusal a flood of connections can repeat.
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 
@@ -172,10 +174,15 @@ void PeerListener::AcceptLoop() {
   while (true) {
     std::vector<pollfd> fds;
     fds.push_back({wake_fd_, POLLIN, 0});
-    for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
+    const auto now = Clock::now();
+    const bool paused = now < accept_paused_until_;
+    for (int fd : listen_fds_) fds.push_back({paused ? -1 : fd, POLLIN, 0});
     for (const Pending& p : pending) fds.push_back({p.partial ? -1 : p.fd, POLLIN, 0});
     int timeout = kReapMs;
-    const auto now = Clock::now();
+    if (paused) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(accept_paused_until_ - now);
+      timeout = std::clamp<int>(static_cast<int>(left.count()) + 1, 0, timeout);
+    }
     for (const Pending& p : pending) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(p.deadline - now).count();
       timeout = std::clamp<int>(static_cast<int>(left) + 1, 0, timeout);
@@ -209,7 +216,14 @@ void PeerListener::AcceptSome(int listen_fd, std::vector<Pending>* pending) {
     // can leave a gRPC poller thread stuck in recvmsg); a framed connection is made
     // blocking again for its reader thread.
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) return;  // EAGAIN: no more (the listening socket is non-blocking)
+    if (fd < 0) {
+      // EAGAIN: no more (the listening socket is non-blocking). A connection that was reset
+      // before we took it (ECONNABORTED) is nothing to worry about either.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        PauseAccepting(errno);
+      }
+      return;
+    }
     // gRPC sets this on the sockets it accepts itself, not on ones handed to it.
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -224,6 +238,16 @@ void PeerListener::AcceptSome(int listen_fd, std::vector<Pending>* pending) {
     if (Advance(&p, false)) continue;
     if (pending->size() >= kMaxUnadmitted) DropOldest(pending, p.peer_address);
     pending->push_back(std::move(p));
+  }
+}
+
+void PeerListener::PauseAccepting(int error) {
+  accept_paused_until_ = Clock::now() + kAcceptPause;
+  uint64_t left_out = 0;
+  if (accept_failed_log_.Allow(&left_out)) {
+    spdlog::warn("transport {:x}: cannot accept peer connections: {}; trying again in {} ms{}",
+                 options_.self, std::strerror(error), kAcceptPause.count(),
+                 LeftOut(left_out, "failed accepts"));
   }
 }
 

@@ -107,6 +107,10 @@ class PeerListener {
   void AcceptLoop();
   // Accepts up to a burst of new connections, each looked at once at once.
   void AcceptSome(int listen_fd, std::vector<Pending>* pending);
+  // After an accept failed for lack of resources (no free fd, no memory): a rate-limited
+  // log line, and no accepting until kAcceptPause has passed (the waiting connection keeps
+  // the listening socket readable, so polling it would spin).
+  void PauseAccepting(int error);
   // Makes room for one more pending connection by closing the oldest.
   void DropOldest(std::vector<Pending>* pending, const std::string& newcomer);
   // Looks at a pending connection; true once it was routed (gRPC, a reader thread) or closed.
@@ -139,7 +143,8 @@ class PeerListener {
 
   // The acceptor's throttles: connections pushed out for lack of room, handshakes refused
   // (timed out or malformed), streams refused over kMaxFramedStreams.
-  LogThrottle dropped_log_, refused_log_, over_streams_log_;
+  LogThrottle dropped_log_, refused_log_, over_streams_log_, accept_failed_log_;
+  Clock::time_point accept_paused_until_{};  // acceptor thread only
 
   std::mutex mu_;
   bool stopped_ = false;                         // guarded by mu_
