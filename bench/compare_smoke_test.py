@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Smoke test of compare-etcd's TLS mode, so that it cannot rot unnoticed.
+"""Smoke test of compare-etcd's TLS and A/B modes, so that they cannot rot unnoticed.
 
     bench/compare_smoke_test.py --build build [--etcd /usr/bin/etcd]
 
@@ -78,6 +78,25 @@ class CompareTlsSmokeTest(unittest.TestCase):
                    if line.startswith("| put c=1 |") and line.count("|") == 9)
         float(row.split("|")[-3])  # raftkvd TLS/plain: a number, not "—"
         self.assertIn("--client-cert-auth", dict(data["meta"]["facts"])["TLS"])
+
+    def test_ab_against_the_grpc_floor_server(self):
+        """--ab with raftkv-grpc-floor (the null gRPC server, issue 13's floor) and raftkvd:
+        both answer every put, and every run reports the generator's CPU and the machine's
+        TCP segments per request."""
+        bins = os.path.join(ARGS.build, "bin")
+        p, data, report = self.compare(
+            "--ab", "floor=" + os.path.join(bins, "raftkv-grpc-floor"),
+            "--ab", "raftkvd=" + os.path.join(bins, "raftkvd"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        runs = {r["system"]: r for r in data["runs"]}
+        self.assertEqual(set(runs), {"floor", "raftkvd"})
+        for system, run in runs.items():
+            res = run.get("result")
+            self.assertIsNotNone(res, f"{system}: {run.get('error')}\n{p.stdout}")
+            self.assertGreater(res["ok"], 5, system)
+            self.assertEqual(res["failed"], 0, system)
+            self.assertGreater(run["segments"], res["ok"], system)  # a request and an answer each
+        self.assertIn("| bench CPU µs/req | TCP segments/req |", report)
 
     def test_tls_members_refuse_a_client_without_certificate(self):
         """The TLS cluster is really TLS with client certificates: started by compare-etcd's

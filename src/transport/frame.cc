@@ -24,6 +24,13 @@ std::string Errno(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
 }
 
+// A frame's announced payload length against the limit, before any of the payload is read.
+Status CheckFrameLength(uint32_t len, uint32_t limit) {
+  if (len <= limit) return Status::OK();
+  return Status::InvalidArgument("frame of " + std::to_string(len) + " bytes (limit " +
+                                 std::to_string(limit) + ")");
+}
+
 }  // namespace
 
 std::string Preamble() {
@@ -101,11 +108,15 @@ Result<bool> FrameSocket::ReadNow() {
     buf_.clear();
     pos_ = 0;
   }
+  return RecvNow(kReadChunk);
+}
+
+Result<bool> FrameSocket::RecvNow(size_t want) {
   const size_t old = buf_.size();
-  buf_.resize(old + kReadChunk);
+  buf_.resize(old + want);
   ssize_t n;
   do {
-    n = recv(fd_, buf_.data() + old, kReadChunk, MSG_DONTWAIT);
+    n = recv(fd_, buf_.data() + old, want, MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   const int err = errno;
   buf_.resize(old + std::max<ssize_t>(n, 0));
@@ -117,6 +128,32 @@ Result<bool> FrameSocket::ReadNow() {
   errno = err;
   if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
   return Status::Unavailable(Errno("read"));
+}
+
+Result<bool> FrameSocket::TryFill(size_t n) {
+  while (buf_.size() - pos_ < n) {
+    auto got = RecvNow(n - (buf_.size() - pos_));
+    if (!got.ok() || !*got) return got;
+  }
+  return true;
+}
+
+Result<bool> FrameSocket::TryReadExact(size_t n, std::string* out) {
+  auto got = TryFill(n);
+  if (!got.ok() || !*got) return got;
+  out->assign(buf_, pos_, n);
+  pos_ += n;
+  return true;
+}
+
+Result<bool> FrameSocket::TryReadFrame(FrameType* type, std::string* payload,
+                                       uint32_t max_payload) {
+  auto got = TryFill(kFrameHeaderBytes);
+  if (!got.ok() || !*got) return got;
+  RAFTKV_RETURN_IF_ERROR(CheckFrameLength(DecodeU32(buf_.data() + pos_), max_payload));
+  got = TryFill(kFrameHeaderBytes + DecodeU32(buf_.data() + pos_));
+  if (!got.ok() || !*got) return got;
+  return TakeFrame(type, payload);
 }
 
 Status FrameSocket::Fill(size_t n, Clock::time_point deadline) {
@@ -167,10 +204,7 @@ Result<bool> FrameSocket::TakeFrame(FrameType* type, std::string* payload) {
   const size_t avail = buf_.size() - pos_;
   if (avail < kFrameHeaderBytes) return false;
   const uint32_t len = DecodeU32(buf_.data() + pos_);
-  if (len > kMaxFramePayload) {
-    return Status::InvalidArgument("frame of " + std::to_string(len) + " bytes (limit " +
-                                   std::to_string(kMaxFramePayload) + ")");
-  }
+  RAFTKV_RETURN_IF_ERROR(CheckFrameLength(len, kMaxFramePayload));
   if (avail < kFrameHeaderBytes + len) return false;
   *type = static_cast<FrameType>(static_cast<uint8_t>(buf_[pos_ + 4]));
   payload->assign(buf_, pos_ + kFrameHeaderBytes, len);
@@ -181,10 +215,7 @@ Result<bool> FrameSocket::TakeFrame(FrameType* type, std::string* payload) {
 Status FrameSocket::ReadFrame(FrameType* type, std::string* payload, Clock::time_point deadline) {
   RAFTKV_RETURN_IF_ERROR(Fill(kFrameHeaderBytes, deadline));
   const uint32_t len = DecodeU32(buf_.data() + pos_);
-  if (len > kMaxFramePayload) {
-    return Status::InvalidArgument("frame of " + std::to_string(len) + " bytes (limit " +
-                                   std::to_string(kMaxFramePayload) + ")");
-  }
+  RAFTKV_RETURN_IF_ERROR(CheckFrameLength(len, kMaxFramePayload));
   RAFTKV_RETURN_IF_ERROR(Fill(kFrameHeaderBytes + len, deadline));
   auto got = TakeFrame(type, payload);
   if (!got.ok()) return got.status();

@@ -76,6 +76,13 @@ class FrameSocket {
   // Reads one frame; a length above kMaxFramePayload is refused before its payload is read.
   Status ReadFrame(FrameType* type, std::string* payload,
                    std::chrono::steady_clock::time_point deadline = {});
+  // The same without blocking (on a socket read from one thread among many, such as the peer
+  // port's acceptor): true once the whole thing arrived, false while it has not (what came
+  // is kept for the next call). They read only the bytes they still miss, so a connection
+  // that sends more after a frame leaves it in the kernel, and one waiting costs no buffer.
+  Result<bool> TryReadExact(size_t n, std::string* out);
+  // A length above `max_payload` is refused before its payload is read.
+  Result<bool> TryReadFrame(FrameType* type, std::string* payload, uint32_t max_payload);
   // Reads whatever has arrived without blocking and takes out the complete frames in it:
   // calls `on_frame(type, payload)` for each until it returns an error. Status::Unavailable
   // when the peer closed the connection.
@@ -85,6 +92,11 @@ class FrameSocket {
  private:
   // Fills buf_ until it holds `n` unread bytes.
   Status Fill(size_t n, std::chrono::steady_clock::time_point deadline);
+  // Reads, without blocking, what is missing of `n` unread bytes; true once buf_ holds them.
+  Result<bool> TryFill(size_t n);
+  // One non-blocking recv() of up to `want` bytes appended to buf_; false if nothing was
+  // there, Unavailable when the peer closed (closed_by_peer()) or the read failed.
+  Result<bool> RecvNow(size_t want);
   // Takes the next complete frame out of buf_, if there is one.
   Result<bool> TakeFrame(FrameType* type, std::string* payload);
   // Reads what is available now into buf_; false if nothing was.

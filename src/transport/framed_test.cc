@@ -6,16 +6,21 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <thread>
 
 #include "raftkvpb/raft.pb.h"
 #include "transport/codec.h"
 #include "transport/frame.h"
+#include "transport/peer_listener.h"
 #include "transport/test_util.h"
 #include "transport/transport.h"
 
@@ -70,6 +75,33 @@ class RawPeer {
     return socket_->ReadFrame(type, payload, deadline);
   }
 
+  // Sends `hello` and reads the answer: whether the receiver accepted the stream.
+  bool Accepted(const std::string& hello) {
+    Send(hello);
+    FrameType type;
+    std::string payload;
+    return ReadAnswer(&type, &payload).ok() && type == FrameType::kAccept;
+  }
+
+  // Reads whatever has come, without waiting: true if the receiver closed the connection.
+  bool EndedNow() {
+    char buf[4096];
+    while (true) {
+      ssize_t n = recv(socket_->fd(), buf, sizeof(buf), MSG_DONTWAIT);
+      if (n > 0) continue;
+      return n == 0 || errno == ECONNRESET;
+    }
+  }
+
+  // Reads whatever comes until the receiver closes the connection (true) or `within` passes.
+  bool EndedWithin(std::chrono::milliseconds within) {
+    const auto deadline = Clock::now() + within;
+    std::string byte;
+    while (socket_->ReadExact(1, &byte, deadline).ok()) {
+    }
+    return socket_->closed_by_peer();
+  }
+
   // Reads frames until the receiver closes the connection (true) or `within` passes.
   // *frames: the types of the frames that arrived before the end.
   bool ClosedWithin(std::chrono::milliseconds within, std::vector<FrameType>* frames = nullptr) {
@@ -95,10 +127,10 @@ class FramedTest : public ::testing::Test {
     b_->AddPeer(1, "127.0.0.1:1");  // known sender; B never needs to reach it here
   }
 
-  // A peer that completed the handshake as member 1.
-  std::unique_ptr<RawPeer> Admitted() {
+  // A peer that completed the handshake as member `from`.
+  std::unique_ptr<RawPeer> Admitted(uint64_t from = 1) {
     auto p = std::make_unique<RawPeer>(b_->listen_port());
-    p->Send(RawPeer::Hello());
+    p->Send(RawPeer::Hello(kCluster, from));
     FrameType type;
     std::string payload;
     EXPECT_TRUE(p->ReadAnswer(&type, &payload).ok());
@@ -231,11 +263,7 @@ TEST_F(FramedTest, PingIsAnsweredAndASilentConnectionIsClosed) {
   auto c = MustStart(options, &hc);
   c->AddPeer(1, "127.0.0.1:1");
   RawPeer p(c->listen_port());
-  p.Send(RawPeer::Hello(kCluster, 1, 3));
-  FrameType type;
-  std::string payload;
-  ASSERT_TRUE(p.ReadAnswer(&type, &payload).ok());
-  ASSERT_EQ(type, FrameType::kAccept);
+  ASSERT_TRUE(p.Accepted(RawPeer::Hello(kCluster, 1, 3)));
   p.Send(Frame(FrameType::kPing, {}));
   // Then silence: closed after keepalive_interval + keepalive_timeout (300 ms) of nothing.
   const auto start = Clock::now();
@@ -251,6 +279,231 @@ TEST_F(FramedTest, StopClosesInboundStreams) {
   auto p = Admitted();
   b_->Stop();
   EXPECT_TRUE(p->ClosedWithin(2s));
+}
+
+// What an unauthenticated connection can cost on the peer port (peer_listener.h): the
+// limits on connections before and after the framed handshake.
+class FramedLimitsTest : public FramedTest {
+ protected:
+  static constexpr size_t kSlots = PeerListener::kMaxUnadmitted;
+
+  // `n` connections that send the framed magic and then nothing, as a flood would.
+  std::vector<std::unique_ptr<RawPeer>> HalfOpen(size_t n) {
+    std::vector<std::unique_ptr<RawPeer>> peers;
+    for (size_t i = 0; i < n; i++) {
+      peers.push_back(std::make_unique<RawPeer>(b_->listen_port()));
+      peers.back()->Send(std::string(kFrameMagic, sizeof(kFrameMagic)));
+    }
+    return peers;
+  }
+
+  static size_t CountClosed(const std::vector<std::unique_ptr<RawPeer>>& peers) {
+    size_t closed = 0;
+    for (const auto& p : peers) closed += p->EndedNow() ? 1 : 0;
+    return closed;
+  }
+
+  // Waits until exactly `want` of `peers` were closed by the server, and checks that no more
+  // are closed a moment later.
+  static void ExpectClosedExactly(const std::vector<std::unique_ptr<RawPeer>>& peers, size_t want) {
+    const auto deadline = Clock::now() + 3s;
+    while (CountClosed(peers) < want && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(CountClosed(peers), want);
+  }
+
+  // While alive, every log line also goes to a ring buffer; Lines() are those containing
+  // `text`.
+  class LogCapture {
+   public:
+    LogCapture() : previous_(spdlog::default_logger()) {
+      auto sinks = previous_->sinks();
+      sinks.push_back(ring_);
+      auto capture = std::make_shared<spdlog::logger>("capture", sinks.begin(), sinks.end());
+      capture->set_level(spdlog::level::info);
+      spdlog::set_default_logger(capture);
+    }
+    ~LogCapture() { spdlog::set_default_logger(previous_); }
+    std::vector<std::string> Lines(const std::string& text) const {
+      std::vector<std::string> out;
+      for (const auto& line : ring_->last_formatted()) {
+        if (line.find(text) != std::string::npos) out.push_back(line);
+      }
+      return out;
+    }
+
+   private:
+    std::shared_ptr<spdlog::logger> previous_;
+    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> ring_ =
+        std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100000);
+  };
+
+  static size_t ThreadCount() {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+      n++;
+    }
+    return n;
+  }
+};
+
+TEST_F(FramedLimitsTest, HalfOpenFloodTakesNoThreadsAndIsCapped) {
+  const size_t threads_before = ThreadCount();
+  // More than the slots: the oldest beyond the limit are closed at once (after a reject
+  // frame), the rest wait for their handshake timeout (5 s) without a thread each.
+  auto flood = HalfOpen(kSlots + 36);
+  ExpectClosedExactly(flood, 36);
+  EXPECT_LT(ThreadCount(), threads_before + 4) << "threads started for half-open connections";
+  for (size_t i = 0; i < 36; i++) EXPECT_TRUE(flood[i]->EndedNow()) << "oldest " << i;
+  EXPECT_EQ(hb_.MessageCount(), 0u);
+}
+
+TEST_F(FramedLimitsTest, MemberConnectsWhileTheFloodHoldsEverySlot) {
+  auto flood = HalfOpen(kSlots);
+  std::this_thread::sleep_for(100ms);  // every slot taken
+  ASSERT_EQ(CountClosed(flood), 0u);
+  // A real member: its hello arrives with its connection, so it is served at once (had the
+  // newcomer been refused instead, it would wait for the flood's 5 s handshake timeout).
+  RecordingHandler ha;
+  auto a = MustStart(TestOptions(1, kCluster), &ha);
+  a->AddPeer(2, Addr(b_->listen_port()));
+  const auto start = Clock::now();
+  for (uint64_t i = 1; i <= 20; i++) a->Send({Heartbeat(1, 2, i)});
+  ASSERT_TRUE(hb_.WaitFor([&] { return hb_.MessagesLocked().size() == 20; }));
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_LE(CountClosed(flood), 2u);  // at most what the member's connections pushed out
+  // A member whose hello comes a little after its connection waits in a slot: it pushes the
+  // oldest flood connection out rather than being refused.
+  const size_t closed_before = CountClosed(flood);
+  for (auto& p : HalfOpen(closed_before)) flood.push_back(std::move(p));  // all slots again
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(CountClosed(flood), closed_before);
+  RawPeer slow(b_->listen_port());
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(slow.Accepted(RawPeer::Hello()));
+  EXPECT_EQ(CountClosed(flood), closed_before + 1);
+}
+
+TEST_F(FramedLimitsTest, HeldSlotIsRefusedAfterTheHandshakeTimeout) {
+  RecordingHandler hc;
+  auto options = TestOptions(3, kCluster);
+  options.handshake_timeout = 300ms;
+  auto c = MustStart(options, &hc);
+  c->AddPeer(1, "127.0.0.1:1");
+  for (const std::string& sent : {std::string(kFrameMagic, sizeof(kFrameMagic)),
+                                  Preamble() + RawPeer::Hello(kCluster, 1, 3).substr(8, 3)}) {
+    RawPeer p(c->listen_port());
+    const auto start = Clock::now();
+    p.Send(sent);
+    FrameType type;
+    std::string payload;
+    ASSERT_TRUE(p.ReadAnswer(&type, &payload).ok());
+    EXPECT_EQ(type, FrameType::kReject);
+    EXPECT_NE(payload.find("no hello within 300 ms"), std::string::npos) << payload;
+    EXPECT_TRUE(p.ClosedWithin(2s));
+    EXPECT_GE(Clock::now() - start, 250ms);
+  }
+  // The slot is free again: a well-formed stream is served.
+  RawPeer ok(c->listen_port());
+  EXPECT_TRUE(ok.Accepted(RawPeer::Hello(kCluster, 1, 3)));
+}
+
+TEST_F(FramedLimitsTest, DroppedConnectionsAreLoggedOncePerInterval) {
+  std::vector<std::string> lines;
+  {
+    LogCapture log;
+    auto flood = HalfOpen(kSlots + 100);
+    ExpectClosedExactly(flood, 100);
+    b_->Stop();
+    lines = log.Lines("have not finished their handshake");
+  }
+  ASSERT_EQ(lines.size(), 1u) << "one line for 100 connections closed within 10 s";
+  EXPECT_NE(lines[0].find(std::to_string(kSlots) + " peer connections"), std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[0].find("from ipv4:127.0.0.1:"), std::string::npos) << lines[0];
+}
+
+TEST_F(FramedLimitsTest, AcceptorPausesInsteadOfSpinningWhenOutOfFds) {
+  LogCapture log;
+  // Sockets made while fds are plenty; then the process may open only a few more, so the
+  // acceptor takes a few of these connections and then fails with EMFILE while the rest
+  // wait in the listen backlog (keeping the listening socket readable).
+  std::vector<int> clients;
+  for (int i = 0; i < 40; i++) clients.push_back(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  size_t open_fds = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    open_fds++;
+  }
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  rlimit low = old_limit;
+  low.rlim_cur = open_fds + 4;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(b_->listen_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int fd : clients) connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  std::this_thread::sleep_for(100ms);
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(500ms);
+  getrusage(RUSAGE_SELF, &after);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  auto cpu_ms = [](const rusage& r) {
+    return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000.0 +
+           (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1000.0;
+  };
+  // An acceptor polling a listening socket it cannot accept from would burn the 500 ms.
+  EXPECT_LT(cpu_ms(after) - cpu_ms(before), 100.0);
+  for (int fd : clients) close(fd);
+  const auto lines = log.Lines("cannot accept peer connections");
+  ASSERT_GE(lines.size(), 1u);
+  EXPECT_LE(lines.size(), 1u) << "rate-limited";
+  EXPECT_NE(lines[0].find(std::strerror(EMFILE)), std::string::npos) << lines[0];
+  // With fds again, the acceptor takes connections again.
+  RecordingHandler ha;
+  auto a = MustStart(TestOptions(1, kCluster), &ha);
+  a->AddPeer(2, Addr(b_->listen_port()));
+  a->Send({Heartbeat(1, 2, 1)});
+  EXPECT_TRUE(hb_.WaitFor([&] { return hb_.MessagesLocked().size() == 1; }));
+}
+
+TEST_F(FramedLimitsTest, StreamsOverTheLimitAreRefusedWithAReason) {
+  const size_t limit = PeerListener::kMaxFramedStreams;
+  const uint64_t first = 10;  // members first..first+limit; B is member 2
+  for (uint64_t id = first; id <= first + limit; id++) b_->AddPeer(id, "127.0.0.1:1");
+  std::vector<std::unique_ptr<RawPeer>> streams;
+  for (uint64_t id = first; id < first + limit; id++) streams.push_back(Admitted(id));
+  ExpectRejected(RawPeer::Hello(kCluster, first + limit),
+                 "too many inbound framed streams (" + std::to_string(limit) + ", the limit)");
+  // One stream ends: its place is free again (once its reader thread is joined).
+  streams.pop_back();
+  const auto deadline = Clock::now() + 3s;
+  bool admitted = false;
+  while (!admitted && Clock::now() < deadline) {
+    RawPeer p(b_->listen_port());
+    admitted = p.Accepted(RawPeer::Hello(kCluster, first + limit));
+    if (!admitted) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(admitted);
+}
+
+TEST_F(FramedLimitsTest, NewerStreamOfASenderClosesTheOlder) {
+  auto older = Admitted();
+  auto newer = Admitted();
+  EXPECT_TRUE(older->ClosedWithin(2s));
+  newer->Send(RawPeer::Batch({Heartbeat(1, 2, 11)}));
+  ASSERT_TRUE(hb_.WaitFor([&] { return hb_.MessagesLocked().size() == 1; }));
+}
+
+TEST_F(FramedLimitsTest, StopClosesConnectionsWaitingForTheirHandshake) {
+  auto flood = HalfOpen(10);
+  RawPeer silent(b_->listen_port());  // not even the magic yet
+  std::this_thread::sleep_for(100ms);
+  b_->Stop();
+  for (const auto& p : flood) EXPECT_TRUE(p->EndedWithin(2s));
+  EXPECT_TRUE(silent.EndedWithin(2s));
 }
 
 // Mixed versions: a member that speaks only gRPC (framed_stream off: gRPC owns its port,

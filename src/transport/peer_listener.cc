@@ -20,16 +20,26 @@ namespace raftkv::transport {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using raftkvpb::StreamHeader;
 
 // How long a new connection may take to send its first bytes before it is given to gRPC
 // (whose own handshake timeout then applies). Our senders and gRPC clients write at once.
+// Options::handshake_timeout bounds the whole framed hello.
 constexpr auto kClassifyTimeout = std::chrono::milliseconds(1000);
-// How long a framed sender may take to send its preamble and header.
-constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 // The acceptor's wake-up period for joining finished connection threads.
 constexpr int kReapMs = 200;
 // How often a connection that sent part of the framed magic is looked at again.
 constexpr int kPartialRecheckMs = 10;
+// Accepts per acceptor round. Pending connections that became readable are looked at before
+// each round's accepts, so a member's connection whose hello arrived is not pushed out by a
+// burst of newer ones: a burst is well below kMaxUnadmitted.
+constexpr int kAcceptBurst = 16;
+// The largest hello accepted: a StreamHeader is three integers (at most 33 bytes).
+constexpr uint32_t kMaxHelloPayload = 4096;
+// How long the acceptor stops accepting after running out of fds or memory.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+// One line per this interval for each kind of refusal a flood of connections can repeat.
+constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 
 std::string PeerAddress(int fd) {
   sockaddr_storage ss{};
@@ -48,6 +58,11 @@ std::string PeerAddress(int fd) {
 
 std::string Hex(uint64_t v) {
   return fmt::format("{:x}", v);
+}
+
+// " (N more since the last line)" when a throttle left lines out.
+std::string LeftOut(uint64_t n, const char* what) {
+  return n == 0 ? "" : fmt::format(" ({} more {} since the last such line)", n, what);
 }
 
 // Binds every address `host` resolves to (as gRPC does for "localhost"), all on one port.
@@ -155,14 +170,19 @@ void PeerListener::Stop() {
 }
 
 void PeerListener::AcceptLoop() {
-  std::vector<Pending> pending;
+  std::vector<Pending> pending;  // oldest first
   while (true) {
     std::vector<pollfd> fds;
     fds.push_back({wake_fd_, POLLIN, 0});
-    for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
+    const auto now = Clock::now();
+    const bool paused = now < accept_paused_until_;
+    for (int fd : listen_fds_) fds.push_back({paused ? -1 : fd, POLLIN, 0});
     for (const Pending& p : pending) fds.push_back({p.partial ? -1 : p.fd, POLLIN, 0});
     int timeout = kReapMs;
-    const auto now = Clock::now();
+    if (paused) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(accept_paused_until_ - now);
+      timeout = std::clamp<int>(static_cast<int>(left.count()) + 1, 0, timeout);
+    }
     for (const Pending& p : pending) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(p.deadline - now).count();
       timeout = std::clamp<int>(static_cast<int>(left) + 1, 0, timeout);
@@ -170,39 +190,93 @@ void PeerListener::AcceptLoop() {
     }
     poll(fds.data(), fds.size(), timeout);
     if (fds[0].revents != 0) break;  // Stop
-    for (size_t i = 0; i < listen_fds_.size(); i++) {
-      if (fds[1 + i].revents != 0) AcceptAll(listen_fds_[i], &pending);
-    }
+    // Pending connections first: one whose bytes arrived leaves before new ones come in.
     const auto after = Clock::now();
     std::vector<Pending> still;
     for (size_t i = 0; i < pending.size(); i++) {
-      const size_t slot = 1 + listen_fds_.size() + i;
-      const bool readable = pending[i].partial || (slot < fds.size() && fds[slot].revents != 0);
-      const bool expired = after >= pending[i].deadline;
-      if (!(readable || expired) || !Classify(&pending[i], expired)) still.push_back(pending[i]);
+      Pending& p = pending[i];
+      const bool readable = p.partial || fds[1 + listen_fds_.size() + i].revents != 0;
+      const bool expired = after >= p.deadline;
+      if (!(readable || expired) || !Advance(&p, expired)) still.push_back(std::move(p));
     }
     pending.swap(still);
+    for (size_t i = 0; i < listen_fds_.size(); i++) {
+      if (fds[1 + i].revents != 0) AcceptSome(listen_fds_[i], &pending);
+    }
     ReapFinished();
   }
-  for (const Pending& p : pending) close(p.fd);
+  for (Pending& p : pending) {
+    if (!p.socket) close(p.fd);  // else the socket closes it
+  }
 }
 
-void PeerListener::AcceptAll(int listen_fd, std::vector<Pending>* pending) {
-  while (true) {
+void PeerListener::AcceptSome(int listen_fd, std::vector<Pending>* pending) {
+  for (int i = 0; i < kAcceptBurst; i++) {
     // Non-blocking, as gRPC's endpoints require of the fds handed to them (a blocking one
     // can leave a gRPC poller thread stuck in recvmsg); a framed connection is made
     // blocking again for its reader thread.
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) return;  // EAGAIN: no more (the listening socket is non-blocking)
+    if (fd < 0) {
+      // EAGAIN: no more (the listening socket is non-blocking). A connection that was reset
+      // before we took it (ECONNABORTED) is nothing to worry about either.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        PauseAccepting(errno);
+      }
+      return;
+    }
     // gRPC sets this on the sockets it accepts itself, not on ones handed to it.
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    pending->push_back({fd, PeerAddress(fd), Clock::now() + kClassifyTimeout});
+    const auto now = Clock::now();
+    Pending p;
+    p.fd = fd;
+    p.peer_address = PeerAddress(fd);
+    p.accepted = now;
+    p.deadline = now + std::min<Clock::duration>(kClassifyTimeout, options_.handshake_timeout);
+    // Its first bytes are often there already (a sender writes its hello right after
+    // connecting): then it never takes a slot.
+    if (Advance(&p, false)) continue;
+    if (pending->size() >= kMaxUnadmitted) DropOldest(pending, p.peer_address);
+    pending->push_back(std::move(p));
   }
 }
 
-bool PeerListener::Classify(Pending* pending, bool expired) {
-  const Pending& p = *pending;
+void PeerListener::PauseAccepting(int error) {
+  accept_paused_until_ = Clock::now() + kAcceptPause;
+  uint64_t left_out = 0;
+  if (accept_failed_log_.Allow(&left_out)) {
+    spdlog::warn("transport {:x}: cannot accept peer connections: {}; trying again in {} ms{}",
+                 options_.self, std::strerror(error), kAcceptPause.count(),
+                 LeftOut(left_out, "failed accepts"));
+  }
+}
+
+// The oldest goes, not the newcomer (as nginx reuses its oldest idle connections when it runs
+// out): a member's connection sends its hello within a round trip of connecting, so it is
+// among the newest while it waits; refusing newcomers instead would let anyone who holds
+// kMaxUnadmitted silent connections lock every member out for as long as they keep them.
+void PeerListener::DropOldest(std::vector<Pending>* pending, const std::string& newcomer) {
+  Pending& oldest = pending->front();
+  uint64_t left_out = 0;
+  if (dropped_log_.Allow(&left_out)) {
+    spdlog::warn(
+        "transport {:x}: {} peer connections have not finished their handshake (the limit): "
+        "closed the oldest, from {}, to make room for one from {}{}",
+        options_.self, kMaxUnadmitted, oldest.peer_address, newcomer, LeftOut(left_out, "closed"));
+  }
+  if (oldest.socket) {
+    // A framed sender told why retries framed after its backoff (a silent close would make
+    // it take us for an older member and fall back to gRPC).
+    SendReject(oldest.socket.get(), "too many connections waiting for their handshake");
+  } else {
+    close(oldest.fd);
+  }
+  pending->erase(pending->begin());
+}
+
+bool PeerListener::Advance(Pending* pending, bool expired) {
+  Pending& p = *pending;
+  if (p.socket) return AdvanceFramed(pending, expired);
   char head[sizeof(kFrameMagic)];
   ssize_t n = recv(p.fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -224,14 +298,112 @@ bool PeerListener::Classify(Pending* pending, bool expired) {
     grpc::AddInsecureChannelFromFd(server_, p.fd);
     return true;
   }
-  fcntl(p.fd, F_SETFL, fcntl(p.fd, F_GETFL) & ~O_NONBLOCK);
+  // Framed: the acceptor reads its preamble and hello itself, without blocking, so a
+  // connection that stops half-way costs no thread. Its bytes are consumed from now on
+  // (they never go to gRPC), so readiness is polled again.
+  p.partial = false;
+  p.socket = std::make_unique<FrameSocket>(p.fd);
+  p.deadline = p.accepted + options_.handshake_timeout;
+  return AdvanceFramed(pending, Clock::now() >= p.deadline);
+}
+
+Result<bool> PeerListener::TryReadHello(Pending* p, StreamHeader* header) {
+  FrameSocket& sock = *p->socket;
+  if (!p->preamble_read) {
+    std::string preamble;
+    auto got = sock.TryReadExact(kPreambleBytes, &preamble);
+    if (!got.ok() || !*got) return got;
+    RAFTKV_RETURN_IF_ERROR(CheckPreamble(preamble));
+    p->preamble_read = true;
+  }
+  FrameType type = FrameType::kHello;
+  std::string payload;
+  auto got = sock.TryReadFrame(&type, &payload, kMaxHelloPayload);
+  if (!got.ok() || !*got) return got;
+  if (type != FrameType::kHello || !header->ParseFromString(payload)) {
+    return Status::InvalidArgument("no readable header");
+  }
+  return true;
+}
+
+void PeerListener::SendReject(FrameSocket* socket, const std::string& why) {
+  // Non-blocking: a new connection's send buffer is empty, so these few bytes go out at once.
+  (void)socket->WriteAll(Preamble() + Frame(FrameType::kReject, why));
+}
+
+bool PeerListener::AdvanceFramed(Pending* pending, bool expired) {
+  Pending& p = *pending;
+  StreamHeader header;
+  auto got = TryReadHello(&p, &header);
+  if (got.ok() && !*got && !expired) return false;
+  if (!got.ok() && p.socket->closed_by_peer()) {
+    spdlog::debug("transport {:x}: framed connection from {} closed before its hello",
+                  options_.self, p.peer_address);
+    return true;  // the socket closes with p
+  }
+  if (!got.ok() || !*got) {  // malformed, or too slow
+    const std::string why =
+        !got.ok() ? got.status().message()
+                  : fmt::format("no hello within {} ms", options_.handshake_timeout.count());
+    uint64_t left_out = 0;
+    if (refused_log_.Allow(&left_out)) {
+      service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, p.peer_address,
+                       "framed stream: " + why + LeftOut(left_out, "refused"));
+    }
+    SendReject(p.socket.get(), why);
+    return true;
+  }
+  // The same checks (and refusal log lines) as the gRPC stream's header.
+  grpc::Status checked = service_->CheckHeader(header, p.peer_address);
+  if (!checked.ok()) {
+    SendReject(p.socket.get(), checked.error_message());
+    return true;
+  }
+  if (LiveStreams() >= kMaxFramedStreams) {
+    const std::string why =
+        fmt::format("too many inbound framed streams ({}, the limit)", kMaxFramedStreams);
+    uint64_t left_out = 0;
+    if (over_streams_log_.Allow(&left_out)) {
+      service_->Reject(grpc::StatusCode::RESOURCE_EXHAUSTED, p.peer_address,
+                       "member " + Hex(header.from()) + ": " + why + LeftOut(left_out, "refused"));
+    }
+    SendReject(p.socket.get(), why);
+    return true;
+  }
+  StartStream(std::move(p.socket), p.peer_address, header.from());
+  return true;
+}
+
+size_t PeerListener::LiveStreams() {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& in : inbound_) n += in->done.load() ? 0 : 1;
+  return n;
+}
+
+void PeerListener::StartStream(std::unique_ptr<FrameSocket> socket, const std::string& peer_address,
+                               raft::NodeId from) {
+  fcntl(socket->fd(), F_SETFL, fcntl(socket->fd(), F_GETFL) & ~O_NONBLOCK);
   std::lock_guard lock(mu_);
   auto in = std::make_unique<Inbound>();
-  in->socket = std::make_unique<FrameSocket>(p.fd);
-  in->peer_address = p.peer_address;
+  in->socket = std::move(socket);
+  in->peer_address = peer_address;
+  in->from = from;
   Inbound* raw = in.get();
   inbound_.push_back(std::move(in));
   raw->thread = std::thread([this, raw] { ServeFramed(raw); });
+}
+
+bool PeerListener::LogThrottle::Allow(uint64_t* left_out) {
+  const auto now = Clock::now();
+  if (logged_ && now - last_ < kRefusalLogInterval) {
+    left_out_++;
+    return false;
+  }
+  logged_ = true;
+  last_ = now;
+  *left_out = left_out_;
+  left_out_ = 0;
   return true;
 }
 
@@ -251,38 +423,26 @@ void PeerListener::ReapFinished() {
   for (auto& in : finished) in->thread.join();  // closes the socket after
 }
 
-Result<raft::NodeId> PeerListener::Admit(Inbound* in, PeerService::SenderTurn* turn) {
-  FrameSocket& sock = *in->socket;
-  const auto deadline = Clock::now() + kHandshakeTimeout;
-  std::string preamble;
-  Status st = sock.ReadExact(kPreambleBytes, &preamble, deadline);
-  if (st.ok()) st = CheckPreamble(preamble);
-  FrameType type = FrameType::kHello;
-  std::string payload;
-  if (st.ok()) st = sock.ReadFrame(&type, &payload, deadline);
-  raftkvpb::StreamHeader header;
-  if (st.ok() && (type != FrameType::kHello || !header.ParseFromString(payload))) {
-    st = Status::InvalidArgument("no readable header");
-  }
-  const std::string answer = Preamble();
-  if (!st.ok()) {
-    service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
-                     "framed stream: " + st.message());
-    (void)sock.WriteAll(answer + Frame(FrameType::kReject, st.message()));
-    return st;
-  }
-  grpc::Status checked = service_->CheckHeader(header, in->peer_address);  // logs a refusal
-  if (!checked.ok()) {
-    (void)sock.WriteAll(answer + Frame(FrameType::kReject, checked.error_message()));
-    return Status::FailedPrecondition(checked.error_message());
-  }
+Status PeerListener::Admit(Inbound* in, PeerService::SenderTurn* turn) {
   // Before the sender is told to go on: from now on its older streams deliver nothing.
-  *turn = service_->TakeOver(header.from());
+  *turn = service_->TakeOver(in->from);
+  CloseSuperseded(in, turn->stream);
   raftkvpb::StreamAccept accept;
   accept.set_member_id(options_.self);
-  RAFTKV_RETURN_IF_ERROR(
-      sock.WriteAll(answer + Frame(FrameType::kAccept, accept.SerializeAsString())));
-  return header.from();
+  return in->socket->WriteAll(Preamble() + Frame(FrameType::kAccept, accept.SerializeAsString()));
+}
+
+void PeerListener::CloseSuperseded(Inbound* in, uint64_t stream) {
+  // Both ends of a race register here, so whichever comes second closes the older one.
+  std::lock_guard lock(mu_);
+  in->stream = stream;
+  for (const auto& other : inbound_) {
+    if (other.get() == in || other->from != in->from || other->stream == 0) continue;
+    Inbound* older = other->stream < stream ? other.get() : in;
+    spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) superseded by a newer one",
+                 options_.self, older->from, older->peer_address);
+    older->socket->Shutdown();
+  }
 }
 
 void PeerListener::ServeFramed(Inbound* in) {
@@ -291,10 +451,10 @@ void PeerListener::ServeFramed(Inbound* in) {
   const auto silence = options_.keepalive_interval + options_.keepalive_timeout;
   TuneSocket(sock.fd(), silence, silence);
   PeerService::SenderTurn turn;
-  auto from = Admit(in, &turn);
-  if (from.ok()) {
+  const raft::NodeId from = in->from;
+  if (Admit(in, &turn).ok()) {
     spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) opened (framed)",
-                 options_.self, *from, in->peer_address);
+                 options_.self, from, in->peer_address);
     raftkvpb::MessageBatch batch;
     const std::string pong = Frame(FrameType::kPong, {});
     while (true) {
@@ -303,14 +463,13 @@ void PeerListener::ServeFramed(Inbound* in) {
       Status st = sock.ReadFrame(&type, &payload);
       if (!st.ok()) {
         if (sock.closed_by_peer()) {
-          spdlog::info("transport {:x}: inbound stream from peer {:x} closed", options_.self,
-                       *from);
+          spdlog::info("transport {:x}: inbound stream from peer {:x} closed", options_.self, from);
         } else if (st.Is(Status::Code::kInvalidArgument)) {  // an oversized length
           service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
-                           "member " + Hex(*from) + ": " + st.message());
+                           "member " + Hex(from) + ": " + st.message());
         } else {
           spdlog::warn("transport {:x}: inbound stream from peer {:x} ({}) ended: {}",
-                       options_.self, *from, in->peer_address, st.message());
+                       options_.self, from, in->peer_address, st.message());
         }
         break;
       }
@@ -321,13 +480,13 @@ void PeerListener::ServeFramed(Inbound* in) {
       grpc::Status delivered;
       if (type != FrameType::kBatch) {
         delivered = service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
-                                     "member " + Hex(*from) + ": unexpected frame type " +
+                                     "member " + Hex(from) + ": unexpected frame type " +
                                          std::to_string(static_cast<int>(type)));
       } else if (!batch.ParseFromString(payload)) {
         delivered = service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
-                                     "member " + Hex(*from) + ": a batch that does not decode");
+                                     "member " + Hex(from) + ": a batch that does not decode");
       } else {
-        delivered = service_->Deliver(*from, turn, batch, in->peer_address);
+        delivered = service_->Deliver(from, turn, batch, in->peer_address);
       }
       if (!delivered.ok()) {
         (void)sock.WriteAll(Frame(FrameType::kReject, delivered.error_message()));

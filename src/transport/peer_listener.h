@@ -8,6 +8,14 @@
 // rejections, log lines and per-sender ordering as the gRPC stream): the reader thread
 // decodes a batch and calls Handler::OnMessage itself. A connection on which nothing arrives
 // for keepalive_interval + keepalive_timeout is closed (the sender pings every interval).
+//
+// What an unauthenticated connection can cost (README.md, "Bounds before the handshake"):
+// until its hello is complete and checked, a connection is only an entry in the acceptor's
+// pending list (an fd and a few bytes, no thread); the acceptor reads the preamble and hello
+// itself without blocking. At most kMaxUnadmitted connections wait there: a new one beyond
+// that pushes out the oldest, so connections that send nothing cannot lock real members
+// out. A reader thread exists only for an accepted stream, and at most kMaxFramedStreams
+// of them; a sender's newer stream closes its older one.
 #pragma once
 
 #include <atomic>
@@ -31,6 +39,18 @@ namespace raftkv::transport {
 
 class PeerListener {
  public:
+  // Connections that have not finished the framed handshake: waiting for their first bytes
+  // (gRPC's too, for a round trip) or for the rest of a framed hello. Why 64: a real cluster
+  // (etcd advises at most 7-9 members) has at most a few members reconnecting at once, and
+  // gRPC clients (snapshots, discovery) send their preface at once, so it never comes near;
+  // an fd and a small buffer each, the whole list costs ~64 fds and a few KiB.
+  static constexpr size_t kMaxUnadmitted = 64;
+  // Inbound framed streams past the handshake (a reader thread each). Why 64: there is one
+  // per other member (a sender's newer stream closes its older one), so only a cluster of
+  // more than 64 members, which Raft clusters never are, would reach it; it bounds the
+  // threads (and stacks) that senders knowing the cluster id and a member id can make us run.
+  static constexpr size_t kMaxFramedStreams = 64;
+
   // Binds and listens on `options.listen_address`. NotFound when the address is not a
   // host:port this listener understands (the caller then lets gRPC listen as before).
   static Result<std::unique_ptr<PeerListener>> Listen(const Options& options, PeerService* service);
@@ -46,29 +66,71 @@ class PeerListener {
   void Stop();
 
  private:
+  using Clock = std::chrono::steady_clock;
+
+  // At most one log line per interval for a refusal a flood can repeat; the next line says
+  // how many were left out. Used by the acceptor thread only.
+  class LogThrottle {
+   public:
+    // Whether to log now; then *left_out is how many were not logged since the last line.
+    bool Allow(uint64_t* left_out);
+
+   private:
+    Clock::time_point last_{};
+    bool logged_ = false;
+    uint64_t left_out_ = 0;
+  };
   struct Inbound {
     std::unique_ptr<FrameSocket> socket;
     std::string peer_address;
+    raft::NodeId from = raft::kNoNode;
+    uint64_t stream = 0;  // PeerService's stream number once taken over; guarded by mu_
     std::thread thread;
     std::atomic<bool> done{false};
   };
   struct Pending {
-    int fd;
+    int fd = -1;
     std::string peer_address;
-    std::chrono::steady_clock::time_point deadline;
+    Clock::time_point accepted;
+    Clock::time_point deadline;
     // Sent part of the magic: re-checked every few ms rather than polled (its data stays
     // readable, so polling it would spin until the deadline).
     bool partial = false;
+    bool ready = false;  // readable in the last poll: worth looking at
+    // Set once the framed magic was seen: from then on its bytes are read (consumed), and it
+    // owns the fd.
+    std::unique_ptr<FrameSocket> socket;
+    bool preamble_read = false;
   };
 
   PeerListener(const Options& options, PeerService* service, std::vector<int> fds, int port);
   void AcceptLoop();
-  void AcceptAll(int listen_fd, std::vector<Pending>* pending);
-  // Looks at a pending connection's first bytes; true once it was routed or closed.
-  bool Classify(Pending* p, bool expired);
+  // Accepts up to a burst of new connections, each looked at once at once.
+  void AcceptSome(int listen_fd, std::vector<Pending>* pending);
+  // After an accept failed for lack of resources (no free fd, no memory): a rate-limited
+  // log line, and no accepting until kAcceptPause has passed (the waiting connection keeps
+  // the listening socket readable, so polling it would spin).
+  void PauseAccepting(int error);
+  // Makes room for one more pending connection by closing the oldest.
+  void DropOldest(std::vector<Pending>* pending, const std::string& newcomer);
+  // Looks at a pending connection; true once it was routed (gRPC, a reader thread) or closed.
+  bool Advance(Pending* p, bool expired);
+  // Reads what arrived of a framed connection's preamble and hello; then checks the hello
+  // and starts the stream or refuses it.
+  bool AdvanceFramed(Pending* p, bool expired);
+  // A framed connection's hello, once all of it arrived (false: not yet).
+  static Result<bool> TryReadHello(Pending* p, raftkvpb::StreamHeader* header);
+  // Answers a framed connection with a reject frame (the caller then closes it).
+  static void SendReject(FrameSocket* socket, const std::string& why);
+  // Starts the reader thread of a framed stream whose hello passed the checks.
+  void StartStream(std::unique_ptr<FrameSocket> socket, const std::string& peer_address,
+                   raft::NodeId from);
+  size_t LiveStreams();
   void ServeFramed(Inbound* in);
-  // The handshake; the sender's id once accepted (an answer was sent either way).
-  Result<raft::NodeId> Admit(Inbound* in, PeerService::SenderTurn* turn);
+  // The rest of the handshake: takes the sender over and sends the accept.
+  Status Admit(Inbound* in, PeerService::SenderTurn* turn);
+  // Closes the older of `in` and any other stream from the same sender (it delivers nothing).
+  void CloseSuperseded(Inbound* in, uint64_t stream);
   void ReapFinished();
 
   const Options options_;
@@ -78,6 +140,11 @@ class PeerListener {
   int wake_fd_ = -1;  // eventfd: wakes the acceptor for Stop
   grpc::Server* server_ = nullptr;
   std::thread acceptor_;
+
+  // The acceptor's throttles: connections pushed out for lack of room, handshakes refused
+  // (timed out or malformed), streams refused over kMaxFramedStreams.
+  LogThrottle dropped_log_, refused_log_, over_streams_log_, accept_failed_log_;
+  Clock::time_point accept_paused_until_{};  // acceptor thread only
 
   std::mutex mu_;
   bool stopped_ = false;                         // guarded by mu_

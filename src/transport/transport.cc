@@ -254,6 +254,9 @@ Result<std::unique_ptr<Transport>> Transport::Start(const Options& options, Hand
   if (options.keepalive_interval.count() <= 0 || options.keepalive_timeout.count() <= 0) {
     return Status::InvalidArgument("keepalive interval and timeout must be positive");
   }
+  if (options.handshake_timeout.count() <= 0) {
+    return Status::InvalidArgument("handshake_timeout must be positive");
+  }
   if (options.max_queued_messages_per_peer == 0) {
     return Status::InvalidArgument("max_queued_messages_per_peer must be positive");
   }

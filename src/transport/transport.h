@@ -83,6 +83,11 @@ struct Options {
   // partition) is noticed without waiting for TCP's retransmission timeout.
   std::chrono::milliseconds keepalive_interval{5000};
   std::chrono::milliseconds keepalive_timeout{5000};
+  // How long a new connection to the plaintext peer port may take to send its framed hello
+  // (gRPC connections: their first bytes, at most 1 s) while it holds one of the port's
+  // PeerListener::kMaxUnadmitted pre-handshake slots; then it is refused and closed. Our
+  // senders write preamble and hello at once. Tests make it shorter.
+  std::chrono::milliseconds handshake_timeout{5000};
   // TLS on the peer port (etcd's --peer-* flags and https:// peer URLs). The peer server
   // listens with server_credentials (null: plaintext); a peer added with an
   // "https://host:port" address is reached with peer_credentials (null: gRPC's TLS with the
