@@ -172,6 +172,11 @@ Status EtcdServer::Impl::startTransport() {
   if (const char* v = std::getenv("RAFTKV_PEER_STREAM"); v != nullptr && std::string(v) == "grpc") {
     opts.framed_stream = false;
   }
+  // Internal, for A/B runs: framed-stream messages always go through the peer's sender thread.
+  if (const char* v = std::getenv("RAFTKV_PEER_DIRECT_SEND");
+      v != nullptr && std::string(v) == "0") {
+    opts.direct_send = false;
+  }
   if (config_.peer_tls.enabled()) {
     auto m = tls::Load(config_.peer_tls);
     if (!m.ok()) return Status::InvalidArgument("peer TLS: " + m.status().message());

@@ -93,6 +93,16 @@ Status FrameSocket::WriteAll(std::string_view bytes) {
   return Status::OK();
 }
 
+Result<size_t> FrameSocket::WriteNow(std::string_view bytes) {
+  while (true) {
+    ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return size_t{0};
+    return Status::Unavailable(Errno("write"));
+  }
+}
+
 Result<bool> FrameSocket::ReadNow() {
   if (pos_ > 0 && pos_ == buf_.size()) {
     buf_.clear();

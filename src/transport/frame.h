@@ -67,6 +67,9 @@ class FrameSocket {
 
   // Writes all of `bytes` (one send() unless the socket buffer is full).
   Status WriteAll(std::string_view bytes);
+  // Writes what the socket buffer takes now, never waiting: how many bytes went (0 when the
+  // buffer is full). Safe from another thread than the reader's (only the fd is used).
+  Result<size_t> WriteNow(std::string_view bytes);
   // Reads exactly `n` bytes. `deadline` bounds the wait (a zero time_point: only the
   // socket's own SO_RCVTIMEO does).
   Status ReadExact(size_t n, std::string* out, std::chrono::steady_clock::time_point deadline = {});

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/check.h"
 #include "transport/frame.h"
 
 namespace raftkv::transport {
@@ -157,19 +158,48 @@ Status FramedOutboundStream::Handshake(const raftkvpb::StreamHeader& header, raf
   return Status::OK();
 }
 
-Status FramedOutboundStream::Write(const raftkvpb::MessageBatch& batch, uint64_t* wire_bytes) {
+Status FramedOutboundStream::Encode(const raftkvpb::MessageBatch& batch, uint64_t* wire_bytes) {
+  RAFTKV_CHECK(out_sent_ == out_.size(), "a frame is encoded only once the previous one is out");
   const size_t n = batch.ByteSizeLong();
   if (n > kMaxFramePayload) {
     return Status::InvalidArgument("batch of " + std::to_string(n) +
                                    " bytes exceeds the frame limit");
   }
   out_.clear();
+  out_sent_ = 0;
   AppendFrameHeader(&out_, FrameType::kBatch, n);
   out_.resize(kFrameHeaderBytes + n);
   batch.SerializeWithCachedSizesToArray(
       reinterpret_cast<uint8_t*>(out_.data() + kFrameHeaderBytes));
   *wire_bytes = out_.size();
-  return socket_.WriteAll(out_);
+  return Status::OK();
+}
+
+Status FramedOutboundStream::Flush() {
+  if (out_sent_ == out_.size()) return Status::OK();
+  Status st = socket_.WriteAll(std::string_view(out_).substr(out_sent_));
+  // Sent or not, the frame is done with: a failed stream is never written again.
+  out_sent_ = out_.size();
+  return st;
+}
+
+Status FramedOutboundStream::Write(const raftkvpb::MessageBatch& batch, uint64_t* wire_bytes) {
+  RAFTKV_RETURN_IF_ERROR(Flush());
+  RAFTKV_RETURN_IF_ERROR(Encode(batch, wire_bytes));
+  return Flush();
+}
+
+Result<bool> FramedOutboundStream::TryWrite(const raftkvpb::MessageBatch& batch,
+                                            uint64_t* wire_bytes) {
+  // Encode checks that no unfinished frame is ahead: its rest would have to go first.
+  RAFTKV_RETURN_IF_ERROR(Encode(batch, wire_bytes));
+  auto n = socket_.WriteNow(out_);
+  if (!n.ok()) {
+    out_sent_ = out_.size();
+    return n.status();
+  }
+  out_sent_ = *n;
+  return out_sent_ == out_.size();
 }
 
 Status FramedOutboundStream::Poll(Clock::time_point now) {
@@ -190,6 +220,7 @@ Status FramedOutboundStream::Poll(Clock::time_point now) {
                                " ms");
   }
   if (now - last_ping_ < interval_) return Status::OK();
+  RAFTKV_RETURN_IF_ERROR(Flush());  // a ping never lands inside a frame
   RAFTKV_RETURN_IF_ERROR(socket_.WriteAll(Frame(FrameType::kPing, {})));
   ping_outstanding_ = true;
   last_ping_ = now;

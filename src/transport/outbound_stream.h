@@ -27,6 +27,19 @@ class OutboundStream {
                            Clock::time_point deadline) = 0;
   // Sends one batch; *wire_bytes is what it took on the wire.
   virtual Status Write(const raftkvpb::MessageBatch& batch, uint64_t* wire_bytes) = 0;
+
+  // Writing from the caller's thread (PeerSender's direct send), for streams that can write
+  // without waiting. The caller guarantees that no other call (but Cancel) runs meanwhile.
+  virtual bool direct_writes() const { return false; }
+  // Writes `batch` without ever waiting: true when all of it went out, false when the socket
+  // took only part of it (or none); the rest is kept and goes out first, before anything else,
+  // on the next Flush, Write or Poll. An error means the stream is dead.
+  virtual Result<bool> TryWrite(const raftkvpb::MessageBatch& batch, uint64_t* wire_bytes) {
+    return Status::FailedPrecondition(std::string(kind()) + " stream has no direct writes");
+  }
+  // Writes (waiting as Write does) what an unfinished TryWrite left.
+  virtual Status Flush() { return Status::OK(); }
+
   // Does the keepalive work due at `now` and takes in what the receiver sent; an error means
   // the stream is dead. Call it once NextPoll() has passed.
   virtual Status Poll(Clock::time_point now) { return Status::OK(); }
@@ -69,6 +82,9 @@ class FramedOutboundStream final : public OutboundStream {
   Status Handshake(const raftkvpb::StreamHeader& header, raft::NodeId peer,
                    Clock::time_point deadline) override;
   Status Write(const raftkvpb::MessageBatch& batch, uint64_t* wire_bytes) override;
+  bool direct_writes() const override { return true; }
+  Result<bool> TryWrite(const raftkvpb::MessageBatch& batch, uint64_t* wire_bytes) override;
+  Status Flush() override;
   Status Poll(Clock::time_point now) override;
   Clock::time_point NextPoll() const override;
   void Cancel() override { socket_.Shutdown(); }
@@ -82,7 +98,11 @@ class FramedOutboundStream final : public OutboundStream {
   bool peer_not_framed_ = false;
   bool ping_outstanding_ = false;
   Clock::time_point last_ping_;
-  std::string out_;  // the frame being written, reused
+  // Serializes `batch` as one frame into out_ (which must hold nothing unsent).
+  Status Encode(const raftkvpb::MessageBatch& batch, uint64_t* wire_bytes);
+
+  std::string out_;      // the frame being written, reused
+  size_t out_sent_ = 0;  // how much of out_ is on the wire; the rest goes out first
 };
 
 // Connects a TCP socket to `target` ("host:port", "[v6]:port") within `deadline`, asking

@@ -18,6 +18,9 @@ using Clock = std::chrono::steady_clock;
 // transport.cc); a single larger message still goes alone.
 constexpr size_t kMaxBatchMessages = 512;
 constexpr uint64_t kMaxBatchBytes = 4 << 20;
+// Larger sends are left to the stream thread: encoding them would hold up the raft thread,
+// and the socket would take only part of them anyway.
+constexpr uint64_t kMaxDirectBytes = 256 << 10;
 // Snapshots waiting behind the one being sent; the core sends one at a time per follower.
 constexpr size_t kMaxQueuedSnapshots = 2;
 // How long a connection attempt may take before it counts as failed (a silent host).
@@ -82,20 +85,79 @@ void PeerSender::SetAddress(const std::string& address) {
   cv_.notify_all();
 }
 
-PeerSender::EnqueueResult PeerSender::Enqueue(raft::Message msg) {
-  std::lock_guard lock(mu_);
-  if (msg.type == raft::MessageType::kSnapshot) {
-    if (snapshots_.size() >= kMaxQueuedSnapshots) return EnqueueResult::kSnapshotQueueFull;
-    snapshots_.push_back(std::move(msg));
-    snapshot_cv_.notify_one();
-  } else {
-    if (queue_.size() >= options_.max_queued_messages_per_peer) {
-      return EnqueueResult::kQueueFull;
-    }
-    queue_.push_back(std::move(msg));
-    cv_.notify_one();  // the stream thread is cv_'s only waiter
+size_t PeerSender::Send(std::vector<raft::Message> msgs) {
+  std::unique_lock lock(mu_);
+  if (CanSendDirectLocked(msgs)) {
+    SendDirect(std::move(msgs), std::move(lock));
+    return 0;
   }
-  return EnqueueResult::kQueued;
+  size_t dropped = 0;
+  for (raft::Message& m : msgs) {
+    if (queue_.size() >= options_.max_queued_messages_per_peer) {
+      ++dropped;
+      continue;
+    }
+    queue_.push_back(std::move(m));
+  }
+  // The stream thread is cv_'s only waiter (it sleeps through this if a caller is writing:
+  // that caller wakes it when done).
+  if (dropped < msgs.size()) cv_.notify_one();
+  return dropped;
+}
+
+bool PeerSender::EnqueueSnapshot(raft::Message msg) {
+  std::lock_guard lock(mu_);
+  if (snapshots_.size() >= kMaxQueuedSnapshots) return false;
+  snapshots_.push_back(std::move(msg));
+  snapshot_cv_.notify_one();
+  return true;
+}
+
+bool PeerSender::CanSendDirectLocked(const std::vector<raft::Message>& msgs) const {
+  // Only behind nothing: queued messages and an unfinished frame go first (per-peer FIFO).
+  if (!direct_ || writing_ || unfinished_ || !queue_.empty() || !direct_error_.ok() || stopping_ ||
+      address_generation_ != direct_generation_ || msgs.size() > kMaxBatchMessages) {
+    return false;
+  }
+  uint64_t bytes = 0;
+  for (const raft::Message& m : msgs) bytes += ApproxBytes(m);
+  return bytes <= kMaxDirectBytes;
+}
+
+void PeerSender::SendDirect(std::vector<raft::Message> msgs, std::unique_lock<std::mutex> lock) {
+  std::shared_ptr<OutboundStream> stream = direct_;  // alive even if the stream thread ends it
+  writing_ = true;
+  lock.unlock();
+  direct_frame_.Clear();
+  for (const raft::Message& m : msgs) EncodeMessage(m, direct_frame_.add_messages());
+  uint64_t bytes = 0;
+  Result<bool> done = stream->TryWrite(direct_frame_, &bytes);
+  lock.lock();
+  writing_ = false;
+  // Stop, a new address or a failure of the stream thread's own may have ended the stream
+  // meanwhile: then what did not go out is dropped, and the stream thread reports (or not) as
+  // it does for its own writes.
+  const bool current = direct_ == stream;
+  const bool sent = done.ok() && *done;
+  if (done.ok() && !*done && current) {
+    unfinished_ = true;  // the stream thread finishes the frame before anything else
+    unfinished_messages_ = msgs.size();
+    unfinished_bytes_ = bytes;
+  } else if (!done.ok() && current) {
+    direct_error_ = done.status();  // the stream thread ends the stream and reports
+    direct_.reset();
+  }
+  const bool kept = done.ok() && !*done && current;
+  if (unfinished_ || !direct_error_.ok() || !queue_.empty() || pump_waiting_) cv_.notify_one();
+  lock.unlock();
+  if (sent) {
+    stats_->AddSent(peer_, msgs.size(), bytes);
+    stats_->AddDirect(peer_, msgs.size(), /*unfinished=*/false);
+  } else if (kept) {
+    stats_->AddDirect(peer_, msgs.size(), /*unfinished=*/true);
+  } else {
+    stats_->AddDropped(peer_, msgs.size());
+  }
 }
 
 void PeerSender::Stop() {
@@ -280,7 +342,7 @@ void PeerSender::RunStream() {
     spdlog::info("transport {:x}: connected to peer {:x} ({} stream)", options_.self, peer_,
                  stream->kind());
 
-    Status st = Pump(stream.get(), generation);
+    Status st = Pump(stream, generation);
     // A failed write means the call is over and Finish() returns the receiver's reason;
     // otherwise we are leaving (Stop or a new address already cancelled the call).
     std::string end = stream->Finish(/*cancel=*/st.Is(Status::Code::kAborted));
@@ -302,44 +364,104 @@ void PeerSender::RunStream() {
   }
 }
 
-Status PeerSender::Pump(OutboundStream* stream, uint64_t generation) {
+Status PeerSender::Pump(const std::shared_ptr<OutboundStream>& stream, uint64_t generation) {
+  {
+    std::lock_guard lock(mu_);
+    if (options_.direct_send && stream->direct_writes()) {
+      direct_ = stream;
+      direct_generation_ = generation;
+    }
+  }
+  Status st = PumpBatches(stream.get(), generation);
+  uint64_t lost = 0;
+  {
+    std::lock_guard lock(mu_);
+    // No caller starts a write on this stream any more; one writing now holds its own
+    // reference and finds the stream gone when it is done.
+    direct_.reset();
+    direct_error_ = Status::OK();
+    if (unfinished_) lost = unfinished_messages_;
+    unfinished_ = false;
+  }
+  if (lost > 0) stats_->AddDropped(peer_, lost);  // the rest of a frame that never went out
+  return st;
+}
+
+Status PeerSender::PumpBatches(OutboundStream* stream, uint64_t generation) {
   raftkvpb::MessageBatch frame;
   while (true) {
     std::vector<raft::Message> batch;
+    uint64_t flush_messages = 0;
+    uint64_t flush_bytes = 0;
+    bool flush = false;
     {
       std::unique_lock lock(mu_);
-      auto ready = [&] {
-        return stopping_ || !queue_.empty() || address_generation_ != generation;
+      auto ended = [&] {
+        return stopping_ || address_generation_ != generation || !direct_error_.ok();
       };
+      auto ready = [&] { return ended() || (!writing_ && (unfinished_ || !queue_.empty())); };
       const auto next_poll = stream->NextPoll();
       if (next_poll == Clock::time_point::max()) {
         cv_.wait(lock, ready);
       } else {
         cv_.wait_until(lock, next_poll, ready);
       }
+      // A poll is due while a caller writes: wait for its write (never blocking) to end.
+      pump_waiting_ = true;
+      cv_.wait(lock, [&] { return ended() || !writing_; });
+      pump_waiting_ = false;
       if (stopping_) return Status::Aborted("stopping");
       if (address_generation_ != generation) return Status::Aborted("address changed");
+      if (!direct_error_.ok()) return Status::Unavailable(direct_error_.message());
+      if (unfinished_) {
+        // Only the rest of the frame this time: if it fails, the queue is kept for the next
+        // stream rather than dropped with it.
+        flush = true;
+        flush_messages = unfinished_messages_;
+        flush_bytes = unfinished_bytes_;
+        unfinished_ = false;
+      }
       uint64_t bytes = 0;
-      while (!queue_.empty() && batch.size() < kMaxBatchMessages &&
+      while (!flush && !queue_.empty() && batch.size() < kMaxBatchMessages &&
              (batch.empty() || bytes + ApproxBytes(queue_.front()) <= kMaxBatchBytes)) {
         bytes += ApproxBytes(queue_.front());
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      writing_ = true;
     }
-    if (!batch.empty()) {
+    Status st = Status::OK();
+    if (flush) {  // the rest of a direct write's frame, before anything else
+      st = stream->Flush();
+      if (st.ok()) {
+        stats_->AddSent(peer_, flush_messages, flush_bytes);
+      } else {
+        stats_->AddDropped(peer_, flush_messages);
+        st = Status::Unavailable(st.message());
+      }
+    }
+    if (st.ok() && !batch.empty()) {
       frame.Clear();
       for (const raft::Message& m : batch) EncodeMessage(m, frame.add_messages());
       uint64_t bytes = 0;
-      Status st = stream->Write(frame, &bytes);
-      if (!st.ok()) {
+      st = stream->Write(frame, &bytes);
+      if (st.ok()) {
+        stats_->AddSent(peer_, batch.size(), bytes);
+      } else {
         stats_->AddDropped(peer_, batch.size());
-        return Status::Unavailable(st.message());
+        st = Status::Unavailable(st.message());
       }
-      stats_->AddSent(peer_, batch.size(), bytes);
     }
-    const auto now = Clock::now();
-    if (now >= stream->NextPoll()) RAFTKV_RETURN_IF_ERROR(stream->Poll(now));
+    if (st.ok()) {
+      const auto now = Clock::now();
+      if (now >= stream->NextPoll()) st = stream->Poll(now);
+    }
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      if (!st.ok()) direct_.reset();  // no caller writes to a dead stream
+    }
+    if (!st.ok()) return st;
   }
 }
 

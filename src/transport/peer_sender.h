@@ -3,6 +3,15 @@
 // not speak the framed protocol; see outbound_stream.h), and a snapshot thread that sends kSnapshot
 // messages in chunks on their own connection (so a large image never delays heartbeats).
 //
+// Direct send (framed stream only, README.md "Direct send"): when the stream is open and idle
+// (nothing queued, nothing being written), Send() writes the messages on the caller's thread
+// without waiting (MSG_DONTWAIT), saving the stream thread's wake-up. A write the socket takes
+// only in part is finished by the stream thread before anything else goes out; a failed one
+// is handed to the stream thread, which ends the stream and reports it as for its own writes.
+// Whoever writes (the stream thread or a caller) holds the `writing_` token, taken and given
+// back under mu_ but held without it: the other side never waits for it, a caller queues
+// instead, so the raft thread never blocks on the network.
+//
 // Failures are reported to the Handler from these threads, never under a lock:
 //  - the stream could not be opened or broke: OnUnreachable(peer), queued messages dropped,
 //    reconnect after a backoff that doubles from min_backoff up to max_backoff;
@@ -17,6 +26,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "raft/types.h"
@@ -40,8 +50,13 @@ class PeerSender {
   // Points the sender at a new address; an open stream is closed and reopened there.
   void SetAddress(const std::string& address);
 
-  enum class EnqueueResult { kQueued, kQueueFull, kSnapshotQueueFull };
-  EnqueueResult Enqueue(raft::Message msg);
+  // Sends `msgs` (no snapshots) in order: written at once from this thread when the stream
+  // allows a direct send, else queued for the stream thread. Never waits for the network.
+  // Returns how many were dropped because the queue was full.
+  size_t Send(std::vector<raft::Message> msgs);
+  // Queues a kSnapshot message for the snapshot thread; false when that queue is full.
+  bool EnqueueSnapshot(raft::Message msg);
+  raft::NodeId peer() const { return peer_; }
 
   // Asks both threads to finish (cancels streams in progress); no callbacks follow once
   // Join() has returned. Stop() is safe from any thread, Join() not from this sender's.
@@ -62,8 +77,14 @@ class PeerSender {
   Result<std::shared_ptr<OutboundStream>> OpenGrpcStream();
   // Registers `stream` so Stop() and SetAddress() can cancel it; false when already stopping.
   bool TrackStream(std::shared_ptr<OutboundStream> stream);
-  // Sends queued messages in batches until the stream fails, the address changes or Stop.
-  Status Pump(OutboundStream* stream, uint64_t address_generation);
+  // Sends queued messages in batches until the stream fails, the address changes or Stop;
+  // while it runs, callers may write to the stream directly (if it allows that).
+  Status Pump(const std::shared_ptr<OutboundStream>& stream, uint64_t address_generation);
+  Status PumpBatches(OutboundStream* stream, uint64_t address_generation);
+  // Whether `msgs` may be written from the caller's thread now (mu_ held).
+  bool CanSendDirectLocked(const std::vector<raft::Message>& msgs) const;
+  // Writes `msgs` to direct_ from this thread; `lock` (held on entry) is released meanwhile.
+  void SendDirect(std::vector<raft::Message> msgs, std::unique_lock<std::mutex> lock);
   // *image_size: the image's size in bytes (for the log).
   Status SendSnapshot(const raft::Message& msg, uint64_t* image_size);
   // A fresh channel (own connection) to the current address, connected, or an error.
@@ -94,8 +115,24 @@ class PeerSender {
   std::deque<raft::Message> snapshots_;                // guarded by mu_
   std::shared_ptr<OutboundStream> stream_;             // guarded by mu_
   std::shared_ptr<grpc::ClientContext> snapshot_ctx_;  // guarded by mu_
-  bool unreachable_logged_ = false;                    // stream thread only: log a down peer once
-  bool grpc_fallback_logged_ = false;                  // stream thread only
+  // Direct send. direct_: the open stream callers may write to (null: none, or direct sends
+  // are off), opened at direct_generation_. writing_: a thread is writing to (or polling) the
+  // stream; only that thread touches the stream (Cancel aside). unfinished_: a direct write
+  // left the rest of its frame in the stream, to be flushed by the stream thread before
+  // anything else. direct_error_: a direct write failed; the stream thread ends the stream.
+  // pump_waiting_: the stream thread waits for a caller's write to end (a poll is due).
+  std::shared_ptr<OutboundStream> direct_;  // guarded by mu_
+  uint64_t direct_generation_ = 0;          // guarded by mu_
+  bool writing_ = false;                    // guarded by mu_
+  bool unfinished_ = false;                 // guarded by mu_
+  uint64_t unfinished_messages_ = 0;        // guarded by mu_
+  uint64_t unfinished_bytes_ = 0;           // guarded by mu_
+  Status direct_error_;                     // guarded by mu_
+  bool pump_waiting_ = false;               // guarded by mu_
+  raftkvpb::MessageBatch direct_frame_;     // used only by the caller holding writing_
+
+  bool unreachable_logged_ = false;    // stream thread only: log a down peer once
+  bool grpc_fallback_logged_ = false;  // stream thread only
 
   std::thread stream_thread_;
   std::thread snapshot_thread_;

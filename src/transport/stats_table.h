@@ -25,6 +25,14 @@ class StatsTable {
     s.received_bytes += bytes;
     s.last_received = std::chrono::steady_clock::now();
   }
+  // Messages written from the caller's thread (PeerSender's direct send); `unfinished`: the
+  // socket took only part of the frame and the stream thread finished it.
+  void AddDirect(raft::NodeId peer, uint64_t messages, bool unfinished) {
+    std::lock_guard lock(mu_);
+    PeerStats& s = stats_[peer];
+    s.direct_messages += messages;
+    s.direct_unfinished_writes += unfinished ? 1 : 0;
+  }
   void AddDropped(raft::NodeId peer, uint64_t messages) {
     std::lock_guard lock(mu_);
     stats_[peer].dropped_messages += messages;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -136,6 +137,9 @@ class Transport::Impl {
   void Send(std::vector<raft::Message> msgs) {
     std::set<raft::NodeId> unreachable;
     std::vector<raft::NodeId> snapshot_failed;
+    // Each peer's messages in the order given, handed to its sender outside the lock: the
+    // sender may write them to the socket on this thread.
+    std::vector<std::pair<std::shared_ptr<PeerSender>, std::vector<raft::Message>>> outgoing;
     {
       std::lock_guard lock(mu_);
       if (stopped_) return;
@@ -148,15 +152,31 @@ class Transport::Impl {
         }
         const bool snapshot = m.type == raft::MessageType::kSnapshot;
         auto it = peers_.find(to);
-        auto result = it == peers_.end() ? PeerSender::EnqueueResult::kQueueFull
-                                         : it->second->Enqueue(std::move(m));
-        if (result == PeerSender::EnqueueResult::kQueued) continue;
-        if (it != peers_.end()) stats_.AddDropped(to, 1);
-        if (snapshot) {
-          snapshot_failed.push_back(to);
-        } else {
-          unreachable.insert(to);
+        if (it == peers_.end()) {  // unknown peer: dropped and reported
+          if (snapshot) {
+            snapshot_failed.push_back(to);
+          } else {
+            unreachable.insert(to);
+          }
+          continue;
         }
+        if (snapshot) {
+          if (!it->second->EnqueueSnapshot(std::move(m))) {
+            stats_.AddDropped(to, 1);
+            snapshot_failed.push_back(to);
+          }
+          continue;
+        }
+        auto out = std::find_if(outgoing.begin(), outgoing.end(),
+                                [&](const auto& o) { return o.first == it->second; });
+        if (out == outgoing.end()) out = outgoing.insert(outgoing.end(), {it->second, {}});
+        out->second.push_back(std::move(m));
+      }
+    }
+    for (auto& [sender, batch] : outgoing) {
+      if (size_t dropped = sender->Send(std::move(batch)); dropped > 0) {
+        stats_.AddDropped(sender->peer(), dropped);
+        unreachable.insert(sender->peer());
       }
     }
     // Callbacks outside the lock: the handler may call back into the transport.

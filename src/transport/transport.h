@@ -102,6 +102,11 @@ struct Options {
   // it off with RAFTKV_PEER_STREAM=grpc for A/B runs. With server_credentials set the
   // listener is gRPC's alone, and https:// peers are always reached over gRPC.
   bool framed_stream = true;
+  // On the framed stream, messages sent while the stream is idle are written at once from
+  // the thread calling Send (never waiting), not handed to the peer's stream thread (README.md,
+  // "Direct send"). Internal: the daemon turns it off with RAFTKV_PEER_DIRECT_SEND=0 for A/B
+  // runs.
+  bool direct_send = true;
   // Extra gRPC services to serve on the peer port (the server's member-discovery service
   // for nodes joining an existing cluster). Not owned; must outlive the transport.
   std::vector<grpc::Service*> extra_services;
@@ -113,6 +118,10 @@ struct PeerStats {
   uint64_t sent_messages = 0;
   uint64_t received_messages = 0;
   uint64_t dropped_messages = 0;  // queue full or peer unreachable
+  // Of the sent ones: written from Send's caller (direct send; counted once the write began),
+  // and how many of those writes the socket took only in part (finished by the stream thread).
+  uint64_t direct_messages = 0;
+  uint64_t direct_unfinished_writes = 0;
   bool connected = false;
   // When something (messages, a snapshot chunk) last arrived from the peer; epoch if never.
   std::chrono::steady_clock::time_point last_received{};
@@ -139,7 +148,9 @@ class Transport {
   void AddPeer(raft::NodeId id, const std::string& address);
   void RemovePeer(raft::NodeId id);
 
-  // Queues messages for their peers (msg.to); never blocks on the network.
+  // Sends messages to their peers (msg.to), in order per peer; never blocks on the network.
+  // Each peer's messages are written from this thread when its stream is idle (direct_send),
+  // else queued for its sender thread.
   void Send(std::vector<raft::Message> msgs);
 
   // Traffic per peer since start.
