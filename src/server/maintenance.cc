@@ -320,6 +320,9 @@ ServerStats EtcdServer::Impl::GetStats() const {
     for (const auto& [id, ps] : transport_->Stats()) {
       s.peer_sent_bytes[id] = ps.sent_bytes;
       s.peer_received_bytes[id] = ps.received_bytes;
+      s.peer_sent_messages[id] = ps.sent_messages;
+      s.peer_direct_messages[id] = ps.direct_messages;
+      s.peer_dropped_messages[id] = ps.dropped_messages;
       if (ps.connected) s.connected_peers.insert(id);
     }
   }

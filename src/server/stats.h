@@ -90,6 +90,11 @@ struct ServerStats {
   // etcd_network_peer_sent_bytes_total / etcd_network_peer_received_bytes_total, by member.
   std::map<uint64_t, uint64_t> peer_sent_bytes;
   std::map<uint64_t, uint64_t> peer_received_bytes;
+  // Raft messages to each member: sent, of those written from the raft thread itself (direct
+  // send), and dropped (queue full, peer unreachable, stream failed).
+  std::map<uint64_t, uint64_t> peer_sent_messages;
+  std::map<uint64_t, uint64_t> peer_direct_messages;
+  std::map<uint64_t, uint64_t> peer_dropped_messages;
   // Peers whose stream is up now (etcd_network_active_peers; --strict-reconfig-check).
   std::set<uint64_t> connected_peers;
 };

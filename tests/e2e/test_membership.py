@@ -46,6 +46,29 @@ class ClusterInfoTest(SharedClusterTest):
                          sorted(m.client_url for m in self.cluster.members))
         self.assertTrue(all(h["health"] for h in health))
 
+    def test_leader_metrics_count_what_it_sent_each_follower(self):
+        for i in range(20):
+            self.ctl("put", f"sent/{i}", "v")
+        leader = self.cluster.leader()
+        text = urllib.request.urlopen(leader.metrics_url + "/metrics", timeout=5).read().decode()
+
+        def per_peer(name):
+            return {to: float(v) for to, v in
+                    re.findall(r'^' + name + r'\{To="([0-9a-f]+)"\} (\S+)$', text, re.M)}
+        sent_bytes = per_peer("etcd_network_peer_sent_bytes_total")
+        self.assertEqual(len(sent_bytes), 2, text)  # both followers, etcd's name
+        self.assertTrue(all(v > 0 for v in sent_bytes.values()), sent_bytes)
+        if not self.etcd:
+            # raftkvd's own: messages sent to each follower, and how many of them the raft
+            # thread wrote itself on an idle framed stream (direct send).
+            sent = per_peer("raftkv_peer_sent_messages_total")
+            direct = per_peer("raftkv_peer_direct_messages_total")
+            self.assertEqual(set(sent), set(sent_bytes))
+            self.assertEqual(set(per_peer("raftkv_peer_dropped_messages_total")), set(sent))
+            for to in sent:
+                self.assertGreater(direct[to], 0, text)
+                self.assertLessEqual(direct[to], sent[to])
+
     def test_remove_unknown_member_is_member_not_found(self):
         self.assertFails("etcdserver: member not found", "member", "remove", "1234abcd")
 

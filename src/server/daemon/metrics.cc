@@ -65,8 +65,8 @@ class Writer {
   void PerPeer(const char* name, const char* help, const char* label,
                const std::map<uint64_t, uint64_t>& by_peer) {
     Family(name, "counter", help);
-    for (const auto& [id, bytes] : by_peer) {
-      Sample(name, bytes, fmt::format("{}=\"{:x}\"", label, id));
+    for (const auto& [id, value] : by_peer) {
+      Sample(name, value, fmt::format("{}=\"{:x}\"", label, id));
     }
   }
   std::string Take() { return std::move(out_); }
@@ -146,6 +146,16 @@ std::string RenderMetrics(const ServerStats& s) {
             s.peer_sent_bytes);
   w.PerPeer("etcd_network_peer_received_bytes_total",
             "The total number of bytes received from peers.", "From", s.peer_received_bytes);
+  w.PerPeer("raftkv_peer_sent_messages_total", "Raft messages sent to each peer.", "To",
+            s.peer_sent_messages);
+  w.PerPeer("raftkv_peer_direct_messages_total",
+            "Of the raft messages sent to each peer, those written from the raft thread itself "
+            "(direct send: the peer's framed stream was idle).",
+            "To", s.peer_direct_messages);
+  w.PerPeer("raftkv_peer_dropped_messages_total",
+            "Raft messages to each peer that were dropped (queue full, peer unreachable, stream "
+            "failed).",
+            "To", s.peer_dropped_messages);
   w.Family("etcd_network_active_peers", "gauge", "The current number of active peer connections.");
   for (uint64_t id : s.connected_peers) {
     w.Sample("etcd_network_active_peers", uint64_t{1},

@@ -118,6 +118,9 @@ ServerStats SampleStats() {
   s.wal_fsync = h.Get();
   s.peer_sent_bytes = {{0xabc, 1000}, {0xdef, 2000}};
   s.peer_received_bytes = {{0xabc, 10}};
+  s.peer_sent_messages = {{0xdef, 50}};
+  s.peer_direct_messages = {{0xdef, 30}};
+  s.peer_dropped_messages = {{0xdef, 2}};
   s.connected_peers = {0xdef};
   return s;
 }
@@ -141,6 +144,10 @@ TEST(Metrics, RenderedTextParsesBackWithEtcdNames) {
   EXPECT_EQ(e.Value("raftkv_read_index_reads_total"), 90);
   EXPECT_EQ(e.Value("etcd_network_peer_sent_bytes_total", {{"To", "def"}}), 2000);
   EXPECT_EQ(e.Value("etcd_network_peer_received_bytes_total", {{"From", "abc"}}), 10);
+  EXPECT_EQ(e.types["raftkv_peer_direct_messages_total"], "counter");
+  EXPECT_EQ(e.Value("raftkv_peer_sent_messages_total", {{"To", "def"}}), 50);
+  EXPECT_EQ(e.Value("raftkv_peer_direct_messages_total", {{"To", "def"}}), 30);
+  EXPECT_EQ(e.Value("raftkv_peer_dropped_messages_total", {{"To", "def"}}), 2);
   EXPECT_EQ(e.types["etcd_network_active_peers"], "gauge");
   EXPECT_EQ(
       e.Value("etcd_network_active_peers", {{"Local", "8e9e05c52164694d"}, {"Remote", "def"}}), 1);
