@@ -177,6 +177,13 @@ Status EtcdServer::Impl::startTransport() {
       v != nullptr && std::string(v) == "0") {
     opts.direct_send = false;
   }
+  // The raft loop reads the inbound framed streams itself (no reader thread hand-off);
+  // internal, for A/B runs: RAFTKV_PEER_INBOUND=thread gives each its reader thread again.
+  opts.inbound_poll = true;
+  if (const char* v = std::getenv("RAFTKV_PEER_INBOUND");
+      v != nullptr && std::string(v) == "thread") {
+    opts.inbound_poll = false;
+  }
   if (config_.peer_tls.enabled()) {
     auto m = tls::Load(config_.peer_tls);
     if (!m.ok()) return Status::InvalidArgument("peer TLS: " + m.status().message());
@@ -243,7 +250,7 @@ void EtcdServer::Impl::Stop() {
   stopping_ = true;
   waits_.Close(Status::Unavailable(api::kErrStopped));
   loops_stop_ = true;
-  inbox_cv_.notify_all();
+  raft_wake_.Ring();
   apply_cv_.notify_all();
   snap_cv_.notify_all();
   if (raft_thread_.joinable()) raft_thread_.join();

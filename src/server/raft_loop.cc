@@ -1,6 +1,7 @@
 // The raft thread: drives the consensus core with a real clock and handles every Ready in
 // the order raw_node.h prescribes. It is the only thread that touches the RawNode and the
 // only writer of the DiskStorage.
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <future>
@@ -41,11 +42,7 @@ void EtcdServer::Impl::OnMessage(raft::Message msg) {
                     fmt::format("snapshot received from {:x} at index {}", msg.from,
                                 msg.snapshot ? msg.snapshot->meta.index : 0));
   }
-  {
-    std::lock_guard<std::mutex> l(inbox_mu_);
-    inbox_msgs_.push_back(std::move(msg));
-  }
-  inbox_cv_.notify_one();
+  toRaft([&] { inbox_msgs_.push_back(std::move(msg)); });
 }
 
 void EtcdServer::Impl::OnUnreachable(raft::NodeId peer) {
@@ -63,11 +60,7 @@ void EtcdServer::Impl::OnSnapshotSent(raft::NodeId peer, bool ok) {
 // --- requests from any thread -------------------------------------------------------------------
 
 void EtcdServer::Impl::RunOnRaft(std::function<void(raft::RawNode&)> fn) {
-  {
-    std::lock_guard<std::mutex> l(inbox_mu_);
-    inbox_tasks_.push_back(std::move(fn));
-  }
-  inbox_cv_.notify_one();
+  toRaft([&] { inbox_tasks_.push_back(std::move(fn)); });
 }
 
 void EtcdServer::Impl::Propose(raftkvpb::InternalRequest req, Waiter w) {
@@ -80,12 +73,8 @@ void EtcdServer::Impl::Propose(raftkvpb::InternalRequest req, Waiter w) {
   if (!waits_.Register(id, Deadline(), std::move(w))) return;
   propose_trace_.TryStart(id);
   std::string data = req.SerializeAsString();
-  {
-    std::lock_guard<std::mutex> l(inbox_mu_);
-    inbox_proposals_.push_back(PendingProposal{id, std::move(data)});
-  }
   // Wakes the loop only if it sleeps: while it works, proposals gather for the next batch.
-  inbox_cv_.notify_one();
+  toRaft([&] { inbox_proposals_.push_back(PendingProposal{id, std::move(data)}); });
 }
 
 void EtcdServer::Impl::ProposeConfChange(raft::ConfChangeType type, raftkvpb::ConfChangeContext ctx,
@@ -113,11 +102,7 @@ void EtcdServer::Impl::ProposeConfChange(raft::ConfChangeType type, raftkvpb::Co
 void EtcdServer::Impl::LinearizableRead(ReadOp op, Waiter w) {
   uint64_t id = next_request_id_++;
   if (!waits_.Register(id, Deadline(), std::move(w))) return;
-  {
-    std::lock_guard<std::mutex> l(inbox_mu_);
-    inbox_reads_.push_back(PendingRead{id, std::move(op)});
-  }
-  inbox_cv_.notify_one();
+  toRaft([&] { inbox_reads_.push_back(PendingRead{id, std::move(op)}); });
 }
 
 raft::NodeStatus EtcdServer::Impl::RaftStatus() {
@@ -152,19 +137,54 @@ Status EtcdServer::Impl::TransferLeadership(raft::NodeId transferee,
 
 // --- the loop --------------------------------------------------------------------------------
 
+template <typename F>
+void EtcdServer::Impl::toRaft(F push) {
+  bool ring;
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    push();
+    ring = raft_sleeping_;
+    raft_sleeping_ = false;  // one ring per sleep
+  }
+  if (ring) raft_wake_.Ring();
+}
+
+void EtcdServer::Impl::waitForWork(Clock::time_point until) {
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    if (loops_stop_.load() || !inbox_msgs_.empty() || !inbox_tasks_.empty() ||
+        !inbox_reads_.empty() || !inbox_proposals_.empty()) {
+      return;
+    }
+    raft_sleeping_ = true;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(until - Clock::now());
+  timespec timeout{};
+  if (left.count() > 0) {
+    timeout.tv_sec = static_cast<time_t>(left.count() / 1000000000);
+    timeout.tv_nsec = static_cast<long>(left.count() % 1000000000);
+  }
+  pollfd fds[2] = {{raft_wake_.fd(), POLLIN, 0},
+                   {transport_ ? transport_->inbound_poll_fd() : -1, POLLIN, 0}};
+  ppoll(fds, 2, &timeout, nullptr);
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    raft_sleeping_ = false;
+  }
+  if (fds[0].revents != 0) raft_wake_.Clear();
+}
+
 void EtcdServer::Impl::raftLoop() {
   const auto tick = std::chrono::milliseconds(config_.heartbeat_interval_ms);
   auto next_tick = Clock::now() + tick;
   no_leader_since_ = Clock::now();
   while (!loops_stop_.load()) {
-    {
-      std::unique_lock<std::mutex> l(inbox_mu_);
-      inbox_cv_.wait_until(l, next_tick, [this] {
-        return loops_stop_.load() || !inbox_msgs_.empty() || !inbox_tasks_.empty() ||
-               !inbox_reads_.empty() || !inbox_proposals_.empty();
-      });
-    }
+    waitForWork(next_tick);
     if (loops_stop_.load()) break;
+    // Messages that arrived on the inbound peer streams go to the inbox (OnMessage) from
+    // this thread: no reader thread wakes us. Every round, since a busy inbox means we did
+    // not sleep on the streams.
+    if (transport_) transport_->PollInbound();
     auto now = Clock::now();
     if (now >= next_tick) {
       node_->Tick();
@@ -492,7 +512,7 @@ void EtcdServer::Impl::shutdownLoops() {
   stopping_ = true;
   loops_stop_ = true;
   waits_.Close(Status::Unavailable(api::kErrStopped));
-  inbox_cv_.notify_all();
+  raft_wake_.Ring();
   apply_cv_.notify_all();
   snap_cv_.notify_all();
 }

@@ -38,6 +38,7 @@
 #include "server/store_feed.h"
 #include "server/timeline.h"
 #include "server/wait.h"
+#include "server/wakeup.h"
 #include "storage/disk_storage.h"
 #include "transport/transport.h"
 
@@ -200,6 +201,11 @@ class EtcdServer::Impl : public transport::Handler {
 
   // --- raft thread (raft_loop.cc) ---
   void raftLoop();
+  // Queues work for the raft thread (`push` runs under inbox_mu_) and wakes it if it sleeps.
+  template <typename F>
+  void toRaft(F push);
+  // Sleeps until the inbox has work, an inbound peer stream has bytes, or `until`.
+  void waitForWork(Clock::time_point until);
   void drainInbox();
   struct PendingProposal {
     uint64_t id = 0;
@@ -279,9 +285,12 @@ class EtcdServer::Impl : public transport::Handler {
   std::unique_ptr<LeaseRuntime> leases_;
   std::unique_ptr<AutoCompactor> compactor_;
 
-  // Raft thread inbox.
+  // Raft thread inbox. Other threads queue work under inbox_mu_ and ring raft_wake_ if the
+  // loop sleeps (raft_sleeping_): it sleeps in poll() on raft_wake_ and the transport's
+  // inbound streams (Transport::inbound_poll_fd) until its next tick.
   std::mutex inbox_mu_;
-  std::condition_variable inbox_cv_;
+  Wakeup raft_wake_;
+  bool raft_sleeping_ = false;  // guarded by inbox_mu_
   std::vector<raft::Message> inbox_msgs_;
   std::vector<std::function<void(raft::RawNode&)>> inbox_tasks_;
   std::vector<PendingRead> inbox_reads_;

@@ -107,6 +107,11 @@ Result<bool> FrameSocket::ReadNow() {
   if (pos_ > 0 && pos_ == buf_.size()) {
     buf_.clear();
     pos_ = 0;
+  } else if (pos_ > 0 && pos_ >= buf_.size() / 2) {
+    // A stream read as it arrives often stops inside a frame: keep the unread tail at the
+    // front, or the consumed bytes before it would pile up.
+    buf_.erase(0, pos_);
+    pos_ = 0;
   }
   return RecvNow(kReadChunk);
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -85,9 +86,11 @@ class FrameSocket {
   Result<bool> TryReadFrame(FrameType* type, std::string* payload, uint32_t max_payload);
   // Reads whatever has arrived without blocking and takes out the complete frames in it:
   // calls `on_frame(type, payload)` for each until it returns an error. Status::Unavailable
-  // when the peer closed the connection.
+  // when the peer closed the connection. It stops reading once `max_read` bytes were read in
+  // this call (the rest stays in the kernel for the next call), so one busy stream cannot
+  // hold a caller that serves others.
   template <typename F>
-  Status DrainFrames(F on_frame);
+  Status DrainFrames(F on_frame, size_t max_read = SIZE_MAX);
 
  private:
   // Fills buf_ until it holds `n` unread bytes.
@@ -109,7 +112,8 @@ class FrameSocket {
 };
 
 template <typename F>
-Status FrameSocket::DrainFrames(F on_frame) {
+Status FrameSocket::DrainFrames(F on_frame, size_t max_read) {
+  size_t read = 0;
   while (true) {
     FrameType type;
     std::string payload;
@@ -120,9 +124,12 @@ Status FrameSocket::DrainFrames(F on_frame) {
       if (!st.ok()) return st;
       continue;
     }
+    if (read >= max_read) return Status::OK();
+    const size_t before = buf_.size() - pos_;
     auto more = ReadNow();
     if (!more.ok()) return more.status();
     if (!*more) return Status::OK();
+    read += buf_.size() - pos_ - before;
   }
 }
 

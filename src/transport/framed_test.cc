@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "raftkvpb/raft.pb.h"
@@ -30,6 +31,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Addr;
 using testing::Heartbeat;
+using testing::InboundPollLoop;
 using testing::MustStart;
 using testing::RecordingHandler;
 using testing::TestOptions;
@@ -120,11 +122,31 @@ class RawPeer {
   std::unique_ptr<FrameSocket> socket_;
 };
 
-class FramedTest : public ::testing::Test {
+// Every test runs twice: inbound streams read by a reader thread each, and polled
+// (Options::inbound_poll) by one thread that plays the server's raft loop.
+class FramedTest : public ::testing::TestWithParam<bool> {
  protected:
+  bool polled() const { return GetParam(); }
+
   void SetUp() override {
     b_ = MustStart(TestOptions(2, kCluster), &hb_);
+    poll_b_ = PollIfPolled(b_.get());
     b_->AddPeer(1, "127.0.0.1:1");  // known sender; B never needs to reach it here
+  }
+  void TearDown() override {
+    poll_b_.reset();  // before the transport it polls
+    b_.reset();
+  }
+
+  Options TestOptions(raft::NodeId self, uint64_t cluster_id) const {
+    Options o = testing::TestOptions(self, cluster_id);
+    o.inbound_poll = polled();
+    return o;
+  }
+  // The polling thread for a transport started with TestOptions (none for reader threads);
+  // declare it after the transport, so that it stops first.
+  std::unique_ptr<InboundPollLoop> PollIfPolled(Transport* t) const {
+    return polled() ? std::make_unique<InboundPollLoop>(t) : nullptr;
   }
 
   // A peer that completed the handshake as member `from`.
@@ -167,9 +189,14 @@ class FramedTest : public ::testing::Test {
 
   RecordingHandler hb_;
   std::unique_ptr<Transport> b_;
+  std::unique_ptr<InboundPollLoop> poll_b_;
 };
 
-TEST_F(FramedTest, WellFormedStreamIsDeliveredInOrderAndCounted) {
+std::string ReaderName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "polled" : "thread";
+}
+
+TEST_P(FramedTest, WellFormedStreamIsDeliveredInOrderAndCounted) {
   auto p = Admitted();
   p->Send(RawPeer::Batch({Heartbeat(1, 2, 1), Heartbeat(1, 2, 2)}) +
           RawPeer::Batch({Heartbeat(1, 2, 3)}));
@@ -183,7 +210,7 @@ TEST_F(FramedTest, WellFormedStreamIsDeliveredInOrderAndCounted) {
   EXPECT_NE(stats.last_received, Clock::time_point{});
 }
 
-TEST_F(FramedTest, HandshakeRejections) {
+TEST_P(FramedTest, HandshakeRejections) {
   ExpectRejected(RawPeer::Hello(kCluster + 1), "cluster id mismatch");
   ExpectRejected(RawPeer::Hello(kCluster, 5), "unknown sender member 5");
   ExpectRejected(RawPeer::Hello(kCluster, 0), "unknown sender member 0");
@@ -198,7 +225,7 @@ TEST_F(FramedTest, HandshakeRejections) {
   ExpectStillServing(7);
 }
 
-TEST_F(FramedTest, OversizedLengthClosesTheConnectionWithoutReadingIt) {
+TEST_P(FramedTest, OversizedLengthClosesTheConnectionWithoutReadingIt) {
   auto p = Admitted();
   std::string header;
   AppendFrameHeader(&header, FrameType::kBatch, 0);
@@ -210,7 +237,7 @@ TEST_F(FramedTest, OversizedLengthClosesTheConnectionWithoutReadingIt) {
   ExpectStillServing(8);
 }
 
-TEST_F(FramedTest, GarbageEndsTheStream) {
+TEST_P(FramedTest, GarbageEndsTheStream) {
   {  // a batch frame whose payload does not decode
     auto p = Admitted();
     p->Send(Frame(FrameType::kBatch, std::string("\xff\xfe\xfd garbage", 12)));
@@ -237,7 +264,7 @@ TEST_F(FramedTest, GarbageEndsTheStream) {
   ExpectStillServing(9);
 }
 
-TEST_F(FramedTest, PartialMagicNeitherSpinsNorStays) {
+TEST_P(FramedTest, PartialMagicNeitherSpinsNorStays) {
   // Two bytes of the magic, then nothing: the acceptor must wait without spinning on the
   // readable socket, then give the connection to gRPC, which refuses it.
   RawPeer p(b_->listen_port());
@@ -255,12 +282,13 @@ TEST_F(FramedTest, PartialMagicNeitherSpinsNorStays) {
   ExpectStillServing(10);
 }
 
-TEST_F(FramedTest, PingIsAnsweredAndASilentConnectionIsClosed) {
+TEST_P(FramedTest, PingIsAnsweredAndASilentConnectionIsClosed) {
   RecordingHandler hc;
   auto options = TestOptions(3, kCluster);
   options.keepalive_interval = 100ms;
   options.keepalive_timeout = 200ms;
   auto c = MustStart(options, &hc);
+  auto poll_c = PollIfPolled(c.get());
   c->AddPeer(1, "127.0.0.1:1");
   RawPeer p(c->listen_port());
   ASSERT_TRUE(p.Accepted(RawPeer::Hello(kCluster, 1, 3)));
@@ -275,7 +303,7 @@ TEST_F(FramedTest, PingIsAnsweredAndASilentConnectionIsClosed) {
   EXPECT_LT(waited, 3s);
 }
 
-TEST_F(FramedTest, StopClosesInboundStreams) {
+TEST_P(FramedTest, StopClosesInboundStreams) {
   auto p = Admitted();
   b_->Stop();
   EXPECT_TRUE(p->ClosedWithin(2s));
@@ -347,7 +375,7 @@ class FramedLimitsTest : public FramedTest {
   }
 };
 
-TEST_F(FramedLimitsTest, HalfOpenFloodTakesNoThreadsAndIsCapped) {
+TEST_P(FramedLimitsTest, HalfOpenFloodTakesNoThreadsAndIsCapped) {
   const size_t threads_before = ThreadCount();
   // More than the slots: the oldest beyond the limit are closed at once (after a reject
   // frame), the rest wait for their handshake timeout (5 s) without a thread each.
@@ -358,7 +386,7 @@ TEST_F(FramedLimitsTest, HalfOpenFloodTakesNoThreadsAndIsCapped) {
   EXPECT_EQ(hb_.MessageCount(), 0u);
 }
 
-TEST_F(FramedLimitsTest, MemberConnectsWhileTheFloodHoldsEverySlot) {
+TEST_P(FramedLimitsTest, MemberConnectsWhileTheFloodHoldsEverySlot) {
   auto flood = HalfOpen(kSlots);
   std::this_thread::sleep_for(100ms);  // every slot taken
   ASSERT_EQ(CountClosed(flood), 0u);
@@ -384,11 +412,12 @@ TEST_F(FramedLimitsTest, MemberConnectsWhileTheFloodHoldsEverySlot) {
   EXPECT_EQ(CountClosed(flood), closed_before + 1);
 }
 
-TEST_F(FramedLimitsTest, HeldSlotIsRefusedAfterTheHandshakeTimeout) {
+TEST_P(FramedLimitsTest, HeldSlotIsRefusedAfterTheHandshakeTimeout) {
   RecordingHandler hc;
   auto options = TestOptions(3, kCluster);
   options.handshake_timeout = 300ms;
   auto c = MustStart(options, &hc);
+  auto poll_c = PollIfPolled(c.get());
   c->AddPeer(1, "127.0.0.1:1");
   for (const std::string& sent : {std::string(kFrameMagic, sizeof(kFrameMagic)),
                                   Preamble() + RawPeer::Hello(kCluster, 1, 3).substr(8, 3)}) {
@@ -408,7 +437,7 @@ TEST_F(FramedLimitsTest, HeldSlotIsRefusedAfterTheHandshakeTimeout) {
   EXPECT_TRUE(ok.Accepted(RawPeer::Hello(kCluster, 1, 3)));
 }
 
-TEST_F(FramedLimitsTest, DroppedConnectionsAreLoggedOncePerInterval) {
+TEST_P(FramedLimitsTest, DroppedConnectionsAreLoggedOncePerInterval) {
   std::vector<std::string> lines;
   {
     LogCapture log;
@@ -423,7 +452,7 @@ TEST_F(FramedLimitsTest, DroppedConnectionsAreLoggedOncePerInterval) {
   EXPECT_NE(lines[0].find("from ipv4:127.0.0.1:"), std::string::npos) << lines[0];
 }
 
-TEST_F(FramedLimitsTest, AcceptorPausesInsteadOfSpinningWhenOutOfFds) {
+TEST_P(FramedLimitsTest, AcceptorPausesInsteadOfSpinningWhenOutOfFds) {
   LogCapture log;
   // Sockets made while fds are plenty; then the process may open only a few more, so the
   // acceptor takes a few of these connections and then fails with EMFILE while the rest
@@ -469,7 +498,7 @@ TEST_F(FramedLimitsTest, AcceptorPausesInsteadOfSpinningWhenOutOfFds) {
   EXPECT_TRUE(hb_.WaitFor([&] { return hb_.MessagesLocked().size() == 1; }));
 }
 
-TEST_F(FramedLimitsTest, StreamsOverTheLimitAreRefusedWithAReason) {
+TEST_P(FramedLimitsTest, StreamsOverTheLimitAreRefusedWithAReason) {
   const size_t limit = PeerListener::kMaxFramedStreams;
   const uint64_t first = 10;  // members first..first+limit; B is member 2
   for (uint64_t id = first; id <= first + limit; id++) b_->AddPeer(id, "127.0.0.1:1");
@@ -489,7 +518,7 @@ TEST_F(FramedLimitsTest, StreamsOverTheLimitAreRefusedWithAReason) {
   EXPECT_TRUE(admitted);
 }
 
-TEST_F(FramedLimitsTest, NewerStreamOfASenderClosesTheOlder) {
+TEST_P(FramedLimitsTest, NewerStreamOfASenderClosesTheOlder) {
   auto older = Admitted();
   auto newer = Admitted();
   EXPECT_TRUE(older->ClosedWithin(2s));
@@ -497,13 +526,145 @@ TEST_F(FramedLimitsTest, NewerStreamOfASenderClosesTheOlder) {
   ASSERT_TRUE(hb_.WaitFor([&] { return hb_.MessagesLocked().size() == 1; }));
 }
 
-TEST_F(FramedLimitsTest, StopClosesConnectionsWaitingForTheirHandshake) {
+TEST_P(FramedLimitsTest, StopClosesConnectionsWaitingForTheirHandshake) {
   auto flood = HalfOpen(10);
   RawPeer silent(b_->listen_port());  // not even the magic yet
   std::this_thread::sleep_for(100ms);
   b_->Stop();
   for (const auto& p : flood) EXPECT_TRUE(p->EndedWithin(2s));
   EXPECT_TRUE(silent.EndedWithin(2s));
+}
+
+INSTANTIATE_TEST_SUITE_P(Readers, FramedTest, ::testing::Values(false, true), ReaderName);
+INSTANTIATE_TEST_SUITE_P(Readers, FramedLimitsTest, ::testing::Values(false, true), ReaderName);
+
+// Polled inbound streams between two real transports, as the server's raft loop uses them.
+class PolledInboundTest : public ::testing::Test {
+ protected:
+  // Records which thread delivered each message.
+  class ThreadRecordingHandler : public RecordingHandler {
+   public:
+    void OnMessage(raft::Message msg) override {
+      {
+        std::lock_guard lock(mu_);
+        threads_.insert(std::this_thread::get_id());
+      }
+      RecordingHandler::OnMessage(std::move(msg));
+    }
+    std::set<std::thread::id> Threads() {
+      std::lock_guard lock(mu_);
+      return threads_;
+    }
+
+   private:
+    std::mutex mu_;
+    std::set<std::thread::id> threads_;
+  };
+
+  static Options Polled(raft::NodeId self) {
+    Options o = testing::TestOptions(self, kCluster);
+    o.inbound_poll = true;
+    return o;
+  }
+};
+
+TEST_F(PolledInboundTest, LargeAndSmallFramesArriveInOrderOnThePollingThread) {
+  ThreadRecordingHandler ha, hb;
+  auto a = MustStart(testing::TestOptions(1, kCluster), &ha);
+  auto b = MustStart(Polled(2), &hb);
+  InboundPollLoop poll_b(b.get());
+  a->AddPeer(2, Addr(b->listen_port()));
+  b->AddPeer(1, Addr(a->listen_port()));
+  // Appends of 1 MiB among heartbeats: frames far larger than one read, arriving in pieces
+  // across several polls, between small ones.
+  constexpr uint64_t kCount = 400;
+  for (uint64_t i = 1; i <= kCount; i++) {
+    raft::Message m = Heartbeat(1, 2, i);
+    if (i % 40 == 0) {
+      m.type = raft::MessageType::kAppend;
+      m.entries.push_back(raft::Entry{1, i, raft::EntryType::kNormal, std::string(1 << 20, 'e')});
+    }
+    a->Send({m});
+  }
+  ASSERT_TRUE(hb.WaitFor([&] { return hb.MessagesLocked().size() == kCount; }, 20s));
+  uint64_t next = 1;
+  for (const auto& m : hb.Messages()) {
+    EXPECT_EQ(m.index, next++);
+    if (m.type == raft::MessageType::kAppend) {
+      ASSERT_EQ(m.entries.size(), 1u);
+      EXPECT_EQ(m.entries[0].data.size(), 1u << 20);
+    }
+  }
+  EXPECT_EQ(hb.Threads(), std::set<std::thread::id>{poll_b.thread_id()})
+      << "every message delivered by the polling thread, none by a reader thread";
+  EXPECT_EQ(ha.Unreachable(2), 0);
+}
+
+TEST_F(PolledInboundTest, NothingIsDeliveredUntilPolledAndNothingIsLost) {
+  RecordingHandler ha, hb;
+  auto a = MustStart(testing::TestOptions(1, kCluster), &ha);
+  auto b = MustStart(Polled(2), &hb);
+  a->AddPeer(2, Addr(b->listen_port()));
+  b->AddPeer(1, Addr(a->listen_port()));
+  for (uint64_t i = 1; i <= 50; i++) a->Send({Heartbeat(1, 2, i)});
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(hb.MessageCount(), 0u) << "no reader thread delivers a polled stream";
+  pollfd p{b->inbound_poll_fd(), POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 0), 1) << "the poll fd says the stream has bytes";
+  InboundPollLoop poll_b(b.get());
+  ASSERT_TRUE(hb.WaitFor([&] { return hb.MessagesLocked().size() == 50; }));
+  EXPECT_EQ(hb.Messages().back().index, 50u);
+}
+
+TEST_F(PolledInboundTest, PingsAreAnsweredSoAnIdleStreamStays) {
+  RecordingHandler ha, hb;
+  auto options_a = testing::TestOptions(1, kCluster);
+  auto options_b = Polled(2);
+  for (Options* o : {&options_a, &options_b}) {
+    o->keepalive_interval = 50ms;
+    o->keepalive_timeout = 100ms;
+  }
+  auto a = MustStart(options_a, &ha);
+  auto b = MustStart(options_b, &hb);
+  InboundPollLoop poll_b(b.get());
+  a->AddPeer(2, Addr(b->listen_port()));
+  b->AddPeer(1, Addr(a->listen_port()));
+  a->Send({Heartbeat(1, 2, 1)});
+  ASSERT_TRUE(hb.WaitFor([&] { return hb.MessagesLocked().size() == 1; }));
+  // Twenty keepalive intervals of nothing but pings: a ping unanswered for 100 ms would close
+  // A's stream (reported unreachable), and B closes a stream silent for 150 ms.
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(ha.Unreachable(2), 0);
+  EXPECT_TRUE(a->Stats()[2].connected);
+  a->Send({Heartbeat(1, 2, 2)});
+  ASSERT_TRUE(hb.WaitFor([&] { return hb.MessagesLocked().size() == 2; }));
+}
+
+TEST(FrameSocketTest, DrainFramesStopsReadingAtItsBudget) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  FrameSocket writer(fds[0]), reader(fds[1]);
+  const std::string big(100 << 10, 'b');
+  ASSERT_TRUE(writer
+                  .WriteAll(Frame(FrameType::kBatch, big) + Frame(FrameType::kPing, {}) +
+                            Frame(FrameType::kBatch, big))
+                  .ok());
+  std::vector<FrameType> got;
+  auto collect = [&](FrameType type, const std::string& payload) {
+    got.push_back(type);
+    EXPECT_EQ(payload.size(), type == FrameType::kPing ? 0u : big.size());
+    return Status::OK();
+  };
+  // 16 KiB per call: the first call cannot hold a whole 100 KiB frame yet.
+  ASSERT_TRUE(reader.DrainFrames(collect, 16 << 10).ok());
+  EXPECT_TRUE(got.empty());
+  int calls = 1;
+  while (got.size() < 3 && calls < 100) {
+    ASSERT_TRUE(reader.DrainFrames(collect, 16 << 10).ok());
+    calls++;
+  }
+  EXPECT_EQ(got, (std::vector<FrameType>{FrameType::kBatch, FrameType::kPing, FrameType::kBatch}));
+  EXPECT_GE(calls, 4) << "each call read about its budget, not everything";
 }
 
 // Mixed versions: a member that speaks only gRPC (framed_stream off: gRPC owns its port,

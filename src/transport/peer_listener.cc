@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -136,12 +137,14 @@ PeerListener::PeerListener(const Options& options, PeerService* service, std::ve
       service_(service),
       listen_fds_(std::move(fds)),
       port_(port),
-      wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+      wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      poll_fd_(options.inbound_poll ? epoll_create1(EPOLL_CLOEXEC) : -1) {}
 
 PeerListener::~PeerListener() {
   Stop();
   for (int fd : listen_fds_) close(fd);
   if (wake_fd_ >= 0) close(wake_fd_);
+  if (poll_fd_ >= 0) close(poll_fd_);
 }
 
 void PeerListener::Start(grpc::Server* server) {
@@ -159,6 +162,9 @@ void PeerListener::Stop() {
     (void)!write(wake_fd_, &one, sizeof(one));
   }
   if (acceptor_.joinable()) acceptor_.join();
+  // Polled streams are freed (their fds closed, which takes them out of the epoll set) while
+  // no PollInbound call is reading them.
+  std::lock_guard poll_lock(poll_mu_);
   {
     std::lock_guard lock(mu_);
     inbound.swap(inbound_);
@@ -167,6 +173,7 @@ void PeerListener::Stop() {
   for (auto& in : inbound) {
     if (in->thread.joinable()) in->thread.join();
   }
+  inbound.clear();
 }
 
 void PeerListener::AcceptLoop() {
@@ -384,11 +391,12 @@ size_t PeerListener::LiveStreams() {
 void PeerListener::StartStream(std::unique_ptr<FrameSocket> socket, const std::string& peer_address,
                                raft::NodeId from) {
   fcntl(socket->fd(), F_SETFL, fcntl(socket->fd(), F_GETFL) & ~O_NONBLOCK);
-  std::lock_guard lock(mu_);
   auto in = std::make_unique<Inbound>();
   in->socket = std::move(socket);
   in->peer_address = peer_address;
   in->from = from;
+  if (poll_fd_ >= 0) return StartPolled(std::move(in));
+  std::lock_guard lock(mu_);
   Inbound* raw = in.get();
   inbound_.push_back(std::move(in));
   raw->thread = std::thread([this, raw] { ServeFramed(raw); });
@@ -420,7 +428,9 @@ void PeerListener::ReapFinished() {
       }
     }
   }
-  for (auto& in : finished) in->thread.join();  // closes the socket after
+  for (auto& in : finished) {
+    if (in->thread.joinable()) in->thread.join();
+  }  // closes the sockets after
 }
 
 Status PeerListener::Admit(Inbound* in, PeerService::SenderTurn* turn) {
@@ -450,44 +460,23 @@ void PeerListener::ServeFramed(Inbound* in) {
   // The sender pings every keepalive_interval: silence for a whole period means it is gone.
   const auto silence = options_.keepalive_interval + options_.keepalive_timeout;
   TuneSocket(sock.fd(), silence, silence);
-  PeerService::SenderTurn turn;
-  const raft::NodeId from = in->from;
-  if (Admit(in, &turn).ok()) {
+  if (Admit(in, &in->turn).ok()) {
     spdlog::info("transport {:x}: inbound stream from peer {:x} ({}) opened (framed)",
-                 options_.self, from, in->peer_address);
-    raftkvpb::MessageBatch batch;
+                 options_.self, in->from, in->peer_address);
     const std::string pong = Frame(FrameType::kPong, {});
     while (true) {
       FrameType type;
       std::string payload;
       Status st = sock.ReadFrame(&type, &payload);
       if (!st.ok()) {
-        if (sock.closed_by_peer()) {
-          spdlog::info("transport {:x}: inbound stream from peer {:x} closed", options_.self, from);
-        } else if (st.Is(Status::Code::kInvalidArgument)) {  // an oversized length
-          service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
-                           "member " + Hex(from) + ": " + st.message());
-        } else {
-          spdlog::warn("transport {:x}: inbound stream from peer {:x} ({}) ended: {}",
-                       options_.self, from, in->peer_address, st.message());
-        }
+        LogStreamEnd(*in, st);
         break;
       }
       if (type == FrameType::kPing) {
         if (!sock.WriteAll(pong).ok()) break;
         continue;
       }
-      grpc::Status delivered;
-      if (type != FrameType::kBatch) {
-        delivered = service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
-                                     "member " + Hex(from) + ": unexpected frame type " +
-                                         std::to_string(static_cast<int>(type)));
-      } else if (!batch.ParseFromString(payload)) {
-        delivered = service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
-                                     "member " + Hex(from) + ": a batch that does not decode");
-      } else {
-        delivered = service_->Deliver(from, turn, batch, in->peer_address);
-      }
+      grpc::Status delivered = DeliverFrame(in, type, payload);
       if (!delivered.ok()) {
         (void)sock.WriteAll(Frame(FrameType::kReject, delivered.error_message()));
         break;
@@ -496,6 +485,31 @@ void PeerListener::ServeFramed(Inbound* in) {
   }
   sock.Shutdown();  // the peer sees the end at once; the fd is closed after the join
   in->done.store(true);
+}
+
+grpc::Status PeerListener::DeliverFrame(Inbound* in, FrameType type, const std::string& payload) {
+  if (type != FrameType::kBatch) {
+    return service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
+                            "member " + Hex(in->from) + ": unexpected frame type " +
+                                std::to_string(static_cast<int>(type)));
+  }
+  if (!in->batch.ParseFromString(payload)) {
+    return service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in->peer_address,
+                            "member " + Hex(in->from) + ": a batch that does not decode");
+  }
+  return service_->Deliver(in->from, in->turn, in->batch, in->peer_address);
+}
+
+void PeerListener::LogStreamEnd(const Inbound& in, const Status& st) {
+  if (in.socket->closed_by_peer()) {
+    spdlog::info("transport {:x}: inbound stream from peer {:x} closed", options_.self, in.from);
+  } else if (st.Is(Status::Code::kInvalidArgument)) {  // an oversized length
+    service_->Reject(grpc::StatusCode::INVALID_ARGUMENT, in.peer_address,
+                     "member " + Hex(in.from) + ": " + st.message());
+  } else {
+    spdlog::warn("transport {:x}: inbound stream from peer {:x} ({}) ended: {}", options_.self,
+                 in.from, in.peer_address, st.message());
+  }
 }
 
 }  // namespace raftkv::transport

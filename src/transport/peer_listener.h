@@ -9,6 +9,10 @@
 // decodes a batch and calls Handler::OnMessage itself. A connection on which nothing arrives
 // for keepalive_interval + keepalive_timeout is closed (the sender pings every interval).
 //
+// With Options::inbound_poll there are no reader threads: accepted streams join an epoll set
+// (poll_fd()) and the thread that calls PollInbound (the raft loop) reads, answers pings and
+// delivers them itself, so a message reaches the raft loop without a thread hand-off.
+//
 // What an unauthenticated connection can cost (README.md, "Bounds before the handshake"):
 // until its hello is complete and checked, a connection is only an entry in the acceptor's
 // pending list (an fd and a few bytes, no thread); the acceptor reads the preamble and hello
@@ -65,6 +69,12 @@ class PeerListener {
   // Stops accepting, closes every framed connection and joins its thread. Idempotent.
   void Stop();
 
+  // Options::inbound_poll only (else -1 and a no-op): an epoll descriptor that polls readable
+  // when an inbound stream has bytes waiting, and the call that reads and delivers them
+  // without waiting (one thread at a time; see the class comment).
+  int poll_fd() const { return poll_fd_; }
+  void PollInbound();
+
  private:
   using Clock = std::chrono::steady_clock;
 
@@ -85,8 +95,13 @@ class PeerListener {
     std::string peer_address;
     raft::NodeId from = raft::kNoNode;
     uint64_t stream = 0;  // PeerService's stream number once taken over; guarded by mu_
-    std::thread thread;
+    std::thread thread;   // the reader thread; none with Options::inbound_poll
     std::atomic<bool> done{false};
+    // Polled streams (Options::inbound_poll), used under poll_mu_: the sender's turn (from
+    // Admit), when a frame last arrived, and the batch every frame is parsed into.
+    PeerService::SenderTurn turn;
+    Clock::time_point last_heard;
+    raftkvpb::MessageBatch batch;
   };
   struct Pending {
     int fd = -1;
@@ -126,7 +141,21 @@ class PeerListener {
   void StartStream(std::unique_ptr<FrameSocket> socket, const std::string& peer_address,
                    raft::NodeId from);
   size_t LiveStreams();
+  // The reader thread of a stream (without Options::inbound_poll).
   void ServeFramed(Inbound* in);
+  // One frame that arrived on an admitted stream: a batch is delivered; anything else but a
+  // ping (which the caller answers) is refused. Not OK: the stream ends, with a reject frame
+  // carrying the error's message.
+  grpc::Status DeliverFrame(Inbound* in, FrameType type, const std::string& payload);
+  // The log line for a stream that ended because reading failed with `st`.
+  void LogStreamEnd(const Inbound& in, const Status& st);
+  // Polled streams (peer_listener_poll.cc): admitted on the acceptor thread and added to the
+  // epoll set; read, and ended, by PollInbound's caller.
+  void StartPolled(std::unique_ptr<Inbound> in);
+  void DrainPolled(Inbound* in, Clock::time_point now);
+  void EndPolled(Inbound* in);
+  // Ends polled streams on which nothing arrived for keepalive_interval + keepalive_timeout.
+  void EndSilent(Clock::time_point now);
   // The rest of the handshake: takes the sender over and sends the accept.
   Status Admit(Inbound* in, PeerService::SenderTurn* turn);
   // Closes the older of `in` and any other stream from the same sender (it delivers nothing).
@@ -145,6 +174,12 @@ class PeerListener {
   // (timed out or malformed), streams refused over kMaxFramedStreams.
   LogThrottle dropped_log_, refused_log_, over_streams_log_, accept_failed_log_;
   Clock::time_point accept_paused_until_{};  // acceptor thread only
+
+  // Polled streams: the epoll set, and the lock PollInbound holds so that Stop and
+  // ReapFinished never free a stream it is reading.
+  int poll_fd_ = -1;
+  std::mutex poll_mu_;
+  Clock::time_point last_silence_check_{};  // guarded by poll_mu_
 
   std::mutex mu_;
   bool stopped_ = false;                         // guarded by mu_

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -138,6 +140,32 @@ inline std::unique_ptr<Transport> MustStart(const Options& o, Handler* h) {
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   return t.ok() ? std::move(*t) : nullptr;
 }
+
+// Plays the raft loop's part for a transport started with Options::inbound_poll: a thread
+// that sleeps on inbound_poll_fd() and calls PollInbound, as the server's raft loop does.
+// Destroy it before the transport.
+class InboundPollLoop {
+ public:
+  explicit InboundPollLoop(Transport* t)
+      : thread_([this, t] {
+          while (!stop_.load()) {
+            pollfd p{t->inbound_poll_fd(), POLLIN, 0};
+            poll(&p, 1, 20);
+            t->PollInbound();
+          }
+        }) {}
+  ~InboundPollLoop() {
+    stop_.store(true);
+    thread_.join();
+  }
+  std::thread::id thread_id() const { return thread_.get_id(); }
+  InboundPollLoop(const InboundPollLoop&) = delete;
+  InboundPollLoop& operator=(const InboundPollLoop&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 inline raft::Message Msg(raft::MessageType type, raft::NodeId from, raft::NodeId to,
                          uint64_t index) {

@@ -99,6 +99,11 @@ class Transport::Impl {
 
   int port() const { return port_; }
 
+  int inbound_poll_fd() const { return listener_ ? listener_->poll_fd() : -1; }
+  void PollInbound() {
+    if (listener_) listener_->PollInbound();
+  }
+
   void AddPeer(raft::NodeId id, const std::string& address) {
     std::lock_guard lock(mu_);
     if (stopped_ || id == options_.self || id == raft::kNoNode) return;
@@ -271,6 +276,12 @@ Transport::~Transport() {
 }
 int Transport::listen_port() const {
   return impl_->port();
+}
+int Transport::inbound_poll_fd() const {
+  return impl_->inbound_poll_fd();
+}
+void Transport::PollInbound() {
+  impl_->PollInbound();
 }
 void Transport::AddPeer(raft::NodeId id, const std::string& address) {
   impl_->AddPeer(id, address);

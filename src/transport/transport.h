@@ -107,6 +107,13 @@ struct Options {
   // "Direct send"). Internal: the daemon turns it off with RAFTKV_PEER_DIRECT_SEND=0 for A/B
   // runs.
   bool direct_send = true;
+  // Inbound framed streams are read by whoever calls Transport::PollInbound (the raft loop,
+  // which waits on inbound_poll_fd()), not by a reader thread each (README.md, "Polled
+  // inbound streams"): a message then reaches the raft loop without a thread hand-off. The
+  // caller must poll often (at least every keepalive_interval): pings are answered and silent
+  // streams closed only then. Internal: the daemon turns it off with RAFTKV_PEER_INBOUND=thread
+  // for A/B runs.
+  bool inbound_poll = false;
   // Extra gRPC services to serve on the peer port (the server's member-discovery service
   // for nodes joining an existing cluster). Not owned; must outlive the transport.
   std::vector<grpc::Service*> extra_services;
@@ -153,6 +160,14 @@ class Transport {
   // else queued for its sender thread.
   void Send(std::vector<raft::Message> msgs);
 
+  // With Options::inbound_poll: a file descriptor that polls readable when an inbound framed
+  // stream has bytes waiting (then call PollInbound), or -1 when there is none to watch
+  // (TLS peers, gRPC streams only).
+  int inbound_poll_fd() const;
+  // Reads what has arrived on the inbound framed streams, without waiting, and delivers it
+  // (Handler::OnMessage on this thread); answers pings and closes streams that broke or went
+  // silent. No-op without Options::inbound_poll.
+  void PollInbound();
   // Traffic per peer since start.
   std::map<raft::NodeId, PeerStats> Stats() const;
 
