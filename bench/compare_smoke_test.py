@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Smoke test of compare-etcd's TLS and A/B modes, so that they cannot rot unnoticed.
+"""Smoke test of compare-etcd's TLS and A/B modes (and of the two null servers, raftkv-grpc-floor
+and raftkv-h2-floor, under --ab), so that they cannot rot unnoticed.
 
     bench/compare_smoke_test.py --build build [--etcd /usr/bin/etcd]
 
@@ -97,6 +98,24 @@ class CompareTlsSmokeTest(unittest.TestCase):
             self.assertEqual(res["failed"], 0, system)
             self.assertGreater(run["segments"], res["ok"], system)  # a request and an answer each
         self.assertIn("| bench CPU µs/req | TCP segments/req |", report)
+
+    def test_ab_h2_floor_against_the_grpc_floor(self):
+        """--ab with the two null servers, raftkv-grpc-floor (gRPC C++) and raftkv-h2-floor
+        (libnghttp2): raftkv-bench's gRPC C++ client gets every put answered by both."""
+        bins = os.path.join(ARGS.build, "bin")
+        p, data, report = self.compare(
+            "--ab", "grpc=" + os.path.join(bins, "raftkv-grpc-floor"),
+            "--ab", "h2=" + os.path.join(bins, "raftkv-h2-floor"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        runs = {r["system"]: r for r in data["runs"]}
+        self.assertEqual(set(runs), {"grpc", "h2"})
+        for system, run in runs.items():
+            res = run.get("result")
+            self.assertIsNotNone(res, f"{system}: {run.get('error')}\n{p.stdout}")
+            self.assertGreater(res["ok"], 5, system)
+            self.assertEqual(res["failed"], 0, system)
+            self.assertGreater(run["server_cpu_s"], 0, system)
+        self.assertIn("| grpc µs/req | h2 µs/req | ratio |", report)
 
     def test_tls_members_refuse_a_client_without_certificate(self):
         """The TLS cluster is really TLS with client certificates: started by compare-etcd's
