@@ -235,6 +235,18 @@ nghttp2_session_callbacks* Callbacks() {
   return cbs;
 }
 
+// No closed streams kept for the priority tree (nghttp2 would keep up to MAX_CONCURRENT_STREAMS
+// of them per connection: hundreds of MB under load, and work on every stream).
+nghttp2_option* Options() {
+  static nghttp2_option* opt = [] {
+    nghttp2_option* o = nullptr;
+    nghttp2_option_new(&o);
+    nghttp2_option_set_no_closed_streams(o, 1);
+    return o;
+  }();
+  return opt;
+}
+
 struct Conn {
   int fd = -1;
   nghttp2_session* session = nullptr;
@@ -306,7 +318,7 @@ class Loop {
   void Open(int fd) {
     auto* c = new Conn;
     c->fd = fd;
-    nghttp2_session_server_new(&c->session, Callbacks(), c);
+    nghttp2_session_server_new2(&c->session, Callbacks(), c, Options());
     const nghttp2_settings_entry settings[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1u << 20},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kWindow)},
