@@ -66,6 +66,14 @@ constexpr size_t kMaxPendingOut = 4 << 20;
 
 const std::vector<std::string>* client_urls = nullptr;
 
+// What a loop thread did, printed at exit (answers per write is the point of the design).
+struct Counters {
+  uint64_t requests = 0;  // answered (Respond)
+  uint64_t reads = 0;     // read(2) calls that returned bytes
+  uint64_t writes = 0;    // send(2) calls
+};
+thread_local Counters counters;
+
 // One request stream: its method, its body as it arrives, then its framed answer.
 struct Stream {
   std::string path;
@@ -170,6 +178,7 @@ ssize_t ReadAnswer(nghttp2_session* s, int32_t id, uint8_t* buf, size_t length,
 }
 
 void Respond(nghttp2_session* s, int32_t id, Stream* st) {
+  counters.requests++;
   const int code = Dispatch(st->path, st->body, &st->answer);
   st->body.clear();
   if (code != 0) {  // trailers-only: one HEADERS frame with END_STREAM
@@ -301,7 +310,11 @@ class Loop {
       }
     }
     while (!conns_.empty()) Close(*conns_.begin());
+    done_ = counters;
   }
+
+  // After Run returned.
+  const Counters& counters_done() const { return done_; }
 
  private:
   void TakeIncoming() {
@@ -347,6 +360,7 @@ class Loop {
     for (;;) {
       const ssize_t r = read(c->fd, buf_, sizeof buf_);
       if (r > 0) {
+        counters.reads++;
         if (nghttp2_session_mem_recv(c->session, buf_, static_cast<size_t>(r)) < 0) return false;
         if (static_cast<size_t>(r) < sizeof buf_) return true;  // drained; spare the EAGAIN read
         continue;
@@ -372,6 +386,7 @@ class Loop {
       while (c->out_off < c->out.size()) {
         const ssize_t w =
             send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off, MSG_NOSIGNAL);
+        counters.writes++;
         if (w >= 0) {
           c->out_off += static_cast<size_t>(w);
           continue;
@@ -408,6 +423,7 @@ class Loop {
   std::vector<int> incoming_;
   std::atomic<bool> stop_{false};
   std::unordered_set<Conn*> conns_;
+  Counters done_;
   uint8_t buf_[64 * 1024];
 };
 
@@ -523,6 +539,19 @@ int main(int argc, char** argv) {
   }
   for (auto& l : loops) l->Stop();
   for (auto& t : threads) t.join();
+  Counters sum;
+  for (auto& l : loops) {
+    sum.requests += l->counters_done().requests;
+    sum.reads += l->counters_done().reads;
+    sum.writes += l->counters_done().writes;
+  }
+  std::fprintf(stderr,
+               "raftkv-h2-floor: %llu requests answered, %llu reads, %llu writes (%.2f answers "
+               "per write)\n",
+               static_cast<unsigned long long>(sum.requests),
+               static_cast<unsigned long long>(sum.reads),
+               static_cast<unsigned long long>(sum.writes),
+               sum.writes == 0 ? 0.0 : static_cast<double>(sum.requests) / sum.writes);
   for (int fd : listeners) close(fd);
   return 0;
 }
