@@ -230,6 +230,8 @@ int OnStreamClose(nghttp2_session* s, int32_t id, uint32_t, void*) {
   return 0;
 }
 
+int OnFrameSend(nghttp2_session*, const nghttp2_frame* f, void* user);
+
 nghttp2_session_callbacks* Callbacks() {
   static nghttp2_session_callbacks* cbs = [] {
     nghttp2_session_callbacks* c = nullptr;
@@ -239,6 +241,7 @@ nghttp2_session_callbacks* Callbacks() {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, OnDataChunk);
     nghttp2_session_callbacks_set_on_frame_recv_callback(c, OnFrameRecv);
     nghttp2_session_callbacks_set_on_stream_close_callback(c, OnStreamClose);
+    nghttp2_session_callbacks_set_on_frame_send_callback(c, OnFrameSend);
     return c;
   }();
   return cbs;
@@ -262,7 +265,26 @@ struct Conn {
   std::string out;  // bytes not yet written, from out_off
   size_t out_off = 0;
   bool epollout = false;
+  std::vector<size_t> ends;  // with write_each: where each answer ends in out
+  size_t next_end = 0;
 };
+
+// RAFTKV_H2_WRITE_EACH=1: one write per answer instead of one per read (the A/B of the
+// batching: the same server, answers written as gRPC C++ writes them, each on its own).
+const bool write_each = [] {
+  const char* env = std::getenv("RAFTKV_H2_WRITE_EACH");
+  return env != nullptr && std::string_view(env) == "1";
+}();
+
+// nghttp2 calls this for a frame at the next nghttp2_session_mem_send, after that frame's bytes
+// were appended to out: a HEADERS frame with END_STREAM ends an answer there.
+int OnFrameSend(nghttp2_session*, const nghttp2_frame* f, void* user) {
+  if (write_each && f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    auto* c = static_cast<Conn*>(user);
+    c->ends.push_back(c->out.size());
+  }
+  return 0;
+}
 
 // One event-loop thread and its connections.
 class Loop {
@@ -384,8 +406,14 @@ class Loop {
       }
       bool blocked = false;
       while (c->out_off < c->out.size()) {
-        const ssize_t w =
-            send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off, MSG_NOSIGNAL);
+        size_t end = c->out.size();
+        if (write_each) {
+          while (c->next_end < c->ends.size() && c->ends[c->next_end] <= c->out_off) {
+            c->next_end++;
+          }
+          if (c->next_end < c->ends.size()) end = c->ends[c->next_end];
+        }
+        const ssize_t w = send(c->fd, c->out.data() + c->out_off, end - c->out_off, MSG_NOSIGNAL);
         counters.writes++;
         if (w >= 0) {
           c->out_off += static_cast<size_t>(w);
@@ -401,6 +429,8 @@ class Loop {
       if (c->out_off == c->out.size()) {
         c->out.clear();
         c->out_off = 0;
+        c->ends.clear();
+        c->next_end = 0;
       }
       // Written all and nghttp2 has more (it was held back by kMaxPendingOut): go on.
       if (blocked || !nghttp2_session_want_write(c->session)) break;
