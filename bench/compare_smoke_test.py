@@ -143,6 +143,24 @@ class CompareTlsSmokeTest(unittest.TestCase):
             c.stop()
 
 
+class ParseEtcdBenchmarkTest(unittest.TestCase):
+    def test_times_in_exponent_form(self):
+        """With --precise, etcd's tool prints times under 0.1 ms as Go's %v does ("6.2e-05"),
+        which the null servers reach at one client: still parsed, not dropped."""
+        ce = load_compare_etcd()
+        res = ce.parse_etcd_benchmark(
+            "Summary:\n  Total:\t0.313228956 secs.\n  Slowest:\t0.00466982 secs.\n"
+            "  Fastest:\t3.1807e-05 secs.\n  Average:\t7.74888497500001e-05 secs.\n"
+            "  Requests/sec:\t12770.211448778062\n\nLatency distribution:\n"
+            "  10% in 3.9458e-05 secs.\n  50% in 6.2493e-05 secs.\n  90% in 0.00012108 secs.\n"
+            "  99% in 0.000247647 secs.\n  99.9% in 0.002540469 secs.\n")
+        lat = res["latency_ms"]
+        self.assertAlmostEqual(lat["p50"], 0.062493)
+        self.assertAlmostEqual(lat["p99"], 0.247647)
+        self.assertAlmostEqual(lat["mean"], 0.0774888497500001)
+        self.assertAlmostEqual(res["rps"], 12770.211448778062)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True, help="build dir with bin/raftkvd, bin/raftkv-bench")
