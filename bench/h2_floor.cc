@@ -32,8 +32,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -43,7 +45,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "etcdserverpb/rpc.pb.h"
@@ -177,10 +179,10 @@ ssize_t ReadAnswer(nghttp2_session* s, int32_t id, uint8_t* buf, size_t length,
   return static_cast<ssize_t>(n);
 }
 
-void Respond(nghttp2_session* s, int32_t id, Stream* st) {
+// Submits the stream's answer (st->answer, framed) or, for a code other than 0, a trailers-only
+// answer with that gRPC status.
+void Submit(nghttp2_session* s, int32_t id, Stream* st, int code) {
   counters.requests++;
-  const int code = Dispatch(st->path, st->body, &st->answer);
-  st->body.clear();
   if (code != 0) {  // trailers-only: one HEADERS frame with END_STREAM
     const bool unknown = code == kUnimplemented;
     const nghttp2_nv nv[] = {Nv(":status", "200"), Nv("content-type", "application/grpc"),
@@ -196,6 +198,31 @@ void Respond(nghttp2_session* s, int32_t id, Stream* st) {
   data.read_callback = ReadAnswer;
   nghttp2_submit_response(s, id, headers, 2, &data);
 }
+
+// A request handed to the answering thread (RAFTKV_H2_HANDOFF=1) and its answer coming back.
+struct Job {
+  class Loop* loop;
+  uint64_t conn;
+  int32_t stream;
+  std::string path;
+  std::string body;
+  std::string answer;
+  int code = 0;
+};
+
+// RAFTKV_H2_HANDOFF=1: requests are answered by one other thread (as raftkvd's raft and apply
+// threads answer them), handed over after each read and handed back to the connection's
+// thread, which writes each connection's answers of a batch in one write.
+const bool handoff = [] {
+  const char* env = std::getenv("RAFTKV_H2_HANDOFF");
+  return env != nullptr && std::string_view(env) == "1";
+}();
+
+// The requests of this thread's current readiness batch, for the answering thread.
+thread_local std::vector<Job> outgoing;
+
+struct Conn;
+void Respond(nghttp2_session* s, int32_t id, Stream* st, Conn* c);
 
 int OnBeginHeaders(nghttp2_session* s, const nghttp2_frame* f, void*) {
   if (IsRequestHeaders(f)) nghttp2_session_set_stream_user_data(s, f->hd.stream_id, new Stream);
@@ -217,10 +244,12 @@ int OnDataChunk(nghttp2_session* s, uint8_t, int32_t id, const uint8_t* data, si
   return 0;
 }
 
-int OnFrameRecv(nghttp2_session* s, const nghttp2_frame* f, void*) {
+int OnFrameRecv(nghttp2_session* s, const nghttp2_frame* f, void* user) {
   if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
       (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
-    if (Stream* st = StreamOf(s, f->hd.stream_id)) Respond(s, f->hd.stream_id, st);
+    if (Stream* st = StreamOf(s, f->hd.stream_id)) {
+      Respond(s, f->hd.stream_id, st, static_cast<Conn*>(user));
+    }
   }
   return 0;
 }
@@ -260,6 +289,8 @@ nghttp2_option* Options() {
 }
 
 struct Conn {
+  class Loop* loop = nullptr;
+  uint64_t id = 0;
   int fd = -1;
   nghttp2_session* session = nullptr;
   std::string out;  // bytes not yet written, from out_off
@@ -268,6 +299,18 @@ struct Conn {
   std::vector<size_t> ends;  // with write_each: where each answer ends in out
   size_t next_end = 0;
 };
+
+// A complete request: answered at once on this thread, or handed to the answering thread.
+void Respond(nghttp2_session* s, int32_t id, Stream* st, Conn* c) {
+  if (!handoff) {
+    const int code = Dispatch(st->path, st->body, &st->answer);
+    st->body.clear();
+    Submit(s, id, st, code);
+    return;
+  }
+  outgoing.push_back(Job{c->loop, c->id, id, st->path, std::move(st->body), {}, 0});
+  st->body.clear();
+}
 
 // RAFTKV_H2_WRITE_EACH=1: one write per answer instead of one per read (the A/B of the
 // batching: the same server, answers written as gRPC C++ writes them, each on its own).
@@ -285,6 +328,36 @@ int OnFrameSend(nghttp2_session*, const nghttp2_frame* f, void* user) {
   }
   return 0;
 }
+
+// The answering thread of RAFTKV_H2_HANDOFF=1: takes the requests of a loop's batch, answers
+// them, and hands the answers back to each loop with one wake-up per loop and batch.
+class Answerer {
+ public:
+  void Push(std::vector<Job>* jobs) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (Job& j : *jobs) queue_.push_back(std::move(j));
+    }
+    jobs->clear();
+    cv_.notify_one();
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+  }
+  void Run();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Job> queue_;
+  bool stop_ = false;
+};
+
+Answerer answerer;
 
 // One event-loop thread and its connections.
 class Loop {
@@ -310,6 +383,15 @@ class Loop {
     eventfd_write(wake_, 1);
   }
 
+  // Answers from the answering thread.
+  void Deliver(std::vector<Job>* jobs) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (Job& j : *jobs) answered_.push_back(std::move(j));
+    }
+    eventfd_write(wake_, 1);
+  }
+
   void Run() {
     epoll_event events[128];
     while (!stop_.load()) {
@@ -330,8 +412,9 @@ class Loop {
         if (ok) ok = Flush(c);
         if (!ok) Close(c);
       }
+      if (!outgoing.empty()) answerer.Push(&outgoing);  // the whole batch, one wake-up
     }
-    while (!conns_.empty()) Close(*conns_.begin());
+    while (!conns_.empty()) Close(conns_.begin()->second);
     done_ = counters;
   }
 
@@ -343,15 +426,36 @@ class Loop {
     eventfd_t v;
     eventfd_read(wake_, &v);
     std::vector<int> fds;
+    std::vector<Job> answered;
     {
       std::lock_guard<std::mutex> l(mu_);
       fds.swap(incoming_);
+      answered.swap(answered_);
     }
     for (int fd : fds) Open(fd);
+    // The answers of a batch: submitted to their sessions, then one Flush per connection.
+    std::vector<Conn*> touched;
+    for (Job& j : answered) {
+      auto it = conns_.find(j.conn);
+      if (it == conns_.end()) continue;  // closed meanwhile
+      Conn* c = it->second;
+      Stream* st = StreamOf(c->session, j.stream);
+      if (st == nullptr) continue;  // reset meanwhile
+      st->answer = std::move(j.answer);
+      Submit(c->session, j.stream, st, j.code);
+      if (touched.empty() || touched.back() != c) touched.push_back(c);
+    }
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    for (Conn* c : touched) {
+      if (!Flush(c)) Close(c);
+    }
   }
 
   void Open(int fd) {
     auto* c = new Conn;
+    c->loop = this;
+    c->id = next_id_++;
     c->fd = fd;
     nghttp2_session_server_new2(&c->session, Callbacks(), c, Options());
     const nghttp2_settings_entry settings[] = {
@@ -360,7 +464,7 @@ class Loop {
     };
     nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, 2);
     nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, kWindow);
-    conns_.insert(c);
+    conns_.emplace(c->id, c);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = c;
@@ -372,7 +476,7 @@ class Loop {
     epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd, nullptr);
     close(c->fd);
     nghttp2_session_del(c->session);  // closes its streams: OnStreamClose frees them
-    conns_.erase(c);
+    conns_.erase(c->id);
     delete c;
   }
 
@@ -452,10 +556,37 @@ class Loop {
   std::mutex mu_;
   std::vector<int> incoming_;
   std::atomic<bool> stop_{false};
-  std::unordered_set<Conn*> conns_;
+  std::vector<Job> answered_;
+  std::unordered_map<uint64_t, Conn*> conns_;
+  uint64_t next_id_ = 1;
   Counters done_;
   uint8_t buf_[64 * 1024];
 };
+
+void Answerer::Run() {
+  std::vector<Job> jobs;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      jobs.swap(queue_);
+    }
+    std::vector<std::pair<Loop*, std::vector<Job>>> by_loop;
+    for (Job& j : jobs) {
+      j.code = Dispatch(j.path, j.body, &j.answer);
+      auto it = std::find_if(by_loop.begin(), by_loop.end(),
+                             [&](const auto& p) { return p.first == j.loop; });
+      if (it == by_loop.end()) {
+        by_loop.emplace_back(j.loop, std::vector<Job>{});
+        it = by_loop.end() - 1;
+      }
+      it->second.push_back(std::move(j));
+    }
+    jobs.clear();
+    for (auto& [loop, answered] : by_loop) loop->Deliver(&answered);
+  }
+}
 
 // A non-blocking listening socket on "host:port" (host may be a name or [v6]), or -1.
 int Listen(const std::string& host_port) {
@@ -547,6 +678,8 @@ int main(int argc, char** argv) {
     loops.push_back(std::make_unique<Loop>());
     threads.emplace_back([l = loops.back().get()] { l->Run(); });
   }
+  std::thread answering;
+  if (handoff) answering = std::thread([] { answerer.Run(); });
   size_t next = 0;
   bool stop = false;
   while (!stop) {
@@ -569,6 +702,10 @@ int main(int argc, char** argv) {
   }
   for (auto& l : loops) l->Stop();
   for (auto& t : threads) t.join();
+  if (answering.joinable()) {
+    answerer.Stop();
+    answering.join();
+  }
   Counters sum;
   for (auto& l : loops) {
     sum.requests += l->counters_done().requests;
