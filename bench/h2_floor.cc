@@ -16,7 +16,11 @@
 // connection's nghttp2 session (whose callbacks answer every complete request at once), then
 // takes everything nghttp2 has to send into one buffer and writes it with ONE write: all the
 // answers of what one read brought go out together. Plaintext HTTP/2 with prior knowledge only
-// (gRPC clients send the preface directly), uncompressed gRPC messages only.
+// (gRPC clients send the preface directly), uncompressed unary gRPC calls only. Two switches for
+// A/Bs: RAFTKV_H2_WRITE_EACH=1 writes each answer with its own write (as gRPC C++ does per call);
+// RAFTKV_H2_HANDOFF=1 answers on one other thread, as raftkvd's raft and apply threads would,
+// and hands the answers back to the connection's thread. At exit it prints its requests, reads
+// and writes.
 //
 // It takes etcd's flags so compare-etcd can start it like a member: it listens on
 // --listen-client-urls (http:// only) and ignores every other flag; SIGTERM/SIGINT stop it.
@@ -59,8 +63,8 @@ namespace na = raftkv::bench::null_answers;
 constexpr int kUnimplemented = 12;
 constexpr int kInternal = 13;
 
-// Flow control: a window large enough that a client never waits for our WINDOW_UPDATEs
-// (nghttp2 still sends them as data is received, without the application consuming by hand).
+// Flow control: a window large enough that a client never waits for our WINDOW_UPDATEs (nghttp2
+// sends one when half of it has been received; the application does not consume by hand).
 constexpr int32_t kWindow = 1 << 30;
 // Output held for a connection that does not read its answers before we stop taking more from
 // nghttp2 (it keeps the rest queued).
@@ -70,7 +74,7 @@ const std::vector<std::string>* client_urls = nullptr;
 
 // What a loop thread did, printed at exit (answers per write is the point of the design).
 struct Counters {
-  uint64_t requests = 0;  // answered (Respond)
+  uint64_t requests = 0;  // answered (Submit)
   uint64_t reads = 0;     // read(2) calls that returned bytes
   uint64_t writes = 0;    // send(2) calls
 };
