@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Smoke test of compare-etcd's TLS and A/B modes, so that they cannot rot unnoticed.
+"""Smoke test of compare-etcd's TLS and A/B modes (and of the two null servers, raftkv-grpc-floor
+and raftkv-h2-floor, under --ab), so that they cannot rot unnoticed.
 
     bench/compare_smoke_test.py --build build [--etcd /usr/bin/etcd]
 
@@ -98,6 +99,24 @@ class CompareTlsSmokeTest(unittest.TestCase):
             self.assertGreater(run["segments"], res["ok"], system)  # a request and an answer each
         self.assertIn("| bench CPU µs/req | TCP segments/req |", report)
 
+    def test_ab_h2_floor_against_the_grpc_floor(self):
+        """--ab with the two null servers, raftkv-grpc-floor (gRPC C++) and raftkv-h2-floor
+        (libnghttp2): raftkv-bench's gRPC C++ client gets every put answered by both."""
+        bins = os.path.join(ARGS.build, "bin")
+        p, data, report = self.compare(
+            "--ab", "grpc=" + os.path.join(bins, "raftkv-grpc-floor"),
+            "--ab", "h2=" + os.path.join(bins, "raftkv-h2-floor"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        runs = {r["system"]: r for r in data["runs"]}
+        self.assertEqual(set(runs), {"grpc", "h2"})
+        for system, run in runs.items():
+            res = run.get("result")
+            self.assertIsNotNone(res, f"{system}: {run.get('error')}\n{p.stdout}")
+            self.assertGreater(res["ok"], 5, system)
+            self.assertEqual(res["failed"], 0, system)
+            self.assertGreater(run["server_cpu_s"], 0, system)
+        self.assertIn("| grpc µs/req | h2 µs/req | ratio |", report)
+
     def test_tls_members_refuse_a_client_without_certificate(self):
         """The TLS cluster is really TLS with client certificates: started by compare-etcd's
         Cluster, a put without a certificate fails and one with it succeeds."""
@@ -122,6 +141,24 @@ class CompareTlsSmokeTest(unittest.TestCase):
             self.assertIn("cannot connect", no_cert.stderr)
         finally:
             c.stop()
+
+
+class ParseEtcdBenchmarkTest(unittest.TestCase):
+    def test_times_in_exponent_form(self):
+        """With --precise, etcd's tool prints times under 0.1 ms as Go's %v does ("6.2e-05"),
+        which the null servers reach at one client: still parsed, not dropped."""
+        ce = load_compare_etcd()
+        res = ce.parse_etcd_benchmark(
+            "Summary:\n  Total:\t0.313228956 secs.\n  Slowest:\t0.00466982 secs.\n"
+            "  Fastest:\t3.1807e-05 secs.\n  Average:\t7.74888497500001e-05 secs.\n"
+            "  Requests/sec:\t12770.211448778062\n\nLatency distribution:\n"
+            "  10% in 3.9458e-05 secs.\n  50% in 6.2493e-05 secs.\n  90% in 0.00012108 secs.\n"
+            "  99% in 0.000247647 secs.\n  99.9% in 0.002540469 secs.\n")
+        lat = res["latency_ms"]
+        self.assertAlmostEqual(lat["p50"], 0.062493)
+        self.assertAlmostEqual(lat["p99"], 0.247647)
+        self.assertAlmostEqual(lat["mean"], 0.0774888497500001)
+        self.assertAlmostEqual(res["rps"], 12770.211448778062)
 
 
 if __name__ == "__main__":

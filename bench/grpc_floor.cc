@@ -1,7 +1,9 @@
 // raftkv-grpc-floor: the least a KV server on gRPC C++ can cost per call. It answers KV.Range,
 // KV.Put and KV.Compact at once (an empty response with a header, no store, no raft, no disk)
 // Maintenance.Status naming itself the leader and Cluster.MemberList, on gRPC's callback API with
-// raftkvd's client-side server options. Driven by the same load generator as raftkvd and etcd
+// raftkvd's client-side server options (the answers: null_answers.h, shared with
+// raftkv-h2-floor, the same server on libnghttp2). Driven by the same load generator as raftkvd and
+// etcd
 //
 //     bench/compare-etcd --ab floor=build/bin/raftkv-grpc-floor --ab raftkvd=build/bin/raftkvd
 //         --with-etcd ...
@@ -20,62 +22,48 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "null_answers.h"
 
 namespace {
 
-constexpr uint64_t kClusterId = 0x1;
-constexpr uint64_t kMemberId = 0x2;
+namespace na = raftkv::bench::null_answers;
 
-std::atomic<int64_t> revision{1};
-
-void FillHeader(etcdserverpb::ResponseHeader* h) {
-  h->set_cluster_id(kClusterId);
-  h->set_member_id(kMemberId);
-  h->set_revision(revision.load(std::memory_order_relaxed));
-  h->set_raft_term(1);
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 class NullKv final : public etcdserverpb::KV::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
-                                  const etcdserverpb::RangeRequest*,
+                                  const etcdserverpb::RangeRequest* req,
                                   etcdserverpb::RangeResponse* resp) override {
-    FillHeader(resp->mutable_header());
+    na::Range(*req, resp);
     return Done(ctx);
   }
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const etcdserverpb::PutRequest*,
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::PutRequest* req,
                                 etcdserverpb::PutResponse* resp) override {
-    revision.fetch_add(1, std::memory_order_relaxed);
-    FillHeader(resp->mutable_header());
+    na::Put(*req, resp);
     return Done(ctx);
   }
   grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
-                                    const etcdserverpb::CompactionRequest*,
+                                    const etcdserverpb::CompactionRequest* req,
                                     etcdserverpb::CompactionResponse* resp) override {
-    FillHeader(resp->mutable_header());
+    na::Compact(*req, resp);
     return Done(ctx);
-  }
-  static grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx) {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
   }
 };
 
 class NullMaintenance final : public etcdserverpb::Maintenance::CallbackService {
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
-                                   const etcdserverpb::StatusRequest*,
+                                   const etcdserverpb::StatusRequest* req,
                                    etcdserverpb::StatusResponse* resp) override {
-    FillHeader(resp->mutable_header());
-    resp->set_version("3.4.0");
-    resp->set_leader(kMemberId);  // etcd's tool (--target-leader) looks for the leader
-    resp->set_raftterm(1);
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+    na::Status(*req, resp);
+    return Done(ctx);
   }
 };
 
-// etcd's tool (--target-leader) lists the members, then asks each for its Status.
 class NullCluster final : public etcdserverpb::Cluster::CallbackService {
  public:
   explicit NullCluster(std::vector<std::string> client_urls)
@@ -83,50 +71,13 @@ class NullCluster final : public etcdserverpb::Cluster::CallbackService {
 
  private:
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
-                                       const etcdserverpb::MemberListRequest*,
+                                       const etcdserverpb::MemberListRequest* req,
                                        etcdserverpb::MemberListResponse* resp) override {
-    FillHeader(resp->mutable_header());
-    etcdserverpb::Member* m = resp->add_members();
-    m->set_id(kMemberId);
-    m->set_name("floor");
-    for (const std::string& u : client_urls_) m->add_clienturls(u);
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+    na::MemberList(client_urls_, *req, resp);
+    return Done(ctx);
   }
   const std::vector<std::string> client_urls_;
 };
-
-// "http://host:port[/]" -> "host:port"; empty if it is not an http URL.
-std::string HostPort(std::string url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) return "";
-  url = url.substr(scheme.size());
-  if (!url.empty() && url.back() == '/') url.pop_back();
-  return url;
-}
-
-// The --listen-client-urls, as given.
-std::vector<std::string> ClientUrls(int argc, char** argv) {
-  const std::string flag = "--listen-client-urls";
-  std::string urls;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (a == flag && i + 1 < argc) urls = argv[i + 1];
-    if (a.rfind(flag + "=", 0) == 0) urls = a.substr(flag.size() + 1);
-  }
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= urls.size() && !urls.empty()) {
-    size_t comma = urls.find(',', start);
-    std::string u =
-        urls.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    out.push_back(u);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -138,7 +89,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::vector<std::string> urls = ClientUrls(argc, argv);
+  std::vector<std::string> urls = na::ClientUrls(argc, argv);
   if (urls.empty()) {
     std::fprintf(stderr, "raftkv-grpc-floor: --listen-client-urls http://host:port is required\n");
     return 2;
@@ -148,7 +99,7 @@ int main(int argc, char** argv) {
   NullCluster cluster(urls);
   grpc::ServerBuilder builder;
   for (const std::string& url : urls) {
-    const std::string a = HostPort(url);
+    const std::string a = na::HostPort(url);
     if (a.empty()) {
       std::fprintf(stderr, "raftkv-grpc-floor: only http:// client URLs are served\n");
       return 2;

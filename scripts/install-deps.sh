@@ -10,6 +10,8 @@ packages=(
   libfmt-dev libspdlog-dev libcli11-dev
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libcpp-httplib-dev libssl-dev
+  # the HTTP/2 floor server of the benchmarks (bench/h2_floor.cc)
+  libnghttp2-dev
   # bcrypt password hashes (libxcrypt's crypt_r); the openssl CLI makes the tests' certificates
   libcrypt-dev openssl
   # end-to-end tests drive raftkvd with etcd's own clients
