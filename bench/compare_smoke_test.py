@@ -80,40 +80,36 @@ class CompareTlsSmokeTest(unittest.TestCase):
         float(row.split("|")[-3])  # raftkvd TLS/plain: a number, not "—"
         self.assertIn("--client-cert-auth", dict(data["meta"]["facts"])["TLS"])
 
-    def test_ab_against_the_grpc_floor_server(self):
-        """--ab with raftkv-grpc-floor (the null gRPC server, issue 13's floor) and raftkvd:
-        both answer every put, and every run reports the generator's CPU and the machine's
-        TCP segments per request."""
+    def compare_ab(self, a, b):
+        """compare-etcd --ab a=<bin/a> --ab b=<bin/b> (a and b as (name, binary) pairs): both
+        must answer every put. Returns the runs by system name and the report."""
         bins = os.path.join(ARGS.build, "bin")
-        p, data, report = self.compare(
-            "--ab", "floor=" + os.path.join(bins, "raftkv-grpc-floor"),
-            "--ab", "raftkvd=" + os.path.join(bins, "raftkvd"))
+        p, data, report = self.compare("--ab", f"{a[0]}=" + os.path.join(bins, a[1]),
+                                       "--ab", f"{b[0]}=" + os.path.join(bins, b[1]))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         runs = {r["system"]: r for r in data["runs"]}
-        self.assertEqual(set(runs), {"floor", "raftkvd"})
+        self.assertEqual(set(runs), {a[0], b[0]})
         for system, run in runs.items():
             res = run.get("result")
             self.assertIsNotNone(res, f"{system}: {run.get('error')}\n{p.stdout}")
             self.assertGreater(res["ok"], 5, system)
             self.assertEqual(res["failed"], 0, system)
-            self.assertGreater(run["segments"], res["ok"], system)  # a request and an answer each
+        return runs, report
+
+    def test_ab_against_the_grpc_floor_server(self):
+        """--ab with raftkv-grpc-floor (the null gRPC server, issue 13's floor) and raftkvd:
+        both answer every put, and every run reports the generator's CPU and the machine's
+        TCP segments per request."""
+        runs, report = self.compare_ab(("floor", "raftkv-grpc-floor"), ("raftkvd", "raftkvd"))
+        for system, run in runs.items():
+            self.assertGreater(run["segments"], run["result"]["ok"], system)  # request + answer
         self.assertIn("| bench CPU µs/req | TCP segments/req |", report)
 
     def test_ab_h2_floor_against_the_grpc_floor(self):
         """--ab with the two null servers, raftkv-grpc-floor (gRPC C++) and raftkv-h2-floor
         (libnghttp2): raftkv-bench's gRPC C++ client gets every put answered by both."""
-        bins = os.path.join(ARGS.build, "bin")
-        p, data, report = self.compare(
-            "--ab", "grpc=" + os.path.join(bins, "raftkv-grpc-floor"),
-            "--ab", "h2=" + os.path.join(bins, "raftkv-h2-floor"))
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        runs = {r["system"]: r for r in data["runs"]}
-        self.assertEqual(set(runs), {"grpc", "h2"})
+        runs, report = self.compare_ab(("grpc", "raftkv-grpc-floor"), ("h2", "raftkv-h2-floor"))
         for system, run in runs.items():
-            res = run.get("result")
-            self.assertIsNotNone(res, f"{system}: {run.get('error')}\n{p.stdout}")
-            self.assertGreater(res["ok"], 5, system)
-            self.assertEqual(res["failed"], 0, system)
             self.assertGreater(run["server_cpu_s"], 0, system)
         self.assertIn("| grpc µs/req | h2 µs/req | ratio |", report)
 
