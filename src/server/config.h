@@ -2,7 +2,9 @@
 // ParseFlags (daemon/flags.h); tests build it directly. Names and defaults follow etcd 3.4.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,6 +31,9 @@ struct ServerConfig {
   std::string initial_cluster_token = "etcd-cluster";  // --initial-cluster-token
   int heartbeat_interval_ms = 100;                     // --heartbeat-interval
   int election_timeout_ms = 1000;                      // --election-timeout
+  // Tests only: the clock the leader's lessor reads for lease deadlines (null: the steady
+  // clock), so a test can make it jump as a paused process's clock does.
+  std::function<std::chrono::steady_clock::time_point()> lease_clock;
   uint64_t snapshot_count = 100000;  // --snapshot-count: entries between snapshots
   // --snapshot-bytes (raftkv's own): bytes of entries appended to the log (payload + 24 each,
   // Entry::SizeBytes) between snapshots, 0 = off. A snapshot is taken when either threshold

@@ -68,7 +68,8 @@ Status EtcdServer::Impl::Init() {
                                                &config_.peer_tls));
   RAFTKV_RETURN_IF_ERROR(openDataDir());
   leases_ = std::make_unique<LeaseRuntime>(member_id_, cluster_id_, config_.heartbeat_interval_ms,
-                                           config_.election_timeout_ms, config_.peer_tls);
+                                           config_.election_timeout_ms, config_.peer_tls,
+                                           config_.lease_clock);
   auto compaction =
       ParseAutoCompaction(config_.auto_compaction_mode, config_.auto_compaction_retention);
   if (!compaction.ok()) return compaction.status();

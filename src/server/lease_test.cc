@@ -169,6 +169,39 @@ TEST(LeaseServer, KeepAlive_answeredInsideTheLeaderLeaseOnly) {
   EXPECT_EQ(leader->GetStats().keepalives_in_lease, in_lease);
 }
 
+// "Expired" needs a confirmed leadership as much as a renewal does. A leader cut off from
+// its followers whose lessor then finds the lease past its deadline (as a leader paused for a
+// few seconds finds it when it resumes: the renewals went to the new leader meanwhile) must
+// not answer TTL 0 before check-quorum demotes it; a chaos run caught raftkvd doing so.
+TEST(LeaseServer, KeepAlive_expiredIsAnsweredOnlyByAConfirmedLeader) {
+  Cluster c(3);
+  std::atomic<int64_t> skew_ms{0};
+  for (const auto& n : {"n1", "n2", "n3"}) {
+    ServerConfig cfg = c.Config(n);
+    cfg.election_timeout_ms = 1000;  // a lease of 790 ms, check-quorum after 1-2 s
+    cfg.lease_clock = [&skew_ms] {
+      return std::chrono::steady_clock::now() + milliseconds(skew_ms.load());
+    };
+    ASSERT_TRUE(c.StartWith(cfg).ok()) << n;
+  }
+  EtcdServer* leader = c.WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  auto g = Grant(leader, 60);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_TRUE(WaitFor([&] {
+    auto ttl = KeepAlive(leader, g->id());
+    return ttl.ok() && *ttl == 60 && leader->GetStats().keepalives_in_lease > 0;
+  }));
+  for (const auto& n : c.Running()) {
+    if (c.at(n) != leader) c.Stop(n);
+  }
+  skew_ms = 61000;  // the lessor's deadline (60 s from the last renewal) has passed
+  std::this_thread::sleep_for(milliseconds(900));
+  auto late = KeepAlive(leader, g->id());
+  EXPECT_FALSE(late.ok()) << "a leader that cannot confirm its leadership answered TTL "
+                          << (late.ok() ? std::to_string(*late) : "");
+}
+
 // Leadership moves while a client keeps a lease alive: the new leader extends every lease
 // (full TTL + election timeout) once it applied its first entry, so the lease survives.
 TEST(LeaseServer, LeaderChange_keptAliveLeaseSurvives) {

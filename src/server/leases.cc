@@ -31,14 +31,15 @@ struct Forward {
 }  // namespace
 
 LeaseRuntime::LeaseRuntime(uint64_t member_id, uint64_t cluster_id, int heartbeat_ms,
-                           int election_ms, tls::TlsConfig peer_tls)
+                           int election_ms, tls::TlsConfig peer_tls, lease::NowFn now)
     : member_id_(member_id),
       cluster_id_(cluster_id),
       election_(election_ms),
       peer_tls_(std::move(peer_tls)),
       min_ttl_(MinTtlSeconds(heartbeat_ms, election_ms)),
-      lessor_([] { return lease::Clock::now(); },
-              lease::LessorOptions{std::chrono::milliseconds(5000 + 2 * election_ms), 500}) {}
+      lessor_(
+          now ? std::move(now) : [] { return lease::Clock::now(); },
+          lease::LessorOptions{std::chrono::milliseconds(5000 + 2 * election_ms), 500}) {}
 
 int64_t LeaseRuntime::NextLeaseId() {
   std::lock_guard<std::mutex> l(mu_);

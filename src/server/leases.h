@@ -37,8 +37,9 @@ class LeaseRuntime {
   using Clock = std::chrono::steady_clock;
 
   // `peer_tls`: how to reach an https:// leader (its peer certificate is our client one).
+  // `now`: the lessor's clock (null: the steady clock).
   LeaseRuntime(uint64_t member_id, uint64_t cluster_id, int heartbeat_ms, int election_ms,
-               tls::TlsConfig peer_tls = {});
+               tls::TlsConfig peer_tls = {}, lease::NowFn now = nullptr);
 
   lease::Lessor& lessor() { return lessor_; }
   // etcd's minimum TTL: (3 * election ticks / 2) heartbeats, rounded up to whole seconds.
