@@ -140,21 +140,23 @@ TEST(LeaseServer, KeepAlive_throughAFollowerKeepsTheLeaseThenItExpires) {
   EXPECT_EQ(*KeepAlive(f, g->id()), 0);
 }
 
-// A healthy leader answers keep-alives inside its leader lease, without a ReadIndex round.
-// Cut off from its followers, it stops doing so once the lease ran out, although it still
-// leads until check-quorum fires: a keep-alive then waits for a round that cannot complete,
-// and fails, so its client moves to a member that can reach the new leader.
-TEST(LeaseServer, KeepAlive_answeredInsideTheLeaderLeaseOnly) {
-  Cluster c(3);
+// Three members with a 1 s election timeout (a leader lease of 790 ms, check-quorum after
+// 1-2 s; `tweak` may change more of each config); a 60 s lease granted on the leader and kept
+// alive inside its leader lease; then the followers stop. Returns the leader, cut off from
+// its followers but still leading for a while, and the lease in *lease (nullptr on failure).
+EtcdServer* LeaderCutOffWithALease(Cluster& c, int64_t* lease,
+                                   const std::function<void(ServerConfig*)>& tweak = nullptr) {
   for (const auto& n : {"n1", "n2", "n3"}) {
     ServerConfig cfg = c.Config(n);
-    cfg.election_timeout_ms = 1000;  // a lease of 790 ms, check-quorum after 1-2 s
-    ASSERT_TRUE(c.StartWith(cfg).ok()) << n;
+    cfg.election_timeout_ms = 1000;
+    if (tweak) tweak(&cfg);
+    if (!c.StartWith(cfg).ok()) return nullptr;
   }
   EtcdServer* leader = c.WaitLeader();
-  ASSERT_NE(leader, nullptr);
+  if (leader == nullptr) return nullptr;
   auto g = Grant(leader, 60);
-  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  if (!g.ok()) return nullptr;
+  *lease = g->id();
   EXPECT_TRUE(WaitFor([&] {
     auto ttl = KeepAlive(leader, g->id());
     return ttl.ok() && *ttl == 60 && leader->GetStats().keepalives_in_lease > 0;
@@ -162,9 +164,21 @@ TEST(LeaseServer, KeepAlive_answeredInsideTheLeaderLeaseOnly) {
   for (const auto& n : c.Running()) {
     if (c.at(n) != leader) c.Stop(n);
   }
+  return leader;
+}
+
+// A healthy leader answers keep-alives inside its leader lease, without a ReadIndex round.
+// Cut off from its followers, it stops doing so once the lease ran out, although it still
+// leads until check-quorum fires: a keep-alive then waits for a round that cannot complete,
+// and fails, so its client moves to a member that can reach the new leader.
+TEST(LeaseServer, KeepAlive_answeredInsideTheLeaderLeaseOnly) {
+  Cluster c(3);
+  int64_t lease = 0;
+  EtcdServer* leader = LeaderCutOffWithALease(c, &lease);
+  ASSERT_NE(leader, nullptr);
   std::this_thread::sleep_for(milliseconds(900));
   const uint64_t in_lease = leader->GetStats().keepalives_in_lease;
-  auto late = KeepAlive(leader, g->id());
+  auto late = KeepAlive(leader, lease);
   EXPECT_FALSE(late.ok()) << "renewed by a leader cut off for longer than its lease";
   EXPECT_EQ(leader->GetStats().keepalives_in_lease, in_lease);
 }
@@ -176,28 +190,16 @@ TEST(LeaseServer, KeepAlive_answeredInsideTheLeaderLeaseOnly) {
 TEST(LeaseServer, KeepAlive_expiredIsAnsweredOnlyByAConfirmedLeader) {
   Cluster c(3);
   std::atomic<int64_t> skew_ms{0};
-  for (const auto& n : {"n1", "n2", "n3"}) {
-    ServerConfig cfg = c.Config(n);
-    cfg.election_timeout_ms = 1000;  // a lease of 790 ms, check-quorum after 1-2 s
-    cfg.lease_clock = [&skew_ms] {
+  int64_t lease = 0;
+  EtcdServer* leader = LeaderCutOffWithALease(c, &lease, [&skew_ms](ServerConfig* cfg) {
+    cfg->lease_clock = [&skew_ms] {
       return std::chrono::steady_clock::now() + milliseconds(skew_ms.load());
     };
-    ASSERT_TRUE(c.StartWith(cfg).ok()) << n;
-  }
-  EtcdServer* leader = c.WaitLeader();
+  });
   ASSERT_NE(leader, nullptr);
-  auto g = Grant(leader, 60);
-  ASSERT_TRUE(g.ok()) << g.status().ToString();
-  EXPECT_TRUE(WaitFor([&] {
-    auto ttl = KeepAlive(leader, g->id());
-    return ttl.ok() && *ttl == 60 && leader->GetStats().keepalives_in_lease > 0;
-  }));
-  for (const auto& n : c.Running()) {
-    if (c.at(n) != leader) c.Stop(n);
-  }
   skew_ms = 61000;  // the lessor's deadline (60 s from the last renewal) has passed
   std::this_thread::sleep_for(milliseconds(900));
-  auto late = KeepAlive(leader, g->id());
+  auto late = KeepAlive(leader, lease);
   EXPECT_FALSE(late.ok()) << "a leader that cannot confirm its leadership answered TTL "
                           << (late.ok() ? std::to_string(*late) : "");
 }
