@@ -86,6 +86,21 @@ void FillHeader(const HeaderInfo& info, pb::ResponseHeader* header) {
   header->set_raft_term(info.raft_term);
 }
 
+void AppendHeader(const HeaderInfo& info, std::string* out) {
+  pb::ResponseHeader h;
+  FillHeader(info, &h);
+  const std::string body = h.SerializeAsString();
+  out->push_back(static_cast<char>((1 << 3) | 2));  // field 1, length-delimited
+  for (uint64_t n = body.size();; n >>= 7) {        // its length, a varint
+    if (n < 0x80) {
+      out->push_back(static_cast<char>(n));
+      break;
+    }
+    out->push_back(static_cast<char>((n & 0x7f) | 0x80));
+  }
+  out->append(body);
+}
+
 // --- KeyValue ---------------------------------------------------------------------------------
 
 void ToProto(const kv::KeyValue& in, mvccpb::KeyValue* out) {

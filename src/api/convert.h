@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "etcdserverpb/rpc.pb.h"
 #include "kv/types.h"
@@ -25,6 +26,11 @@ struct HeaderInfo {
   uint64_t raft_term = 0;
 };
 void FillHeader(const HeaderInfo& info, etcdserverpb::ResponseHeader* header);
+// FillHeader on a response still serialized, without parsing it: every etcd response has its
+// ResponseHeader as field 1, and protobuf merges a message field that occurs twice, so
+// appending `header { cluster_id member_id raft_term }` gives what parsing, FillHeader and
+// serializing again would give (the store's revision stays).
+void AppendHeader(const HeaderInfo& info, std::string* serialized_response);
 
 // mvccpb.KeyValue
 void ToProto(const kv::KeyValue& in, mvccpb::KeyValue* out);

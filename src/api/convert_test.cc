@@ -356,5 +356,34 @@ TEST(WireBytes, RangeResponseDecodes) {
   EXPECT_EQ(s.count, 1);
 }
 
+// AppendHeader on the bytes is FillHeader on the message: same fields, the store's revision
+// kept, for every kind of response (a Range with kvs, a Txn with nested responses).
+TEST(Convert, AppendHeader_isFillHeaderWithoutAParse) {
+  const HeaderInfo info{0x1234567890abcdefULL, 77, 300};
+  pb::RangeResponse range;
+  range.mutable_header()->set_revision(42);
+  range.add_kvs()->set_key("k");
+  range.set_count(1);
+  pb::TxnResponse txn;
+  txn.mutable_header()->set_revision(9);
+  txn.set_succeeded(true);
+  txn.add_responses()->mutable_response_put()->mutable_header()->set_revision(9);
+  pb::PutResponse empty;  // no header at all yet
+  for (const google::protobuf::Message* m :
+       std::initializer_list<const google::protobuf::Message*>{&range, &txn, &empty}) {
+    std::unique_ptr<google::protobuf::Message> want(m->New());
+    want->CopyFrom(*m);
+    auto* header = static_cast<pb::ResponseHeader*>(want->GetReflection()->MutableMessage(
+        want.get(), want->GetDescriptor()->FindFieldByName("header")));
+    FillHeader(info, header);
+    std::string bytes = m->SerializeAsString();
+    AppendHeader(info, &bytes);
+    std::unique_ptr<google::protobuf::Message> got(m->New());
+    ASSERT_TRUE(got->ParseFromString(bytes));
+    EXPECT_TRUE(MessageDifferencer::Equals(*got, *want))
+        << got->DebugString() << " vs " << want->DebugString();
+  }
+}
+
 }  // namespace
 }  // namespace raftkv::api

@@ -40,8 +40,8 @@ struct Header {
 class Reply {
  public:
   Reply() = default;
-  // `framed`: one gRPC message with its 5-byte header (wire.h FramedMessage).
-  void Ok(std::string framed) const;
+  // `message`: the serialized response (the front adds gRPC's 5-byte message header).
+  void Ok(std::string message) const;
   // A gRPC status other than OK, with its message (percent-encoded by the front).
   void Error(int code, std::string message) const;
 

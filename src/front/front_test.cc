@@ -78,6 +78,10 @@ class BehindWatch final : public pb::Watch::CallbackService {
           Finish(grpc::Status::OK);
           return;
         }
+        if (req_.create_request().key() == "fail") {
+          Finish(grpc::Status(grpc::StatusCode::INTERNAL, "boom: "));  // gRPC's own texts end so
+          return;
+        }
         resp_.Clear();
         resp_.add_events()->mutable_kv()->set_value(req_.create_request().key());
         StartWrite(&resp_);
@@ -122,7 +126,7 @@ class RangeHandler final : public Handler {
     auto* kv = resp.add_kvs();
     kv->set_key(req.key());
     if (const std::string* token = call.Find("token")) kv->set_value(*token);
-    std::string framed = FramedMessage(resp);
+    std::string framed = resp.SerializeAsString();
     if (req.key() == "later") {
       threads_.emplace_back([reply = call.reply, framed] {
         std::this_thread::sleep_for(50ms);
@@ -286,6 +290,21 @@ TEST_F(FrontTest, ForwardsBidirectionalStreamsInOrder) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+// The gRPC server ends a stream with an error while the client still has its side open: the
+// client gets the status, not a reset.
+TEST_F(FrontTest, ForwardedStreamEndedByTheServerKeepsItsStatus) {
+  grpc::ClientContext ctx;
+  auto stream = pb::Watch::NewStub(channel_)->Watch(&ctx);
+  pb::WatchRequest w;
+  w.mutable_create_request()->set_key("fail");
+  ASSERT_TRUE(stream->Write(w));
+  pb::WatchResponse got;
+  EXPECT_FALSE(stream->Read(&got));
+  grpc::Status st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INTERNAL) << st.error_message();
+  EXPECT_EQ(st.error_message(), "boom: ");
+}
+
 TEST_F(FrontTest, ClientCancellationReachesTheGrpcServer) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 200ms);
@@ -338,7 +357,7 @@ TEST_F(FrontTest, AnAnswerForAGoneCallIsDropped) {
   EXPECT_EQ(pb::KV::NewStub(channel_)->Range(&ctx, req, &resp).error_code(),
             grpc::StatusCode::DEADLINE_EXCEEDED);
   ASSERT_EQ(handler_.Kept().size(), 1u);
-  handler_.Kept()[0].Ok(FramedMessage(pb::RangeResponse()));  // the stream was reset: dropped
+  handler_.Kept()[0].Ok(pb::RangeResponse().SerializeAsString());  // the stream was reset: dropped
   grpc::Status st;
   Range("after", &st);
   EXPECT_TRUE(st.ok()) << st.error_message();

@@ -25,8 +25,8 @@ const std::string* Call::Find(std::string_view name) const {
   return nullptr;
 }
 
-void Reply::Ok(std::string framed) const {
-  if (mailbox_) mailbox_->Post(internal::Answer{conn_, stream_, kGrpcOk, std::move(framed)});
+void Reply::Ok(std::string message) const {
+  if (mailbox_) mailbox_->Post(internal::Answer{conn_, stream_, kGrpcOk, std::move(message)});
 }
 
 void Reply::Error(int code, std::string message) const {
@@ -107,6 +107,10 @@ nghttp2_option* SessionOptions() {
     // Windows open as the bytes move on (nghttp2_session_consume): a forwarded stream whose
     // other side does not read stops its sender instead of growing our buffers.
     nghttp2_option_set_no_auto_window_update(o, 1);
+    // gRPC C++ sends grpc-message values ending in a space ("grpc: error unmarshalling
+    // request: "), which RFC 9113 forbids and nghttp2 would refuse, losing the status: the
+    // front passes them on, as gRPC's own clients accept them.
+    nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(o, 1);
     return o;
   }();
   return opt;
@@ -183,14 +187,28 @@ int OnStreamClose(nghttp2_session* s, int32_t id, uint32_t, void* user) {
   return 0;
 }
 
-// A served call's answer: its one DATA frame's worth, then trailers with grpc-status 0.
+// A served call's answer: the message's 5-byte gRPC header and the message, as DATA, then
+// trailers with grpc-status 0.
 ssize_t ReadServedAnswer(nghttp2_session* s, int32_t id, uint8_t* buf, size_t length,
                          uint32_t* data_flags, nghttp2_data_source* source, void*) {
   auto* st = static_cast<Stream*>(source->ptr);
-  const size_t n = std::min(length, st->answer.size() - st->sent);
-  std::memcpy(buf, st->answer.data() + st->sent, n);
-  st->sent += n;
-  if (st->sent == st->answer.size()) {
+  const size_t total = kFrameHeaderBytes + st->answer.size();
+  size_t n = 0;
+  while (n < length && st->sent < total) {
+    if (st->sent < kFrameHeaderBytes) {
+      const size_t k = std::min(length - n, kFrameHeaderBytes - st->sent);
+      std::memcpy(buf + n, st->frame_header + st->sent, k);
+      n += k;
+      st->sent += k;
+      continue;
+    }
+    const size_t off = st->sent - kFrameHeaderBytes;
+    const size_t k = std::min(length - n, st->answer.size() - off);
+    std::memcpy(buf + n, st->answer.data() + off, k);
+    n += k;
+    st->sent += k;
+  }
+  if (st->sent == total) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     static const nghttp2_nv trailers[] = {Nv("grpc-status", "0")};
     if (nghttp2_submit_trailer(s, id, trailers, 1) != 0) {
@@ -459,6 +477,7 @@ void Loop::Submit(Conn* c, Stream* st, int code, std::string bytes) {
     return;
   }
   st->answer = std::move(bytes);
+  PutFrameHeader(st->answer.size(), st->frame_header);
   static const nghttp2_nv headers[] = {Nv(":status", "200"),
                                        Nv("content-type", "application/grpc")};
   nghttp2_data_provider data;

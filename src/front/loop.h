@@ -20,7 +20,7 @@
 
 namespace raftkv::front::internal {
 
-// An answer handed to a loop: grpc status `code`, with `bytes` the framed message (code 0) or
+// An answer handed to a loop: grpc status `code`, with `bytes` the response message (code 0) or
 // the status message.
 struct Answer {
   uint64_t conn = 0;
@@ -83,7 +83,8 @@ struct Stream {
   std::string body;
   bool too_large = false;
   bool answered = false;
-  std::string answer;
+  std::string answer;  // the response message, sent after frame_header
+  char frame_header[5] = {};
   size_t sent = 0;
 
   // Forwarded.

@@ -29,16 +29,6 @@ inline void PutFrameHeader(size_t n, char* out) {
   out[4] = static_cast<char>(n & 0xff);
 }
 
-// A protobuf message framed, serialized once straight into the frame (no copy).
-template <class Message>
-std::string FramedMessage(const Message& m) {
-  const size_t n = m.ByteSizeLong();
-  std::string out(kFrameHeaderBytes + n, '\0');
-  PutFrameHeader(n, out.data());
-  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + kFrameHeaderBytes));
-  return out;
-}
-
 enum class UnframeResult { kOk, kCompressed, kMalformed };
 
 // The one message of a unary request's body. An empty body is an empty message (gRPC clients

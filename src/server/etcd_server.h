@@ -109,6 +109,16 @@ class EtcdServer {
            const auth::AuthInfo& who, Done<etcdserverpb::TxnResponse> done);
   void Compact(const etcdserverpb::CompactionRequest& req, const auth::AuthInfo& who,
                Done<etcdserverpb::CompactionResponse> done);
+  // The same four calls for the client front (src/front): the response comes back serialized,
+  // header included, so it is never parsed and serialized again on its way out.
+  void RangeBytes(const etcdserverpb::RangeRequest& req, const auth::AuthInfo& who,
+                  Done<std::string> done);
+  void PutBytes(const etcdserverpb::PutRequest& req, const SessionRef& session,
+                const auth::AuthInfo& who, Done<std::string> done);
+  void DeleteRangeBytes(const etcdserverpb::DeleteRangeRequest& req, const SessionRef& session,
+                        const auth::AuthInfo& who, Done<std::string> done);
+  void TxnBytes(const etcdserverpb::TxnRequest& req, const SessionRef& session,
+                const auth::AuthInfo& who, Done<std::string> done);
   void Range(const etcdserverpb::RangeRequest& req, Done<etcdserverpb::RangeResponse> done) {
     Range(req, auth::AuthInfo{}, std::move(done));
   }

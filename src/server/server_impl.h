@@ -181,6 +181,19 @@ class EtcdServer::Impl : public transport::Handler {
       done(std::move(resp));
     };
   }
+  // Typed's counterpart for callers that want the response's bytes (the client front): the
+  // header goes on without a parse (api::AppendHeader).
+  Waiter Bytes(Done<std::string> done) {
+    return [this, done = std::move(done)](ApplyResult r) {
+      if (!r.ok()) {
+        done(r.status());
+        return;
+      }
+      std::string out = std::move(r).value();
+      api::AppendHeader(api::HeaderInfo{cluster_id_, member_id_, term()}, &out);
+      done(std::move(out));
+    };
+  }
   // Users, roles, permissions and tokens (src/auth): changed only by the apply thread, in log
   // order (applyOp, installSnapshot); checked from any thread.
   auth::Store& auth() { return *auth_; }

@@ -9,11 +9,13 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
 #include <thread>
 
+#include "front/upstream.h"
 #include "server/daemon/flags.h"
 #include "tls/tls.h"
 
@@ -119,6 +121,8 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
     tls_creds = tls::ServerCredentials(*m);
   }
   client_ports_.assign(config.listen_client_urls.size(), 0);
+  std::vector<std::string> front_addresses;
+  const bool use_front = UseFront(config);
   for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
     Result<HostPort> hp = ParseHttpUrl(config.listen_client_urls[i]);
     if (!hp.ok()) return hp.status();
@@ -128,8 +132,20 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
           "for client url " +
           config.listen_client_urls[i] + " with HTTPS scheme");
     }
-    builder.AddListeningPort(hp->Address(), hp->tls ? tls_creds : grpc::InsecureServerCredentials(),
-                             &client_ports_[i]);
+    if (use_front) {
+      front_addresses.push_back(hp->Address());
+    } else {
+      builder.AddListeningPort(hp->Address(),
+                               hp->tls ? tls_creds : grpc::InsecureServerCredentials(),
+                               &client_ports_[i]);
+    }
+  }
+  // Behind the front, gRPC serves the calls it forwards on a socket of this process only.
+  const std::string grpc_socket = front::UniqueAbstractName("raftkvd");
+  int grpc_socket_port = 0;
+  if (use_front) {
+    builder.AddListeningPort("unix-abstract:" + grpc_socket, grpc::InsecureServerCredentials(),
+                             &grpc_socket_port);
   }
   // As etcd: requests somewhat above --max-request-bytes still arrive, so the edge check
   // answers "request is too large" instead of the transport refusing them.
@@ -149,14 +165,53 @@ Status Daemon::StartGrpc(const ServerConfig& config) {
   builder.RegisterService(auth_.get());
   builder.RegisterService(watch_.get());
   grpc_ = builder.BuildAndStart();
-  for (size_t i = 0; i < client_ports_.size(); ++i) {
+  for (size_t i = 0; i < client_ports_.size() && !use_front; ++i) {
     if (grpc_ == nullptr || client_ports_[i] == 0) {
       return Status::IOError("cannot listen for clients on " + config.listen_client_urls[i] +
                              " (address in use?)");
     }
   }
   if (grpc_ == nullptr) return Status::IOError("cannot start the gRPC server");
+  if (use_front) return StartFront(config, front_addresses, grpc_socket, limits);
   return Status::OK();
+}
+
+bool Daemon::UseFront(const ServerConfig& config) {
+  const char* env = std::getenv("RAFTKV_CLIENT_FRONT");
+  if (env != nullptr && std::string_view(env) == "grpc") return false;  // the A/B switch
+  for (const std::string& url : config.listen_client_urls) {
+    Result<HostPort> hp = ParseHttpUrl(url);
+    if (!hp.ok() || hp->tls) return false;  // TLS stays with gRPC's own
+  }
+  return !config.listen_client_urls.empty();
+}
+
+Status Daemon::StartFront(const ServerConfig& config, const std::vector<std::string>& addresses,
+                          const std::string& grpc_socket, const ServiceLimits& limits) {
+  kv_front_ = std::make_unique<KvFront>(server_.get(), limits, &member_);
+  front::Options o;
+  o.threads = FrontThreads();
+  // As the gRPC server's limit: somewhat above --max-request-bytes still reaches the edge
+  // check, which answers "request is too large".
+  o.max_message_bytes = static_cast<size_t>(config.max_request_bytes + kGrpcOverheadBytes);
+  o.connect_upstream = [grpc_socket] { return front::ConnectAbstract(grpc_socket); };
+  Result<std::unique_ptr<front::Server>> f =
+      front::Server::Start(addresses, std::move(o), kv_front_.get());
+  if (!f.ok()) {
+    return Status::IOError("cannot listen for clients on " + JoinUrls(config.listen_client_urls) +
+                           " (address in use?): " + f.status().message());
+  }
+  front_ = std::move(f).value();
+  client_ports_ = front_->ports();
+  return Status::OK();
+}
+
+int Daemon::FrontThreads() {
+  if (const char* env = std::getenv("RAFTKV_FRONT_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  return 1;
 }
 
 void Daemon::Watch() {
@@ -212,6 +267,8 @@ void Daemon::Stop() {
   if (watcher_.joinable()) watcher_.join();
   // Shutdown refuses new calls at once and waits for in-flight ones, which the server's
   // Stop completes (with "server stopped" if they cannot finish), so both run together.
+  // The front takes no new connections meanwhile, and still carries the answers.
+  if (front_) front_->StopAccepting();
   std::thread grpc_stop;
   if (grpc_) {
     grpc_stop = std::thread([this] {
@@ -221,13 +278,16 @@ void Daemon::Stop() {
   }
   if (server_) server_->Stop();
   if (grpc_stop.joinable()) grpc_stop.join();
+  if (front_) front_->Stop();
   if (metrics_) metrics_->Stop();
   spdlog::info("raftkvd stopped");
 }
 
 Daemon::~Daemon() {
   Stop();
-  // The gRPC server goes before the services it dispatches to, and they before the server.
+  // The front and the gRPC server go before the services they dispatch to, and they before
+  // the server.
+  front_.reset();
   grpc_.reset();
   metrics_.reset();
 }

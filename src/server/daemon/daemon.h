@@ -1,4 +1,5 @@
-// The raftkvd process around one EtcdServer: gRPC on every client URL, /metrics and /health
+// The raftkvd process around one EtcdServer: the client front (src/front) on http:// client
+// URLs and gRPC on https:// ones, /metrics and /health
 // on every metrics URL, logging, and a clean stop on SIGTERM/SIGINT. main() (tools/raftkvd.cc)
 // is RunDaemon(); tests start a Daemon in-process.
 #pragma once
@@ -13,7 +14,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "front/front.h"
 #include "server/config.h"
+#include "server/daemon/kv_front.h"
 #include "server/daemon/metrics.h"
 #include "server/daemon/services.h"
 #include "server/etcd_server.h"
@@ -56,6 +59,13 @@ class Daemon {
  private:
   Daemon() = default;
   Status StartGrpc(const ServerConfig& config);
+  // The client front serves the client URLs when none of them is https:// (TLS stays with
+  // gRPC's own) and RAFTKV_CLIENT_FRONT is not "grpc" (the A/B switch for benchmarks).
+  static bool UseFront(const ServerConfig& config);
+  Status StartFront(const ServerConfig& config, const std::vector<std::string>& addresses,
+                    const std::string& grpc_socket, const ServiceLimits& limits);
+  // RAFTKV_FRONT_THREADS, default 1.
+  static int FrontThreads();
   // The watcher: every kWatchIntervalMs, EtcdServer::Status tells whether this member is a
   // learner (for the services' learner gate) and whether the server stopped on its own.
   void Watch();
@@ -71,6 +81,10 @@ class Daemon {
   std::unique_ptr<AuthService> auth_;
   std::unique_ptr<WatchService> watch_;
   std::unique_ptr<grpc::Server> grpc_;
+  // The client front (src/front) on plaintext client URLs; gRPC then listens only on an
+  // abstract unix socket, for the calls the front forwards.
+  std::unique_ptr<KvFront> kv_front_;
+  std::unique_ptr<front::Server> front_;
   std::unique_ptr<MetricsServer> metrics_;
   std::vector<int> client_ports_;
   bool stopped_ = false;

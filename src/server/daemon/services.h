@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/convert.h"
@@ -56,10 +57,11 @@ auth::Credentials CredentialsOf(grpc::CallbackServerContext* ctx, const MemberSt
 // (etcd: membership changes, Defragment, Snapshot, Hash, HashKV). A refusal ("invalid auth
 // token", "permission denied", ...) goes to fail(grpc status) instead. Either may run on
 // another thread, later (a token from an entry not yet applied here is waited for).
+// ResolveCredentialsThen is the same for a caller that is not a gRPC call (the client front).
 template <typename Fail, typename Then>
-void ResolveThen(EtcdServer* server, const MemberState* member, grpc::CallbackServerContext* ctx,
-                 bool admin, Fail fail, Then then) {
-  server->ResolveCaller(CredentialsOf(ctx, member),
+void ResolveCredentialsThen(EtcdServer* server, auth::Credentials credentials, bool admin,
+                            Fail fail, Then then) {
+  server->ResolveCaller(std::move(credentials),
                         [server, admin, fail = std::move(fail),
                          then = std::move(then)](Result<auth::AuthInfo> who) mutable {
                           raftkv::Status s = who.ok() ? raftkv::Status::OK() : who.status();
@@ -67,6 +69,13 @@ void ResolveThen(EtcdServer* server, const MemberState* member, grpc::CallbackSe
                           if (!s.ok()) return fail(api::ToGrpcStatus(s));
                           then(*who);
                         });
+}
+
+template <typename Fail, typename Then>
+void ResolveThen(EtcdServer* server, const MemberState* member, grpc::CallbackServerContext* ctx,
+                 bool admin, Fail fail, Then then) {
+  ResolveCredentialsThen(server, CredentialsOf(ctx, member), admin, std::move(fail),
+                         std::move(then));
 }
 
 // ResolveThen for a unary call: a refusal finishes `reactor`.
@@ -82,19 +91,27 @@ void WithCaller(EtcdServer* server, const MemberState* member, grpc::CallbackSer
 // call but those it serves (`learner_ok`: Status, serializable Range) is refused with
 // "etcdserver: rpc not supported for learner"; then a call with the metadata `hasleader: true`
 // (clientv3.WithRequireLeader) is refused with Unavailable "etcdserver: no leader" while this
-// member knows no leader (require_leader.h). Finishes the call and returns true if refused.
+// member knows no leader (require_leader.h). UnaryRefusal gives the refusal, if any, for any
+// caller (`wants_leader()`: whether the call carries `hasleader: true`, asked only when this
+// member knows no leader); RefuseUnary finishes a gRPC call with it and returns true.
+template <typename WantsLeader>
+std::optional<grpc::Status> UnaryRefusal(const MemberState* member, bool learner_ok,
+                                         WantsLeader wants_leader) {
+  if (member == nullptr) return std::nullopt;
+  if (!learner_ok && member->is_learner.load(std::memory_order_relaxed)) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner);
+  }
+  if (!member->has_leader.load() && wants_leader()) return NoLeaderStatus();
+  return std::nullopt;
+}
+
 inline bool RefuseUnary(grpc::CallbackServerContext* ctx, const MemberState* member,
                         grpc::ServerUnaryReactor* reactor, bool learner_ok = false) {
-  if (member == nullptr) return false;
-  if (!learner_ok && member->is_learner.load(std::memory_order_relaxed)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, api::kErrNotSupportedForLearner));
-    return true;
-  }
-  if (!member->has_leader.load() && RequiresLeader(ctx)) {
-    reactor->Finish(NoLeaderStatus());
-    return true;
-  }
-  return false;
+  std::optional<grpc::Status> refused =
+      UnaryRefusal(member, learner_ok, [ctx] { return RequiresLeader(ctx); });
+  if (!refused) return false;
+  reactor->Finish(*refused);
+  return true;
 }
 
 struct ServiceLimits {
