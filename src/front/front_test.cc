@@ -396,6 +396,25 @@ TEST_F(NoUpstreamTest, ForwardedCallIsUnavailableWithoutAGrpcServer) {
   EXPECT_TRUE(served.ok());
 }
 
+// etcdctl's `endpoint status` sends ":authority: http://host:port", which gRPC accepts.
+TEST_F(FrontTest, AcceptsWhatGrpcAcceptsInHeaders) {
+  grpc::ChannelArguments args;
+  args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "http://" + target_);
+  auto channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  auto kv = pb::KV::NewStub(channel);
+  grpc::ClientContext c1;
+  pb::RangeRequest rreq;
+  rreq.set_key("k");
+  pb::RangeResponse rresp;
+  grpc::Status st = kv->Range(&c1, rreq, &rresp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  grpc::ClientContext c2;
+  pb::PutRequest preq;
+  pb::PutResponse presp;
+  st = kv->Put(&c2, preq, &presp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
 TEST_F(FrontTest, ClosesAConnectionSpeakingGarbageAndServesOthers) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
