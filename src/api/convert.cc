@@ -1,5 +1,8 @@
 #include "api/convert.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <variant>
 
 #include "common/check.h"
@@ -86,19 +89,51 @@ void FillHeader(const HeaderInfo& info, pb::ResponseHeader* header) {
   header->set_raft_term(info.raft_term);
 }
 
-void AppendHeader(const HeaderInfo& info, std::string* out) {
-  pb::ResponseHeader h;
-  FillHeader(info, &h);
-  const std::string body = h.SerializeAsString();
-  out->push_back(static_cast<char>((1 << 3) | 2));  // field 1, length-delimited
-  for (uint64_t n = body.size();; n >>= 7) {        // its length, a varint
+Status FillHeaderBytes(const HeaderInfo& info, std::string* bytes) {
+  using google::protobuf::internal::WireFormatLite;
+  pb::ResponseHeader header;
+  std::string rest;  // every top-level field but the header, in order
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes->data()),
+                                            static_cast<int>(bytes->size()));
+  for (;;) {
+    const int start = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    if (WireFormatLite::GetTagFieldNumber(tag) == 1 &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t len = 0;
+      std::string piece;
+      if (!in.ReadVarint32(&len) || !in.ReadString(&piece, static_cast<int>(len)) ||
+          !header.MergeFromString(piece)) {
+        return Status::Corruption("raftkv: undecodable response header");
+      }
+      continue;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) {
+      return Status::Corruption("raftkv: undecodable response");
+    }
+    rest.append(*bytes, static_cast<size_t>(start),
+                static_cast<size_t>(in.CurrentPosition() - start));
+  }
+  if (static_cast<size_t>(in.CurrentPosition()) != bytes->size()) {
+    return Status::Corruption("raftkv: undecodable response");
+  }
+  FillHeader(info, &header);
+  std::string out;
+  out.reserve(rest.size() + 32);
+  const std::string h = header.SerializeAsString();
+  out.push_back(static_cast<char>((1 << 3) | WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+  for (uint64_t n = h.size();; n >>= 7) {  // its length, a varint
     if (n < 0x80) {
-      out->push_back(static_cast<char>(n));
+      out.push_back(static_cast<char>(n));
       break;
     }
-    out->push_back(static_cast<char>((n & 0x7f) | 0x80));
+    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
   }
-  out->append(body);
+  out.append(h);
+  out.append(rest);
+  *bytes = std::move(out);
+  return Status::OK();
 }
 
 // --- KeyValue ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/status.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "kv/types.h"
 #include "mvccpb/kv.pb.h"
@@ -26,11 +27,12 @@ struct HeaderInfo {
   uint64_t raft_term = 0;
 };
 void FillHeader(const HeaderInfo& info, etcdserverpb::ResponseHeader* header);
-// FillHeader on a response still serialized, without parsing it: every etcd response has its
-// ResponseHeader as field 1, and protobuf merges a message field that occurs twice, so
-// appending `header { cluster_id member_id raft_term }` gives what parsing, FillHeader and
-// serializing again would give (the store's revision stays).
-void AppendHeader(const HeaderInfo& info, std::string* serialized_response);
+// FillHeader on a response still serialized, without parsing the rest of it: every etcd
+// response has its ResponseHeader as field 1. The top-level fields are skipped over, the header
+// is filled and written first, once; the other fields follow as they were. (Appending a second
+// header would be merged by protobuf C++ and Go, but protobuf.js, under the Node.js client,
+// keeps only the last one.) Corruption if the bytes are not a message.
+Status FillHeaderBytes(const HeaderInfo& info, std::string* serialized_response);
 
 // mvccpb.KeyValue
 void ToProto(const kv::KeyValue& in, mvccpb::KeyValue* out);

@@ -182,7 +182,7 @@ class EtcdServer::Impl : public transport::Handler {
     };
   }
   // Typed's counterpart for callers that want the response's bytes (the client front): the
-  // header goes on without a parse (api::AppendHeader).
+  // header is filled without parsing the rest (api::FillHeaderBytes).
   Waiter Bytes(Done<std::string> done) {
     return [this, done = std::move(done)](ApplyResult r) {
       if (!r.ok()) {
@@ -190,7 +190,8 @@ class EtcdServer::Impl : public transport::Handler {
         return;
       }
       std::string out = std::move(r).value();
-      api::AppendHeader(api::HeaderInfo{cluster_id_, member_id_, term()}, &out);
+      Status s = api::FillHeaderBytes(api::HeaderInfo{cluster_id_, member_id_, term()}, &out);
+      if (!s.ok()) return done(s);
       done(std::move(out));
     };
   }
