@@ -20,6 +20,7 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "front/upstream.h"
 #include "front/wire.h"
+#include "transport/tcp_proxy.h"
 
 namespace raftkv::front {
 namespace {
@@ -394,6 +395,45 @@ TEST_F(NoUpstreamTest, ForwardedCallIsUnavailableWithoutAGrpcServer) {
   grpc::Status served;
   Range("k", &served);
   EXPECT_TRUE(served.ok());
+}
+
+// A client that vanishes with calls in flight (etcdctl killed while it holds a lock: a
+// forwarded Watch and a served call still open). The front closes both sides and goes on.
+TEST_F(FrontTest, ClientConnectionsDyingWithCallsInFlight) {
+  for (int round = 0; round < 5; round++) {
+    auto proxy = std::make_unique<transport::testing::FreezableProxy>(front_->ports()[0]);
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(proxy->port()),
+                                       grpc::InsecureChannelCredentials());
+    grpc::ClientContext wctx;
+    auto stream = pb::Watch::NewStub(channel)->Watch(&wctx);
+    pb::WatchRequest w;
+    w.mutable_create_request()->set_key("k");
+    ASSERT_TRUE(stream->Write(w));
+    pb::WatchResponse got;
+    ASSERT_TRUE(stream->Read(&got));
+    grpc::ClientContext rctx;
+    pb::RangeRequest req;
+    req.set_key("never");
+    pb::RangeResponse resp;
+    grpc::Status pending_status;
+    std::atomic<bool> done{false};
+    pb::KV::NewStub(channel)->async()->Range(&rctx, &req, &resp, [&](grpc::Status s) {
+      pending_status = s;
+      done = true;
+    });
+    while (handler_.Kept().size() < static_cast<size_t>(round + 1)) {
+      std::this_thread::sleep_for(1ms);
+    }
+    proxy.reset();  // both connections of the proxy end at once
+    handler_.Kept().back().Ok(pb::RangeResponse().SerializeAsString());  // dropped
+    grpc::Status st;
+    Range("alive", &st);
+    ASSERT_TRUE(st.ok()) << "round " << round << ": " << st.error_message();
+    rctx.TryCancel();
+    wctx.TryCancel();
+    while (!done.load()) std::this_thread::sleep_for(1ms);
+    stream->Finish();
+  }
 }
 
 // etcdctl's `endpoint status` sends ":authority: http://host:port", which gRPC accepts.

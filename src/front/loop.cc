@@ -363,7 +363,8 @@ void Loop::Open(int fd) {
 }
 
 void Loop::Close(Conn* c) {
-  CloseUpstream(c);
+  CloseUpstream(c);  // may mark c dirty again (the resets it submits)
+  dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end());
   epoll_ctl(ep_, EPOLL_CTL_DEL, c->down.fd, nullptr);
   close(c->down.fd);
   nghttp2_session_del(c->down.session);
