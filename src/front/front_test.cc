@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -453,6 +454,29 @@ TEST_F(FrontTest, AcceptsWhatGrpcAcceptsInHeaders) {
   pb::PutResponse presp;
   st = kv->Put(&c2, preq, &presp);
   EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+// "localhost" (etcd's default client URL) is every address it resolves to, as gRPC binds it:
+// a client on 127.0.0.1 and one on ::1 both get in.
+TEST(FrontListen, ListensOnEveryAddressOfAName) {
+  RangeHandler handler;
+  auto s = Server::Start({"localhost:0"}, Options{}, &handler);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  const int port = (*s)->ports()[0];
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  ASSERT_EQ(getaddrinfo("localhost", std::to_string(port).c_str(), &hints, &res), 0);
+  int tried = 0;
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(connect(fd, a->ai_addr, a->ai_addrlen), 0) << "family " << a->ai_family;
+    close(fd);
+    tried++;
+  }
+  freeaddrinfo(res);
+  EXPECT_GE(tried, 1);
 }
 
 TEST_F(FrontTest, ClosesAConnectionSpeakingGarbageAndServesOthers) {

@@ -5,19 +5,25 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "front/loop.h"
 
 namespace raftkv::front {
 namespace {
 
-// A non-blocking listening socket on "host:port" (host may be a name or [v6]).
-Result<int> Listen(const std::string& address) {
+int PortOf(int fd);
+
+// A non-blocking listening socket per address "host:port" resolves to (host may be a name or
+// [v6]; "localhost" is both 127.0.0.1 and ::1, and clients may use either), as gRPC binds.
+// With port 0 the first socket picks the port and the others take the same.
+Result<std::vector<int>> Listen(const std::string& address) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos) return Status::InvalidArgument("no port in " + address);
   std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
+  std::string port = address.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
@@ -28,25 +34,38 @@ Result<int> Listen(const std::string& address) {
   addrinfo* res = nullptr;
   const int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
   if (gai != 0) return Status::InvalidArgument(address + ": " + gai_strerror(gai));
-  int fd = -1;
+  std::vector<int> fds;
   int err = 0;
-  for (addrinfo* a = res; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+  int chosen_port = std::atoi(port.c_str());
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    if (chosen_port != 0 && a->ai_family == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_port = htons(chosen_port);
+    } else if (chosen_port != 0 && a->ai_family == AF_INET6) {
+      reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_port = htons(chosen_port);
+    }
+    const int fd =
+        socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) {
       err = errno;
       continue;
     }
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Each socket takes only its own family (no v4-mapped addresses on a v6 socket).
+    if (a->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
       err = errno;
       close(fd);
-      fd = -1;
+      continue;
     }
+    chosen_port = PortOf(fd);
+    fds.push_back(fd);
   }
   freeaddrinfo(res);
-  if (fd < 0) return Status::IOError("cannot listen on " + address + ": " + std::strerror(err));
-  return fd;
+  if (fds.empty()) {
+    return Status::IOError("cannot listen on " + address + ": " + std::strerror(err));
+  }
+  return fds;
 }
 
 int PortOf(int fd) {
@@ -64,10 +83,13 @@ Result<std::unique_ptr<Server>> Server::Start(const std::vector<std::string>& ad
                                               Options options, Handler* handler) {
   std::unique_ptr<Server> s(new Server());
   for (const std::string& a : addresses) {
-    Result<int> fd = Listen(a);
-    if (!fd.ok()) return fd.status();
-    s->listeners_.push_back(*fd);
-    s->ports_.push_back(PortOf(*fd));
+    Result<std::vector<int>> fds = Listen(a);
+    if (!fds.ok()) {
+      for (int fd : s->listeners_) close(fd);
+      return fds.status();
+    }
+    s->ports_.push_back(PortOf(fds->front()));
+    s->listeners_.insert(s->listeners_.end(), fds->begin(), fds->end());
   }
   s->options_ = std::make_unique<Options>(std::move(options));
   const int threads = std::max(1, s->options_->threads);
