@@ -296,8 +296,22 @@ class Cluster:
 
     def remove(self, m):
         self._any_call(lambda ep, t: ep.member_remove(m.member_id, t))
+        self.forget(m)
+
+    def forget(self, m):
+        """The harness's side of a removal the cluster has made: m is no longer run."""
         with self.lock:
             del self.members[m.slot]
         self.kill(m)
         m.endpoint.close()
         self.net.remove_host(m.slot)
+
+    def removed_meanwhile(self, m):
+        """Whether the cluster's member list no longer has m. A MemberRemove whose answer timed
+        out on one voter, then got an error from the next, may still commit: the member then
+        applies its own removal and exits by itself with status 0."""
+        try:
+            members = self._any_call(lambda ep, t: ep.member_list(t))
+        except Exception:
+            return False
+        return all(x["id"] != m.member_id for x in members)

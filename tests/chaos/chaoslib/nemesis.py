@@ -72,14 +72,32 @@ class Nemesis(threading.Thread):
                 heal()
             self.cluster.net.heal()
             for m in self.cluster.all():
+                if self._forget_if_removed(m):
+                    continue
                 self.cluster.resume(m)
                 self.cluster.restart(m)
+
+    def _forget_if_removed(self, m):
+        """A member that exited by itself with status 0 and that the cluster no longer lists
+        was removed: its MemberRemove answered an error (a timeout on one voter, then "no
+        leader" from the next) and committed after all. It is forgotten, not restarted."""
+        if m.proc is None or m.killed or m.proc.poll() != 0:
+            return False
+        if not self.cluster.removed_meanwhile(m):
+            return False
+        self.log(f"{m} exited by itself (status 0): the cluster removed it (a remove that "
+                 "answered an error committed after all)")
+        self.counts["member-remove"] += 1
+        self.cluster.forget(m)
+        return True
 
     def _restart_exited(self):
         """Like an operator, restart members that stopped on their own (e.g. a new member
         that asked a peer which had not applied its MemberAdd yet, and gave up)."""
         for m in self.cluster.all():
             if m.proc is not None and not m.killed and m.proc.poll() is not None:
+                if self._forget_if_removed(m):
+                    continue
                 self.log(f"{m} exited by itself (status {m.proc.returncode}): restart")
                 self.counts["restart-exited"] += 1
                 self.cluster.restart(m)
