@@ -201,6 +201,17 @@ class FrontTest : public ::testing::Test {
     return resp;
   }
 
+  // A Watch stream through the front with one create request for `key` sent.
+  static std::unique_ptr<grpc::ClientReaderWriter<pb::WatchRequest, pb::WatchResponse>> OpenWatch(
+      const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext* ctx,
+      const std::string& key) {
+    auto stream = pb::Watch::NewStub(channel)->Watch(ctx);
+    pb::WatchRequest w;
+    w.mutable_create_request()->set_key(key);
+    EXPECT_TRUE(stream->Write(w));
+    return stream;
+  }
+
   BehindKv kv_;
   BehindWatch watch_;
   RangeHandler handler_;
@@ -296,10 +307,7 @@ TEST_F(FrontTest, ForwardsBidirectionalStreamsInOrder) {
 // client gets the status, not a reset.
 TEST_F(FrontTest, ForwardedStreamEndedByTheServerKeepsItsStatus) {
   grpc::ClientContext ctx;
-  auto stream = pb::Watch::NewStub(channel_)->Watch(&ctx);
-  pb::WatchRequest w;
-  w.mutable_create_request()->set_key("fail");
-  ASSERT_TRUE(stream->Write(w));
+  auto stream = OpenWatch(channel_, &ctx, "fail");
   pb::WatchResponse got;
   EXPECT_FALSE(stream->Read(&got));
   grpc::Status st = stream->Finish();
@@ -406,10 +414,7 @@ TEST_F(FrontTest, ClientConnectionsDyingWithCallsInFlight) {
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(proxy->port()),
                                        grpc::InsecureChannelCredentials());
     grpc::ClientContext wctx;
-    auto stream = pb::Watch::NewStub(channel)->Watch(&wctx);
-    pb::WatchRequest w;
-    w.mutable_create_request()->set_key("k");
-    ASSERT_TRUE(stream->Write(w));
+    auto stream = OpenWatch(channel, &wctx, "k");
     pb::WatchResponse got;
     ASSERT_TRUE(stream->Read(&got));
     grpc::ClientContext rctx;
