@@ -1,6 +1,8 @@
 // Leases on real in-process members: grants and revokes through the log, keep-alives answered
 // by the leader (forwarded by followers), expiry by the leader only, leases across restarts,
 // snapshot installs and leader changes; the space quota's NOSPACE alarm; etcd's learner limit.
+#include <future>
+
 #include "server/test_util.h"
 
 namespace raftkv::server {
@@ -202,6 +204,43 @@ TEST(LeaseServer, KeepAlive_expiredIsAnsweredOnlyByAConfirmedLeader) {
   auto late = KeepAlive(leader, lease);
   EXPECT_FALSE(late.ok()) << "a leader that cannot confirm its leadership answered TTL "
                           << (late.ok() ? std::to_string(*late) : "");
+}
+
+// The confirming round must be the renewing leader's own. A leader cut off from its followers
+// renews (here: finds the lease past its deadline) and waits for a round; the followers come
+// back and elect a new leader, the old one steps down, and its round, asked again, is answered
+// through the new leader. That answer confirms nothing about the old leader's renewal: the
+// keep-alive must fail, not carry the deposed leader's TTL (a 5-member chaos run caught it
+// answering TTL 0 so while the new leader kept the lease alive).
+TEST(LeaseServer, KeepAlive_roundRetriedThroughANewLeaderConfirmsNothing) {
+  Cluster c(3);
+  std::atomic<int64_t> skew_ms{0};
+  int64_t lease = 0;
+  EtcdServer* leader = LeaderCutOffWithALease(c, &lease, [&skew_ms](ServerConfig* cfg) {
+    cfg->lease_clock = [&skew_ms] {
+      return std::chrono::steady_clock::now() + milliseconds(skew_ms.load());
+    };
+  });
+  ASSERT_NE(leader, nullptr);
+  skew_ms = 61000;  // the lessor's deadline (60 s from the last renewal) has passed
+  std::this_thread::sleep_for(milliseconds(900));  // and the leader lease has run out
+  auto answer = std::make_shared<std::promise<Result<int64_t>>>();
+  leader->LeaseKeepAlive(lease, [answer](Result<int64_t> r) { answer->set_value(std::move(r)); });
+  const std::string old_name = c.NameOf(leader);
+  for (const auto& n : {"n1", "n2", "n3"}) {
+    if (n != old_name) ASSERT_TRUE(c.Start(n).ok());
+  }
+  auto f = answer->get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  Result<int64_t> got = f.get();
+  EXPECT_FALSE(got.ok()) << "the deposed leader answered TTL "
+                         << (got.ok() ? std::to_string(*got) : "");
+  EtcdServer* now_leading = c.WaitLeader();
+  ASSERT_NE(now_leading, nullptr);
+  EXPECT_NE(now_leading, leader);
+  auto fresh = KeepAlive(now_leading, lease);  // the lease lives on
+  ASSERT_TRUE(fresh.ok()) << fresh.status().message();
+  EXPECT_GT(*fresh, 0);
 }
 
 // Leadership moves while a client keeps a lease alive: the new leader extends every lease
