@@ -87,6 +87,12 @@ struct ServerStats {
   // after a ReadIndex round confirmed the leadership (lease_ops.cc).
   uint64_t keepalives_in_lease = 0;
   uint64_t keepalives_after_round = 0;
+  // The client front (src/front), filled in by the daemon: calls it served itself and calls it
+  // forwarded to gRPC; client-side reads and writes (calls per write is its batching).
+  uint64_t front_calls_served = 0;
+  uint64_t front_calls_forwarded = 0;
+  uint64_t front_reads = 0;
+  uint64_t front_writes = 0;
   // etcd_network_peer_sent_bytes_total / etcd_network_peer_received_bytes_total, by member.
   std::map<uint64_t, uint64_t> peer_sent_bytes;
   std::map<uint64_t, uint64_t> peer_received_bytes;

@@ -71,7 +71,18 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(const ServerConfig& flags_config) 
   if (s.ok()) {
     MetricsSource source;
     EtcdServer* srv = d->server_.get();
-    source.stats = [srv] { return srv->GetStats(); };
+    Daemon* raw = d.get();
+    source.stats = [srv, raw] {
+      ServerStats st = srv->GetStats();
+      if (raw->front_) {
+        const front::Counters c = raw->front_->counters();
+        st.front_calls_served = c.served;
+        st.front_calls_forwarded = c.forwarded;
+        st.front_reads = c.reads;
+        st.front_writes = c.writes;
+      }
+      return st;
+    };
     source.check_health = [srv](std::function<void(Status)> done) {
       srv->CheckHealth([done](Result<bool> r) {
         if (!r.ok()) return done(r.status());

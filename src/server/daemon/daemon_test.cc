@@ -310,6 +310,27 @@ TEST_F(DaemonTest, HealthAndMetricsOverHttp) {
   EXPECT_NE(metrics->body.find("etcd_disk_wal_fsync_duration_seconds_count "), std::string::npos);
 }
 
+// The client front's counters: a put is served by the front itself, a member list forwarded.
+TEST_F(DaemonTest, FrontCountersOnMetrics) {
+  pb::PutResponse put;
+  ASSERT_TRUE(Put("front-counted", "v", &put).ok());
+  grpc::ClientContext ctx;
+  pb::MemberListResponse members;
+  ASSERT_TRUE(
+      pb::Cluster::NewStub(channel_)->MemberList(&ctx, pb::MemberListRequest(), &members).ok());
+  httplib::Client http("127.0.0.1", ports_.metrics);
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  auto value = [&](const std::string& name) {
+    const size_t at = metrics->body.find("\n" + name + " ");
+    if (at == std::string::npos) return -1.0;
+    return std::stod(metrics->body.substr(at + name.size() + 2));
+  };
+  EXPECT_GE(value("raftkv_front_calls_served_total"), 1);
+  EXPECT_GE(value("raftkv_front_calls_forwarded_total"), 1);
+  EXPECT_GE(value("raftkv_front_writes_total"), 2);
+}
+
 // /debug/raft's JSON is debug.proto's mapping: parsing it back strictly (no unknown field)
 // checks the schema; the raw text checks the names the /ui page reads.
 TEST_F(DaemonTest, DebugRaftJsonFollowsItsSchema) {

@@ -132,6 +132,14 @@ std::string RenderMetrics(const ServerStats& s) {
           "The latency distributions of restoring the store from a received snapshot.",
           s.snapshot_apply);
   w.Stages({{"propose", &s.propose_stages}, {"append", &s.append_stages}});
+  w.Counter("raftkv_front_calls_served_total",
+            "Client calls the HTTP/2 front served itself (KV Range, Put, DeleteRange, Txn).",
+            s.front_calls_served);
+  w.Counter("raftkv_front_calls_forwarded_total",
+            "Client calls the front forwarded to the gRPC services.", s.front_calls_forwarded);
+  w.Counter("raftkv_front_reads_total", "read(2) calls on client sockets that returned bytes.",
+            s.front_reads);
+  w.Counter("raftkv_front_writes_total", "send(2) calls on client sockets.", s.front_writes);
   w.Counter("raftkv_lease_keepalives_in_lease_total",
             "Lease keep-alives renewed by this leader inside its leader lease, without a round.",
             s.keepalives_in_lease);

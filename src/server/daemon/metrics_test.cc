@@ -110,6 +110,10 @@ ServerStats SampleStats() {
   s.keys = 5;
   s.read_index_rounds = 4;
   s.read_index_reads = 90;
+  s.front_calls_served = 1000;
+  s.front_calls_forwarded = 7;
+  s.front_reads = 300;
+  s.front_writes = 250;
   Histogram h;
   h.Observe(0.0005);  // first bucket
   h.Observe(0.003);   // le 0.004
@@ -142,6 +146,11 @@ TEST(Metrics, RenderedTextParsesBackWithEtcdNames) {
   EXPECT_EQ(e.types["raftkv_read_index_rounds_total"], "counter");
   EXPECT_EQ(e.Value("raftkv_read_index_rounds_total"), 4);
   EXPECT_EQ(e.Value("raftkv_read_index_reads_total"), 90);
+  EXPECT_EQ(e.types["raftkv_front_calls_served_total"], "counter");
+  EXPECT_EQ(e.Value("raftkv_front_calls_served_total"), 1000);
+  EXPECT_EQ(e.Value("raftkv_front_calls_forwarded_total"), 7);
+  EXPECT_EQ(e.Value("raftkv_front_reads_total"), 300);
+  EXPECT_EQ(e.Value("raftkv_front_writes_total"), 250);
   EXPECT_EQ(e.Value("etcd_network_peer_sent_bytes_total", {{"To", "def"}}), 2000);
   EXPECT_EQ(e.Value("etcd_network_peer_received_bytes_total", {{"From", "abc"}}), 10);
   EXPECT_EQ(e.types["raftkv_peer_direct_messages_total"], "counter");
