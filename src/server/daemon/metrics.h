@@ -3,7 +3,8 @@
 // /metrics renders ServerStats in the Prometheus text exposition format (version 0.0.4) with
 // etcd's metric names where etcd has the metric; /health answers as etcd's does:
 // {"health":"true"} with 200, or {"health":"false"} with 503.
-// gRPC owns the client port, so unlike etcd these are not served on the client URLs.
+// The client port speaks only HTTP/2 (the client front, or gRPC with TLS), so unlike etcd
+// these are not served on the client URLs.
 // /debug/raft is the cluster's raft state as JSON (raftkvpb.ClusterDebug, README.md), every
 // member asked by this one; /debug/raft?member=self only this member's (MemberDebug). /ui is
 // a page (ui/, compiled in) that polls /debug/raft every second.
