@@ -169,6 +169,20 @@ EtcdServer* LeaderCutOffWithALease(Cluster& c, int64_t* lease,
   return leader;
 }
 
+// LeaderCutOffWithALease, then the leader's lessor clock jumps 61 s ahead (through *skew_ms,
+// which must outlive the cluster): it finds the 60 s lease past its deadline, as a leader
+// paused for a few seconds finds its stale deadlines when it resumes.
+EtcdServer* LeaderCutOffWithAnExpiredLease(Cluster& c, int64_t* lease,
+                                           std::atomic<int64_t>* skew_ms) {
+  EtcdServer* leader = LeaderCutOffWithALease(c, lease, [skew_ms](ServerConfig* cfg) {
+    cfg->lease_clock = [skew_ms] {
+      return std::chrono::steady_clock::now() + milliseconds(skew_ms->load());
+    };
+  });
+  *skew_ms = 61000;
+  return leader;
+}
+
 // A healthy leader answers keep-alives inside its leader lease, without a ReadIndex round.
 // Cut off from its followers, it stops doing so once the lease ran out, although it still
 // leads until check-quorum fires: a keep-alive then waits for a round that cannot complete,
@@ -193,13 +207,8 @@ TEST(LeaseServer, KeepAlive_expiredIsAnsweredOnlyByAConfirmedLeader) {
   Cluster c(3);
   std::atomic<int64_t> skew_ms{0};
   int64_t lease = 0;
-  EtcdServer* leader = LeaderCutOffWithALease(c, &lease, [&skew_ms](ServerConfig* cfg) {
-    cfg->lease_clock = [&skew_ms] {
-      return std::chrono::steady_clock::now() + milliseconds(skew_ms.load());
-    };
-  });
+  EtcdServer* leader = LeaderCutOffWithAnExpiredLease(c, &lease, &skew_ms);
   ASSERT_NE(leader, nullptr);
-  skew_ms = 61000;  // the lessor's deadline (60 s from the last renewal) has passed
   std::this_thread::sleep_for(milliseconds(900));
   auto late = KeepAlive(leader, lease);
   EXPECT_FALSE(late.ok()) << "a leader that cannot confirm its leadership answered TTL "
@@ -216,13 +225,8 @@ TEST(LeaseServer, KeepAlive_roundRetriedThroughANewLeaderConfirmsNothing) {
   Cluster c(3);
   std::atomic<int64_t> skew_ms{0};
   int64_t lease = 0;
-  EtcdServer* leader = LeaderCutOffWithALease(c, &lease, [&skew_ms](ServerConfig* cfg) {
-    cfg->lease_clock = [&skew_ms] {
-      return std::chrono::steady_clock::now() + milliseconds(skew_ms.load());
-    };
-  });
+  EtcdServer* leader = LeaderCutOffWithAnExpiredLease(c, &lease, &skew_ms);
   ASSERT_NE(leader, nullptr);
-  skew_ms = 61000;  // the lessor's deadline (60 s from the last renewal) has passed
   std::this_thread::sleep_for(milliseconds(900));  // and the leader lease has run out
   auto answer = std::make_shared<std::promise<Result<int64_t>>>();
   leader->LeaseKeepAlive(lease, [answer](Result<int64_t> r) { answer->set_value(std::move(r)); });
